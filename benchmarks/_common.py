@@ -1,0 +1,58 @@
+"""Helpers shared by the benchmark scripts: environment, child processes, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def isolated_ros_env() -> dict[str, str]:
+    """Loopback discovery and a random domain, so a benchmark never meets other ROS processes."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ["ROS_DOMAIN_ID"] = str(random.randint(101 - 30, 100))
+    return dict(os.environ)
+
+
+class Children:
+    """Processes started by a benchmark, stopped by pid when it ends."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        process = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+
+def report(name: str, result: dict) -> None:
+    """Print one JSON line and write it to benchmarks/results/<name>.json with machine facts."""
+    result = {**result, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                    "platform": platform.platform()}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result), flush=True)
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).parent / name)

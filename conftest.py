@@ -1,0 +1,128 @@
+"""Shared test fixtures: isolated ROS domains, child processes cleaned up by pid, rclpy helpers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+_domains = itertools.count((os.getpid() * 7) % 90)
+
+
+def pytest_configure(config):  # noqa: ANN001
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+@pytest.fixture
+def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A ROS_DOMAIN_ID of this test's own (1..90), with discovery kept on loopback."""
+    domain = next(_domains) % 90 + 1
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return domain
+
+
+class Processes:
+    """Start child processes in their own sessions; stop every one by pid at teardown."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.STDOUT)
+        kwargs.setdefault("text", True)
+        process = subprocess.Popen(argv, start_new_session=True, env=kwargs.pop("env", None)
+                                   or dict(os.environ), **kwargs)
+        self.started.append(process)
+        return process
+
+    def python(self, *args: str, **kwargs) -> subprocess.Popen:
+        return self.start([sys.executable, *args], **kwargs)
+
+    def cleanup(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def processes():
+    tracker = Processes()
+    yield tracker
+    tracker.cleanup()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, spin: Callable[[], None] | None
+               = None, period: float = 0.02) -> bool:
+    """Poll ``predicate`` (spinning ``spin`` between polls) until true or ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if spin is not None:
+            spin()
+        else:
+            time.sleep(period)
+    return predicate()
+
+
+@pytest.fixture
+def ros_node(ros_domain: int):
+    """An rclpy node in its own context on this test's domain, and a spin function."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=ros_domain)
+    node = rclpy.create_node("test_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def spin(timeout: float = 0.02) -> None:
+        executor.spin_once(timeout_sec=timeout)
+
+    node.spin = spin
+    yield node
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendant pids of ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().split(")")[-1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found

@@ -1,0 +1,1 @@
+"""Pure-Python cores of the collect nodes (no rclpy)."""

@@ -1,0 +1,1 @@
+"""Thin rclpy nodes; their logic lives in pure modules beside them."""

@@ -1,0 +1,26 @@
+from setuptools import find_packages, setup
+
+PACKAGE = "dexndm_control"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=['pyyaml', 'numpy'],
+    zip_safe=True,
+    maintainer="DexNDM stack developers",
+    maintainer_email="dexndm@users.noreply.github.com",
+    description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
+    license="MIT",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": ['dexndm = dexndm_control.cli:main', 'rotation_commander = dexndm_control.nodes.rotation_commander:main', 'topic_echo = dexndm_control.nodes.topic_echo:main'],
+        # Subcommands of `dexndm`, found at run time so that each package adds its own commands
+        # without the command-line entry point importing packages it must not depend on.
+        "dexndm.commands": ['launch = dexndm_control.commands:launch_command', 'echo = dexndm_control.commands:echo_command', 'demo = dexndm_control.commands:demo_command'],
+    },
+)
