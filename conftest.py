@@ -126,3 +126,19 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             stack.append(child)
     return found
+
+
+@pytest.fixture
+def virtual_hand(tmp_path, processes):
+    """Start the XC330 emulator in its own process; returns (port path, control function)."""
+    from dexndm_sim.xc330.server import control_request
+
+    def start(*args: str) -> tuple[str, Callable[[dict], dict]]:
+        port = str(tmp_path / f"leap{len(processes.started)}")
+        processes.start([str(Path(sys.executable).parent / "dexndm-virtual-hand"),
+                         "--port", port, *args])
+        assert wait_until(lambda: Path(port + ".ctl").exists() and Path(port).exists(), 20), \
+            "the virtual hand did not start"
+        return port, lambda request: control_request(port, request)
+
+    return start

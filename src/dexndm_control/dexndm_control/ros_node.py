@@ -82,4 +82,4 @@ def guarded(node, callback: Callable) -> Callable:  # noqa: ANN001
     # rclpy passes timers a TimerInfo only if the callback takes an argument: keep the arity.
     if not inspect.signature(callback).parameters:
         return lambda: call()
-    return lambda message: call(message)
+    return call

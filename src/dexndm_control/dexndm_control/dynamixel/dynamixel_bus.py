@@ -1,0 +1,316 @@
+"""``DynamixelBus``: the LEAP hand's 16 XC330-M288 motors through dynamixel-sdk (Protocol 2.0).
+
+What it does beyond the SDK's group helpers (../shared/notes/dynamixel.md):
+* keeps each motor's status error byte on every read (GroupSyncRead drops it, hiding overloads);
+* fast sync read (one status packet for all motors) with byte stuffing removed, falling back to a
+  plain sync read that still assigns every reply by ID when a motor is missing or a reply is late;
+* a start-up sequence that reports every missing motor at once, gives up after a timeout, and
+  verifies everything it wrote by reading it back;
+* short packet timeouts (the SDK's default assumes a 16 ms USB latency timer);
+* serial failures surface as PortLostError so the owner can reopen and set up again.
+"""
+
+from __future__ import annotations
+
+import struct
+import termios
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import serial
+from dynamixel_sdk import COMM_PORT_BUSY, COMM_SUCCESS, PacketHandler, PortHandler
+
+from dexndm_control.dynamixel.bus import (BusError, BusReading, MissingMotorsError, MotorBus,
+                                          MotorHealth, PortLostError)
+from dexndm_control.dynamixel.control_table import (CURRENT_BASED_POSITION_MODE,
+                                                    MODEL_NUMBER_XC330_M288, REGISTERS, span,
+                                                    to_signed)
+
+_STATE_ADDRESS, _STATE_LENGTH = span("present_current", "present_position")  # 126, 10
+_HEALTH_ADDRESS, _HEALTH_LENGTH = span("present_input_voltage", "present_temperature")
+_SERIAL_ERRORS = (serial.SerialException, OSError, termios.error)
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    port: str = "/dev/ttyUSB0"
+    baudrate: int = 4_000_000
+    motor_ids: tuple[int, ...] = tuple(range(16))
+    position_p_gain: int = 800
+    position_i_gain: int = 0
+    position_d_gain: int = 200
+    side_motor_ids: tuple[int, ...] = (0, 4, 8)  # abduction motors run at side_gain_scale
+    side_gain_scale: float = 0.75
+    current_limit_ma: int = 550
+    goal_current_ma: int = 550
+    latency_ms: float = 1.0  # USB latency timer of the adapter (set it to 1 ms on Linux)
+    startup_timeout_s: float = 3.0
+    fast_sync_read: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.motor_ids or len(set(self.motor_ids)) != len(self.motor_ids):
+            raise BusError(f"motor_ids must be distinct and non-empty, got {self.motor_ids}")
+        if not 0 < self.goal_current_ma <= self.current_limit_ma <= 2352:
+            raise BusError("need 0 < goal_current_ma <= current_limit_ma <= 2352 mA (XC330 max);"
+                           f" got {self.goal_current_ma} and {self.current_limit_ma}")
+        for name in ("position_p_gain", "position_i_gain", "position_d_gain"):
+            if not 0 <= getattr(self, name) <= 16383:
+                raise BusError(f"{name} must be within 0..16383")
+        if not 0 < self.side_gain_scale <= 1:
+            raise BusError("side_gain_scale must be within (0, 1]")
+
+    def gains(self, motor_id: int) -> dict[str, int]:
+        scale = self.side_gain_scale if motor_id in self.side_motor_ids else 1.0
+        return {"position_p_gain": int(round(self.position_p_gain * scale)),
+                "position_i_gain": self.position_i_gain,
+                "position_d_gain": int(round(self.position_d_gain * scale))}
+
+    def settings(self, motor_id: int) -> dict[str, int]:
+        """Every register the start-up sequence writes, in write order (EEPROM first)."""
+        return {"return_delay_time": 0, "operating_mode": CURRENT_BASED_POSITION_MODE,
+                "current_limit": self.current_limit_ma, **self.gains(motor_id),
+                "goal_current": self.goal_current_ma}
+
+
+class _Port(PortHandler):
+    """PortHandler whose packet timeout uses the adapter's real latency, not a fixed 16 ms."""
+
+    def __init__(self, name: str, latency_ms: float) -> None:
+        super().__init__(name)
+        self.latency_ms = latency_ms
+
+    def setPacketTimeout(self, packet_length):  # noqa: ANN001, N802 - SDK override
+        self.packet_start_time = self.getCurrentTime()
+        self.packet_timeout = self.tx_time_per_byte * packet_length + 2 * self.latency_ms + 2.0
+
+
+class DynamixelBus(MotorBus):
+    def __init__(self, config: BusConfig) -> None:
+        self.config = config
+        self.ids = list(config.motor_ids)
+        self._port: _Port | None = None
+        self._packets = PacketHandler(2.0)
+        self.comm_errors = {i: 0 for i in self.ids}
+        self.fast_read_failures = 0
+
+    # -- connection ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._port = _Port(self.config.port, self.config.latency_ms)
+        try:
+            if not self._port.openPort() or not self._port.setBaudRate(self.config.baudrate):
+                raise PortLostError(f"cannot open {self.config.port} at {self.config.baudrate}")
+        except _SERIAL_ERRORS as error:
+            self._port = None
+            raise PortLostError(f"cannot open {self.config.port}: {error}; check the cable and "
+                                "that you may use the device (dialout group)") from None
+        self._port.clearPort()
+        self._startup()
+
+    def close(self) -> None:
+        if self._port is None:
+            return
+        try:
+            self.set_torque(False, verify=False)
+        except BusError:
+            pass
+        try:
+            self._port.closePort()
+        except _SERIAL_ERRORS:
+            pass
+        self._port = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._port is not None
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def _startup(self) -> None:
+        self.set_torque(False, verify=False)
+        self._wait_for_motors()
+        self.configure(self.ids)
+        self.set_torque(True)
+
+    def _wait_for_motors(self) -> None:
+        deadline = time.monotonic() + self.config.startup_timeout_s
+        missing = list(self.ids)
+        while missing:
+            for motor_id in list(missing):
+                model, result, _ = self._call(self._packets.ping, motor_id)
+                if result == COMM_SUCCESS:
+                    if model != MODEL_NUMBER_XC330_M288:
+                        raise BusError(f"motor {motor_id} is model {model}, expected XC330-M288 "
+                                       f"({MODEL_NUMBER_XC330_M288})")
+                    missing.remove(motor_id)
+            if missing and time.monotonic() >= deadline:
+                raise MissingMotorsError(missing, self.config.port)
+
+    def configure(self, motor_ids: list[int]) -> None:
+        """Write and verify the settings of ``motor_ids`` (their torque must be off)."""
+        for motor_id in motor_ids:
+            for name, value in self.config.settings(motor_id).items():
+                self.write_register(motor_id, name, value)
+        for motor_id in motor_ids:
+            for name, value in self.config.settings(motor_id).items():
+                actual = self.read_register(motor_id, name)
+                if actual != value:
+                    raise BusError(f"motor {motor_id}: {name} reads back {actual}, wrote {value}")
+
+    # -- registers -------------------------------------------------------------------------
+
+    def _call(self, function, *args):  # noqa: ANN001, ANN002
+        try:
+            result = function(self._port, *args)
+        except _SERIAL_ERRORS as error:
+            raise PortLostError(f"{self.config.port}: {error}") from None
+        except IndexError:  # a stray late reply confused the SDK's parser
+            self._port.clearPort()
+            return (None, -3002, 0) if function is self._packets.ping else (-3002, 0)
+        if result == COMM_PORT_BUSY or (isinstance(result, tuple) and COMM_PORT_BUSY in result[1:]):
+            raise PortLostError(f"{self.config.port} is stuck busy after a failed transfer")
+        return result
+
+    def write_register(self, motor_id: int, name: str, value: int, attempts: int = 3) -> None:
+        register = REGISTERS[name]
+        data = list((value & ((1 << (8 * register.size)) - 1)).to_bytes(register.size, "little"))
+        for _ in range(attempts):
+            result, error = self._call(self._packets.writeTxRx, motor_id, register.address,
+                                       register.size, data)
+            if result == COMM_SUCCESS and not error & 0x7F:
+                return
+            self.comm_errors[motor_id] += result != COMM_SUCCESS
+        raise BusError(f"motor {motor_id}: writing {name}={value} failed ("
+                       f"{self._packets.getTxRxResult(result)} "
+                       f"{self._packets.getRxPacketError(error) if error else ''})")
+
+    def read_register(self, motor_id: int, name: str, attempts: int = 3) -> int:
+        register = REGISTERS[name]
+        for _ in range(attempts):
+            data, result, _error = self._call(self._packets.readTxRx, motor_id, register.address,
+                                              register.size)
+            if result == COMM_SUCCESS and len(data) == register.size:
+                raw = int.from_bytes(bytes(data), "little")
+                return to_signed(raw, register.size) if register.signed else raw
+            self.comm_errors[motor_id] += 1
+        raise BusError(f"motor {motor_id}: reading {name} failed "
+                       f"({self._packets.getTxRxResult(result)})")
+
+    # -- cyclic I/O ------------------------------------------------------------------------
+
+    def write_goal_positions(self, ticks: np.ndarray) -> None:
+        address, size = REGISTERS["goal_position"].address, REGISTERS["goal_position"].size
+        params = []
+        for motor_id in self.ids:
+            params.append(motor_id)
+            params.extend(int(ticks[motor_id]).to_bytes(size, "little", signed=True))
+        self._call(self._packets.syncWriteTxOnly, address, size, params, len(params))
+
+    def _sync_read(self, address: int, length: int, fast: bool) -> tuple[dict, dict]:
+        """Return ({id: bytes}, {id: error byte}) of one (fast) sync read."""
+        result = self._call(self._packets.syncReadTx, address, length, self.ids, len(self.ids),
+                            fast)
+        if result != COMM_SUCCESS:
+            return {}, {}
+        data: dict[int, bytes] = {}
+        errors: dict[int, int] = {}
+        try:
+            if fast:
+                packet, result = self._packets.rxPacket(self._port, True)
+                if result == COMM_SUCCESS:
+                    packet = self._packets.removeStuffing(list(packet))
+                    stride = length + 4  # error, id, data, crc
+                    for k in range(len(self.ids)):
+                        start = 8 + k * stride
+                        motor_id = packet[start + 1]
+                        errors[motor_id] = packet[start]
+                        data[motor_id] = bytes(packet[start + 2:start + 2 + length])
+            else:
+                while len(data) < len(self.ids):
+                    packet, result = self._packets.rxPacket(self._port, False)
+                    if result != COMM_SUCCESS:
+                        break
+                    motor_id = packet[4]
+                    if motor_id in self.comm_errors and len(packet) >= 11 + length:
+                        errors[motor_id] = packet[8]
+                        data[motor_id] = bytes(packet[9:9 + length])
+        except _SERIAL_ERRORS as error:
+            raise PortLostError(f"{self.config.port}: {error}") from None
+        except IndexError:
+            self._port.clearPort()
+            return {}, {}
+        finally:
+            self._port.is_using = False
+        return data, errors
+
+    def read_state(self) -> BusReading:
+        data: dict[int, bytes] = {}
+        errors: dict[int, int] = {}
+        if self.config.fast_sync_read:
+            data, errors = self._sync_read(_STATE_ADDRESS, _STATE_LENGTH, fast=True)
+            if len(data) != len(self.ids):
+                self.fast_read_failures += 1
+                self._port.clearPort()
+                data, errors = self._sync_read(_STATE_ADDRESS, _STATE_LENGTH, fast=False)
+        else:
+            data, errors = self._sync_read(_STATE_ADDRESS, _STATE_LENGTH, fast=False)
+        size = max(self.ids) + 1
+        reading = BusReading(np.zeros(size), np.zeros(size), np.zeros(size),
+                             np.zeros(size, dtype=np.int64), np.zeros(size, dtype=bool),
+                             time.monotonic())
+        for motor_id in self.ids:
+            if motor_id not in data:
+                self.comm_errors[motor_id] += 1
+                continue
+            current, velocity, position = struct.unpack("<hii", data[motor_id])
+            reading.current[motor_id] = current
+            reading.velocity[motor_id] = velocity
+            reading.position[motor_id] = position
+            reading.error[motor_id] = errors[motor_id]
+            reading.ok[motor_id] = True
+        return reading
+
+    def read_health(self) -> MotorHealth:
+        size = max(self.ids) + 1
+        health = MotorHealth(np.zeros(size, dtype=np.int64), np.zeros(size), np.zeros(size),
+                             np.zeros(size, dtype=bool))
+        status_address = REGISTERS["hardware_error_status"].address
+        hardware, _ = self._sync_read(status_address, 1, fast=False)
+        analog, _ = self._sync_read(_HEALTH_ADDRESS, _HEALTH_LENGTH, fast=False)
+        for motor_id in self.ids:
+            if motor_id in hardware and motor_id in analog:
+                health.hardware_error[motor_id] = hardware[motor_id][0]
+                voltage, temperature = struct.unpack("<HB", analog[motor_id])
+                health.voltage[motor_id] = voltage / 10.0
+                health.temperature[motor_id] = temperature
+                health.ok[motor_id] = True
+            else:
+                self.comm_errors[motor_id] += 1
+        return health
+
+    def set_torque(self, enabled: bool, verify: bool = True,
+                   motor_ids: list[int] | None = None) -> None:
+        failed = []
+        for motor_id in motor_ids or self.ids:
+            try:
+                self.write_register(motor_id, "torque_enable", int(enabled),
+                                    attempts=3 if verify else 1)
+            except BusError:
+                failed.append(motor_id)
+        if failed and verify:
+            raise BusError(f"torque {'on' if enabled else 'off'} failed on motor(s) "
+                           f"{', '.join(map(str, failed))} (a latched hardware error keeps "
+                           "torque off until ~/reboot)")
+
+    def reboot(self, motor_ids: list[int]) -> None:
+        for motor_id in motor_ids:
+            result, _error = self._call(self._packets.reboot, motor_id)
+            if result != COMM_SUCCESS:
+                raise BusError(f"motor {motor_id} did not acknowledge the reboot "
+                               f"({self._packets.getTxRxResult(result)})")
+        time.sleep(0.2)  # the firmware restarts before it answers again
+        self._port.clearPort()
+        self.set_torque(False, verify=False, motor_ids=motor_ids)
+        self.configure(motor_ids)
+        self.set_torque(True, motor_ids=motor_ids)

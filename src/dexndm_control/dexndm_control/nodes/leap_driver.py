@@ -1,0 +1,184 @@
+"""Node ``leap_driver``: the LEAP hand on a Dynamixel bus (real U2D2 or the virtual hand's pty).
+
+One I/O thread owns the port (driver/core.py does the work); this node converts messages and
+publishes. Torque goes off on every way out: SIGINT, SIGTERM, an exception, a node error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
+
+from dexndm_control import hand
+from dexndm_control.driver.core import CommandRejected, DriverConfig, DriverCore
+from dexndm_control.dynamixel.bus import BusError
+from dexndm_control.dynamixel.dynamixel_bus import BusConfig, DynamixelBus
+from dexndm_control.ros_node import guarded, run_node
+
+_LEVELS = {"OK": DiagnosticStatus.OK, "WARN": DiagnosticStatus.WARN,
+           "ERROR": DiagnosticStatus.ERROR, "STALE": DiagnosticStatus.STALE}
+
+
+class LeapDriver(Node):
+    def __init__(self) -> None:
+        super().__init__("leap_driver")
+        defaults = BusConfig()
+        bus_config = BusConfig(
+            port=self.declare_parameter("port", defaults.port).value,
+            baudrate=self.declare_parameter("baudrate", defaults.baudrate).value,
+            position_p_gain=self.declare_parameter("position_p_gain",
+                                                   defaults.position_p_gain).value,
+            position_i_gain=self.declare_parameter("position_i_gain",
+                                                   defaults.position_i_gain).value,
+            position_d_gain=self.declare_parameter("position_d_gain",
+                                                   defaults.position_d_gain).value,
+            side_gain_scale=self.declare_parameter("side_gain_scale",
+                                                   defaults.side_gain_scale).value,
+            current_limit_ma=self.declare_parameter("current_limit_ma",
+                                                    defaults.current_limit_ma).value,
+            goal_current_ma=self.declare_parameter("goal_current_ma",
+                                                   defaults.goal_current_ma).value,
+            latency_ms=self.declare_parameter("latency_ms", defaults.latency_ms).value,
+            startup_timeout_s=self.declare_parameter("startup_timeout_s",
+                                                     defaults.startup_timeout_s).value,
+            fast_sync_read=self.declare_parameter("fast_sync_read",
+                                                  defaults.fast_sync_read).value)
+        driver_defaults = DriverConfig()
+        self.config = DriverConfig(
+            state_rate_hz=self.declare_parameter("state_rate_hz",
+                                                 driver_defaults.state_rate_hz).value,
+            health_rate_hz=self.declare_parameter("health_rate_hz",
+                                                  driver_defaults.health_rate_hz).value,
+            max_step_rad=self.declare_parameter("max_step_rad", driver_defaults.max_step_rad).value,
+            command_timeout_s=self.declare_parameter("command_timeout_s",
+                                                     driver_defaults.command_timeout_s).value,
+            stale_after_s=self.declare_parameter("stale_after_s",
+                                                 driver_defaults.stale_after_s).value)
+        diagnostics_rate = self.declare_parameter("diagnostics_rate_hz", 2.0).value
+        self.core = DriverCore(DynamixelBus(bus_config), self.config)
+        self.finished = False
+        self.exit_code = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._joint_states = self.create_publisher(JointState, "/leap_hand/joint_states",
+                                                   QoSProfile(depth=10))
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(JointState, "/leap_hand/joint_commands",
+                                 guarded(self, self._on_command),
+                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self.create_service(SetBool, "~/set_torque", guarded(self, self._on_set_torque))
+        self.create_service(Trigger, "~/reboot", guarded(self, self._on_reboot))
+        self.create_timer(1.0 / diagnostics_rate, guarded(self, self._publish_diagnostics))
+        # the port is opened by the I/O thread, started once the node spins (no I/O in __init__)
+        self._starter = self.create_timer(0.0, guarded(self, self._start_io))
+        self._was_connected = False
+        self.cycle_times: list[float] = []
+
+    def _start_io(self) -> None:
+        self._starter.cancel()
+        self._thread = threading.Thread(target=self._io_loop, name="leap_bus", daemon=True)
+        self._thread.start()
+
+    def _io_loop(self) -> None:
+        period = 1.0 / self.config.state_rate_hz
+        next_time = time.monotonic()
+        names = list(hand.JOINT_NAMES)
+        while not self._stop.is_set():
+            try:
+                sample = self.core.step()
+            except Exception as error:  # noqa: BLE001 - the I/O thread must never die silently
+                self.get_logger().fatal(f"bus thread failed: {error!r}; shutting down")
+                self.exit_code, self.finished = 1, True
+                return
+            self._report_connection()
+            if sample is not None:
+                message = JointState()
+                message.header.stamp = self.get_clock().now().to_msg()
+                message.name = names
+                message.position = sample.position.tolist()
+                message.velocity = sample.velocity.tolist()
+                message.effort = sample.effort.tolist()
+                self._joint_states.publish(message)
+            next_time += period
+            delay = next_time - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                next_time = time.monotonic()  # overrun: do not try to catch up with a burst
+
+    def _report_connection(self) -> None:
+        connected = self.core.connected
+        if connected != self._was_connected:
+            if connected:
+                self.get_logger().info(f"hand connected on {self.core.bus.config.port}; "
+                                       "holding the current pose")
+            else:
+                self.get_logger().error(f"hand disconnected: {self.core.last_error}")
+            self._was_connected = connected
+        elif not connected and self.core.last_error:
+            self.get_logger().error(f"cannot reach the hand: {self.core.last_error}",
+                                    throttle_duration_sec=5.0)
+
+    def _on_command(self, message: JointState) -> None:
+        try:
+            self.core.submit_command(list(message.name), list(message.position))
+        except CommandRejected as error:
+            self.get_logger().error(f"rejected /leap_hand/joint_commands: {error}",
+                                    throttle_duration_sec=1.0)
+
+    def _on_set_torque(self, request: SetBool.Request, response: SetBool.Response):
+        try:
+            response.message = self.core.request("torque", request.data)
+            response.success = True
+        except BusError as error:
+            response.success, response.message = False, str(error)
+        return response
+
+    def _on_reboot(self, _request: Trigger.Request, response: Trigger.Response):
+        try:
+            response.message = self.core.request("reboot", timeout=10.0)
+            response.success = True
+        except BusError as error:
+            response.success, response.message = False, str(error)
+        return response
+
+    def _publish_diagnostics(self) -> None:
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        core = self.core
+        bus = DiagnosticStatus(name="leap_hand: bus", hardware_id=core.bus.config.port)
+        bus.level = DiagnosticStatus.OK if core.connected else DiagnosticStatus.ERROR
+        bus.message = "connected" if core.connected else (core.last_error or "connecting")
+        if core.connected and core.commands_stale():
+            bus.level, bus.message = DiagnosticStatus.WARN, "no recent commands: holding target"
+        bus.values = [KeyValue(key=k, value=str(v)) for k, v in (
+            ("cycles", core.cycles), ("reconnects", core.reconnects),
+            ("torque_enabled", core.torque_enabled), ("rejected_commands", core.rejected_commands),
+            ("clipped_commands", core.clipped_commands),
+            ("fast_read_failures", getattr(core.bus, "fast_read_failures", 0)))]
+        array.status.append(bus)
+        for status in core.motor_statuses():
+            item = DiagnosticStatus(level=_LEVELS[status.level],
+                                    name=f"leap_hand: motor {status.motor_id} ({status.joint})",
+                                    message=status.message, hardware_id=f"dxl:{status.motor_id}")
+            item.values = [KeyValue(key=k, value=v) for k, v in status.values.items()]
+            array.status.append(item)
+        self._diagnostics.publish(array)
+
+    def close(self) -> None:
+        """Stop the I/O thread, then torque off and release the port (every shutdown path)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        self.core.bus.close()
+        self.get_logger().info("torque off, port closed")
+
+
+def main() -> int:
+    return run_node(LeapDriver)

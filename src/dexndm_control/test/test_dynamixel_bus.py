@@ -1,0 +1,103 @@
+"""DynamixelBus (real dynamixel-sdk) against the emulator: start-up, missing motors, reads, faults."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from dexndm_control.driver.core import CommandRejected, DriverConfig, DriverCore, parse_command
+from dexndm_control.dynamixel.bus import MissingMotorsError
+from dexndm_control.dynamixel.dynamixel_bus import BusConfig, DynamixelBus
+from dexndm_control import hand
+
+
+def test_startup_writes_and_verifies_every_register(virtual_hand):
+    port, control = virtual_hand()
+    bus = DynamixelBus(BusConfig(port=port, current_limit_ma=600, goal_current_ma=500))
+    bus.open()
+    try:
+        registers = control({"cmd": "state"})["registers"]
+        assert registers["return_delay_time"] == [0] * 16
+        assert registers["operating_mode"] == [5] * 16
+        assert registers["current_limit"] == [600] * 16
+        assert registers["goal_current"] == [500] * 16
+        side = [0, 4, 8]
+        assert [registers["position_p_gain"][i] for i in range(16)] == \
+            [600 if i in side else 800 for i in range(16)]
+        assert [registers["position_d_gain"][i] for i in range(16)] == \
+            [150 if i in side else 200 for i in range(16)]
+        assert registers["torque_enable"] == [1] * 16
+        reading = bus.read_state()
+        assert reading.ok.all() and (reading.position == 2048).all()
+        assert (reading.error == 0).all()
+    finally:
+        bus.close()
+    assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16
+
+
+def test_missing_motors_are_all_reported_within_the_timeout(virtual_hand):
+    port, _ = virtual_hand("--silent-ids", "3", "11")
+    bus = DynamixelBus(BusConfig(port=port, startup_timeout_s=1.0))
+    start = time.monotonic()
+    with pytest.raises(MissingMotorsError) as error:
+        bus.open()
+    assert time.monotonic() - start < 3.0
+    assert error.value.missing == [3, 11]
+    assert "motor(s) 3, 11 did not answer" in str(error.value)
+    bus.close()
+
+
+def test_reads_keep_the_error_byte_and_survive_a_silent_motor(virtual_hand):
+    port, control = virtual_hand()
+    bus = DynamixelBus(BusConfig(port=port))
+    bus.open()
+    try:
+        control({"cmd": "overload", "id": 6})
+        reading = bus.read_state()
+        assert reading.error[6] & 0x80 and not reading.error[5]
+        assert bus.read_health().hardware_error[6] == 1 << 5
+        control({"cmd": "silence", "ids": [2]})
+        reading = bus.read_state()  # fast read fails; the fallback still reads the others
+        assert not reading.ok[2] and reading.ok[[0, 1, 3, 15]].all()
+        assert bus.fast_read_failures >= 1
+        control({"cmd": "silence", "ids": []})
+        bus.reboot([6])
+        assert control({"cmd": "state"})["registers"]["torque_enable"][6] == 1
+        assert control({"cmd": "state"})["registers"]["position_p_gain"][6] == 800
+    finally:
+        bus.close()
+
+
+def test_parse_command():
+    current = np.zeros(16)
+    full = parse_command([], np.arange(16) / 10, current)
+    assert full.tolist() == (np.arange(16) / 10).tolist()
+    partial = parse_command(["th_ipl", "if_rot"], [0.5, -0.25], current)
+    assert partial[15] == 0.5 and partial[1] == -0.25 and partial.sum() == 0.25
+    for names, positions, fragment in (([], [0.0] * 15, "needs all 16"),
+                                       (["if_mcp"], [float("nan")], "NaN"),
+                                       (["wrist"], [0.0], "unknown joint"),
+                                       (["if_mcp", "if_rot"], [0.0], "2 names but 1"),
+                                       (["if_mcp", "if_mcp"], [0.0, 0.1], "named twice")):
+        with pytest.raises(CommandRejected, match=fragment):
+            parse_command(names, positions, current)
+
+
+def test_core_clips_to_limits_and_max_step(virtual_hand):
+    port, control = virtual_hand()
+    core = DriverCore(DynamixelBus(BusConfig(port=port)), DriverConfig(max_step_rad=0.2))
+    with pytest.raises(CommandRejected, match="not connected"):
+        core.submit_command([], [0.0] * 16)
+    assert core.step() is not None and core.connected
+    target = core.submit_command(["if_mcp", "if_rot"], [1.0, -0.05])
+    assert target[0] == pytest.approx(0.2) and target[1] == pytest.approx(-0.05)
+    for _ in range(20):
+        target = core.submit_command(["th_ipl"], [5.0])
+    assert target[15] == pytest.approx(hand.UPPER[15])  # joint limit
+    core.step()
+    goal = control({"cmd": "state"})["registers"]["goal_position"]
+    assert goal[15] == hand.model_to_motor_ticks(target)[15]
+    assert goal[1] == 2048 + round(0.2 / hand.RAD_PER_TICK)  # if_mcp is motor 1
+    core.bus.close()

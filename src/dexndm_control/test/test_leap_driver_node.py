@@ -1,0 +1,173 @@
+"""leap_driver over real DDS against the emulator (real dynamixel-sdk, real pty, own processes)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
+
+from conftest import wait_until
+from dexndm_control import hand
+
+DRIVER = str(Path(sys.executable).parent / "leap_driver")
+HELPER = str(Path(__file__).parent / "helpers" / "raising_driver.py")
+
+
+class Probe:
+    """Subscribes to the driver's outputs and publishes commands, in the test's own node."""
+
+    def __init__(self, node) -> None:  # noqa: ANN001
+        self.node = node
+        self.states: list[tuple[float, JointState]] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        node.create_subscription(JointState, "/leap_hand/joint_states",
+                                 lambda m: self.states.append((time.monotonic(), m)), 100)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.commands = node.create_publisher(JointState, "/leap_hand/joint_commands", 10)
+
+    def wait_states(self, count: int = 1, timeout: float = 20.0) -> bool:
+        start = len(self.states)
+        return wait_until(lambda: len(self.states) >= start + count, timeout, spin=self.node.spin)
+
+    def spin_for(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.node.spin(0.01)
+
+    def command(self, names: list[str], positions: list[float]) -> None:
+        self.commands.publish(JointState(name=names, position=positions))
+
+    def motor_status(self, motor_id: int) -> DiagnosticStatus | None:
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.hardware_id == f"dxl:{motor_id}":
+                    return status
+        return None
+
+    def bus_status(self) -> DiagnosticStatus | None:
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.name == "leap_hand: bus":
+                    return status
+        return None
+
+    def call(self, service_type, name: str, request):  # noqa: ANN001
+        client = self.node.create_client(service_type, name)
+        assert wait_until(client.service_is_ready, 10, spin=self.node.spin)
+        future = client.call_async(request)
+        assert wait_until(future.done, 15, spin=self.node.spin)
+        return future.result()
+
+
+@pytest.fixture
+def driver(virtual_hand, processes, ros_node):
+    port, control = virtual_hand()
+
+    def start(executable: list[str] | None = None, *params: str):
+        argv = executable or [sys.executable, DRIVER]
+        process = processes.start([*argv, "--ros-args", "-p", f"port:={port}",
+                                   "-p", "state_rate_hz:=200.0", *params])
+        probe = Probe(ros_node)
+        assert probe.wait_states(5, 30), "no joint_states from the driver"
+        return process, probe
+
+    return start, control
+
+
+def test_rate_and_tracking(driver):
+    start, control = driver
+    _, probe = start()
+    first = len(probe.states)
+    probe.spin_for(10.0)
+    stamps = [t for t, _ in probe.states[first:]]
+    assert len(stamps) / (stamps[-1] - stamps[0]) >= 100.0
+    state = probe.states[-1][1]
+    assert list(state.name) == list(hand.JOINT_NAMES)
+    # ramp if_mcp and th_cmc to new targets within the max step per command
+    for k in range(1, 21):
+        probe.command(["if_mcp", "th_cmc"], [0.04 * k, 0.03 * k])
+        probe.spin_for(0.05)
+    probe.spin_for(1.5)
+    position = np.array(probe.states[-1][1].position)
+    assert position[0] == pytest.approx(0.8, abs=0.03)
+    assert position[12] == pytest.approx(0.6, abs=0.03)
+    assert abs(position[4]) < 0.02  # untouched joints stay put
+
+
+def test_bad_commands_never_reach_the_bus(driver):
+    start, control = driver
+    process, probe = start()
+    before = control({"cmd": "state"})["registers"]["goal_position"]
+    for names, positions in (([], [0.1] * 15), (["if_mcp"], [float("nan")]),
+                             (["pinky"], [0.1]), ([], [float("inf")] * 16)):
+        probe.command(names, positions)
+        probe.spin_for(0.1)
+    probe.spin_for(0.3)
+    assert control({"cmd": "state"})["registers"]["goal_position"] == before
+    assert process.poll() is None and probe.wait_states(10, 5)
+    probe.command(["th_ipl"], [9.0])  # far out of range: clipped to the max step (0.25 rad)
+    probe.spin_for(0.3)
+    goal = control({"cmd": "state"})["registers"]["goal_position"]
+    assert goal[15] == 2048 + round(0.25 / hand.RAD_PER_TICK)
+
+
+def test_faults_are_reported_and_recovered(driver):
+    start, control = driver
+    process, probe = start()
+    # a motor stops answering: marked stale, node keeps running, recovers
+    control({"cmd": "silence", "ids": [7]})
+    assert wait_until(lambda: (s := probe.motor_status(7)) is not None
+                      and s.level == DiagnosticStatus.STALE, 5, spin=probe.node.spin)
+    assert probe.motor_status(6).level == DiagnosticStatus.OK
+    control({"cmd": "silence", "ids": []})
+    assert wait_until(lambda: probe.motor_status(7).level == DiagnosticStatus.OK, 5,
+                      spin=probe.node.spin)
+    # overload: error in diagnostics, ~/reboot restores torque
+    control({"cmd": "overload", "id": 13})
+    assert wait_until(lambda: probe.motor_status(13).level == DiagnosticStatus.ERROR
+                      and "overload" in probe.motor_status(13).message, 5, spin=probe.node.spin)
+    assert control({"cmd": "state"})["registers"]["torque_enable"][13] == 0
+    response = probe.call(Trigger, "/leap_driver/reboot", Trigger.Request())
+    assert response.success, response.message
+    registers = control({"cmd": "state"})["registers"]
+    assert registers["torque_enable"] == [1] * 16 and registers["hardware_error_status"] == [0] * 16
+    assert wait_until(lambda: probe.motor_status(13).level == DiagnosticStatus.OK, 5,
+                      spin=probe.node.spin)
+    # the port vanishes for 1 s: reported, then reconnected and publishing within 2 s
+    control({"cmd": "vanish", "seconds": 1.0})
+    back = time.monotonic() + 1.0
+    assert wait_until(lambda: probe.bus_status().level == DiagnosticStatus.ERROR, 5,
+                      spin=probe.node.spin)
+    count = len(probe.states)
+    assert wait_until(lambda: len(probe.states) > count + 5, 8, spin=probe.node.spin)
+    assert time.monotonic() - back < 2.0
+    assert process.poll() is None
+    # corrupt replies at 20 %: the node keeps publishing
+    control({"cmd": "corrupt", "rate": 0.2})
+    assert probe.wait_states(50, 5)
+    control({"cmd": "corrupt", "rate": 0.0})
+    # torque service
+    assert probe.call(SetBool, "/leap_driver/set_torque", SetBool.Request(data=False)).success
+    assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "callback_exception"])
+def test_torque_off_on_every_shutdown_path(driver, how):
+    start, control = driver
+    argv = [sys.executable, HELPER] if how == "callback_exception" else None
+    process, probe = start(argv)
+    assert control({"cmd": "state"})["registers"]["torque_enable"] == [1] * 16
+    if how == "callback_exception":
+        probe.command([], [0.0] * 16)
+    else:
+        process.send_signal(getattr(signal, how))
+    code = process.wait(timeout=15)
+    assert code == (1 if how == "callback_exception" else 0)
+    assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16

@@ -1,0 +1,70 @@
+"""``dexndm-virtual-hand``: 16 emulated XC330 motors on a pty, opened like /dev/ttyUSB0."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from dexndm_sim.xc330.server import PtyServer, control_request
+from dexndm_sim.xc330.virtual_bus import Faults, VirtualBus
+
+
+def strip_ros_arguments(argv: list[str]) -> list[str]:
+    """Drop what `ros2 launch`/`dexndm launch` append to any <node> (--ros-args ... [--])."""
+    if "--ros-args" not in argv:
+        return argv
+    start = argv.index("--ros-args")
+    end = argv.index("--", start) + 1 if "--" in argv[start:] else len(argv)
+    return argv[:start] + argv[end:]
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="dexndm-virtual-hand",
+        description="Emulate the LEAP hand's 16 XC330-M288 motors (Dynamixel Protocol 2.0) on a "
+                    "pty. Point the driver's `port` parameter at --port.")
+    parser.add_argument("--port", default="/tmp/leap_hand",
+                        help="symlink to create for the pty (default /tmp/leap_hand)")
+    parser.add_argument("--model", choices=["firmware"], default="firmware",
+                        help="motor model behind the bus: firmware = XC330 current-based "
+                             "position law on a link inertia with friction")
+    parser.add_argument("--duration", type=float, default=None, help="exit after SECONDS")
+    parser.add_argument("--silent-ids", type=int, nargs="*", default=[],
+                        help="fault: motors that never answer")
+    parser.add_argument("--corrupt-rate", type=float, default=0.0,
+                        help="fault: fraction of replies sent with a bad CRC")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--control", metavar="JSON", default=None,
+                        help="send one request to the emulator already running on --port and "
+                             "print its reply, e.g. '{\"cmd\": \"overload\", \"id\": 5}', "
+                             "'{\"cmd\": \"vanish\", \"seconds\": 2}', '{\"cmd\": \"silence\", "
+                             "\"ids\": [3]}', '{\"cmd\": \"corrupt\", \"rate\": 0.1}', "
+                             "'{\"cmd\": \"state\"}'")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(strip_ros_arguments(list(sys.argv[1:] if argv is None else argv)))
+    if args.control is not None:
+        try:
+            reply = control_request(args.port, json.loads(args.control))
+        except (OSError, ValueError) as error:
+            print(f"dexndm-virtual-hand: cannot reach the emulator on {args.port}: {error}",
+                  file=sys.stderr)
+            return 2
+        print(json.dumps(reply))
+        return 0 if reply.get("ok") else 1
+    if not 0.0 <= args.corrupt_rate <= 1.0:
+        print("dexndm-virtual-hand: --corrupt-rate must be within [0, 1]", file=sys.stderr)
+        return 2
+    bus = VirtualBus(faults=Faults(set(args.silent_ids), args.corrupt_rate, args.seed))
+    server = PtyServer(bus, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    print(f"virtual hand: 16 x XC330-M288 on {args.port} (control socket {args.port}.ctl)",
+          flush=True)
+    server.serve(args.duration)
+    print("virtual hand: stopped", flush=True)
+    return 0

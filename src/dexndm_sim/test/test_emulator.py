@@ -1,0 +1,113 @@
+"""The XC330 emulator against the real dynamixel-sdk, over a real pty, in its own process."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from dynamixel_sdk import COMM_RX_TIMEOUT, COMM_SUCCESS, GroupSyncWrite, PacketHandler, PortHandler
+
+from dexndm_control.dynamixel.control_table import ALERT_BIT, REGISTERS
+from dexndm_sim.xc330 import protocol
+from dexndm_sim.xc330.virtual_bus import VirtualBus
+
+ADDR = {name: register.address for name, register in REGISTERS.items()}
+
+
+@pytest.fixture
+def sdk(virtual_hand):
+    port_name, control = virtual_hand()
+    port = PortHandler(port_name)
+    assert port.openPort() and port.setBaudRate(4_000_000)
+    yield port, PacketHandler(2.0), control
+    port.closePort()
+
+
+def test_crc_and_stuffing_match_the_sdk():
+    handler = PacketHandler(2.0)
+    rng = random.Random(1)
+    for _ in range(20):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+        assert protocol.crc16(data) == handler.updateCRC(0, list(data), len(data))
+    frame = protocol.build(1, protocol.WRITE, bytes([116, 0, 0xFF, 0xFF, 0xFD, 0x00]))
+    assert b"\xff\xff\xfd\xfd" in frame[7:]
+    assert protocol.Parser().feed(b"\x00garbage" + frame) == [
+        protocol.Packet(1, protocol.WRITE, bytes([116, 0, 0xFF, 0xFF, 0xFD, 0x00]))]
+
+
+def test_ping_read_write_and_eeprom_lock(sdk):
+    port, handler, control = sdk
+    for motor_id in range(16):
+        model, result, _ = handler.ping(port, motor_id)
+        assert (result, model) == (COMM_SUCCESS, 1240)
+    assert handler.write1ByteTxRx(port, 3, ADDR["operating_mode"], 5) == (COMM_SUCCESS, 0)
+    assert handler.write1ByteTxRx(port, 3, ADDR["torque_enable"], 1) == (COMM_SUCCESS, 0)
+    # EEPROM is locked while torque is on: access error (7), value unchanged
+    assert handler.write1ByteTxRx(port, 3, ADDR["operating_mode"], 3) == (COMM_SUCCESS, 7)
+    assert handler.read1ByteTxRx(port, 3, ADDR["operating_mode"])[0] == 5
+    # read-only register
+    assert handler.write2ByteTxRx(port, 3, ADDR["present_current"], 1)[1] == 7
+    registers = control({"cmd": "state"})["registers"]
+    assert registers["operating_mode"][3] == 5 and registers["torque_enable"][3] == 1
+
+
+def test_sync_write_moves_the_motors_with_lag(sdk):
+    port, handler, control = sdk
+    for motor_id in range(16):
+        handler.write1ByteTxRx(port, motor_id, ADDR["operating_mode"], 5)
+        handler.write2ByteTxRx(port, motor_id, ADDR["position_p_gain"], 800)
+        handler.write2ByteTxRx(port, motor_id, ADDR["position_d_gain"], 200)
+        handler.write2ByteTxRx(port, motor_id, ADDR["goal_current"], 550)
+        handler.write1ByteTxRx(port, motor_id, ADDR["torque_enable"], 1)
+    writer = GroupSyncWrite(port, handler, ADDR["goal_position"], 4)
+    for motor_id in range(16):
+        writer.addParam(motor_id, list((2048 + 400).to_bytes(4, "little")))
+    assert writer.txPacket() == COMM_SUCCESS
+    early = handler.read4ByteTxRx(port, 7, ADDR["present_position"])[0]
+    time.sleep(1.0)
+    late = handler.read4ByteTxRx(port, 7, ADDR["present_position"])[0]
+    assert 2048 <= early < 2048 + 350  # not there instantly: the motor model has inertia
+    assert abs(late - 2448) <= 8  # tracked within a few ticks after a second
+
+
+def test_silent_motor_and_corrupt_replies(sdk):
+    port, handler, control = sdk
+    control({"cmd": "silence", "ids": [4]})
+    assert handler.ping(port, 4)[1] == COMM_RX_TIMEOUT
+    assert handler.ping(port, 5)[1] == COMM_SUCCESS
+    control({"cmd": "silence", "ids": []})
+    control({"cmd": "corrupt", "rate": 1.0})
+    assert handler.ping(port, 5)[1] != COMM_SUCCESS
+    control({"cmd": "corrupt", "rate": 0.0})
+    assert handler.ping(port, 5)[1] == COMM_SUCCESS
+
+
+def test_overload_latches_until_reboot(sdk):
+    port, handler, control = sdk
+    handler.write2ByteTxRx(port, 9, ADDR["position_p_gain"], 800)
+    handler.write1ByteTxRx(port, 9, ADDR["torque_enable"], 1)
+    control({"cmd": "overload", "id": 9})
+    value, result, error = handler.read1ByteTxRx(port, 9, ADDR["hardware_error_status"])
+    assert result == COMM_SUCCESS and value == 1 << 5 and error & ALERT_BIT
+    assert handler.read1ByteTxRx(port, 9, ADDR["torque_enable"])[0] == 0
+    assert handler.write1ByteTxRx(port, 9, ADDR["torque_enable"], 1)[1] == ALERT_BIT | 1  # refused
+    assert handler.reboot(port, 9)[0] == COMM_SUCCESS
+    assert handler.read1ByteTxRx(port, 9, ADDR["hardware_error_status"])[0] == 0
+    # a reboot restores RAM defaults: gains are back to the factory values
+    assert handler.read2ByteTxRx(port, 9, ADDR["position_p_gain"])[0] == 1100
+    assert handler.write1ByteTxRx(port, 9, ADDR["torque_enable"], 1) == (COMM_SUCCESS, 0)
+
+
+def test_fast_sync_read_layout():
+    bus = VirtualBus()
+    request = protocol.Packet(protocol.BROADCAST_ID, protocol.FAST_SYNC_READ,
+                              bytes([126, 0, 10, 0]) + bytes(range(16)))
+    (frame,) = bus.handle(request)
+    packet = protocol.Parser().feed(frame)[0]
+    assert packet.id == protocol.BROADCAST_ID and packet.instruction == protocol.STATUS
+    body = packet.params
+    assert len(body) == 16 * 14 - 2
+    assert [body[k * 14 + 1] for k in range(16)] == list(range(16))
+    # present position of motor 0 at offset error(1) + id(1) + current(2) + velocity(4)
+    assert int.from_bytes(body[8:12], "little") == 2048
