@@ -10,7 +10,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=['dexndm_control', 'dexndm_sim', 'numpy'],
+    install_requires=['dexndm_control', 'dexndm_sim', 'numpy', 'torch', 'tqdm', 'tensorboard',
+                      'matplotlib'],
     zip_safe=True,
     maintainer="DexNDM stack developers",
     maintainer_email="dexndm@users.noreply.github.com",
@@ -21,6 +22,7 @@ setup(
         "console_scripts": [],
         # Subcommands of `dexndm`, found at run time so that each package adds its own commands
         # without the command-line entry point importing packages it must not depend on.
-        "dexndm.commands": [],
+        "dexndm.commands": ["train = dexndm_learning.commands:train_command",
+                             "eval = dexndm_learning.commands:eval_command"],
     },
 )

@@ -1,0 +1,1 @@
+"""Deployed policies: observation layout, networks, and bundles (shared by training and runtime)."""

@@ -1,0 +1,88 @@
+"""Policy / model bundles: a directory with weights and everything needed to use them.
+
+  bundle.yaml   kind, format version, joint order, architecture config, observation layout,
+                normalisers live in the weights (buffers), action scale, training config,
+                data fingerprint, git commit, metrics
+  weights.pt    the state dict
+Loading refuses a bundle of another kind, format version or joint order, naming what differs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import JOINT_NAMES
+
+FORMAT, VERSION = "dexndm-bundle", 1
+
+
+class BundleError(DexndmError):
+    pass
+
+
+@dataclass
+class Bundle:
+    path: Path
+    info: dict
+    state_dict: dict
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
+
+    @property
+    def config(self) -> dict:
+        return self.info["config"]
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """HEAD of the checkout the code runs from, with '-dirty' if it has changes."""
+    cwd = repo or Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd, capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def save_bundle(path: str | Path, kind: str, config: dict, state_dict: dict,
+                extra: dict | None = None) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    info = {"format": FORMAT, "version": VERSION, "kind": kind,
+            "joint_names": list(JOINT_NAMES), "config": config,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(), **(extra or {})}
+    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, path / "weights.pt.tmp")
+    (path / "weights.pt.tmp").replace(path / "weights.pt")
+    (path / "bundle.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+    return path
+
+
+def load_bundle(path: str | Path, kind: str) -> Bundle:
+    path = Path(path)
+    info_file = path / "bundle.yaml"
+    if not info_file.is_file():
+        raise BundleError(f"{path} is not a bundle (no bundle.yaml); point to the directory a "
+                          "`dexndm train ...` run exported")
+    info = yaml.safe_load(info_file.read_text())
+    if info.get("format") != FORMAT or info.get("version") != VERSION:
+        raise BundleError(f"{path}: bundle format {info.get('format')} v{info.get('version')}, "
+                          f"this stack reads {FORMAT} v{VERSION}")
+    if info.get("kind") != kind:
+        raise BundleError(f"{path} is a '{info.get('kind')}' bundle, expected '{kind}'")
+    if info.get("joint_names") != list(JOINT_NAMES):
+        raise BundleError(f"{path}: joint order {info.get('joint_names')} differs from the "
+                          f"model order {list(JOINT_NAMES)}: retrain or re-export the bundle")
+    state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+    return Bundle(path, info, state)

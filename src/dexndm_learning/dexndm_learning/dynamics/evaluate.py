@@ -1,0 +1,128 @@
+"""`dexndm eval dynamics`: per-joint error in and out of distribution, table + PNG plots.
+
+The comparison of paper Fig. 6 for any set of checkpoints: in-distribution error on each model's
+own held-out episodes (stored in its bundle), out-of-distribution error on other data (e.g. trained
+on chaos-box bags, tested on task rollouts), and predicted-vs-actual traces.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import JOINT_NAMES
+from dexndm_learning.data import Windows, load_episodes
+from dexndm_learning.dynamics.train import evaluate, load_dynamics
+
+
+def _select(loaded, keys: list[str]) -> list:  # noqa: ANN001
+    wanted = set(keys)
+    return [e for e, k in zip(loaded.episodes, loaded.keys) if k in wanted]
+
+
+def evaluate_checkpoints(checkpoints: list[str], data: list[str] | None, ood: list[str] | None,
+                         out: str | Path, trace_joints: tuple[int, ...] = (0, 2, 6, 12)) -> dict:
+    if not data and not ood:
+        raise DexndmError("give --data (in-distribution shards) and/or --ood shards")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    loaded_id = load_episodes(data) if data else None
+    loaded_ood = load_episodes(ood) if ood else None
+    results: dict[str, dict] = {}
+    models = {}
+    for path in checkpoints:
+        model = load_dynamics(path)
+        name = Path(path).resolve().parent.name if Path(path).name in ("best", "last") \
+            else Path(path).name
+        models[name] = model
+        info = __import__("yaml").safe_load((Path(path) / "bundle.yaml").read_text())
+        entry: dict[str, object] = {"arch": model.arch, "window": model.window}
+        if loaded_id is not None:
+            episodes = _select(loaded_id, info.get("eval_episodes", []))
+            entry["id_source"] = "held-out episodes of training" if episodes else \
+                "all --data episodes (the bundle's held-out episodes are not in --data)"
+            episodes = episodes or loaded_id.episodes
+            metrics = evaluate(model, Windows(episodes, model.window, loaded_id.control_dt),
+                               "cpu")
+            entry["id_mae"] = metrics["mae"].tolist()
+        if loaded_ood is not None:
+            metrics = evaluate(model, Windows(loaded_ood.episodes, model.window,
+                                              loaded_ood.control_dt), "cpu")
+            entry["ood_mae"] = metrics["mae"].tolist()
+        results[name] = entry
+    (out / "dynamics_eval.json").write_text(json.dumps(results, indent=2))
+    print(format_table(results))
+    _plot_errors(results, out / "per_joint_error.png")
+    if loaded_ood is not None:
+        _plot_traces(models, loaded_ood, out / "traces.png", trace_joints)
+    return results
+
+
+def format_table(results: dict[str, dict]) -> str:
+    lines = []
+    for split in ("id_mae", "ood_mae"):
+        names = [n for n in results if split in results[n]]
+        if not names:
+            continue
+        title = "in-distribution" if split == "id_mae" else "out-of-distribution"
+        lines.append(f"{title}: mean absolute error of q_(t+1) [mrad]")
+        lines.append("joint    " + "".join(f"{n[:14]:>15}" for n in names))
+        for index, joint in enumerate(JOINT_NAMES):
+            lines.append(f"{joint:<9}" + "".join(f"{1e3 * results[n][split][index]:>15.3f}"
+                                                 for n in names))
+        lines.append("mean     " + "".join(f"{1e3 * np.mean(results[n][split]):>15.3f}"
+                                           for n in names))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _plot_errors(results: dict[str, dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = [s for s in ("id_mae", "ood_mae") if any(s in r for r in results.values())]
+    figure, axes = plt.subplots(len(splits), 1, figsize=(12, 3.2 * len(splits)), squeeze=False)
+    width = 0.8 / max(1, len(results))
+    for row, split in enumerate(splits):
+        axis = axes[row][0]
+        for number, (name, entry) in enumerate(results.items()):
+            if split in entry:
+                axis.bar(np.arange(16) + number * width, 1e3 * np.array(entry[split]), width,
+                         label=f"{name} ({entry['arch']})")
+        axis.set_xticks(np.arange(16) + 0.4 - width / 2, JOINT_NAMES, rotation=45)
+        axis.set_ylabel("MAE [mrad]")
+        axis.set_title("in-distribution" if split == "id_mae" else "out-of-distribution")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+@torch.no_grad()
+def _plot_traces(models: dict, loaded, path: Path, joints: tuple[int, ...]) -> None:  # noqa: ANN001
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    episode = loaded.episodes[0]
+    figure, axes = plt.subplots(len(joints), 1, figsize=(10, 2.2 * len(joints)), sharex=True)
+    time = episode.t[1:] - episode.t[0]
+    for axis, joint in zip(np.atleast_1d(axes), joints):
+        axis.plot(time, episode.q[1:, joint], "k", lw=1.5, label="actual")
+        for name, model in models.items():
+            windows = Windows([episode], model.window, loaded.control_dt)
+            q_hist, a_hist, _ = windows.batch(torch.arange(len(windows)))
+            predicted = model(q_hist, a_hist)[:, joint].numpy()
+            steps = windows.end_a.numpy() + 1
+            axis.plot(time[steps - 1], predicted, lw=1, label=f"{name} ({model.arch})")
+        axis.set_ylabel(f"{JOINT_NAMES[joint]} [rad]")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    np.atleast_1d(axes)[-1].set_xlabel("time [s] (one-step predictions)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,116 @@
+"""Dynamics models q_{t+1} = f(history of (q, a) over W steps), four factorizations.
+
+All four are one ``GroupedMLP``: G independent MLPs evaluated as one batched matrix product
+(weights [G, in, out], ``torch.baddbmm``), never a Python loop over joints or fingers.
+
+| arch    | groups | each group sees                         | predicts            |
+|---------|--------|-----------------------------------------|---------------------|
+| joint   | 16     | its own joint's W-step (q, a) history   | that joint          |
+| finger  | 4      | its finger's 4 joints' histories        | those 4 joints      |
+| whole   | 1      | all 16 joints' histories                | all 16 joints       |
+| shared  | 1 (x16)| one joint's history (same weights for all joints, UAN-style) | that joint |
+
+Output convention: the networks predict the normalised change dq = q_{t+1} - q_t per joint;
+``DynamicsModel.forward`` returns q_{t+1} = q_t + dq (radians). Inputs are standardised per joint
+(q and a statistics of the training data, stored as buffers in the weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dexndm_control.hand import FINGERS, NUM_JOINTS
+from dexndm_control.policy.networks import Normalizer
+
+ARCHITECTURES = ("joint", "finger", "whole", "shared")
+
+
+class GroupedMLP(nn.Module):
+    """G independent MLPs in one batched computation: x [G, B, in] -> [G, B, out]."""
+
+    def __init__(self, groups: int, sizes: list[int]) -> None:
+        super().__init__()
+        self.groups, self.sizes = groups, list(sizes)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.weights.append(nn.Parameter(torch.empty(groups, fan_in, fan_out)
+                                             .uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(groups, 1, fan_out)
+                                            .uniform_(-bound, bound)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.weights) - 1
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(bias, x, weight)
+            if index < last:
+                x = torch.nn.functional.elu(x)
+        return x
+
+
+def _finger_index() -> torch.Tensor:
+    return torch.tensor([FINGERS[name] for name in ("index", "middle", "ring", "thumb")])
+
+
+class DynamicsModel(nn.Module):
+    def __init__(self, arch: str = "joint", window: int = 10,
+                 hidden: tuple[int, ...] | None = None) -> None:
+        super().__init__()
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture '{arch}', choose one of {ARCHITECTURES}")
+        self.arch, self.window = arch, int(window)
+        self.hidden = tuple(hidden) if hidden else default_hidden(arch)
+        joints = NUM_JOINTS
+        per_joint = 2 * window
+        groups, fan_in, fan_out = {"joint": (joints, per_joint, 1),
+                                   "finger": (4, 4 * per_joint, 4),
+                                   "whole": (1, joints * per_joint, joints),
+                                   "shared": (1, per_joint, 1)}[arch]
+        self.net = GroupedMLP(groups, [fan_in, *self.hidden, fan_out])
+        self.q_norm = Normalizer(joints)
+        self.a_norm = Normalizer(joints)
+        self.dq_norm = Normalizer(joints)
+        self.register_buffer("fingers", _finger_index(), persistent=False)
+
+    def config(self) -> dict:
+        return {"arch": self.arch, "window": self.window, "hidden": list(self.hidden),
+                "output": "q_next = q_t + dq (network predicts standardised dq)"}
+
+    def features(self, q_hist: torch.Tensor, a_hist: torch.Tensor) -> torch.Tensor:
+        """[B, W, 16] histories -> per-joint standardised features [B, 16, 2W]."""
+        q = self.q_norm(q_hist).transpose(1, 2)
+        a = self.a_norm(a_hist).transpose(1, 2)
+        return torch.cat([q, a], dim=-1)
+
+    def predict_dq_normalised(self, q_hist: torch.Tensor, a_hist: torch.Tensor) -> torch.Tensor:
+        x = self.features(q_hist, a_hist)  # [B, 16, 2W]
+        batch = x.shape[0]
+        if self.arch == "joint":
+            out = self.net(x.transpose(0, 1))  # [16, B, 1]
+            return out.squeeze(-1).transpose(0, 1)
+        if self.arch == "shared":
+            out = self.net(x.reshape(1, batch * NUM_JOINTS, -1))
+            return out.reshape(batch, NUM_JOINTS)
+        if self.arch == "finger":
+            grouped = x[:, self.fingers]  # [B, 4, 4, 2W]
+            out = self.net(grouped.reshape(batch, 4, -1).transpose(0, 1))  # [4, B, 4]
+            dq = torch.empty(batch, NUM_JOINTS, dtype=out.dtype, device=out.device)
+            dq[:, self.fingers.reshape(-1)] = out.transpose(0, 1).reshape(batch, -1)
+            return dq
+        return self.net(x.reshape(1, batch, -1))[0]  # whole
+
+    def forward(self, q_hist: torch.Tensor, a_hist: torch.Tensor) -> torch.Tensor:
+        """Next joint positions [B, 16] (rad) from histories [B, W, 16]."""
+        dq = self.predict_dq_normalised(q_hist, a_hist) * self.dq_norm.std + self.dq_norm.mean
+        return q_hist[:, -1] + dq
+
+
+def default_hidden(arch: str) -> tuple[int, ...]:
+    """Defaults sized so that one training step costs about the same for every factorization
+    (the per-joint nets are small because there are 16 of them)."""
+    return {"joint": (96, 96), "finger": (256, 256), "whole": (512, 512),
+            "shared": (256, 256)}[arch]

@@ -1,0 +1,209 @@
+"""Train pi_res so that the (frozen) learned dynamics, fed the base targets plus the residual,
+reproduce the simulator's next state:
+
+    min  sum_t || q^sim_{t+1} - f_psi({q_j, a_j + pi_res(o_j, a_j)}_{j=t-W+1..t}) ||
+
+Gradients flow through f_psi into pi_res only. o_j is the generalist's observation at step j
+(ObservationLayout: T-step histories of q and previous targets, wrist quaternion, axis), built
+from the simulated rollout itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import load_bundle, save_bundle
+from dexndm_control.policy.networks import ResidualPolicyNet
+from dexndm_control.policy.observation import ObservationLayout
+from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
+from dexndm_learning.dynamics.models import DynamicsModel
+from dexndm_learning.dynamics.train import load_dynamics
+from dexndm_learning.runs import (MetricLog, epoch_batches, pick_device, prepare_output,
+                                  seed_everything, setup_distributed, teardown_distributed)
+
+BUNDLE_KIND = "residual"
+
+
+@dataclass
+class ResidualTrainConfig:
+    dynamics: str
+    data: list[str]
+    out: str
+    history: int = 10  # T of the generalist observation
+    hidden: tuple[int, ...] = (256, 256)
+    scale: float = 0.05  # largest correction (rad)
+    epochs: int = 5
+    batch_size: int = 1024
+    lr: float = 3e-4
+    eval_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.scale <= 0.5:
+            raise DexndmError("--scale (largest residual, rad) must be within (0, 0.5]")
+        if self.history < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise DexndmError("--history, --epochs and --batch-size must be >= 1")
+
+
+class ResidualObjective(torch.nn.Module):
+    """Residual network + frozen dynamics: the loss of one batch of windows."""
+
+    def __init__(self, residual: ResidualPolicyNet, dynamics: DynamicsModel,
+                 layout: ObservationLayout) -> None:
+        super().__init__()
+        self.residual, self.dynamics, self.layout = residual, dynamics, layout
+        for parameter in self.dynamics.parameters():
+            parameter.requires_grad_(False)
+
+    def corrected_targets(self, q_span: torch.Tensor, a_span: torch.Tensor, wrist: torch.Tensor,
+                          axis: torch.Tensor) -> torch.Tensor:
+        """a_j + pi_res(o_j, a_j) for the last W steps of spans of length W + T."""
+        T, W = self.layout.history, self.dynamics.window
+        batch = q_span.shape[0]
+        # o_j needs q_{j-T+1..j} and a_{j-T..j-1}: unfold both spans into W windows of T
+        q_windows = q_span[:, 1:].unfold(1, T, 1)  # [B, W, 16, T]
+        a_windows = a_span[:, :-1].unfold(1, T, 1)
+        q_hist = q_windows.permute(0, 1, 3, 2).reshape(batch * W, T, -1)
+        a_prev = a_windows.permute(0, 1, 3, 2).reshape(batch * W, T, -1)
+        obs = self.layout.build(q_hist, a_prev, wrist.repeat_interleave(W, 0),
+                                axis.repeat_interleave(W, 0))
+        base = a_span[:, -W:].reshape(batch * W, -1)
+        q_now = q_span[:, -W:].reshape(batch * W, -1)
+        return (base + self.residual(obs, base, q_now)).reshape(batch, W, -1)
+
+    def forward(self, q_span, a_span, wrist, axis, q_next):  # noqa: ANN001
+        W = self.dynamics.window
+        corrected = self.corrected_targets(q_span, a_span, wrist, axis)
+        predicted = self.dynamics(q_span[:, -W:], corrected)
+        return (predicted - q_next).norm(dim=-1).mean()
+
+
+def _batch(windows: Windows, index: torch.Tensor, T: int, device: str):  # noqa: ANN202
+    W = windows.window
+    q_span, a_span = windows.span(index, W + T)
+    _, _, q_next = windows.batch(index)
+    episode = windows.episode[index]
+    return (q_span.to(device), a_span.to(device), windows.wrist[episode].to(device),
+            windows.axis[episode].to(device), q_next.to(device))
+
+
+def train_residual(config: ResidualTrainConfig) -> dict:
+    device = pick_device(config.device)
+    distributed = setup_distributed(device)
+    seed_everything(config.seed)
+    out = Path(config.out)
+    if distributed.main:
+        prepare_output(out, config, config.overwrite, distributed.world_size)
+    dynamics = load_dynamics(config.dynamics).to(device)
+    layout = ObservationLayout(history=config.history)
+    loaded = load_episodes(config.data)
+    train_ids, eval_ids = split_by_episode(loaded.keys, config.eval_fraction, config.seed)
+    kwargs = {"window": dynamics.window, "control_dt": loaded.control_dt,
+              "history": config.history}
+    train = Windows([loaded.episodes[i] for i in train_ids], **kwargs)
+    evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
+    if len(train) == 0:
+        raise DexndmError("no training window long enough for W + T steps in the data")
+    residual = ResidualPolicyNet(layout.size, hidden=tuple(config.hidden), scale=config.scale)
+    _set_normalisers(residual, train, layout)
+    objective = ResidualObjective(residual, dynamics, layout).to(device)
+    trained = DistributedDataParallel(objective) if distributed.world_size > 1 else objective
+    optimizer = torch.optim.Adam(residual.parameters(), lr=config.lr)
+    log = MetricLog(out, distributed.main)
+    extra = {"training": asdict(config), "layout": layout.to_dict(),
+             "data_fingerprint": fingerprint(loaded.files),
+             "dynamics": {"path": str(config.dynamics), **dynamics.config()},
+             "eval_episodes": [loaded.keys[i] for i in eval_ids]}
+    history, best, step = [], float("inf"), 0
+    baseline = _evaluate(objective, evaluation if len(evaluation) else train, layout, device,
+                         use_residual=False)
+    for epoch in range(config.epochs):
+        started = time.perf_counter()
+        residual.train()
+        batches = epoch_batches(len(train), config.batch_size, epoch, config.seed, distributed)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not (config.progress and distributed.main))
+        total = 0.0
+        for index in bar:
+            loss = trained(*_batch(train, index, config.history, device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            step += 1
+        seconds = time.perf_counter() - started
+        if not distributed.main:
+            continue
+        mismatch = _evaluate(objective, evaluation if len(evaluation) else train, layout,
+                             device)
+        row = {"epoch": epoch + 1, "train_loss": total / max(1, len(batches)),
+               "eval_mismatch_rad": mismatch, "eval_mismatch_without_residual_rad": baseline,
+               "epoch_seconds": seconds, "transitions_per_s": len(train) / seconds}
+        history.append(row)
+        log.log(step, **{f"residual/{k}": v for k, v in row.items() if k != "epoch"})
+        save_bundle(out / "last", BUNDLE_KIND, residual.config(), residual.state_dict(),
+                    {**extra, "metrics": row})
+        if mismatch < best:
+            best = mismatch
+            save_bundle(out / "best", BUNDLE_KIND, residual.config(), residual.state_dict(),
+                        {**extra, "metrics": row})
+        if config.progress:
+            print(f"epoch {epoch + 1}: predicted one-step mismatch {mismatch:.5f} rad "
+                  f"(without residual {baseline:.5f}), {seconds:.1f} s", flush=True)
+    log.close()
+    teardown_distributed()
+    return {"best_mismatch_rad": best, "baseline_mismatch_rad": baseline, "history": history,
+            "out": str(out)}
+
+
+def _set_normalisers(residual: ResidualPolicyNet, windows: Windows,
+                     layout: ObservationLayout) -> None:
+    sample = torch.arange(0, len(windows), max(1, len(windows) // 20000))
+    q_span, a_span = windows.span(sample, layout.history + 1)
+    episode = windows.episode[sample]
+    obs = layout.build(q_span[:, 1:], a_span[:, :-1], windows.wrist[episode],
+                       windows.axis[episode])
+    step = a_span[:, -1] - q_span[:, -1]
+    residual.obs_norm.set(obs.mean(0), obs.std(0))
+    residual.action_norm.set(step.mean(0), step.std(0))
+
+
+@torch.no_grad()
+def _evaluate(objective: ResidualObjective, windows: Windows, layout: ObservationLayout,
+              device: str, use_residual: bool = True, batch_size: int = 4096) -> float:
+    objective.eval()
+    total, count = 0.0, 0
+    W = objective.dynamics.window
+    for start in range(0, len(windows), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(windows)))
+        q_span, a_span, wrist, axis, q_next = _batch(windows, index, layout.history, device)
+        if use_residual:
+            loss = objective(q_span, a_span, wrist, axis, q_next)
+        else:
+            predicted = objective.dynamics(q_span[:, -W:], a_span[:, -W:])
+            loss = (predicted - q_next).norm(dim=-1).mean()
+        total += loss.item() * len(index)
+        count += len(index)
+    objective.train()
+    return total / max(1, count)
+
+
+def load_residual(path: str | Path) -> tuple[ResidualPolicyNet, ObservationLayout, dict]:
+    bundle = load_bundle(path, BUNDLE_KIND)
+    config = bundle.config
+    layout = ObservationLayout.from_dict(bundle.info["layout"])
+    network = ResidualPolicyNet(config["obs_size"], config["joints"], tuple(config["hidden"]),
+                                config["scale"])
+    network.load_state_dict(bundle.state_dict)
+    network.eval()
+    return network, layout, bundle.info

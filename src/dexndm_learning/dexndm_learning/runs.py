@@ -1,0 +1,111 @@
+"""What every training run shares: output folder, config and commit saved, TensorBoard, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import git_commit
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> Distributed:
+    """Join the process group torchrun created (gloo on CPU, nccl on CUDA), if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def teardown_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(requested: str) -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise DexndmError("--device cuda asked for, but torch sees no CUDA device; use cpu")
+    return requested
+
+
+def prepare_output(path: str | Path, config: object, overwrite: bool = False,
+                   world_size: int = 1) -> Path:
+    out = Path(path)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DexndmError(f"{out} exists and is not empty; choose a new --out or pass "
+                          "--overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"config": asdict(config), "git_commit": git_commit(), "world_size": world_size,
+              "torch": str(torch.__version__)}
+    (out / "run.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    return out
+
+
+class MetricLog:
+    """Scalars to TensorBoard and to metrics.jsonl (readable without TensorBoard)."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self._writer = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+            self._writer = SummaryWriter(str(out / "tb"))
+            self._file = open(out / "metrics.jsonl", "a")
+
+    def log(self, step: int, **values: float) -> None:
+        if not self.enabled:
+            return
+        for key, value in values.items():
+            self._writer.add_scalar(key, value, step)
+        self._file.write(json.dumps({"step": step, **values}) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._writer.close()
+            self._file.close()
+
+
+def epoch_batches(count: int, batch_size: int, epoch: int, seed: int,
+                  distributed: Distributed) -> list[torch.Tensor]:
+    """This rank's share of each global batch of one epoch.
+
+    One permutation per epoch (same on every rank); global batch k = perm[k*B:(k+1)*B]; rank r
+    takes its positions r, r+world, ... of it. The union over ranks is exactly the single-process
+    batch, so a DDP run follows the same optimisation path as one process.
+    """
+    generator = torch.Generator().manual_seed(seed * 100003 + epoch)
+    permutation = torch.randperm(count, generator=generator)
+    batches = []
+    for start in range(0, count - batch_size + 1 if count >= batch_size else 1, batch_size):
+        chunk = permutation[start:start + batch_size]
+        batches.append(chunk[distributed.rank::distributed.world_size])
+    return batches
