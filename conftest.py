@@ -136,7 +136,7 @@ def virtual_hand(tmp_path, processes):
     def start(*args: str) -> tuple[str, Callable[[dict], dict]]:
         port = str(tmp_path / f"leap{len(processes.started)}")
         processes.start([str(Path(sys.executable).parent / "dexndm-virtual-hand"),
-                         "--port", port, *args])
+                         "--port", port, *(args or ("--model", "firmware"))])
         assert wait_until(lambda: Path(port + ".ctl").exists() and Path(port).exists(), 20), \
             "the virtual hand did not start"
         return port, lambda request: control_request(port, request)

@@ -27,9 +27,23 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                     "pty. Point the driver's `port` parameter at --port.")
     parser.add_argument("--port", default="/tmp/leap_hand",
                         help="symlink to create for the pty (default /tmp/leap_hand)")
-    parser.add_argument("--model", choices=["firmware"], default="firmware",
-                        help="motor model behind the bus: firmware = XC330 current-based "
-                             "position law on a link inertia with friction")
+    parser.add_argument("--model", choices=["firmware", "mujoco"], default="mujoco",
+                        help="motor model behind the bus: mujoco = the simulated LEAP hand in the "
+                             "`real` profile (default); firmware = each motor alone, the XC330 "
+                             "law on a link inertia with friction (no MuJoCo needed)")
+    parser.add_argument("--scene", choices=["free", "object", "chaos_box"], default="free",
+                        help="what the MuJoCo hand touches")
+    parser.add_argument("--wrist", default="palm_up",
+                        help="palm_up, palm_down, base_up, base_down, thumb_up, thumb_down, random")
+    parser.add_argument("--object-category", default="cylinders")
+    parser.add_argument("--object-index", type=int, default=0)
+    parser.add_argument("--axis", type=float, nargs=3, default=[0.0, 0.0, 1.0],
+                        help="world axis the object's rotation is measured about")
+    parser.add_argument("--balls", type=int, default=50, help="chaos box balls")
+    parser.add_argument("--report", default=None,
+                        help="JSON file for the object report at exit (scene object)")
+    parser.add_argument("--report-period", type=float, default=5.0,
+                        help="seconds between object reports on stdout")
     parser.add_argument("--duration", type=float, default=None, help="exit after SECONDS")
     parser.add_argument("--silent-ids", type=int, nargs="*", default=[],
                         help="fault: motors that never answer")
@@ -59,12 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 <= args.corrupt_rate <= 1.0:
         print("dexndm-virtual-hand: --corrupt-rate must be within [0, 1]", file=sys.stderr)
         return 2
-    bus = VirtualBus(faults=Faults(set(args.silent_ids), args.corrupt_rate, args.seed))
+    model = None
+    if args.model == "mujoco":
+        from dexndm_sim.xc330.mujoco_model import MujocoMotorModel
+        model = MujocoMotorModel(args.scene, args.wrist, args.object_category, args.object_index,
+                                 args.axis, args.balls, args.seed)
+    bus = VirtualBus(model=model, faults=Faults(set(args.silent_ids), args.corrupt_rate,
+                                                args.seed))
     server = PtyServer(bus, args.port)
+    if model is not None and model.report is not None:
+        server.on_tick(args.report_period, lambda: print(
+            "virtual hand object: " + json.dumps(model.summary()), flush=True))
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"virtual hand: 16 x XC330-M288 on {args.port} (control socket {args.port}.ctl)",
           flush=True)
     server.serve(args.duration)
+    if model is not None and model.report is not None:
+        print("virtual hand object (final): " + json.dumps(model.summary()), flush=True)
+        if args.report:
+            model.write_report(args.report)
     print("virtual hand: stopped", flush=True)
     return 0

@@ -35,6 +35,13 @@ class PtyServer:
         self._parser = Parser()
         self._control: socket.socket | None = None
         self._start_time = time.monotonic()
+        self._tick: tuple[float, object] | None = None
+        self._next_tick = 0.0
+
+    def on_tick(self, period: float, callback) -> None:  # noqa: ANN001
+        """Call ``callback`` every ``period`` seconds from the serving thread."""
+        self._tick = (period, callback)
+        self._next_tick = time.monotonic() + period
 
     # -- pty -----------------------------------------------------------------------------------
 
@@ -132,6 +139,9 @@ class PtyServer:
                     time.sleep(0.005)
                     self.bus.advance(now - self._start_time)
                     continue
+                if self._tick is not None and now >= self._next_tick:
+                    self._next_tick = now + self._tick[0]
+                    self._tick[1]()
                 ready, _, _ = select.select([master], [], [], 0.001)
                 with self._lock:
                     self.bus.advance(time.monotonic() - self._start_time)

@@ -1,0 +1,269 @@
+"""Batched in-hand rotation environment on MuJoCo (CPU), N hands stepped in threads.
+
+Control at 20 Hz: target_t = clip(target_{t-1} + action / 24, limits), then 6 physics steps
+(1/120 s) under the hardware profile. Observations come as named groups (``observation_groups``),
+so policies pick what they see (oracle: privileged object/fingertip/contact state; generalist:
+proprioception history, wrist quaternion, axis) and nobody slices a vector by hand.
+Simulation sits behind this interface: another backend (MuJoCo Warp on a GPU) provides the same
+``reset``/``step``/observation groups.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
+from dexndm_sim.axes import axis_set
+from dexndm_sim.grasps import GraspCache, load_or_generate
+from dexndm_sim.model import PALM_POSITION
+from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, randomize_physics
+from dexndm_sim.profiles import get_profile
+from dexndm_sim.rewards import (RewardConfig, angular_distance, compute_reward, episode_metrics,
+                                goal_ahead, quat_multiply, rotation_penalty_weight)
+from dexndm_sim.scene import OBJECT_IN_PALM, SceneConfig
+from dexndm_sim.sim_hand import SimHand
+from dexndm_sim.wrist import CANONICAL, quat_to_matrix, wrist_quaternion
+
+CONTROL_DT = 0.05
+FALL_DISTANCE = 0.08  # m from the grasp point: the object has fallen
+
+
+@dataclass
+class RotationEnvConfig:
+    num_envs: int = 16
+    categories: tuple[str, ...] = ("cylinders",)
+    object_seed: int = 0
+    wrists: tuple[str, ...] = ("palm_up",)
+    axes: str = "z"
+    profile: str = "nominal"
+    preset: str = "fast"
+    episode_length: int = 400
+    history: int = 10
+    action_scale: float = 1.0 / 24.0
+    disturbance_scale: float = 2.0  # force magnitude = scale * object mass (N)
+    disturbance_probability: float = 0.25
+    joint_noise: float = 0.005  # U(0, noise) added to observed joint positions
+    randomize_physics: bool = True
+    grasps_per_object: int = 8
+    threads: int = 2
+    seed: int = 0
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.categories) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown object categories {sorted(unknown)}")
+        for wrist in self.wrists:
+            if wrist != "random" and wrist not in CANONICAL:
+                raise ValueError(f"unknown wrist '{wrist}'")
+        axis_set(self.axes)
+
+
+class BatchedRotationEnv:
+    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:  # noqa: ANN001
+        self.config = config
+        self.rng = np.random.default_rng(config.seed)
+        self.profile = get_profile(config.profile)
+        objects: list[ObjectSpec] = [o for c in config.categories
+                                     for o in generate_category(c, config.object_seed)]
+        self.objects = [objects[i % len(objects)] for i in range(config.num_envs)]
+        palm_down = np.array(CANONICAL["palm_down"])
+        self.hands = [SimHand(SceneConfig(tuple(palm_down), self.profile, config.preset, obj))
+                      for obj in self.objects]
+        # grasps are searched palm down (the hardest) and reused for every wrist, palm-relative
+        self.grasps: list[GraspCache] = []
+        for obj in self.objects:
+            cache = load_or_generate(obj, palm_down, self.profile, config.preset, grasp_cache_dir,
+                                     wanted=config.grasps_per_object, seed=config.seed)
+            if len(cache) == 0:
+                raise RuntimeError(f"no grasp holds {obj.name}; try another object or seed")
+            self.grasps.append(cache)
+        self.axes = axis_set(config.axes)
+        n, h = config.num_envs, config.history
+        self.q_history = np.zeros((n, h, NUM_JOINTS))
+        self.target_history = np.zeros((n, h, NUM_JOINTS))
+        self.target = np.zeros((n, NUM_JOINTS))
+        self.q_init = np.zeros((n, NUM_JOINTS))
+        self.axis_world = np.zeros((n, 3))
+        self.wrist = np.zeros((n, 4))
+        self.goal = np.zeros((n, 4))
+        self.grasp_point = np.zeros((n, 3))
+        self.steps = np.zeros(n, dtype=int)
+        self.resets = 0
+        self._along: list[list[float]] = [[] for _ in range(n)]
+        self._off: list[list[float]] = [[] for _ in range(n)]
+        self._pool = ThreadPoolExecutor(max(1, config.threads))
+        self._chunks = np.array_split(np.arange(n), max(1, config.threads))
+        self.reset_all()
+
+    # -- reset -----------------------------------------------------------------------------------
+
+    def reset_all(self) -> dict[str, np.ndarray]:
+        for env in range(self.config.num_envs):
+            self._reset(env)
+        return self.observation_groups()
+
+    def _reset(self, env: int) -> None:
+        config, hand = self.config, self.hands[env]
+        label = config.wrists[self.rng.integers(len(config.wrists))]
+        wrist = wrist_quaternion(label, self.rng)
+        rotation = quat_to_matrix(wrist)
+        hand.model.body_quat[hand.scene.palm_body] = wrist
+        if config.randomize_physics:
+            obj = randomize_physics(self.objects[env], self.rng)
+            hand.set_object_physics(obj.mass, obj.friction)
+        cache = self.grasps[env]
+        pick = self.rng.integers(len(cache))
+        palm = np.asarray(PALM_POSITION)
+        down = quat_to_matrix(np.array(CANONICAL["palm_down"]))
+        pos_in_palm = down.T @ (cache.object_pos[pick] - palm)
+        quat_in_palm = cache.object_quat[pick]  # palm-down palm frame = world frame
+        object_pos = palm + rotation @ pos_in_palm
+        object_quat = quat_multiply(wrist, quat_in_palm)
+        hand.reset(cache.q[pick], object_pos, object_quat)
+        hand.control_step(cache.target[pick])  # settle the grasp in the new orientation
+        self.grasp_point[env] = palm + rotation @ OBJECT_IN_PALM
+        self.target[env] = cache.target[pick]
+        self.q_init[env] = cache.target[pick]
+        axis = self.axes[self.rng.integers(len(self.axes))]
+        self.axis_world[env] = axis / np.linalg.norm(axis)
+        self.wrist[env] = wrist
+        self.goal[env] = goal_ahead(hand.object_pose()[1], self.axis_world[env],
+                                    config.reward.goal_step)
+        q = self._observed_q(hand)
+        self.q_history[env] = q
+        self.target_history[env] = self.target[env]
+        self.steps[env] = 0
+        self._along[env], self._off[env] = [], []
+        self.resets += 1
+
+    def _observed_q(self, hand: SimHand) -> np.ndarray:
+        return hand.q + self.rng.uniform(0.0, self.config.joint_noise, NUM_JOINTS)
+
+    # -- step ------------------------------------------------------------------------------------
+
+    def step(self, actions: np.ndarray):  # noqa: ANN201
+        """actions [N, 16] in [-1, 1] -> (observations, rewards [N], dones [N], infos)."""
+        config = self.config
+        actions = np.clip(np.asarray(actions, dtype=float), -1.0, 1.0)
+        previous_target = self.target.copy()
+        self.target = np.clip(self.target + actions * config.action_scale, LOWER, UPPER)
+        for env, hand in enumerate(self.hands):
+            if self.rng.random() < config.disturbance_probability:
+                direction = self.rng.normal(size=3)
+                mass = hand.model.body_mass[hand.scene.object_body]
+                hand.external_force = (config.disturbance_scale * mass * direction
+                                       / np.linalg.norm(direction))
+        list(self._pool.map(self._step_chunk, self._chunks))
+        state = self._state()
+        self.steps += 1
+        fell = np.linalg.norm(state["object_pos"] - self.grasp_point, axis=1) > FALL_DISTANCE
+        timeout = self.steps >= config.episode_length
+        goal_distance = angular_distance(state["object_quat"], self.goal)
+        terms = compute_reward(config.reward, state["omega"], self.axis_world,
+                               state["object_linvel"], state["q"], self.q_init,
+                               state["torque"], state["qd"], goal_distance,
+                               rotation_penalty_weight(config.reward, self.resets), fell)
+        reached = goal_distance < config.reward.goal_threshold
+        for env in np.flatnonzero(reached):
+            self.goal[env] = goal_ahead(state["object_quat"][env], self.axis_world[env],
+                                        config.reward.goal_step)
+        # histories: newest last
+        self.q_history = np.roll(self.q_history, -1, axis=1)
+        self.q_history[:, -1] = state["q_observed"]
+        self.target_history = np.roll(self.target_history, -1, axis=1)
+        self.target_history[:, -1] = previous_target
+        along = np.sum(state["omega"] * self.axis_world, axis=1)
+        dones = fell | timeout
+        infos: dict = {"time_outs": timeout & ~fell, "episodes": [], "reward_terms": terms}
+        for env in range(config.num_envs):
+            self._along[env].append(float(along[env]))
+            self._off[env].append(float(terms.off_axis[env]))
+            if dones[env]:
+                metrics = episode_metrics(np.array(self._along[env]), np.array(self._off[env]),
+                                          CONTROL_DT, config.episode_length)
+                infos["episodes"].append({"env": env, "object": self.objects[env].name,
+                                          "category": self.objects[env].category,
+                                          "fell": bool(fell[env]), "metrics": metrics})
+                self._reset(env)
+        return self.observation_groups(), terms.total, dones, infos
+
+    def _step_chunk(self, envs: np.ndarray) -> None:
+        for env in envs:
+            self.hands[env].control_step(self.target[env])
+
+    def _state(self) -> dict[str, np.ndarray]:
+        n = self.config.num_envs
+        out = {k: np.zeros((n, size)) for k, size in (
+            ("q", 16), ("qd", 16), ("q_observed", 16), ("torque", 16), ("object_pos", 3),
+            ("object_quat", 4), ("object_linvel", 3), ("omega", 3))}
+        for env, hand in enumerate(self.hands):
+            out["q"][env], out["qd"][env], out["torque"][env] = hand.q, hand.qd, hand.torque
+            out["q_observed"][env] = self._observed_q(hand)
+            out["object_pos"][env], out["object_quat"][env] = hand.object_pose()
+            out["object_linvel"][env], out["omega"][env] = hand.object_velocity()
+        return out
+
+    # -- observations ------------------------------------------------------------------------------
+
+    def observation_groups(self) -> dict[str, np.ndarray]:
+        """Named groups, each [N, ...]. Frames: the axis and goal are also given in the palm
+        frame (what the policy sees); object and fingertip states are in the world frame."""
+        n = self.config.num_envs
+        groups: dict[str, np.ndarray] = {
+            "joint_pos_history": self.q_history.copy(),
+            "target_history": self.target_history.copy(),
+            "wrist_quat": self.wrist.copy(),
+            "rotation_axis": np.einsum("nji,nj->ni", np.stack([quat_to_matrix(w)
+                                                                 for w in self.wrist]),
+                                       self.axis_world),
+            "rotation_axis_world": self.axis_world.copy(),
+        }
+        joint_vel = np.zeros((n, 16))
+        object_state = np.zeros((n, 13))
+        tips = np.zeros((n, 4, 13))
+        contacts = np.zeros((n, 4, 4))
+        for env, hand in enumerate(self.hands):
+            data = hand.data
+            joint_vel[env] = hand.qd
+            pos, quat = hand.object_pose()
+            linear, angular = hand.object_velocity()
+            object_state[env] = np.concatenate([pos - self.grasp_point[env], quat, linear,
+                                                angular])
+            for k, body in enumerate(hand.scene.tip_bodies):
+                velocity = np.zeros(6)
+                mujoco.mj_objectVelocity(hand.model, data, mujoco.mjtObj.mjOBJ_BODY, int(body),
+                                         velocity, 0)
+                tips[env, k] = np.concatenate([data.xpos[body], data.xquat[body],
+                                               velocity[3:], velocity[:3]])
+            contacts[env] = _tip_contacts(hand)
+        groups.update({"joint_vel": joint_vel, "object_state": object_state,
+                       "fingertips": tips.reshape(n, -1), "tip_contacts": contacts.reshape(n, -1),
+                       "goal_quat": self.goal.copy()})
+        return groups
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+def _tip_contacts(hand: SimHand) -> np.ndarray:
+    """Per fingertip: contact force on it (world, N) and whether it touches anything."""
+    data, model = hand.data, hand.model
+    out = np.zeros((4, 4))
+    tips = list(hand.scene.tip_bodies)
+    force = np.zeros(6)
+    for index in range(data.ncon):
+        contact = data.contact[index]
+        bodies = (model.geom_bodyid[contact.geom1], model.geom_bodyid[contact.geom2])
+        for side, body in enumerate(bodies):
+            if body in tips:
+                mujoco.mj_contactForce(model, data, index, force)
+                world = contact.frame.reshape(3, 3).T @ force[:3]
+                out[tips.index(body), :3] += world if side == 1 else -world
+                out[tips.index(body), 3] = 1.0
+    return out
+

@@ -1,0 +1,170 @@
+"""Compose a MuJoCo scene: the hand at a wrist orientation, an optional object, an optional chaos
+box of soft balls, a hardware profile's actuation, and a solver preset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS
+from dexndm_sim.model import PALM_POSITION, PRESETS, TIMESTEP, add_hand
+from dexndm_sim.objects import ObjectSpec, add_object
+from dexndm_sim.profiles import HardwareProfile, nominal
+from dexndm_sim.wrist import quat_to_matrix
+
+TIP_BODIES = ("if_ds", "mf_ds", "rf_ds", "th_ds")
+TIP_GEOMS = ("if_tip", "mf_tip", "rf_tip", "th_tip")
+# Where a grasped object starts, in the palm frame: between the fingers, below the palm.
+OBJECT_IN_PALM = np.array([0.045, -0.02, -0.075])
+
+
+@dataclass(frozen=True)
+class ChaosBox:
+    """A box of soft, light balls around the hand (paper Fig. 38 A)."""
+
+    balls: int = 100
+    radius: float = 0.02
+    mass: float = 0.005
+    half_size: tuple[float, float, float] = (0.12, 0.12, 0.14)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    wrist_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    profile: HardwareProfile = field(default_factory=nominal)
+    preset: str = "fast"
+    object: ObjectSpec | None = None
+    chaos_box: ChaosBox | None = None
+    # "Fig. 38 B": the object tied to three fingertips by weld constraints (needs an object)
+    bind_to_fingertips: bool = False
+
+
+@dataclass
+class Scene:
+    model: mujoco.MjModel
+    config: SceneConfig
+    qpos_index: np.ndarray  # hand joint qpos addresses (model order)
+    dof_index: np.ndarray
+    palm_body: int
+    object_body: int | None
+    object_qpos: int | None  # address of the object's free joint qpos
+    object_dof: int | None
+    tip_bodies: np.ndarray
+    hand_bodies: np.ndarray
+    ball_bodies: np.ndarray
+
+    @property
+    def palm_rotation(self) -> np.ndarray:
+        return quat_to_matrix(np.asarray(self.config.wrist_quat))
+
+    def palm_to_world(self, point_in_palm: np.ndarray) -> np.ndarray:
+        return np.asarray(PALM_POSITION) + self.palm_rotation @ point_in_palm
+
+
+def build_scene(config: SceneConfig) -> Scene:
+    preset = PRESETS[config.preset]
+    spec = mujoco.MjSpec()
+    spec.modelname = "leap_hand_scene"
+    option = spec.option
+    option.timestep = TIMESTEP
+    option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    option.cone = preset.cone
+    option.impratio = preset.impratio
+    option.iterations = preset.iterations
+    option.ls_iterations = preset.ls_iterations
+    if config.chaos_box is not None:
+        # many-ball contact: Newton is too slow, CG with >= 100 iterations is stable
+        option.solver = mujoco.mjtSolver.mjSOL_CG
+        option.iterations = max(100, preset.iterations)
+    spec.worldbody.add_light(pos=[0, 0, 1.5], dir=[0, 0, -1])
+    spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1, 1, 0.1],
+                            rgba=[0.6, 0.6, 0.65, 1])
+    add_hand(spec, tuple(config.wrist_quat), self_collision=preset.self_collision)
+    profile = config.profile
+    for joint in spec.joints:
+        joint.armature = profile.armature
+        joint.damping = [profile.damping, 0.0, 0.0]
+        joint.frictionloss = profile.frictionloss
+    for name, mass in profile.link_masses.items():
+        body = spec.body(name)
+        ratio = mass / body.mass
+        body.mass = mass
+        body.inertia = [value * ratio for value in body.inertia]
+    for index, name in enumerate(JOINT_NAMES):
+        actuator = spec.add_actuator(name=f"act_{name}", target=name,
+                                     trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        limit = float(profile.torque_limit[index])
+        if profile.actuation == "position":
+            actuator.set_to_position(kp=float(profile.kp[index]), kv=float(profile.kd[index]))
+            actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            actuator.forcerange = [-limit, limit]
+            actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+        else:  # torque from the firmware law, computed by the caller every physics step
+            actuator.set_to_motor()
+            actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            actuator.ctrlrange = [-limit, limit]
+    if config.object is not None:
+        rotation = quat_to_matrix(np.asarray(config.wrist_quat))
+        start = np.asarray(PALM_POSITION) + rotation @ OBJECT_IN_PALM
+        add_object(spec, config.object, tuple(start))
+        if config.bind_to_fingertips:
+            for tip in ("if_ds", "mf_ds", "th_ds"):
+                spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name1=tip, name2="object",
+                                  objtype=mujoco.mjtObj.mjOBJ_BODY,
+                                  solref=[0.05, 1.0])  # soft ties, like a bandage
+    if config.chaos_box is not None:
+        _add_chaos_box(spec, config.chaos_box)
+    model = spec.compile()
+    return _handles(model, config)
+
+
+def _add_chaos_box(spec: mujoco.MjSpec, box: ChaosBox) -> None:
+    hx, hy, hz = box.half_size
+    center = np.array(PALM_POSITION)
+    wall = 0.005
+    for name, pos, size in (
+            ("box_bottom", (0, 0, -hz), (hx, hy, wall)),
+            ("box_wall_px", (hx, 0, 0), (wall, hy, hz)), ("box_wall_nx", (-hx, 0, 0), (wall, hy, hz)),
+            ("box_wall_py", (0, hy, 0), (hx, wall, hz)), ("box_wall_ny", (0, -hy, 0), (hx, wall, hz)),
+            ("box_lid", (0, 0, hz), (hx, hy, wall))):
+        spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, size=size,
+                                pos=tuple(center + np.array(pos)), rgba=[0.4, 0.5, 0.8, 0.15],
+                                contype=2, conaffinity=1)
+    rng = np.random.default_rng(box.seed)
+    margin = box.radius * 1.2
+    for index in range(box.balls):
+        pos = center + rng.uniform([-hx + margin, -hy + margin, -hz + margin],
+                                   [hx - margin, hy - margin, hz - margin])
+        ball = spec.worldbody.add_body(name=f"ball{index}", pos=tuple(pos))
+        ball.add_freejoint()
+        # balls collide with the hand (conaffinity 1) and the box (contype 2) but not with each
+        # other frictionally: contype 2 / conaffinity 1 means ball-ball contacts do not happen
+        # at all; soft solref keeps them from being launched.
+        ball.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[box.radius, 0, 0],
+                      mass=box.mass, contype=2, conaffinity=3, friction=[0.8, 0.005, 0.0001],
+                      solref=[0.03, 1.0], rgba=[0.9, 0.3, 0.3, 1.0])
+
+
+def _handles(model: mujoco.MjModel, config: SceneConfig) -> Scene:
+    joints = [model.joint(name) for name in JOINT_NAMES]
+    object_body = object_qpos = object_dof = None
+    if config.object is not None:
+        body = model.body("object")
+        object_body = body.id
+        free = model.joint("object_free")
+        object_qpos, object_dof = int(free.qposadr[0]), int(free.dofadr[0])
+    hand_names = {"palm", *(model.body(i).name for i in range(model.nbody)
+                            if model.body(i).name[:3] in ("if_", "mf_", "rf_", "th_"))}
+    balls = [i for i in range(model.nbody) if model.body(i).name.startswith("ball")]
+    return Scene(model, config,
+                 np.array([int(j.qposadr[0]) for j in joints]),
+                 np.array([int(j.dofadr[0]) for j in joints]),
+                 model.body("palm").id, object_body, object_qpos, object_dof,
+                 np.array([model.body(n).id for n in TIP_BODIES]),
+                 np.array(sorted(model.body(n).id for n in hand_names)), np.array(balls, int))
+
+
+assert NUM_JOINTS == 16

@@ -1,0 +1,107 @@
+"""One simulated hand: a compiled scene, its data, the profile's actuation and command latency.
+
+``control_step(target)`` is one 20 Hz tick: the target enters the latency queue, and 6 physics
+steps run with either MuJoCo's position actuators (nominal) or the XC330 law recomputed every
+physics step (real). Joint arrays are in model order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import mujoco
+import numpy as np
+
+from dexndm_control.hand import clip_to_limits
+from dexndm_sim.scene import Scene, SceneConfig, build_scene
+
+SUBSTEPS = 6
+
+
+class SimHand:
+    def __init__(self, config: SceneConfig | Scene) -> None:
+        self.scene = config if isinstance(config, Scene) else build_scene(config)
+        self.model = self.scene.model
+        self.data = mujoco.MjData(self.model)
+        self.profile = self.scene.config.profile
+        self._explicit = self.profile.actuation == "xc330"
+        self._kp = np.asarray(self.profile.kp)
+        self._queue: deque[np.ndarray] = deque()
+        self.target = np.zeros(16)
+        self.applied_target = np.zeros(16)
+        self.external_force = np.zeros(3)  # applied to the object's centre of mass
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def q(self) -> np.ndarray:
+        return self.data.qpos[self.scene.qpos_index].copy()
+
+    @property
+    def qd(self) -> np.ndarray:
+        return self.data.qvel[self.scene.dof_index].copy()
+
+    @property
+    def torque(self) -> np.ndarray:
+        return self.data.actuator_force.copy()
+
+    def object_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        address = self.scene.object_qpos
+        return self.data.qpos[address:address + 3].copy(), \
+            self.data.qpos[address + 3:address + 7].copy()
+
+    def object_velocity(self) -> tuple[np.ndarray, np.ndarray]:
+        """Linear and angular velocity in the world frame (the free joint's angular velocity is
+        in the body frame: rotate it, or rotation rewards flip sign with the grasp)."""
+        dof = self.scene.object_dof
+        linear = self.data.qvel[dof:dof + 3].copy()
+        rotation = self.data.xmat[self.scene.object_body].reshape(3, 3)
+        return linear, rotation @ self.data.qvel[dof + 3:dof + 6]
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def reset(self, q: np.ndarray, object_pos: np.ndarray | None = None,
+              object_quat: np.ndarray | None = None) -> None:
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[self.scene.qpos_index] = q
+        if object_pos is not None and self.scene.object_qpos is not None:
+            address = self.scene.object_qpos
+            self.data.qpos[address:address + 3] = object_pos
+            self.data.qpos[address + 3:address + 7] = object_quat
+        self.target = clip_to_limits(np.asarray(q, dtype=float))
+        self.applied_target = self.target.copy()
+        self._queue = deque([self.target.copy()] * self.profile.latency_steps)
+        self.external_force[:] = 0
+        self._apply(self.applied_target)
+        mujoco.mj_forward(self.model, self.data)
+
+    def control_step(self, target: np.ndarray) -> None:
+        self.target = clip_to_limits(np.asarray(target, dtype=float))
+        self._queue.append(self.target.copy())
+        self.applied_target = self._queue.popleft()
+        if self.scene.object_body is not None:
+            self.data.xfrc_applied[self.scene.object_body, :3] = self.external_force
+        for _ in range(SUBSTEPS):
+            self._apply(self.applied_target)
+            mujoco.mj_step(self.model, self.data)
+
+    def _apply(self, target: np.ndarray) -> None:
+        if self._explicit:
+            self.data.ctrl[:] = self.profile.joint_torque(
+                target, self.data.qpos[self.scene.qpos_index],
+                self.data.qvel[self.scene.dof_index])
+        else:
+            self.data.ctrl[:] = target
+
+    def set_gravity(self, enabled: bool) -> None:
+        self.model.opt.gravity[:] = (0.0, 0.0, -9.81 if enabled else 0.0)
+
+    def set_object_physics(self, mass: float, friction: float) -> None:
+        """Randomise the object's mass and friction in place (per-env model copies)."""
+        body = self.scene.object_body
+        geoms = np.flatnonzero(self.model.geom_bodyid == body)
+        old = self.model.body_mass[body]
+        self.model.body_mass[body] = mass
+        self.model.body_inertia[body] *= mass / old
+        self.model.geom_friction[geoms, 0] = friction
+        mujoco.mj_setConst(self.model, self.data)

@@ -1,0 +1,135 @@
+"""The MuJoCo "real hand" behind the emulated bus: physics in real time, firmware law on registers.
+
+Each physics step (1/120 s) the XC330 current-based position law runs on the emulated control
+tables (goal position, P/I/D gains, goal current, torque enable of each motor) against the
+simulated joint, with the ``real`` profile's latency-free extras (quantised readings, backlash,
+friction, identified link masses) and its per-joint spread of gains. Scenes: ``free`` (hand only),
+``object`` (an object in a cached grasp; its rotation about a given axis and the time it falls
+are tracked; a fallen object stays where it fell), ``chaos_box`` (the hand in a box of soft balls).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from dexndm_control.hand import MOTOR_IDS, RAD_PER_TICK, RAD_S_PER_VELOCITY_UNIT
+from dexndm_sim.grasps import load_or_generate
+from dexndm_sim.model import TIMESTEP
+from dexndm_sim.objects import generate_category
+from dexndm_sim.profiles import TORQUE_CONSTANT, real
+from dexndm_sim.scene import ChaosBox, SceneConfig
+from dexndm_sim.sim_hand import SimHand
+from dexndm_sim.wrist import wrist_quaternion
+
+TICKS_OFFSET = math.pi / RAD_PER_TICK  # 2048: motor angle = model angle + pi
+
+
+@dataclass
+class ObjectReport:
+    axis: list[float]
+    radians: float = 0.0
+    drops: int = 0
+    seconds: float = 0.0  # simulated time since start
+    time_to_first_fall: float | None = None  # None: still held
+
+
+class MujocoMotorModel:
+    """A MotorModel (xc330/motor_models.py) backed by the MuJoCo hand in the ``real`` profile."""
+
+    def __init__(self, scene: str = "free", wrist: str = "palm_up", category: str = "cylinders",
+                 object_index: int = 0, axis=(0.0, 0.0, 1.0), balls: int = 50,  # noqa: ANN001
+                 seed: int = 0, preset: str = "fast") -> None:
+        if scene not in ("free", "object", "chaos_box"):
+            raise ValueError(f"unknown scene '{scene}': free, object or chaos_box")
+        self.profile = replace(real(spread_seed=seed), latency_steps=0)  # latency: bus timing
+        obj = generate_category(category, seed)[object_index] if scene == "object" else None
+        box = ChaosBox(balls=balls, seed=seed) if scene == "chaos_box" else None
+        self.hand = SimHand(SceneConfig(tuple(wrist_quaternion(wrist, np.random.default_rng(seed))),
+                                        self.profile, preset, obj, box))
+        self.hand.reset(np.zeros(16))
+        self._dropped = False
+        if obj is not None:
+            # start from a grasp that holds this object in this profile (cached on disk)
+            wrist_quat = self.hand.scene.config.wrist_quat
+            cache = load_or_generate(obj, wrist_quat, self.profile, preset, wanted=4, seed=seed)
+            if len(cache) == 0:
+                raise RuntimeError(f"no grasp holds {obj.name} at this wrist; pick another "
+                                   "object (--object-index) or wrist")
+            self.hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
+            self._grasp_point = cache.object_pos[0].copy()
+        self.scene_name = scene
+        axis = np.asarray(axis, dtype=float)
+        self.axis = axis / np.linalg.norm(axis)
+        self.report = ObjectReport(self.axis.tolist()) if obj is not None else None
+        self._spread = np.asarray(self.profile.kp) / np.mean(self.profile.kp)
+        self._accumulated = 0.0
+
+    # -- MotorModel ------------------------------------------------------------------------------
+
+    def step(self, dt: float, commands: dict[str, np.ndarray]) -> None:
+        self._accumulated += dt
+        while self._accumulated >= TIMESTEP:
+            self._accumulated -= TIMESTEP
+            self._physics_step(commands)
+
+    def _physics_step(self, commands: dict[str, np.ndarray]) -> None:
+        hand = self.hand
+        by_joint = {name: commands[name][MOTOR_IDS] for name in commands}
+        q = hand.data.qpos[hand.scene.qpos_index]
+        qd = hand.data.qvel[hand.scene.dof_index]
+        target = (by_joint["goal_position"] - TICKS_OFFSET) * RAD_PER_TICK
+        # firmware law on the registers, in SI: kp = Kt/1000 * P/128 * ticks/rad, and so on
+        kp = TORQUE_CONSTANT / 1000 * by_joint["position_p_gain"] / 128 / RAD_PER_TICK
+        kd = TORQUE_CONSTANT / 1000 * by_joint["position_d_gain"] / 16 / RAD_S_PER_VELOCITY_UNIT
+        limit = TORQUE_CONSTANT / 1000 * np.minimum(np.abs(by_joint["goal_current"]),
+                                                    by_joint["current_limit"])
+        law = replace(self.profile, kp=tuple(kp * self._spread), kd=tuple(kd * self._spread),
+                      torque_limit=tuple(limit))
+        torque = law.joint_torque(target, q, qd)
+        hand.data.ctrl[:] = np.where(by_joint["torque_enable"] > 0, torque, 0.0)
+        mujoco.mj_step(hand.model, hand.data)
+        if self.report is not None:
+            self._track_object()
+
+    def _track_object(self) -> None:
+        """Rotation about the axis until the object falls (then it lies where it fell)."""
+        report = self.report
+        report.seconds += TIMESTEP
+        if self._dropped:
+            return
+        _, omega = self.hand.object_velocity()
+        report.radians += float(omega @ self.axis) * TIMESTEP
+        position, _ = self.hand.object_pose()
+        if np.linalg.norm(position - self._grasp_point) > 0.08:
+            self._dropped = True
+            report.drops += 1
+            report.time_to_first_fall = report.seconds
+
+    def present(self) -> dict[str, np.ndarray]:
+        q = self.hand.q
+        qd = self.hand.qd
+        by_motor = np.empty(16)
+        velocity = np.empty(16)
+        current = np.empty(16)
+        by_motor[MOTOR_IDS] = q / RAD_PER_TICK + TICKS_OFFSET
+        velocity[MOTOR_IDS] = qd
+        current[MOTOR_IDS] = self.hand.data.ctrl / TORQUE_CONSTANT * 1000.0
+        return {"position": by_motor, "velocity": velocity, "current": current}
+
+    # -- report ----------------------------------------------------------------------------------
+
+    def summary(self) -> dict | None:
+        if self.report is None:
+            return None
+        return asdict(self.report)
+
+    def write_report(self, path: str | Path) -> None:
+        summary = self.summary()
+        if summary is not None:
+            Path(path).write_text(json.dumps(summary, indent=2))

@@ -1,0 +1,170 @@
+"""MuJoCo LEAP hand: model vs figures, objects and grasps, rewards, profiles, chaos box, batching."""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+import pytest
+
+from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
+from dexndm_sim.axes import axis_set, thirty_two_axes
+from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
+from dexndm_sim.grasps import generate_grasps
+from dexndm_sim.model import figures
+from dexndm_sim.objects import CATEGORIES, TRAINING_CATEGORIES, generate_category
+from dexndm_sim.profiles import TABLE17_MASSES, nominal, real
+from dexndm_sim.rewards import (RewardConfig, angular_distance, axis_angle_quat, compute_reward,
+                                episode_metrics, rotation_penalty_weight)
+from dexndm_sim.scene import ChaosBox, SceneConfig, build_scene
+from dexndm_sim.sim_hand import SimHand
+from dexndm_sim.wrist import CANONICAL, quat_to_matrix
+
+
+def test_model_matches_the_figures_file():
+    scene = build_scene(SceneConfig())
+    model = scene.model
+    assert [model.joint(i).name for i in range(model.njnt)] == list(JOINT_NAMES)
+    assert np.allclose(model.jnt_range[:16, 0], LOWER) and np.allclose(model.jnt_range[:16, 1], UPPER)
+    for body in figures()["bodies"]:
+        assert model.body(body["name"]).mass[0] == pytest.approx(body["inertial"]["mass"])
+    assert model.nu == 16 and model.actuator_gainprm[0, 0] == 3.0  # nominal PD
+    assert model.actuator_forcerange[0].tolist() == [-0.5, 0.5]
+
+
+def test_real_profile_uses_identified_masses_and_firmware_law():
+    scene = build_scene(SceneConfig(profile=real()))
+    assert scene.model.body("th_ds").mass[0] == pytest.approx(TABLE17_MASSES["th_ds"])
+    profile = real(spread_seed=None)
+    torque = profile.joint_torque(np.full(16, 0.5), np.zeros(16), np.zeros(16))
+    assert np.allclose(torque, 0.517 * 0.75)  # saturated at 750 mA x 0.517 N*m/A
+    small = profile.joint_torque(np.full(16, 0.01), np.zeros(16), np.zeros(16))
+    expected = np.asarray(profile.kp) * (np.round(0.01 / (2 * math.pi / 4096)) * 2 * math.pi
+                                         / 4096 - np.deg2rad(0.125))
+    assert np.allclose(small, expected)
+
+
+def test_wrist_orientations():
+    down, up = quat_to_matrix(np.array(CANONICAL["palm_down"])), \
+        quat_to_matrix(np.array(CANONICAL["palm_up"]))
+    assert np.allclose(down @ [0, 0, -1], [0, 0, -1]) and np.allclose(up @ [0, 0, -1], [0, 0, 1])
+    assert np.allclose(quat_to_matrix(np.array(CANONICAL["thumb_up"])) @ [0, 1, 0], [0, 0, 1])
+    assert np.allclose(quat_to_matrix(np.array(CANONICAL["base_up"])) @ [1, 0, 0], [0, 0, -1])
+
+
+def test_object_categories_follow_table_14():
+    for name, category in CATEGORIES.items():
+        objects = generate_category(name)
+        assert len(objects) == category.count
+        assert all(0.01 <= o.mass <= 0.05 and 0.3 <= o.friction <= 3.0 for o in objects)
+    long = generate_category("long_cuboids")
+    assert min(o.aspect_ratio for o in long) == pytest.approx(2.5)
+    assert max(o.aspect_ratio for o in long) == pytest.approx(6.67)
+    assert generate_category("cylinders", 3)[0] == generate_category("cylinders", 3)[0]
+
+
+@pytest.mark.parametrize("category", TRAINING_CATEGORIES)
+def test_every_category_holds_in_a_cached_grasp(category):
+    obj = generate_category(category)[1]
+    cache = generate_grasps(obj, CANONICAL["palm_up"], nominal(), wanted=1, max_trials=120)
+    assert len(cache) == 1, f"no grasp of {obj.name} held"
+    hand = SimHand(SceneConfig(CANONICAL["palm_up"], nominal(), "fast", obj))
+    hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
+    for _ in range(40):  # 2 s holding the cached targets
+        hand.control_step(cache.target[0])
+    position, _ = hand.object_pose()
+    assert np.linalg.norm(position - cache.object_pos[0]) < 0.03
+
+
+def test_reward_terms_equal_hand_computed_values():
+    config = RewardConfig()
+    omega = np.array([[0.2, 0.0, 0.8]])
+    axis = np.array([[0.0, 0.0, 1.0]])
+    terms = compute_reward(config, omega, axis, np.array([[0.1, 0.0, 0.0]]), np.ones((1, 16)),
+                           np.zeros((1, 16)), np.full((1, 16), 0.1), np.full((1, 16), 0.5),
+                           np.array([0.05]), rotation_penalty=0.1, fell=np.array([False]))
+    assert terms.rotation[0] == pytest.approx(0.5)  # 0.8 clipped at 0.5
+    assert terms.off_axis[0] == pytest.approx(0.2)  # |w x k|_1 = |(0, -0.2, 0)|
+    penalty = -(0.1 * 0.2 + 0.3 * 0.01 + 0.3 * 16 + 2.0 * 16 * 0.05 + 0.1 * 16 * 0.01)
+    assert terms.penalty[0] == pytest.approx(penalty)
+    goal = min(0.05 / (0.05 + 0.1), 0.5) + 1.0  # within 15 deg: bonus
+    assert terms.goal[0] == pytest.approx(goal)
+    assert terms.total[0] == pytest.approx(0.5 + goal + penalty)
+    assert [rotation_penalty_weight(config, r) for r in (0, 10, 55, 100, 500)] == \
+        pytest.approx([0.0, 0.0, 0.05, 0.1, 0.1])
+
+
+def test_metrics_and_quaternion_helpers():
+    metrics = episode_metrics(np.full(200, 0.5), np.full(200, 0.1), 0.05, 400,
+                              final_goal_distance=0.2)
+    assert metrics.rot_reward == pytest.approx(100.0)
+    assert metrics.radians == pytest.approx(5.0) and metrics.time_to_fall == 0.5
+    assert metrics.rot_penalty == pytest.approx(0.1) and metrics.goal_success is True
+    q = axis_angle_quat(np.array([0.0, 0.0, 1.0]), math.pi / 2)
+    assert angular_distance(q, np.array([1.0, 0, 0, 0])) == pytest.approx(math.pi / 2)
+
+
+def test_axis_sets():
+    assert len(axis_set("general")) == 26 and len(thirty_two_axes()) == 32
+    assert np.allclose(np.linalg.norm(axis_set("all"), axis=1), 1.0)
+    nearest = np.sort(np.linalg.norm(axis_set("all")[:, None] - axis_set("all")[None], axis=-1),
+                      axis=1)[:, 1]
+    assert nearest.min() > 0.5  # evenly spread: no two axes closer than ~30 degrees
+
+
+def _open_loop(profile, seed: int) -> np.ndarray:  # noqa: ANN001
+    obj = generate_category("cylinders")[2]
+    cache = generate_grasps(obj, CANONICAL["palm_up"], nominal(), wanted=1, seed=seed)
+    hand = SimHand(SceneConfig(CANONICAL["palm_up"], profile, "fast", obj))
+    hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
+    rng = np.random.default_rng(seed)
+    target, trace = cache.target[0].copy(), []
+    for _ in range(60):
+        target = np.clip(target + rng.uniform(-1, 1, 16) / 24, LOWER, UPPER)
+        hand.control_step(target)
+        trace.append(hand.q)
+    return np.array(trace)
+
+
+def test_real_vs_nominal_gap_is_real_and_reproducible():
+    nominal_trace = _open_loop(nominal(), 1)
+    real_trace = _open_loop(real(spread_seed=0), 1)
+    gap = np.sqrt(np.mean((nominal_trace - real_trace) ** 2))
+    assert gap > 0.01  # the same actions give different joint trajectories
+    assert np.array_equal(real_trace, _open_loop(real(spread_seed=0), 1))  # seeded
+
+
+def test_chaos_box_episode_is_stable():
+    hand = SimHand(SceneConfig(CANONICAL["palm_down"], real(), "fast",
+                               chaos_box=ChaosBox(balls=50, seed=2)))
+    hand.reset(np.zeros(16))
+    rng = np.random.default_rng(0)
+    target = np.zeros(16)
+    lo = np.array(build_scene(SceneConfig()).palm_to_world(np.zeros(3)))
+    for _ in range(400):
+        target = np.clip(target + rng.uniform(-1, 1, 16) / 24, LOWER, UPPER)
+        hand.control_step(target)
+    assert np.all(np.isfinite(hand.data.qpos)) and np.all(np.isfinite(hand.data.qvel))
+    balls = hand.data.xpos[hand.scene.ball_bodies]
+    inside = np.all(np.abs(balls - lo) <= np.array(ChaosBox().half_size) + 0.01, axis=1)
+    assert inside.all(), f"{(~inside).sum()} balls escaped"
+    assert hand.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0
+
+
+def test_batched_results_equal_serial_results(tmp_path):
+    def run(threads: int) -> tuple[np.ndarray, np.ndarray]:
+        env = BatchedRotationEnv(RotationEnvConfig(num_envs=4, categories=("small_cylinders",),
+                                                   wrists=("palm_up",), grasps_per_object=2,
+                                                   threads=threads, seed=5), tmp_path)
+        rng = np.random.default_rng(0)
+        rewards, q = [], None
+        for _ in range(15):
+            observations, reward, _, _ = env.step(rng.uniform(-1, 1, (4, 16)))
+            rewards.append(reward)
+            q = observations["joint_pos_history"][:, -1]
+        env.close()
+        return np.array(rewards), q
+
+    serial, batched = run(1), run(2)
+    assert np.array_equal(serial[0], batched[0]) and np.array_equal(serial[1], batched[1])
