@@ -18,9 +18,10 @@ setup(
     license="MIT",
     tests_require=["pytest"],
     entry_points={
-        "console_scripts": ['recorder = dexndm_collect.nodes.recorder:main'],
+        "console_scripts": ['recorder = dexndm_collect.nodes.recorder:main',
+                            'chaos_box_collector = dexndm_collect.nodes.chaos_box_collector:main'],
         # Subcommands of `dexndm`, found at run time so that each package adds its own commands
         # without the command-line entry point importing packages it must not depend on.
-        "dexndm.commands": ['record = dexndm_collect.commands:record_command', 'info = dexndm_collect.commands:info_command', 'reindex = dexndm_collect.commands:reindex_command'],
+        "dexndm.commands": ['record = dexndm_collect.commands:record_command', 'info = dexndm_collect.commands:info_command', 'reindex = dexndm_collect.commands:reindex_command', 'dataset = dexndm_collect.commands:dataset_command'],
     },
 )

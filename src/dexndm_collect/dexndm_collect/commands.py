@@ -67,3 +67,41 @@ def _reindex(args: argparse.Namespace) -> int:
 def reindex_command() -> Command:
     return Command(name="reindex", help="rebuild a bag that was not closed cleanly",
                    add_arguments=_info_arguments, run=_reindex)
+
+
+def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
+    build = sub.add_parser("build", help="bags -> transition shards")
+    build.add_argument("bags", nargs="+", help="bag directories or run directories")
+    build.add_argument("-o", "--output", required=True, help="directory for the shards")
+    build.add_argument("--control-dt", type=float, default=0.05)
+    build.add_argument("--min-steps", type=int, default=20,
+                       help="drop episode pieces shorter than this after cutting at gaps")
+    stats = sub.add_parser("stats", help="per-joint coverage of q and a - q (numbers + PNG)")
+    stats.add_argument("shards", help="shard directory (or one shard)")
+    stats.add_argument("--png", default=None, help="where the histogram grid goes "
+                                                   "(default SHARDS/coverage.png)")
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    import json
+
+    if args.what == "build":
+        from dexndm_collect.dataset.build import build_dataset
+
+        report = build_dataset(args.bags, args.output, args.control_dt, args.min_steps)
+        print(json.dumps({k: (v if not isinstance(v, list) or len(v) < 8 else
+                              f"{len(v)} entries (see build_report.json)")
+                          for k, v in report.__dict__.items()}))
+        return 0
+    from dexndm_collect.dataset.stats import dataset_stats, format_stats
+
+    png = args.png or (str(Path(args.shards) / "coverage.png") if Path(args.shards).is_dir()
+                       else str(Path(args.shards).with_suffix(".coverage.png")))
+    print(format_stats(dataset_stats(args.shards, png)))
+    return 0
+
+
+def dataset_command() -> Command:
+    return Command(name="dataset", help="build transition datasets from bags; coverage stats",
+                   add_arguments=_dataset_arguments, run=_dataset)

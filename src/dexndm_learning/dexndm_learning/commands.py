@@ -33,6 +33,14 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     res.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     res.add_argument("--scale", type=float, default=0.05, help="largest correction (rad)")
     _common(res, epochs=5, lr=3e-4)
+    bc = sub.add_parser("bc", help="behaviour-clone the generalist from simulated rollouts",
+                        description="Exports a base_policy bundle for the rotation controller.")
+    bc.add_argument("--data", nargs="+", required=True, metavar="ROLLOUT_SHARDS")
+    bc.add_argument("--out", required=True)
+    bc.add_argument("--history", type=int, default=10, help="T of the observation")
+    bc.add_argument("--width", type=int, default=1024)
+    bc.add_argument("--blocks", type=int, default=5)
+    _common(bc, epochs=20, lr=3e-4)
 
 
 def _common(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None:
@@ -56,6 +64,14 @@ def _train(args: argparse.Namespace) -> int:
             hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             eval_fraction=args.eval_fraction, seed=args.seed, device=args.device,
             init=args.init, overwrite=args.overwrite, progress=args.progress))
+    elif args.what == "bc":
+        from dexndm_learning.bc import BCConfig, train_bc
+
+        result = train_bc(BCConfig(
+            data=args.data, out=args.out, history=args.history, width=args.width,
+            blocks=args.blocks, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            eval_fraction=args.eval_fraction, seed=args.seed, device=args.device,
+            overwrite=args.overwrite, progress=args.progress))
     else:
         from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
 
@@ -71,7 +87,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_command() -> Command:
-    return Command(name="train", help="train models (dynamics, residual)",
+    return Command(name="train", help="train models (dynamics, residual, bc)",
                    add_arguments=_train_arguments, run=_train)
 
 
@@ -96,3 +112,35 @@ def _eval(args: argparse.Namespace) -> int:
 def eval_command() -> Command:
     return Command(name="eval", help="evaluate models (dynamics)", add_arguments=_eval_arguments,
                    run=_eval)
+
+
+def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", default="open-loop",
+                        help="open-loop: smooth random relative actions around a cached grasp")
+    parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--category", default="cylinders",
+                        help="object category (paper Table 14)")
+    parser.add_argument("--wrist", nargs="+", default=["palm_down"],
+                        help="wrist orientations, cycled over episodes")
+    parser.add_argument("--axes", default="z", help="axis set: x, y, z, principal, general")
+    parser.add_argument("--profile", default="nominal", help="hardware profile: nominal or real")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--library", default=None, help="trajectory library to write (.npz)")
+    parser.add_argument("--shards", default=None, help="directory for transition shards")
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    from dexndm_learning.rollout import RolloutConfig, rollout
+
+    result = rollout(RolloutConfig(
+        episodes=args.episodes, steps=args.steps, category=args.category,
+        wrists=tuple(args.wrist), axes=args.axes, profile=args.profile, policy=args.policy,
+        seed=args.seed, library=args.library, shards=args.shards))
+    print(json.dumps(result))
+    return 0
+
+
+def rollout_command() -> Command:
+    return Command(name="rollout", help="roll out a policy in simulation (libraries, shards)",
+                   add_arguments=_rollout_arguments, run=_rollout)

@@ -239,8 +239,9 @@ def _node(entity: Entity, context: _Context, env: Mapping[str, str], sub) -> Pro
                     raise child.error(f"parameter file '{params_file}' does not exist")
                 ros_args += ["--params-file", params_file]
             else:
-                ros_args += ["-p", f"{sub(_required(child, 'name'))}:="
-                                   f"{sub(_required(child, 'value'))}"]
+                value = sub(_required(child, 'value'))
+                # rcl parses -p values as YAML; an empty value must be an explicit ''
+                ros_args += ["-p", f"{sub(_required(child, 'name'))}:={value or repr('')}"]
         elif child.tag == "remap":
             ros_args += ["-r", f"{sub(_required(child, 'from'))}:={sub(_required(child, 'to'))}"]
         elif child.tag == "env":

@@ -104,6 +104,8 @@ class LeapDriver(Node):
                 message.position = sample.position.tolist()
                 message.velocity = sample.velocity.tolist()
                 message.effort = sample.effort.tolist()
+                if not self.context.ok():  # shutting down: the publisher is gone
+                    return
                 self._joint_states.publish(message)
             next_time += period
             delay = next_time - time.monotonic()

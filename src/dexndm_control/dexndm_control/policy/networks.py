@@ -58,3 +58,35 @@ class ResidualPolicyNet(nn.Module):
     def config(self) -> dict:
         return {"obs_size": self.obs_size, "joints": self.joints, "hidden": list(self.hidden),
                 "scale": self.scale}
+
+
+class ResidualBlock(nn.Module):
+    """y = ReLU(NN1(x) + NN3(ReLU(NN2(x)))) (paper appendix A.1)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.nn1, self.nn2, self.nn3 = (nn.Linear(width, width) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.nn1(x) + self.nn3(torch.relu(self.nn2(x))))
+
+
+class GeneralistPolicyNet(nn.Module):
+    """The proprioceptive generalist: input layer to ``width``, ``blocks`` residual blocks,
+    linear output of the relative action delta_a in [-1, 1] (target += delta_a * action_scale)."""
+
+    def __init__(self, obs_size: int, joints: int = 16, width: int = 1024, blocks: int = 5
+                 ) -> None:
+        super().__init__()
+        self.obs_size, self.joints, self.width, self.blocks = obs_size, joints, width, blocks
+        self.obs_norm = Normalizer(obs_size)
+        self.input = nn.Linear(obs_size, width)
+        self.body = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
+        self.output = nn.Linear(width, joints)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.output(self.body(self.input(self.obs_norm(obs)))), -1.0, 1.0)
+
+    def config(self) -> dict:
+        return {"obs_size": self.obs_size, "joints": self.joints, "width": self.width,
+                "blocks": self.blocks}

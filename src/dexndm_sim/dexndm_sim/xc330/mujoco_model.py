@@ -63,6 +63,10 @@ class MujocoMotorModel:
                                    "object (--object-index) or wrist")
             self.hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
             self._grasp_point = cache.object_pos[0].copy()
+            self._object_start = (self.hand.data.qpos.copy(), cache.object_quat[0].copy())
+        # As on the real hand, the object is put in once the hand holds: until every motor has
+        # torque on, the object is kept at its grasp pose.
+        self._holding_object = obj is not None
         self.scene_name = scene
         axis = np.asarray(axis, dtype=float)
         self.axis = axis / np.linalg.norm(axis)
@@ -92,14 +96,27 @@ class MujocoMotorModel:
         law = replace(self.profile, kp=tuple(kp * self._spread), kd=tuple(kd * self._spread),
                       torque_limit=tuple(limit))
         torque = law.joint_torque(target, q, qd)
-        hand.data.ctrl[:] = np.where(by_joint["torque_enable"] > 0, torque, 0.0)
+        enabled = by_joint["torque_enable"] > 0
+        hand.data.ctrl[:] = np.where(enabled, torque, 0.0)
+        if self._holding_object and enabled.all():
+            self._holding_object = False
+        if self._holding_object:
+            self._pin_object()
         mujoco.mj_step(hand.model, hand.data)
         if self.report is not None:
             self._track_object()
 
+    def _pin_object(self) -> None:
+        scene, data = self.hand.scene, self.hand.data
+        address, dof = scene.object_qpos, scene.object_dof
+        data.qpos[address:address + 7] = self._object_start[0][address:address + 7]
+        data.qvel[dof:dof + 6] = 0.0
+
     def _track_object(self) -> None:
         """Rotation about the axis until the object falls (then it lies where it fell)."""
         report = self.report
+        if self._holding_object:
+            return  # not handed over yet
         report.seconds += TIMESTEP
         if self._dropped:
             return

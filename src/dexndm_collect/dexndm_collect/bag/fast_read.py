@@ -1,0 +1,85 @@
+"""Read the messages of chosen topics from a rosbag2 MCAP directory, fast.
+
+rosbags' reader yields one message at a time through several generator layers (~20 us per
+message). Here each file is walked once with struct.unpack_from over memoryviews (~1-2 us per
+record), keeping payloads as zero-copy slices, so million-message bags are read in seconds.
+Only what the dataset builder needs: per topic, log times and payloads, in file order.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from dexndm_collect.bag.mcap_scan import MAGIC
+from dexndm_control.errors import BagError
+
+_RECORD = struct.Struct("<BQ")
+_MESSAGE = struct.Struct("<HIQQ")
+_CHUNK = struct.Struct("<QQQI")
+_CHANNEL_HEAD = struct.Struct("<HH")
+
+
+def _string(view: memoryview, pos: int) -> tuple[str, int]:
+    (size,) = struct.unpack_from("<I", view, pos)
+    return bytes(view[pos + 4:pos + 4 + size]).decode(), pos + 4 + size
+
+
+def _walk(view: memoryview, topics: set[str], channels: dict[int, str],
+          times: dict[str, list[int]], payloads: dict[str, list[memoryview]]) -> None:
+    pos, end = 0, len(view)
+    unpack_record, unpack_message = _RECORD.unpack_from, _MESSAGE.unpack_from
+    while pos + 9 <= end:
+        op, length = unpack_record(view, pos)
+        body = pos + 9
+        pos = body + length
+        if pos > end:
+            return  # truncated record: the rest of the file is incomplete
+        if op == 0x05:
+            channel, _, log_time, _ = unpack_message(view, body)
+            topic = channels.get(channel)
+            if topic is not None:
+                times[topic].append(log_time)
+                payloads[topic].append(view[body + 22:pos])
+        elif op == 0x04:
+            channel, _ = _CHANNEL_HEAD.unpack_from(view, body)
+            topic, _ = _string(view, body + 4)
+            if topic in topics:
+                channels[channel] = topic
+        elif op == 0x06:
+            _, _, _, _ = _CHUNK.unpack_from(view, body)
+            compression, cursor = _string(view, body + 28)
+            (size,) = struct.unpack_from("<Q", view, cursor)
+            records = view[cursor + 8:cursor + 8 + size]
+            if compression == "zstd":
+                from rosbags.rosbag2.storage_mcap import zstd
+                records = memoryview(zstd.decompress(bytes(records)))
+            elif compression:
+                raise BagError(f"unsupported MCAP chunk compression {compression!r}")
+            _walk(records, topics, channels, times, payloads)
+
+
+def read_topics(bag: str | Path, topics: list[str]
+                ) -> dict[str, tuple[np.ndarray, list[memoryview]]]:
+    bag = Path(bag)
+    metadata = bag / "metadata.yaml"
+    if not metadata.is_file():
+        raise BagError(f"{bag} has no metadata.yaml: run `dexndm reindex {bag}` first")
+    info = yaml.safe_load(metadata.read_text())["rosbag2_bagfile_information"]
+    if info.get("storage_identifier") != "mcap":
+        raise BagError(f"{bag} is stored as {info.get('storage_identifier')}; the dataset "
+                       "builder reads MCAP bags")
+    times: dict[str, list[int]] = defaultdict(list)
+    payloads: dict[str, list[memoryview]] = defaultdict(list)
+    for name in info["relative_file_paths"]:
+        data = (bag / Path(name).name).read_bytes()
+        if not data.startswith(MAGIC):
+            raise BagError(f"{bag / name} is not an MCAP file")
+        channels: dict[int, str] = {}
+        _walk(memoryview(data)[len(MAGIC):], set(topics), channels, times, payloads)
+    return {topic: (np.asarray(times[topic], dtype=np.int64), payloads[topic])
+            for topic in topics}

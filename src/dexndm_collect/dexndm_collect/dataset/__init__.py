@@ -1,0 +1,1 @@
+"""Bags -> transition shards (design.md section 4), and coverage statistics."""

@@ -1,0 +1,86 @@
+"""Write collection-run bags with known content (tests and the dataset benchmark).
+
+Same topics and timing structure as the collector: START event, ramp commands, the replayed
+commands, END (or ABORT); joint states at the control rate, each received just before the command
+of its tick. Payloads are built from one serialised template with the joint arrays patched in, so
+millions of messages are written quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import JointState
+
+from dexndm_collect.bag.typestore import TypeResolver
+from dexndm_collect.bag.writer import SplitBagWriter
+from dexndm_control.hand import JOINT_NAMES
+from dexndm_msgs.msg import EpisodeEvent
+
+TOPICS = ("/leap_hand/joint_states", "/leap_hand/joint_commands", "/dexndm/episode")
+TYPES = ("sensor_msgs/msg/JointState", "sensor_msgs/msg/JointState",
+         "dexndm_msgs/msg/EpisodeEvent")
+
+
+@dataclass
+class SyntheticEpisode:
+    q: np.ndarray  # [T + 1, 16]
+    a: np.ndarray  # [T, 16]
+    aborted_at: int | None = None  # replay step at which an ABORT is written instead of END
+    gap_after: int | None = None  # replay step after which 1 s passes with no messages
+    ramp: int = 2
+    meta: dict = field(default_factory=dict)
+
+
+class _Template:
+    def __init__(self) -> None:
+        message = JointState(name=list(JOINT_NAMES), position=[0.125] * 16,
+                             velocity=[0.0] * 16, effort=[0.0] * 16)
+        self.payload = bytearray(serialize_message(message))
+        self.offset = bytes(self.payload).find(np.full(16, 0.125, "<f8").tobytes())
+
+    def make(self, positions: np.ndarray) -> bytes:
+        payload = self.payload[:]
+        payload[self.offset:self.offset + 128] = np.asarray(positions, "<f8").tobytes()
+        return bytes(payload)
+
+
+def write_collection_bag(path: str | Path, episodes: list[SyntheticEpisode],
+                         period_ns: int = 50_000_000, start_ns: int = 10**18) -> Path:
+    resolver = TypeResolver()
+    writer = SplitBagWriter(path)
+    connections = [writer.add_connection(t, m, *resolver.definition(m))
+                   for t, m in zip(TOPICS, TYPES)]
+    states, commands, events = connections
+    template = _Template()
+    t = start_ns
+    for index, episode in enumerate(episodes):
+        def event(kind: int, steps: int, reason: str = "") -> None:
+            message = EpisodeEvent(event=kind, episode_index=index, steps=steps, reason=reason,
+                                   trajectory_id=f"synthetic:{index}", wrist_label="palm_down")
+            writer.write(events, t, serialize_message(message))
+
+        event(EpisodeEvent.START, 0)
+        for _ in range(episode.ramp):
+            t += period_ns
+            writer.write(states, t - 1000, template.make(episode.q[0]))
+            writer.write(commands, t, template.make(episode.q[0]))
+        steps = len(episode.a)
+        for k in range(steps):
+            t += period_ns
+            writer.write(states, t - 1000, template.make(episode.q[k]))
+            writer.write(commands, t, template.make(episode.a[k]))
+            if episode.aborted_at == k:
+                event(EpisodeEvent.ABORT, k + 1, "joint_states stale")
+                break
+            if episode.gap_after == k:
+                t += 1_000_000_000
+        else:
+            writer.write(states, t + period_ns - 1000, template.make(episode.q[steps]))
+            event(EpisodeEvent.END, steps)
+        t += 5 * period_ns
+    writer.close()
+    return Path(path)

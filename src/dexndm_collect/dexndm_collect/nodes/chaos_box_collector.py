@@ -1,0 +1,168 @@
+"""Node ``chaos_box_collector``: replay trajectories open loop with noise, record everything.
+
+Writes one run directory: manifest.yaml (completed episodes, config) and bag_NNN/ rosbag2 (MCAP)
+directories holding /leap_hand/joint_states, /leap_hand/joint_commands, /dexndm/episode and
+/diagnostics. Its own commands and events go into the bag directly (no round trip through DDS);
+the bag is flushed before an episode is recorded as completed, so a crash loses at most the
+episode in flight. A restart recovers an unclosed bag and continues after the last completed
+episode.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import JointState
+
+from dexndm_collect.bag.recover import reindex_bag
+from dexndm_collect.bag.typestore import TypeResolver
+from dexndm_collect.bag.writer import SplitBagWriter
+from dexndm_collect.core.chaos_box import START, CollectorConfig, CollectorCore, Event
+from dexndm_control.hand import JOINT_INDEX, JOINT_NAMES
+from dexndm_control.ros_node import guarded, run_node
+from dexndm_msgs.msg import EpisodeEvent
+
+TOPICS = {"/leap_hand/joint_states": "sensor_msgs/msg/JointState",
+          "/leap_hand/joint_commands": "sensor_msgs/msg/JointState",
+          "/dexndm/episode": "dexndm_msgs/msg/EpisodeEvent",
+          "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
+
+
+def open_run_bag(run_dir: Path, max_bag_size: int) -> SplitBagWriter:
+    """A new bag_NNN in ``run_dir``; an earlier bag left unclosed by a crash is recovered first."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    existing = sorted(p for p in run_dir.glob("bag_*") if p.is_dir()
+                      and not p.name.endswith(".orig"))
+    for bag in existing:
+        if not (bag / "metadata.yaml").exists() and list(bag.glob("*.mcap")):
+            reindex_bag(bag)
+    writer = SplitBagWriter(run_dir / f"bag_{len(existing):03d}", max_bytes=max_bag_size)
+    resolver = TypeResolver()
+    for topic, msgtype in TOPICS.items():
+        writer.add_connection(topic, msgtype, *resolver.definition(msgtype))
+    return writer
+
+
+class ChaosBoxCollector(Node):
+    def __init__(self) -> None:
+        super().__init__("chaos_box_collector")
+        p = self.declare_parameter
+        self.config = CollectorConfig(
+            output=p("output", "chaos_box_run").value, library=p("library", "").value,
+            mode=p("mode", "replay").value, episodes=p("episodes", 0).value,
+            steps=p("steps", 0).value, noise_probability=p("noise_probability", 0.5).value,
+            noise_sigma=p("noise_sigma", 0.01).value,
+            control_rate_hz=p("control_rate_hz", 20.0).value, ramp_s=p("ramp_s", 2.0).value,
+            stale_after_s=p("stale_after_s", 0.15).value, order=p("order", "sequential").value,
+            seed=p("seed", 0).value, min_free_bytes=p("min_free_bytes", 1_000_000_000).value,
+            wave_skip_joints=tuple(p("wave_skip_joints", ["if_rot", "mf_rot", "rf_rot"]).value))
+        max_bag_size = p("max_bag_size", 1_000_000_000).value
+        self.run_dir = Path(self.config.output)
+        self.writer = open_run_bag(self.run_dir, max_bag_size)
+        self.core = CollectorCore(self.config, self.run_dir)
+        self.finished = False
+        self.exit_code = 0
+        self._connections = {c.topic: c for c in self.writer.connections}
+        self._state_time: float | None = None
+        self._q: np.ndarray | None = None
+        self._diagnostics_error: str | None = None
+        self._last_flush = time.monotonic()
+        self.periods: list[float] = []
+        self._last_tick: float | None = None
+        qos = QoSProfile(depth=100)
+        self._commands = self.create_publisher(JointState, "/leap_hand/joint_commands", 10)
+        self._events = self.create_publisher(EpisodeEvent, "/dexndm/episode", 10)
+        self.create_subscription(JointState, "/leap_hand/joint_states",
+                                 guarded(self, self._on_joint_state), qos, raw=True)
+        self.create_subscription(DiagnosticArray, "/diagnostics",
+                                 guarded(self, self._on_diagnostics), qos, raw=True)
+        self.create_timer(1.0 / self.config.control_rate_hz, guarded(self, self._tick))
+        self.get_logger().info(f"collecting into {self.writer.path}; next episode "
+                               f"{self.core.next_index}")
+
+    def _write(self, topic: str, data: bytes) -> None:
+        self.writer.write(self._connections[topic], time.time_ns(), data)
+
+    def _on_joint_state(self, data: bytes) -> None:
+        self._write("/leap_hand/joint_states", data)
+        message = deserialize_message(data, JointState)
+        if list(message.name) == list(JOINT_NAMES):
+            self._q = np.asarray(message.position)
+        else:  # by name, whatever the order
+            q = np.zeros(len(JOINT_NAMES))
+            for name, value in zip(message.name, message.position):
+                q[JOINT_INDEX[name]] = value
+            self._q = q
+        self._state_time = time.monotonic()
+
+    def _on_diagnostics(self, data: bytes) -> None:
+        self._write("/diagnostics", data)
+        message = deserialize_message(data, DiagnosticArray)
+        errors = [f"{s.name}: {s.message}" for s in message.status
+                  if s.level == DiagnosticStatus.ERROR]
+        self._diagnostics_error = "; ".join(errors) or None
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self._last_tick is not None:
+            self.periods.append(now - self._last_tick)
+            if self.periods[-1] > 1.5 / self.config.control_rate_hz:
+                self.get_logger().warn(f"control tick late: {self.periods[-1] * 1000:.1f} ms "
+                                       "between ticks", throttle_duration_sec=5.0)
+        self._last_tick = now
+        result = self.core.tick(now, self._state_time, self._q, self._diagnostics_error)
+        for event in result.events:
+            if event.kind == START:
+                self._emit(event)
+        if result.command is not None:
+            command = JointState(name=list(JOINT_NAMES), position=result.command.tolist())
+            command.header.stamp = self.get_clock().now().to_msg()
+            self._commands.publish(command)
+            self._write("/leap_hand/joint_commands", serialize_message(command))
+        for event in result.events:
+            if event.kind != START:
+                self._emit(event)
+                if event.kind == EpisodeEvent.END:
+                    self.writer.flush()  # on disk before the manifest says "completed"
+                    self.core.record_completed(event.plan, event.steps, self.writer.path.name)
+                else:
+                    self.get_logger().warn(f"episode {event.plan.index} aborted: {event.reason}")
+        if now - self._last_flush >= 1.0:
+            self.writer.flush()
+            self._last_flush = now
+        if self.core.finished:
+            self.get_logger().info(f"collection finished: {self.core.finish_reason}")
+            self.finished = True
+
+    def _emit(self, event: Event) -> None:
+        plan = event.plan
+        message = EpisodeEvent(event=event.kind, episode_index=plan.index,
+                               trajectory_id=plan.trajectory_id, wrist_label=plan.wrist_label,
+                               noise_enabled=plan.noise_enabled, noise_sigma=plan.noise_sigma,
+                               seed=plan.seed, steps=event.steps, reason=event.reason)
+        message.header.stamp = self.get_clock().now().to_msg()
+        self._events.publish(message)
+        self._write("/dexndm/episode", serialize_message(message))
+
+    def close(self) -> None:
+        self.writer.close()
+        if len(self.periods) > 1:
+            periods_ms = np.array(self.periods) * 1000.0
+            print("collector timing: " + json.dumps({
+                "ticks": len(periods_ms), "period_ms_mean": round(float(periods_ms.mean()), 3),
+                "period_ms_p99": round(float(np.percentile(periods_ms, 99)), 3),
+                "period_ms_max": round(float(periods_ms.max()), 3)}), flush=True)
+        print(f"collector: {self.core.completed_this_run} episode(s) completed this run, "
+              f"{len(self.core.manifest.completed)} in {self.run_dir}; bag {self.writer.path}",
+              flush=True)
+
+
+def main() -> int:
+    return run_node(ChaosBoxCollector)

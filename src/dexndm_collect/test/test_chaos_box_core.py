@@ -1,0 +1,113 @@
+"""Chaos-box collection logic without ROS: planning, noise from seeds, phases, aborts, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dexndm_collect.core.chaos_box import (ABORT, END, START, CollectorConfig, CollectorCore,
+                                           episode_noise)
+from dexndm_collect.core.waves import wave_targets
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import CANONICAL_POSE, JOINT_INDEX, LOWER, UPPER
+from dexndm_control.trajectory_library import LibraryError, TrajectoryLibrary
+
+
+def _library(n: int = 3, steps: int = 10) -> TrajectoryLibrary:
+    base = np.clip(CANONICAL_POSE + np.linspace(0, 0.1, steps)[None, :, None]
+                   * np.arange(1, n + 1)[:, None, None], LOWER, UPPER)
+    return TrajectoryLibrary(base, base[:, 0], np.tile([1.0, 0, 0, 0], (n, 1)),
+                             np.tile([0, 0, 1.0], (n, 1)), {"wrist_labels": ["palm_down"] * n})
+
+
+def _core(tmp_path, **overrides) -> CollectorCore:  # noqa: ANN001
+    config = CollectorConfig(output=str(tmp_path), library="lib.npz", ramp_s=0.1, **overrides)
+    return CollectorCore(config, tmp_path, _library())
+
+
+def _run_episode(core: CollectorCore, t0: float = 0.0):  # noqa: ANN202
+    commands, events, t = [], [], t0
+    q = np.zeros(16)
+    while True:
+        tick = core.tick(t, t, q, None)
+        events += tick.events
+        if tick.command is not None:
+            commands.append(tick.command)
+        t += 0.05
+        if any(e.kind == END for e in tick.events):
+            return commands, events, t
+
+
+def test_episode_is_ramp_then_library_plus_regenerable_noise(tmp_path):
+    core = _core(tmp_path, noise_probability=1.0, noise_sigma=0.01)
+    commands, events, _ = _run_episode(core)
+    assert [e.kind for e in events] == [START, END]
+    plan = events[0].plan
+    assert len(commands) == 2 + 10  # 0.1 s ramp at 20 Hz, then the 10 library steps
+    assert np.allclose(commands[1], plan.initial_q)
+    enabled, noise = episode_noise(plan.seed, 1.0, 0.01, (10, 16))
+    assert enabled and plan.noise_enabled
+    expected = np.clip(_library().actions[0] + noise, LOWER, UPPER)
+    assert np.allclose(np.array(commands[2:]), expected, atol=1e-6)
+    assert 0.005 < np.std(np.array(commands[2:]) - _library().actions[0]) < 0.02
+
+
+def test_noise_is_on_about_half_the_time_and_reproducible(tmp_path):
+    core = _core(tmp_path)
+    flags = [core.plan_episode(i).noise_enabled for i in range(400)]
+    assert 0.4 < np.mean(flags) < 0.6
+    again = _core(tmp_path)
+    assert np.array_equal(core.plan_episode(17).targets, again.plan_episode(17).targets)
+    assert core.plan_episode(17).seed != core.plan_episode(18).seed
+
+
+def test_stale_states_and_diagnostics_abort(tmp_path):
+    core = _core(tmp_path)
+    tick = core.tick(0.0, 0.0, np.zeros(16), None)
+    assert tick.events[0].kind == START
+    tick = core.tick(1.0, 0.0, np.zeros(16), None)  # states 1 s old
+    assert tick.events[0].kind == ABORT and "stale" in tick.events[0].reason
+    assert tick.command is None
+    core.tick(2.0, 2.0, np.zeros(16), None)
+    tick = core.tick(2.05, 2.05, np.zeros(16), "motor 3: overload")
+    assert tick.events[0].kind == ABORT and "overload" in tick.events[0].reason
+
+
+def test_manifest_resume_never_repeats_an_episode(tmp_path):
+    core = _core(tmp_path, episodes=2)
+    t = 0.0
+    for _ in range(2):
+        _, events, t = _run_episode(core, t)
+        core.record_completed(events[-1].plan, events[-1].steps, "bag_000")
+    assert core.tick(t, t, np.zeros(16), None).events == [] and core.finished
+    restarted = _core(tmp_path, episodes=2)
+    assert restarted.next_index == 2
+    _, events, _ = _run_episode(restarted)
+    assert events[0].plan.index == 2
+    assert [e["index"] for e in restarted.manifest.completed] == [0, 1]
+
+
+def test_stops_when_disk_space_runs_low(tmp_path):
+    core = _core(tmp_path, min_free_bytes=10**18)
+    assert core.tick(0.0, 0.0, np.zeros(16), None).command is None
+    assert core.finished and "free" in core.finish_reason
+
+
+def test_waves_move_one_joint_around_mid_range(tmp_path):
+    rng = np.random.default_rng(0)
+    targets = wave_targets("square_noise", 4, 400, 0.05, rng)
+    middle = (LOWER + UPPER) / 2
+    others = [j for j in range(16) if j != 4]
+    assert np.allclose(targets[:, others], middle[others])
+    assert np.ptp(targets[:, 4]) > 0.9
+    core = _core(tmp_path, mode="waves", steps=50)
+    moved = {int(np.argmax(np.ptp(core.plan_episode(i).targets, axis=0))) for i in range(60)}
+    assert JOINT_INDEX["if_rot"] not in moved and len(moved) == 13
+
+
+def test_bad_configuration_and_library_are_explained():
+    with pytest.raises(DexndmError, match="needs a trajectory library"):
+        CollectorConfig(output="x")
+    with pytest.raises(LibraryError, match="leave the joint limits"):
+        TrajectoryLibrary(np.full((1, 5, 16), 9.0), np.zeros((1, 16)), np.zeros((1, 4)),
+                          np.zeros((1, 3)))

@@ -1,0 +1,176 @@
+"""Node ``rotation_controller``: the base generalist (+ residual) at 20 Hz on the steady clock.
+
+Subscribes /leap_hand/joint_states, /dexndm/rotation_command, /dexndm/wrist_orientation;
+publishes /leap_hand/joint_commands and /dexndm/control_step. Policy and observation come from
+bundles (policy/runtime.py); ramp/hold decisions from core/controller.py. The loop is timed:
+period, inference and publish times, latency from joint_states receipt to command publish;
+overruns are logged with their cause, and statistics are printed (and written to
+``stats_file``) at exit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from geometry_msgs.msg import Quaternion, QuaternionStamped, Vector3
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from dexndm_control.core.controller import ControllerConfig, ControllerCore
+from dexndm_control.hand import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_control.ros_node import guarded, run_node
+from dexndm_msgs.msg import ControlStep, RotationCommand
+
+
+class RotationController(Node):
+    def __init__(self) -> None:
+        super().__init__("rotation_controller")
+        p = self.declare_parameter
+        base = p("base_bundle", "").value
+        if not base:
+            raise ValueError("parameter base_bundle is empty: point it at a base_policy bundle "
+                             "(the repository ships policies/test_base_policy)")
+        self.runtime = PolicyRuntime(base, p("residual_bundle", "").value or None,
+                                     max_step=p("max_step_rad", 0.1).value,
+                                     threads=p("inference_threads", 1).value)
+        self.runtime.use_residual = bool(p("use_residual", True).value) and \
+            self.runtime.residual is not None
+        self.config = ControllerConfig(rate_hz=p("rate_hz", 20.0).value,
+                                       stale_periods=p("stale_periods", 3.0).value,
+                                       ramp_s=p("ramp_s", 2.0).value)
+        self.core = ControllerCore(self.runtime, self.config)
+        self._wrist = np.asarray(p("wrist_quat", [0.0, 1.0, 0.0, 0.0]).value, dtype=float)
+        self._stats_file = p("stats_file", "").value
+        self.finished, self.exit_code = False, 0
+        self._q: np.ndarray | None = None
+        self._state_time: float | None = None
+        self._command_time: float | None = None
+        self._axis: np.ndarray | None = None
+        self._enabled = False
+        self._last_reason = None
+        self._last_tick: float | None = None
+        self.periods: list[float] = []
+        self.compute: list[float] = []
+        self.latency: list[float] = []
+        self._commands = self.create_publisher(JointState, "/leap_hand/joint_commands", 10)
+        self._steps = self.create_publisher(ControlStep, "/dexndm/control_step", 10)
+        self.create_subscription(JointState, "/leap_hand/joint_states",
+                                 guarded(self, self._on_state), 10)
+        self.create_subscription(RotationCommand, "/dexndm/rotation_command",
+                                 guarded(self, self._on_command), 10)
+        self.create_subscription(QuaternionStamped, "/dexndm/wrist_orientation",
+                                 guarded(self, self._on_wrist), 10)
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self.create_timer(1.0 / self.config.rate_hz, guarded(self, self._tick),
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _on_parameters(self, parameters) -> SetParametersResult:  # noqa: ANN001
+        for parameter in parameters:
+            if parameter.name == "use_residual":
+                if parameter.value and self.runtime.residual is None:
+                    return SetParametersResult(successful=False,
+                                               reason="no residual bundle was loaded")
+                self.runtime.use_residual = bool(parameter.value)
+                self.get_logger().info(f"residual {'on' if parameter.value else 'off'}")
+        return SetParametersResult(successful=True)
+
+    def _on_state(self, message: JointState) -> None:
+        if list(message.name) == list(JOINT_NAMES):
+            q = np.asarray(message.position, dtype=float)
+        else:
+            q = np.full(NUM_JOINTS, np.nan)
+            for name, value in zip(message.name, message.position):
+                if name in JOINT_INDEX:
+                    q[JOINT_INDEX[name]] = value
+        self._q, self._state_time = q, time.monotonic()
+
+    def _on_command(self, message: RotationCommand) -> None:
+        self._axis = np.array([message.axis.x, message.axis.y, message.axis.z])
+        self._enabled, self._command_time = bool(message.enabled), time.monotonic()
+
+    def _on_wrist(self, message: QuaternionStamped) -> None:
+        q = message.quaternion
+        self._wrist = np.array([q.w, q.x, q.y, q.z])
+
+    def _tick(self) -> None:
+        started = time.monotonic()
+        if self._last_tick is not None:
+            period = started - self._last_tick
+            self.periods.append(period)
+            if period > 1.5 / self.config.rate_hz:
+                cause = "inference" if self.compute and self.compute[-1] > 0.5 * period \
+                    else "waiting (the process was busy or descheduled)"
+                self.get_logger().warn(f"loop overrun: {period * 1000:.1f} ms period, cause: "
+                                       f"{cause}", throttle_duration_sec=2.0)
+        self._last_tick = started
+        state_time = self._state_time
+        decision = self.core.tick(started, state_time, self._q, self._command_time, self._axis,
+                                  self._enabled, self._wrist)
+        kind = decision.reason.split(" (")[0] if decision.holding else None
+        if kind is not None and kind != self._last_reason:  # say why once, not every tick
+            self.get_logger().info(f"holding: {decision.reason}")
+        self._last_reason = kind
+        if decision.target is None:
+            return
+        command = JointState(name=list(JOINT_NAMES), position=decision.target.tolist())
+        command.header.stamp = self.get_clock().now().to_msg()
+        self._commands.publish(command)
+        if state_time is not None and not decision.holding:
+            self.latency.append(time.monotonic() - state_time)
+        if decision.step is not None:
+            self.compute.append(decision.step.compute_s)
+        self._steps.publish(self._control_step(decision, started))
+
+    def _control_step(self, decision, started: float) -> ControlStep:  # noqa: ANN001
+        message = ControlStep()
+        message.header.stamp = self.get_clock().now().to_msg()
+        step = decision.step
+        if self._q is not None:
+            message.q = np.nan_to_num(self._q).tolist()
+        message.target = decision.target.tolist()
+        if step is not None:
+            message.previous_target = step.previous_target.tolist()
+            message.base_delta = step.base_delta.tolist()
+            message.residual = step.residual.tolist()
+            message.compute_time = step.compute_s
+        if self._axis is not None:
+            message.axis = Vector3(x=float(self._axis[0]), y=float(self._axis[1]),
+                                   z=float(self._axis[2]))
+        message.wrist = Quaternion(w=float(self._wrist[0]), x=float(self._wrist[1]),
+                                   y=float(self._wrist[2]), z=float(self._wrist[3]))
+        message.residual_enabled = self.runtime.use_residual
+        message.holding = decision.holding
+        message.hold_reason = decision.reason if decision.holding else \
+            ("ramp" if decision.phase == "ramp" else "")
+        message.loop_period = self.periods[-1] if self.periods else 0.0
+        return message
+
+    def statistics(self) -> dict:
+        def percentiles(values: list[float]) -> dict:
+            if not values:
+                return {}
+            ms = np.asarray(values) * 1000.0
+            return {"p50": round(float(np.percentile(ms, 50)), 3),
+                    "p99": round(float(np.percentile(ms, 99)), 3),
+                    "max": round(float(ms.max()), 3)}
+        deviation = [abs(p - 1.0 / self.config.rate_hz) for p in self.periods]
+        return {"ticks": len(self.periods) + 1,
+                "rate_hz": round(len(self.periods) / sum(self.periods), 3) if self.periods
+                else 0.0, "period_deviation_ms": percentiles(deviation),
+                "compute_ms": percentiles(self.compute), "latency_ms": percentiles(self.latency)}
+
+    def close(self) -> None:
+        stats = self.statistics()
+        print("controller loop: " + json.dumps(stats), flush=True)
+        if self._stats_file:
+            Path(self._stats_file).write_text(json.dumps(stats, indent=2))
+
+
+def main() -> int:
+    return run_node(RotationController)

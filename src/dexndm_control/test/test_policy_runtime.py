@@ -1,0 +1,117 @@
+"""Policy runtime and controller decisions: golden outputs, history order, holds, residual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from dexndm_control.core.controller import ControllerConfig, ControllerCore
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import CANONICAL_POSE, LOWER, UPPER
+from dexndm_control.policy.bundle import BundleError, save_bundle
+from dexndm_control.policy.networks import ResidualPolicyNet
+from dexndm_control.policy.observation import ObservationLayout
+from dexndm_control.policy.runtime import PolicyRuntime
+
+REPO = Path(__file__).resolve().parents[3]
+BASE = REPO / "policies" / "test_base_policy"
+GOLDEN = Path(__file__).parent / "data" / "golden_test_base_policy.npz"
+WRIST, AXIS = np.array([0.0, 1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+
+
+def _residual_bundle(path: Path, scale: float = 0.05, history: int = 10) -> Path:
+    layout = ObservationLayout(history=history)
+    torch.manual_seed(0)
+    net = ResidualPolicyNet(layout.size, scale=scale)
+    torch.nn.init.normal_(net.net[-1].weight, std=0.5)  # a residual that does something
+    return save_bundle(path, "residual", net.config(), net.state_dict(),
+                       {"layout": layout.to_dict()})
+
+
+def test_golden_observations_and_targets_of_the_shipped_bundle():
+    golden = np.load(GOLDEN)
+    runtime = PolicyRuntime(BASE)
+    runtime.reset(golden["q"][0], runtime.initial_pose)
+    for k, q in enumerate(golden["q"]):
+        result = runtime.step(q, WRIST, AXIS)
+        assert np.allclose(result.observation, golden["observations"][k], atol=1e-6)
+        assert np.allclose(result.target, golden["targets"][k], atol=1e-5)
+
+
+def test_history_holds_the_last_T_values_oldest_first():
+    runtime = PolicyRuntime(BASE)
+    layout = runtime.layout
+    runtime.reset(np.zeros(16), np.zeros(16))
+    bases = []
+    for k in range(1, 13):
+        result = runtime.step(np.full(16, 0.01 * k), WRIST, AXIS)
+        bases.append(result.base_target)
+    slices = layout.slices()
+    obs = result.observation
+    q_hist = obs[slices["joint_positions"]].reshape(layout.history, 16)
+    assert np.allclose(q_hist[:, 0], 0.01 * np.arange(3, 13))  # q_3 .. q_12, newest last
+    previous = obs[slices["previous_targets"]].reshape(layout.history, 16)
+    assert np.allclose(previous, np.array(bases[1:11]))  # a_2 .. a_11 for step 12
+    assert np.allclose(obs[slices["wrist_quat"]], WRIST)
+    assert np.allclose(obs[slices["rotation_axis"]], AXIS)
+    assert np.all((result.target >= LOWER) & (result.target <= UPPER))
+
+
+def test_residual_toggle_changes_the_target_by_exactly_the_residual(tmp_path):
+    residual = _residual_bundle(tmp_path / "res")
+    on, off = PolicyRuntime(BASE, residual, max_step=1.0), PolicyRuntime(BASE, residual,
+                                                                          max_step=1.0)
+    off.use_residual = False
+    q = CANONICAL_POSE * 0.8
+    for runtime in (on, off):
+        runtime.reset(q, runtime.initial_pose)
+    with_residual, without = on.step(q, WRIST, AXIS), off.step(q, WRIST, AXIS)
+    assert np.abs(with_residual.residual).max() > 1e-3 and not without.residual.any()
+    assert np.allclose(with_residual.base_target, without.base_target)
+    assert np.allclose(with_residual.target - without.target, with_residual.residual, atol=1e-6)
+    assert np.abs(with_residual.residual).max() <= 0.05 + 1e-6
+
+
+def test_mismatched_bundles_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(DexndmError, match="trained on observation layout"):
+        PolicyRuntime(BASE, _residual_bundle(tmp_path / "res3", history=3))
+    broken = tmp_path / "base"
+    broken.mkdir()
+    info = yaml.safe_load((BASE / "bundle.yaml").read_text())
+    info["joint_names"] = info["joint_names"][::-1]
+    (broken / "bundle.yaml").write_text(yaml.safe_dump(info))
+    (broken / "weights.pt").write_bytes((BASE / "weights.pt").read_bytes())
+    with pytest.raises(BundleError, match="joint order"):
+        PolicyRuntime(broken)
+    info["joint_names"] = info["joint_names"][::-1]
+    info["version"] = 99
+    (broken / "bundle.yaml").write_text(yaml.safe_dump(info))
+    with pytest.raises(BundleError, match="v99"):
+        PolicyRuntime(broken)
+
+
+def test_controller_ramps_runs_and_holds():
+    core = ControllerCore(PolicyRuntime(BASE), ControllerConfig(ramp_s=0.1))
+    q = np.zeros(16)
+    assert core.tick(0.0, None, None, None, None, False, WRIST).target is None
+    ramp = [core.tick(0.05 * k, 0.05 * k, q, 0.0, AXIS, True, WRIST) for k in (1, 2)]
+    assert [d.phase for d in ramp] == ["ramp", "ramp"]
+    assert np.allclose(ramp[-1].target, core.runtime.initial_pose)
+    running = core.tick(0.15, 0.15, q, 0.15, AXIS, True, WRIST)
+    assert running.phase == "run" and not running.holding and running.step is not None
+    # joint states older than 3 periods (150 ms): hold the last target
+    stale = core.tick(0.32, 0.15, q, 0.32, AXIS, True, WRIST)
+    assert stale.holding and "stale" in stale.reason
+    assert np.array_equal(stale.target, running.target)
+    fresh = core.tick(0.35, 0.349, q, 0.35, AXIS, True, WRIST)
+    assert not fresh.holding
+    disabled = core.tick(0.40, 0.40, q, 0.40, AXIS, False, WRIST)
+    assert disabled.holding and disabled.reason == "rotation disabled"
+    bad = core.tick(0.45, 0.45, np.full(16, np.nan), 0.45, AXIS, True, WRIST)
+    assert bad.holding and "non-finite" in bad.reason
+    lost = core.tick(2.0, 2.0, q, 0.45, AXIS, True, WRIST)
+    assert lost.holding and "keepalive" in lost.reason

@@ -1,0 +1,149 @@
+"""Behaviour cloning of the generalist (paper section 3.2) from simulated rollouts.
+
+Teacher actions are recovered from the rollouts themselves: delta_a_t = (a_t - a_{t-1}) / scale,
+clipped to [-1, 1], where a are the targets the teacher sent. The observation is
+ObservationLayout (dexndm_control), exactly what the controller builds at deployment. The
+exported bundle (kind "base_policy") carries the layout, action scale, normalisers and the
+initial pose the controller ramps to before enabling the policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import load_bundle, save_bundle
+from dexndm_control.policy.networks import GeneralistPolicyNet
+from dexndm_control.policy.observation import ObservationLayout
+from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
+from dexndm_learning.runs import (MetricLog, epoch_batches, pick_device, prepare_output,
+                                  seed_everything, setup_distributed, teardown_distributed)
+
+BUNDLE_KIND = "base_policy"
+
+
+@dataclass
+class BCConfig:
+    data: list[str]
+    out: str
+    history: int = 10
+    width: int = 1024
+    blocks: int = 5
+    action_scale: float = 1.0 / 24.0
+    epochs: int = 20
+    batch_size: int = 1024
+    lr: float = 3e-4
+    eval_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.width < 8 or self.blocks < 0 or self.history < 1:
+            raise DexndmError("need --width >= 8, --blocks >= 0, --history >= 1")
+
+
+def bc_batch(windows: Windows, index: torch.Tensor, layout: ObservationLayout, scale: float):
+    """(observations, teacher delta_a) for windows ending at the teacher's step k."""
+    T = layout.history
+    q_span, a_span = windows.span(index, T + 1)
+    episode = windows.episode[index]
+    obs = layout.build(q_span[:, 1:], a_span[:, :-1], windows.wrist[episode],
+                       windows.axis[episode])
+    delta = torch.clamp((a_span[:, -1] - a_span[:, -2]) / scale, -1.0, 1.0)
+    return obs, delta
+
+
+def train_bc(config: BCConfig) -> dict:
+    device = pick_device(config.device)
+    distributed = setup_distributed(device)
+    seed_everything(config.seed)
+    out = Path(config.out)
+    if distributed.main:
+        prepare_output(out, config, config.overwrite, distributed.world_size)
+    layout = ObservationLayout(history=config.history)
+    loaded = load_episodes(config.data)
+    train_ids, eval_ids = split_by_episode(loaded.keys, config.eval_fraction, config.seed)
+    kwargs = {"window": 1, "control_dt": loaded.control_dt, "history": config.history}
+    train = Windows([loaded.episodes[i] for i in train_ids], **kwargs)
+    evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
+    if len(train) == 0:
+        raise DexndmError(f"no rollout step has {config.history} steps of history")
+    policy = GeneralistPolicyNet(layout.size, width=config.width, blocks=config.blocks)
+    sample = torch.arange(0, len(train), max(1, len(train) // 50000))
+    obs, _ = bc_batch(train, sample, layout, config.action_scale)
+    policy.obs_norm.set(obs.mean(0), obs.std(0))
+    policy.to(device)
+    model = torch.nn.parallel.DistributedDataParallel(policy) if distributed.world_size > 1 \
+        else policy
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    initial = np.mean([e.q[0] for e in loaded.episodes], axis=0)
+    extra = {"training": asdict(config), "layout": layout.to_dict(),
+             "action_scale": config.action_scale, "initial_pose": initial.tolist(),
+             "data_fingerprint": fingerprint(loaded.files),
+             "eval_episodes": [loaded.keys[i] for i in eval_ids]}
+    log = MetricLog(out, distributed.main)
+    history, best, step = [], float("inf"), 0
+    for epoch in range(config.epochs):
+        started = time.perf_counter()
+        policy.train()
+        total = 0.0
+        batches = epoch_batches(len(train), config.batch_size, epoch, config.seed, distributed)
+        for index in tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                          disable=not (config.progress and distributed.main)):
+            obs, delta = (t.to(device) for t in bc_batch(train, index, layout,
+                                                         config.action_scale))
+            loss = ((model(obs) - delta) ** 2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            step += 1
+        if not distributed.main:
+            continue
+        error = evaluate_bc(policy, evaluation if len(evaluation) else train, layout,
+                            config.action_scale, device)
+        row = {"epoch": epoch + 1, "train_loss": total / max(1, len(batches)),
+               "eval_action_mae": error, "epoch_seconds": time.perf_counter() - started}
+        history.append(row)
+        log.log(step, **{f"bc/{k}": v for k, v in row.items() if k != "epoch"})
+        save_bundle(out / "last", BUNDLE_KIND, policy.config(), policy.state_dict(),
+                    {**extra, "metrics": row})
+        if error < best:
+            best = error
+            save_bundle(out / "best", BUNDLE_KIND, policy.config(), policy.state_dict(),
+                        {**extra, "metrics": row})
+    log.close()
+    teardown_distributed()
+    return {"best_eval_action_mae": best, "history": history, "out": str(out)}
+
+
+@torch.no_grad()
+def evaluate_bc(policy: GeneralistPolicyNet, windows: Windows, layout: ObservationLayout,
+                scale: float, device: str) -> float:
+    policy.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(windows), 8192):
+        index = torch.arange(start, min(start + 8192, len(windows)))
+        obs, delta = bc_batch(windows, index, layout, scale)
+        total += (policy(obs.to(device)).cpu() - delta).abs().mean(1).sum().item()
+        count += len(index)
+    policy.train()
+    return total / max(1, count)
+
+
+def load_base_policy(path: str | Path) -> tuple[GeneralistPolicyNet, dict]:
+    bundle = load_bundle(path, BUNDLE_KIND)
+    config = bundle.config
+    policy = GeneralistPolicyNet(config["obs_size"], config["joints"], config["width"],
+                                 config["blocks"])
+    policy.load_state_dict(bundle.state_dict)
+    policy.eval()
+    return policy, bundle.info

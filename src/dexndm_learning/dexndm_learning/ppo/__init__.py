@@ -1,0 +1,1 @@
+"""PPO specialists per object category on the MuJoCo rotation environment (rsl-rl-lib)."""

@@ -1,0 +1,51 @@
+"""PPO settings (rsl-rl-lib 5.5.1) and per-category environment configurations.
+
+The defaults reproduce the setup that learned in-hand rotation on a 2-core CPU
+(../shared/notes/rl-feasibility.md): 128 envs x 32 steps, 5 epochs x 2 mini-batches, lr 3e-4
+with an adaptive schedule at desired KL 0.02, entropy 0, actor/critic MLP 256-256-128 ELU,
+Gaussian init std 0.7. A paper-scale run (30,000-50,000 envs) needs a GPU simulator backend.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from dexndm_sim.env import RotationEnvConfig
+
+PPO_DEFAULTS: dict = {
+    "num_steps_per_env": 32,
+    "save_interval": 50,
+    "obs_groups": {"actor": ["policy"], "critic": ["critic"]},
+    "algorithm": {"class_name": "PPO", "num_learning_epochs": 5, "num_mini_batches": 2,
+                  "clip_param": 0.2, "gamma": 0.99, "lam": 0.95, "value_loss_coef": 1.0,
+                  "entropy_coef": 0.0, "learning_rate": 3e-4, "max_grad_norm": 1.0,
+                  "schedule": "adaptive", "desired_kl": 0.02, "use_clipped_value_loss": True},
+    "actor": {"class_name": "MLPModel", "hidden_dims": [256, 256, 128], "activation": "elu",
+              "obs_normalization": False,
+              "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": 0.7}},
+    "critic": {"class_name": "MLPModel", "hidden_dims": [256, 256, 128], "activation": "elu",
+               "obs_normalization": False},
+    "logger": "tensorboard",
+}
+
+# One specialist per object category (paper Table 14); wrists and axes are resampled per reset.
+CATEGORY_ENVS: dict[str, dict] = {
+    "cylinders": {"categories": ("cylinders",)},
+    "cuboids": {"categories": ("cuboids",)},
+    "long_cuboids": {"categories": ("long_cuboids",)},
+    "small_cylinders": {"categories": ("small_cylinders",)},
+    "irregular": {"categories": ("irregular",)},
+}
+
+
+def env_config(category: str, **overrides) -> RotationEnvConfig:
+    if category not in CATEGORY_ENVS:
+        raise ValueError(f"unknown category '{category}'; choose {', '.join(CATEGORY_ENVS)}")
+    values = {**CATEGORY_ENVS[category], **overrides}
+    return RotationEnvConfig(**values)
+
+
+def ppo_config(**overrides) -> dict:
+    config = copy.deepcopy(PPO_DEFAULTS)
+    config.update(overrides)
+    return config

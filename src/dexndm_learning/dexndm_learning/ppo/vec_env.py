@@ -1,0 +1,87 @@
+"""rsl-rl-lib VecEnv adapter for the batched MuJoCo rotation environment.
+
+Observation groups handed to rsl-rl (TensorDict):
+  "policy" (actor) and "critic": the oracle observation of paper appendix A.1, as available in
+  MuJoCo: last 3 joint positions and targets (relative to the grasp pose), joint velocities,
+  fingertip states (relative to the palm), object state (offset from the grasp point, quaternion,
+  velocities), guiding goal quaternion, fingertip contact forces and flags, wrist quaternion and
+  rotation axis (palm frame). Fixed scaling, no running normaliser
+  (../shared/notes/rl-feasibility.md: the defaults collapsed the learning rate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from rsl_rl.env import VecEnv
+from tensordict import TensorDict
+
+from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
+from dexndm_sim.model import PALM_POSITION
+
+ORACLE_HISTORY = 3
+
+
+def oracle_observation(groups: dict[str, np.ndarray], q_init: np.ndarray) -> np.ndarray:
+    """[N, 252] oracle features from the environment's named observation groups."""
+    n = len(q_init)
+    q = groups["joint_pos_history"][:, -ORACLE_HISTORY:] - q_init[:, None]
+    targets = groups["target_history"][:, -ORACLE_HISTORY:] - q_init[:, None]
+    tips = groups["fingertips"].reshape(n, 4, 13).copy()
+    tips[:, :, :3] = (tips[:, :, :3] - np.asarray(PALM_POSITION)) * 10.0
+    tips[:, :, 7:] *= 0.5
+    state = groups["object_state"].copy()
+    state[:, :3] = np.clip(state[:, :3] * 20.0, -3, 3)
+    quat = state[:, 3:7]
+    state[:, 3:7] = quat * np.sign(quat[:, :1] + 1e-9)  # fixed sign
+    state[:, 7:10] *= 5.0
+    state[:, 10:13] = np.clip(state[:, 10:13] * 0.3, -3, 3)
+    contacts = groups["tip_contacts"].reshape(n, 4, 4).copy()
+    contacts[:, :, :3] = np.clip(contacts[:, :, :3] * 0.5, -3, 3)
+    return np.concatenate([q.reshape(n, -1), targets.reshape(n, -1),
+                           groups["joint_vel"] * 0.1, tips.reshape(n, -1), state,
+                           groups["goal_quat"], contacts.reshape(n, -1), groups["wrist_quat"],
+                           groups["rotation_axis"]], axis=1).astype(np.float32)
+
+
+class RotationVecEnv(VecEnv):
+    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:  # noqa: ANN001
+        self.env = BatchedRotationEnv(config, grasp_cache_dir)
+        self.cfg = {"env": {k: v for k, v in vars(config).items() if k != "reward"}}
+        self.num_envs = config.num_envs
+        self.num_actions = 16
+        self.max_episode_length = config.episode_length
+        self.device = "cpu"
+        self._groups = self.env.observation_groups()
+        self.last_episodes: list[dict] = []
+
+    @property
+    def episode_length_buf(self) -> torch.Tensor:
+        return torch.from_numpy(self.env.steps.copy())
+
+    @episode_length_buf.setter
+    def episode_length_buf(self, value: torch.Tensor) -> None:
+        self.env.steps[:] = value.cpu().numpy()
+
+    def _observations(self) -> TensorDict:
+        oracle = torch.from_numpy(oracle_observation(self._groups, self.env.q_init))
+        return TensorDict({"policy": oracle, "critic": oracle}, batch_size=[self.num_envs])
+
+    def get_observations(self) -> TensorDict:
+        return self._observations()
+
+    def step(self, actions: torch.Tensor):  # noqa: ANN201
+        self._groups, rewards, dones, infos = self.env.step(actions.detach().cpu().numpy())
+        self.last_episodes = infos["episodes"]
+        log = {}
+        if infos["episodes"]:
+            metrics = [e["metrics"] for e in infos["episodes"]]
+            log = {"/rotation/radians": float(np.mean([m.radians for m in metrics])),
+                   "/rotation/time_to_fall": float(np.mean([m.time_to_fall for m in metrics])),
+                   "/rotation/rot_reward": float(np.mean([m.rot_reward for m in metrics]))}
+        extras = {"time_outs": torch.from_numpy(infos["time_outs"]), "log": log}
+        return (self._observations(), torch.from_numpy(rewards.astype(np.float32)),
+                torch.from_numpy(dones), extras)
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,118 @@
+"""`dexndm rollout`: run a policy in simulation and save what the rest of the pipeline consumes:
+a trajectory library for the chaos-box collector (design.md section 4) and transition shards (sim
+data for dynamics pretraining and residual training).
+
+Policies: ``open-loop`` (smooth random relative actions around a cached grasp, the generator the
+collector replays until a trained base policy exists).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
+from dexndm_control.trajectory_library import TrajectoryLibrary
+from dexndm_control.transitions import Episode, write_shard
+from dexndm_sim.axes import axis_set
+from dexndm_sim.env import CONTROL_DT
+from dexndm_sim.grasps import load_or_generate
+from dexndm_sim.objects import generate_category
+from dexndm_sim.profiles import get_profile
+from dexndm_sim.scene import SceneConfig
+from dexndm_sim.sim_hand import SimHand
+from dexndm_sim.wrist import LABELS, wrist_quaternion
+
+
+@dataclass
+class RolloutConfig:
+    episodes: int = 8
+    steps: int = 400
+    category: str = "cylinders"
+    wrists: tuple[str, ...] = ("palm_down",)
+    axes: str = "z"
+    profile: str = "nominal"
+    policy: str = "open-loop"
+    seed: int = 0
+    library: str | None = None
+    shards: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy != "open-loop":
+            raise DexndmError(f"unknown policy '{self.policy}': this version rolls out "
+                              "'open-loop' (trained specialists come with `dexndm train ppo`)")
+        bad = [w for w in self.wrists if w not in LABELS]
+        if bad:
+            raise DexndmError(f"unknown wrist(s) {bad}; choose from {', '.join(LABELS)}")
+        if not self.library and not self.shards:
+            raise DexndmError("say where the rollouts go: --library FILE.npz and/or --shards DIR")
+
+
+def open_loop_deltas(rng: np.random.Generator, steps: int) -> np.ndarray:
+    """Smooth relative actions in [-1, 1]: a few sinusoids per joint plus a little noise."""
+    t = np.arange(steps)[:, None]
+    phase = rng.uniform(0, 2 * np.pi, (3, NUM_JOINTS))
+    freq = rng.uniform(0.01, 0.08, (3, NUM_JOINTS))
+    waves = sum(np.sin(2 * np.pi * freq[k] * t + phase[k]) for k in range(3)) / 3
+    return np.clip(waves + rng.normal(0, 0.1, waves.shape), -1, 1)
+
+
+def rollout(config: RolloutConfig) -> dict:
+    rng = np.random.default_rng(config.seed)
+    profile = get_profile(config.profile)
+    objects = generate_category(config.category, config.seed)
+    axes = axis_set(config.axes)
+    actions, initial, wrists, axis_rows, labels, episodes = [], [], [], [], [], []
+    hands: dict[tuple, tuple] = {}
+    for number in range(config.episodes):
+        label = config.wrists[number % len(config.wrists)]
+        wrist = wrist_quaternion(label, rng)
+        obj = objects[number % len(objects)]
+        key = (obj.name, tuple(np.round(wrist, 6)))
+        if key not in hands:
+            cache = load_or_generate(obj, wrist, profile, wanted=4, seed=config.seed)
+            if len(cache) == 0:
+                raise DexndmError(f"no grasp holds {obj.name} at {label}")
+            hands[key] = (SimHand(SceneConfig(tuple(wrist), profile, "fast", obj)), cache)
+        hand, cache = hands[key]
+        pick = rng.integers(len(cache))
+        hand.reset(cache.q[pick], cache.object_pos[pick], cache.object_quat[pick])
+        target = cache.target[pick].astype(float)
+        axis = axes[rng.integers(len(axes))]
+        q = [hand.q]
+        targets = []
+        for delta in open_loop_deltas(rng, config.steps):
+            target = np.clip(target + delta / 24.0, LOWER, UPPER)
+            hand.control_step(target)
+            targets.append(target.copy())
+            q.append(hand.q)
+        actions.append(targets)
+        initial.append(q[0])
+        wrists.append(wrist)
+        axis_rows.append(axis)
+        labels.append(label)
+        episodes.append(Episode(np.array(q), np.array(targets),
+                                np.arange(config.steps + 1) * CONTROL_DT,
+                                {"trajectory_id": f"{config.policy}:{config.seed}:{number}",
+                                 "object": obj.name, "wrist_label": label,
+                                 "wrist_quat": wrist.tolist(), "axis": axis.tolist(),
+                                 "profile": config.profile}))
+    command = "dexndm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
+        if Path(sys.argv[0]).name == "dexndm" else "(library API)"
+    meta = {"source": "simulation", "policy": config.policy, "profile": config.profile,
+            "category": config.category, "seed": config.seed, "command": command,
+            "wrist_labels": labels}
+    out = {"episodes": config.episodes}
+    if config.library:
+        out["library"] = str(TrajectoryLibrary(np.array(actions), np.array(initial),
+                                               np.array(wrists), np.array(axis_rows),
+                                               meta).save(config.library))
+    if config.shards:
+        out["shard"] = str(write_shard(Path(config.shards) / f"rollout_{config.seed}.npz",
+                                       episodes, "sim", CONTROL_DT))
+    return out
