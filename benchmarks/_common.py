@@ -54,5 +54,16 @@ def report(name: str, result: dict) -> None:
     print(json.dumps(result), flush=True)
 
 
+def wait_for_path(path: str | Path, timeout: float = 120.0) -> None:
+    """Wait until ``path`` exists (e.g. the virtual hand's pty link or control socket)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def bin_path(name: str) -> str:
     return str(Path(sys.executable).parent / name)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import Children, bin_path, isolated_ros_env, report
+from _common import Children, bin_path, isolated_ros_env, report, wait_for_path
 
 
 def full_size_bundles(tmp: Path) -> tuple[Path, Path]:
@@ -64,9 +64,7 @@ def loop_statistics(base: Path, residual: Path, seconds: float, tmp: Path) -> di
     with Children() as children:
         children.start([bin_path("dexndm-virtual-hand"), "--port", port, "--scene", "object",
                         "--wrist", "palm_up"], env=env, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while not Path(port + ".ctl").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_path(port + ".ctl")
         children.start([bin_path("leap_driver"), "--ros-args", "-p", f"port:={port}"], env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         children.start([bin_path("rotation_commander")], env=env, stdout=subprocess.DEVNULL,

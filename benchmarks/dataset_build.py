@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import Children, bin_path, isolated_ros_env, report
+from _common import Children, bin_path, isolated_ros_env, report, wait_for_path
 
 
 def main() -> None:
@@ -66,9 +66,7 @@ def collector_timing(tmp: Path, seconds: float) -> dict:
         children.start([bin_path("dexndm-virtual-hand"), "--port", port, "--scene", "chaos_box",
                         "--wrist", "palm_down", "--balls", "50"], env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not Path(port).exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_path(port)
         children.start([bin_path("leap_driver"), "--ros-args", "-p", f"port:={port}"], env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         collector = children.start(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import Children, bin_path, isolated_ros_env, report
+from _common import Children, bin_path, isolated_ros_env, report, wait_for_path
 
 
 def _single(preset: str, seconds: float) -> float:
@@ -81,9 +81,7 @@ def _virtual_hand_rtf(seconds: float) -> float:
         port = str(Path(tmp) / "leap")
         children.start([bin_path("dexndm-virtual-hand"), "--port", port, "--scene", "object",
                         "--wrist", "palm_up"], env=env, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while not Path(port + ".ctl").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_path(port + ".ctl")
         children.start([bin_path("leap_driver"), "--ros-args", "-p", f"port:={port}"], env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3.0)

@@ -23,6 +23,6 @@ setup(
                             "dexndm-virtual-hand = dexndm_sim.xc330.cli:main"],
         # Subcommands of `dexndm`, found at run time so that each package adds its own commands
         # without the command-line entry point importing packages it must not depend on.
-        "dexndm.commands": [],
+        "dexndm.commands": ["sim = dexndm_sim.commands:sim_command"],
     },
 )

@@ -74,6 +74,8 @@ def guarded(node, callback: Callable) -> Callable:  # noqa: ANN001
         try:
             return callback(*args)
         except Exception as error:  # noqa: BLE001 - any failure must end the node cleanly
+            if not node.context.ok():
+                return None  # shutting down (SIGINT/SIGTERM): publishers are already gone
             node.get_logger().fatal(f"stopping after an error in a callback: {error!r}\n"
                                     f"{traceback.format_exc()}")
             node.exit_code, node.finished = 1, True

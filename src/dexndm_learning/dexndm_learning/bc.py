@@ -18,11 +18,11 @@ import torch
 from tqdm import tqdm
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.policy.bundle import load_bundle, save_bundle
+from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
-from dexndm_learning.runs import (MetricLog, epoch_batches, pick_device, prepare_output,
+from dexndm_learning.runs import (EpochRecorder, MetricLog, epoch_batches, pick_device, prepare_output,
                                   seed_everything, setup_distributed, teardown_distributed)
 
 BUNDLE_KIND = "base_policy"
@@ -90,7 +90,8 @@ def train_bc(config: BCConfig) -> dict:
              "data_fingerprint": fingerprint(loaded.files),
              "eval_episodes": [loaded.keys[i] for i in eval_ids]}
     log = MetricLog(out, distributed.main)
-    history, best, step = [], float("inf"), 0
+    recorder = EpochRecorder(out, BUNDLE_KIND, "bc", log, extra)
+    step = 0
     for epoch in range(config.epochs):
         started = time.perf_counter()
         policy.train()
@@ -112,17 +113,10 @@ def train_bc(config: BCConfig) -> dict:
                             config.action_scale, device)
         row = {"epoch": epoch + 1, "train_loss": total / max(1, len(batches)),
                "eval_action_mae": error, "epoch_seconds": time.perf_counter() - started}
-        history.append(row)
-        log.log(step, **{f"bc/{k}": v for k, v in row.items() if k != "epoch"})
-        save_bundle(out / "last", BUNDLE_KIND, policy.config(), policy.state_dict(),
-                    {**extra, "metrics": row})
-        if error < best:
-            best = error
-            save_bundle(out / "best", BUNDLE_KIND, policy.config(), policy.state_dict(),
-                        {**extra, "metrics": row})
+        recorder.record(step, row, error, policy)
     log.close()
     teardown_distributed()
-    return {"best_eval_action_mae": best, "history": history, "out": str(out)}
+    return {"best_eval_action_mae": recorder.best, "history": recorder.history, "out": str(out)}
 
 
 @torch.no_grad()

@@ -116,7 +116,8 @@ def eval_command() -> Command:
 
 def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="open-loop",
-                        help="open-loop: smooth random relative actions around a cached grasp")
+                        help="open-loop (smooth random relative actions around a cached grasp) "
+                             "or a base_policy bundle directory")
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--category", default="cylinders",

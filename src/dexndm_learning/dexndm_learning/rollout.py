@@ -3,7 +3,8 @@ a trajectory library for the chaos-box collector (design.md section 4) and trans
 data for dynamics pretraining and residual training).
 
 Policies: ``open-loop`` (smooth random relative actions around a cached grasp, the generator the
-collector replays until a trained base policy exists).
+collector replays until a trained base policy exists), or the path of a base_policy bundle, run
+through the controller's own PolicyRuntime (so rollouts see exactly what deployment computes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
+from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.trajectory_library import TrajectoryLibrary
 from dexndm_control.transitions import Episode, write_shard
 from dexndm_sim.axes import axis_set
@@ -26,7 +28,7 @@ from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import get_profile
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import LABELS, wrist_quaternion
+from dexndm_sim.wrist import LABELS, quat_to_matrix, wrist_quaternion
 
 
 @dataclass
@@ -43,9 +45,9 @@ class RolloutConfig:
     shards: str | None = None
 
     def __post_init__(self) -> None:
-        if self.policy != "open-loop":
-            raise DexndmError(f"unknown policy '{self.policy}': this version rolls out "
-                              "'open-loop' (trained specialists come with `dexndm train ppo`)")
+        if self.policy != "open-loop" and not (Path(self.policy) / "bundle.yaml").is_file():
+            raise DexndmError(f"--policy '{self.policy}' is neither 'open-loop' nor a "
+                              "base_policy bundle directory")
         bad = [w for w in self.wrists if w not in LABELS]
         if bad:
             raise DexndmError(f"unknown wrist(s) {bad}; choose from {', '.join(LABELS)}")
@@ -69,6 +71,7 @@ def rollout(config: RolloutConfig) -> dict:
     axes = axis_set(config.axes)
     actions, initial, wrists, axis_rows, labels, episodes = [], [], [], [], [], []
     hands: dict[tuple, tuple] = {}
+    runtime = None if config.policy == "open-loop" else PolicyRuntime(config.policy, max_step=1.0)
     for number in range(config.episodes):
         label = config.wrists[number % len(config.wrists)]
         wrist = wrist_quaternion(label, rng)
@@ -86,11 +89,20 @@ def rollout(config: RolloutConfig) -> dict:
         axis = axes[rng.integers(len(axes))]
         q = [hand.q]
         targets = []
-        for delta in open_loop_deltas(rng, config.steps):
-            target = np.clip(target + delta / 24.0, LOWER, UPPER)
-            hand.control_step(target)
-            targets.append(target.copy())
-            q.append(hand.q)
+        if runtime is not None:
+            runtime.reset(hand.q, target)
+            axis_in_palm = quat_to_matrix(wrist).T @ axis
+            for _ in range(config.steps):
+                target = runtime.step(hand.q, wrist, axis_in_palm).target
+                hand.control_step(target)
+                targets.append(target.copy())
+                q.append(hand.q)
+        else:
+            for delta in open_loop_deltas(rng, config.steps):
+                target = np.clip(target + delta / 24.0, LOWER, UPPER)
+                hand.control_step(target)
+                targets.append(target.copy())
+                q.append(hand.q)
         actions.append(targets)
         initial.append(q[0])
         wrists.append(wrist)
@@ -98,7 +110,8 @@ def rollout(config: RolloutConfig) -> dict:
         labels.append(label)
         episodes.append(Episode(np.array(q), np.array(targets),
                                 np.arange(config.steps + 1) * CONTROL_DT,
-                                {"trajectory_id": f"{config.policy}:{config.seed}:{number}",
+                                {"trajectory_id": f"{Path(config.policy).name}:{config.seed}:"
+                                                  f"{number}",
                                  "object": obj.name, "wrist_label": label,
                                  "wrist_quat": wrist.tolist(), "axis": axis.tolist(),
                                  "profile": config.profile}))

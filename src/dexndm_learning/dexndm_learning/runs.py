@@ -109,3 +109,26 @@ def epoch_batches(count: int, batch_size: int, epoch: int, seed: int,
         chunk = permutation[start:start + batch_size]
         batches.append(chunk[distributed.rank::distributed.world_size])
     return batches
+
+
+class EpochRecorder:
+    """What every trainer does after an epoch: log the row, save ``last/``, and ``best/`` when
+    the score (lower is better) improved. Bundles carry the run's ``extra`` information."""
+
+    def __init__(self, out: Path, kind: str, prefix: str, log: MetricLog, extra: dict) -> None:
+        self.out, self.kind, self.prefix, self.log, self.extra = out, kind, prefix, log, extra
+        self.best = float("inf")
+        self.history: list[dict] = []
+
+    def record(self, step: int, row: dict, score: float, model: torch.nn.Module,
+               best_metrics: dict | None = None) -> None:
+        from dexndm_control.policy.bundle import save_bundle
+
+        self.history.append(row)
+        self.log.log(step, **{f"{self.prefix}/{k}": v for k, v in row.items() if k != "epoch"})
+        save_bundle(self.out / "last", self.kind, model.config(), model.state_dict(),
+                    {**self.extra, "metrics": row})
+        if score < self.best:
+            self.best = score
+            save_bundle(self.out / "best", self.kind, model.config(), model.state_dict(),
+                        {**self.extra, "metrics": {**row, **(best_metrics or {})}})

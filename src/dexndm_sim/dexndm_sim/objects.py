@@ -9,7 +9,7 @@ mass (0.01-0.05 kg) and friction (0.3-3.0) are drawn per instance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import mujoco
 import numpy as np

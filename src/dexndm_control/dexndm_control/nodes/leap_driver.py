@@ -104,9 +104,13 @@ class LeapDriver(Node):
                 message.position = sample.position.tolist()
                 message.velocity = sample.velocity.tolist()
                 message.effort = sample.effort.tolist()
-                if not self.context.ok():  # shutting down: the publisher is gone
+                try:
+                    self._joint_states.publish(message)
+                except Exception as error:  # noqa: BLE001 - expected while the context shuts down
+                    if self.context.ok():
+                        self.get_logger().fatal(f"publishing joint_states failed: {error!r}")
+                        self.exit_code, self.finished = 1, True
                     return
-                self._joint_states.publish(message)
             next_time += period
             delay = next_time - time.monotonic()
             if delay > 0:

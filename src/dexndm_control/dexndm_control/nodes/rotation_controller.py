@@ -58,6 +58,7 @@ class RotationController(Node):
         self.periods: list[float] = []
         self.compute: list[float] = []
         self.latency: list[float] = []
+        self.publish_times: list[float] = []
         self._commands = self.create_publisher(JointState, "/leap_hand/joint_commands", 10)
         self._steps = self.create_publisher(ControlStep, "/dexndm/control_step", 10)
         self.create_subscription(JointState, "/leap_hand/joint_states",
@@ -104,8 +105,7 @@ class RotationController(Node):
             period = started - self._last_tick
             self.periods.append(period)
             if period > 1.5 / self.config.rate_hz:
-                cause = "inference" if self.compute and self.compute[-1] > 0.5 * period \
-                    else "waiting (the process was busy or descheduled)"
+                cause = self._overrun_cause(period)
                 self.get_logger().warn(f"loop overrun: {period * 1000:.1f} ms period, cause: "
                                        f"{cause}", throttle_duration_sec=2.0)
         self._last_tick = started
@@ -118,6 +118,7 @@ class RotationController(Node):
         self._last_reason = kind
         if decision.target is None:
             return
+        publish_started = time.monotonic()
         command = JointState(name=list(JOINT_NAMES), position=decision.target.tolist())
         command.header.stamp = self.get_clock().now().to_msg()
         self._commands.publish(command)
@@ -126,6 +127,19 @@ class RotationController(Node):
         if decision.step is not None:
             self.compute.append(decision.step.compute_s)
         self._steps.publish(self._control_step(decision, started))
+        self.publish_times.append(time.monotonic() - publish_started)
+
+    def _overrun_cause(self, period: float) -> str:
+        """Which part of the previous tick used the time: inference, publish, or neither (then
+        the timer fired late: the process was waiting for the CPU)."""
+        inference = self.compute[-1] if self.compute else 0.0
+        publish = self.publish_times[-1] if self.publish_times else 0.0
+        budget = 1.0 / self.config.rate_hz
+        if inference > 0.5 * budget:
+            return f"inference ({inference * 1000:.1f} ms)"
+        if publish > 0.5 * budget:
+            return f"publish ({publish * 1000:.1f} ms)"
+        return "waiting (the timer fired late: the process was busy or descheduled)"
 
     def _control_step(self, decision, started: float) -> ControlStep:  # noqa: ANN001
         message = ControlStep()
@@ -163,7 +177,8 @@ class RotationController(Node):
         return {"ticks": len(self.periods) + 1,
                 "rate_hz": round(len(self.periods) / sum(self.periods), 3) if self.periods
                 else 0.0, "period_deviation_ms": percentiles(deviation),
-                "compute_ms": percentiles(self.compute), "latency_ms": percentiles(self.latency)}
+                "compute_ms": percentiles(self.compute), "publish_ms": percentiles(self.publish_times),
+                "latency_ms": percentiles(self.latency)}
 
     def close(self) -> None:
         stats = self.statistics()

@@ -11,10 +11,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.policy.bundle import load_bundle, save_bundle
+from dexndm_control.policy.bundle import load_bundle
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import ARCHITECTURES, DynamicsModel
-from dexndm_learning.runs import (MetricLog, epoch_batches, pick_device, prepare_output,
+from dexndm_learning.runs import (EpochRecorder, MetricLog, epoch_batches, pick_device, prepare_output,
                                   seed_everything, setup_distributed, teardown_distributed)
 
 BUNDLE_KIND = "dynamics"
@@ -107,7 +107,8 @@ def train_dynamics(config: DynamicsTrainConfig) -> dict:
     extra = {"training": asdict(config), "data_fingerprint": fingerprint(loaded.files),
              "eval_episodes": [loaded.keys[i] for i in eval_ids],
              "train_episodes": len(train_ids), "control_dt": loaded.control_dt}
-    best, step, history = float("inf"), 0, []
+    recorder = EpochRecorder(out, BUNDLE_KIND, "dynamics", log, extra)
+    step = 0
     dq_std = model.dq_norm.std.to(device)
     for epoch in range(config.epochs):
         model.train()
@@ -134,21 +135,14 @@ def train_dynamics(config: DynamicsTrainConfig) -> dict:
         row = {"epoch": epoch + 1, "train_loss": total / max(1, len(batches)),
                "eval_mae_rad": eval_mae, "epoch_seconds": seconds,
                "transitions_per_s": len(train) / seconds}
-        history.append(row)
-        log.log(step, **{f"dynamics/{k}": v for k, v in row.items() if k != "epoch"})
-        save_bundle(out / "last", BUNDLE_KIND, model.config(), model.state_dict(),
-                    {**extra, "metrics": row})
-        if eval_mae < best:
-            best = eval_mae
-            save_bundle(out / "best", BUNDLE_KIND, model.config(), model.state_dict(),
-                        {**extra, "metrics": {**row, "eval_mae_per_joint":
-                                              metrics["mae"].tolist()}})
+        recorder.record(step, row, eval_mae, model,
+                        {"eval_mae_per_joint": metrics["mae"].tolist()})
         if config.progress:
             print(f"epoch {epoch + 1}: train loss {row['train_loss']:.4f}, eval MAE "
                   f"{eval_mae:.5f} rad, {seconds:.1f} s", flush=True)
     log.close()
     teardown_distributed()
-    return {"best_eval_mae_rad": best, "history": history, "out": str(out),
+    return {"best_eval_mae_rad": recorder.best, "history": recorder.history, "out": str(out),
             "windows": {"train": len(train), "eval": len(evaluation)}}
 
 

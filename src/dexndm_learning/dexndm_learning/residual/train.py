@@ -19,13 +19,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.policy.bundle import load_bundle, save_bundle
+from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import DynamicsModel
 from dexndm_learning.dynamics.train import load_dynamics
-from dexndm_learning.runs import (MetricLog, epoch_batches, pick_device, prepare_output,
+from dexndm_learning.runs import (EpochRecorder, MetricLog, epoch_batches, pick_device, prepare_output,
                                   seed_everything, setup_distributed, teardown_distributed)
 
 BUNDLE_KIND = "residual"
@@ -124,7 +124,8 @@ def train_residual(config: ResidualTrainConfig) -> dict:
              "data_fingerprint": fingerprint(loaded.files),
              "dynamics": {"path": str(config.dynamics), **dynamics.config()},
              "eval_episodes": [loaded.keys[i] for i in eval_ids]}
-    history, best, step = [], float("inf"), 0
+    recorder = EpochRecorder(out, BUNDLE_KIND, "residual", log, extra)
+    step = 0
     baseline = _evaluate(objective, evaluation if len(evaluation) else train, layout, device,
                          use_residual=False)
     for epoch in range(config.epochs):
@@ -149,20 +150,14 @@ def train_residual(config: ResidualTrainConfig) -> dict:
         row = {"epoch": epoch + 1, "train_loss": total / max(1, len(batches)),
                "eval_mismatch_rad": mismatch, "eval_mismatch_without_residual_rad": baseline,
                "epoch_seconds": seconds, "transitions_per_s": len(train) / seconds}
-        history.append(row)
-        log.log(step, **{f"residual/{k}": v for k, v in row.items() if k != "epoch"})
-        save_bundle(out / "last", BUNDLE_KIND, residual.config(), residual.state_dict(),
-                    {**extra, "metrics": row})
-        if mismatch < best:
-            best = mismatch
-            save_bundle(out / "best", BUNDLE_KIND, residual.config(), residual.state_dict(),
-                        {**extra, "metrics": row})
+        recorder.record(step, row, mismatch, residual)
         if config.progress:
             print(f"epoch {epoch + 1}: predicted one-step mismatch {mismatch:.5f} rad "
                   f"(without residual {baseline:.5f}), {seconds:.1f} s", flush=True)
     log.close()
     teardown_distributed()
-    return {"best_mismatch_rad": best, "baseline_mismatch_rad": baseline, "history": history,
+    return {"best_mismatch_rad": recorder.best, "baseline_mismatch_rad": baseline,
+            "history": recorder.history,
             "out": str(out)}
 
 

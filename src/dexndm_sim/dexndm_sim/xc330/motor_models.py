@@ -9,7 +9,6 @@ the same interface.
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 import numpy as np

@@ -1,0 +1,70 @@
+"""``dexndm sim ...`` (dexndm_sim): evaluation in simulation and the profile gap."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from dexndm_control.cli import Command
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
+    evaluate = sub.add_parser("eval", help="evaluate a base policy (RotR, RotP, TTF, Rot, GO)")
+    evaluate.add_argument("policy", help="base_policy bundle directory")
+    evaluate.add_argument("--categories", nargs="+", default=["cylinders"])
+    evaluate.add_argument("--objects", type=int, default=2, help="objects per category")
+    evaluate.add_argument("--wrists", nargs="+", default=["palm_up"])
+    evaluate.add_argument("--axes", default="z", help="x, y, z, principal, general")
+    evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    evaluate.add_argument("--steps", type=int, default=400)
+    evaluate.add_argument("--profile", default="nominal", help="nominal or real")
+    evaluate.add_argument("--goal-oriented", action="store_true",
+                          help="GO success: random goals, axis = relative rotation axis")
+    evaluate.add_argument("--out", default=None, help="JSON file for the results")
+    gap = sub.add_parser("gap", help="per-joint open-loop tracking difference of two profiles")
+    gap.add_argument("--library", default=None, help="trajectory library (first trajectory); "
+                                                     "default: a smooth random one")
+    gap.add_argument("--profiles", nargs=2, default=["nominal", "real"])
+    gap.add_argument("--wrist", default="palm_up")
+    gap.add_argument("--object-category", default=None, help="hold an object (default: free)")
+    gap.add_argument("--steps", type=int, default=400)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.what == "eval":
+        from dexndm_sim.evaluation import EvalConfig, evaluate_policy, format_results
+
+        result = evaluate_policy(EvalConfig(
+            args.policy, tuple(args.categories), args.objects, tuple(args.wrists), args.axes,
+            tuple(args.seeds), args.steps, args.profile, args.goal_oriented), args.out)
+        print(format_results(result))
+        return 0
+    from dexndm_control.hand import CANONICAL_POSE, LOWER, UPPER
+    from dexndm_sim.evaluation import tracking_gap
+
+    if args.library:
+        from dexndm_control.trajectory_library import load_library
+
+        library = load_library(args.library)
+        actions, initial = library.actions[0, :args.steps], library.initial_q[0]
+    else:
+        rng = np.random.default_rng(0)
+        steps = np.cumsum(rng.uniform(-1, 1, (args.steps, 16)) / 24, axis=0)
+        actions = np.clip(CANONICAL_POSE + 0.3 * np.sin(steps), LOWER, UPPER)
+        initial = actions[0]
+    result = tracking_gap(actions, initial, *args.profiles, wrist=args.wrist,
+                          category=args.object_category)
+    width = max(map(len, result["rms_rad"]))
+    for joint, value in result["rms_rad"].items():
+        print(f"{joint:<{width}}  {value:.4f} rad")
+    print(json.dumps({"mean_rms_rad": round(result["mean_rms_rad"], 4),
+                      "profiles": result["profiles"]}))
+    return 0
+
+
+def sim_command() -> Command:
+    return Command(name="sim", help="simulation tools: evaluate a policy, profile gap",
+                   add_arguments=_arguments, run=_run)

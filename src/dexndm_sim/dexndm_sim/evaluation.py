@@ -1,0 +1,152 @@
+"""Evaluation in simulation: a base policy over objects x axes x wrists x seeds (paper section 4.1
+metrics), and the open-loop tracking gap between two hardware profiles.
+
+Metrics per episode (rewards.py): RotR (sum of w.k), RotP (mean |w x k|), TTF (steps held / 400),
+Rot (radians about the axis). Goal-oriented success (GO Succ): a random goal orientation is drawn,
+the commanded axis is the axis of the relative rotation, and the episode succeeds if the object
+ends within 0.1 pi of the goal. Results: mean +- std over seeds, JSON and a printed table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
+from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_sim.axes import axis_set
+from dexndm_sim.grasps import load_or_generate
+from dexndm_sim.objects import generate_category
+from dexndm_sim.profiles import get_profile
+from dexndm_sim.rewards import angular_distance, episode_metrics, quat_multiply
+from dexndm_sim.scene import SceneConfig
+from dexndm_sim.sim_hand import SimHand
+from dexndm_sim.wrist import quat_to_matrix, random_quaternion, wrist_quaternion
+
+FALL_DISTANCE = 0.08
+
+
+@dataclass
+class EvalConfig:
+    policy: str
+    categories: tuple[str, ...] = ("cylinders",)
+    objects_per_category: int = 2
+    wrists: tuple[str, ...] = ("palm_up",)
+    axes: str = "z"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    steps: int = 400
+    profile: str = "nominal"
+    goal_oriented: bool = False
+
+
+def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, float]:
+    inverse = current * np.array([1.0, -1.0, -1.0, -1.0])
+    delta = quat_multiply(goal, inverse)
+    delta = delta * np.sign(delta[0] + 1e-12)
+    angle = 2 * math.acos(min(1.0, delta[0]))
+    vector = delta[1:]
+    norm = np.linalg.norm(vector)
+    return (vector / norm if norm > 1e-9 else np.array([0.0, 0.0, 1.0])), angle
+
+
+def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,  # noqa: ANN001
+                axis: np.ndarray | None, steps: int, rng: np.random.Generator) -> dict:
+    pick = rng.integers(len(cache))
+    hand.reset(cache.q[pick], cache.object_pos[pick], cache.object_quat[pick])
+    runtime.reset(hand.q, cache.target[pick])
+    goal = None
+    if axis is None:  # goal-oriented: rotate toward a random goal
+        goal = random_quaternion(rng)
+        axis, _ = _relative_axis(hand.object_pose()[1], goal)
+    rotation = quat_to_matrix(wrist)
+    start = cache.object_pos[pick]
+    along, off = [], []
+    for _ in range(steps):
+        target = runtime.step(hand.q, wrist, rotation.T @ axis).target
+        hand.control_step(target)
+        _, omega = hand.object_velocity()
+        along.append(float(omega @ axis))
+        off.append(float(np.abs(np.cross(omega, axis)).sum()))
+        if np.linalg.norm(hand.object_pose()[0] - start) > FALL_DISTANCE:
+            break
+    final = angular_distance(hand.object_pose()[1], goal) if goal is not None else None
+    return asdict(episode_metrics(np.array(along), np.array(off), 0.05, steps,
+                                  None if final is None else float(final)))
+
+
+def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
+    runtime = PolicyRuntime(config.policy, max_step=1.0)
+    profile = get_profile(config.profile)
+    axes = axis_set(config.axes)
+    rows: dict[str, dict[str, list[float]]] = {}
+    for category in config.categories:
+        for obj in generate_category(category)[:config.objects_per_category]:
+            for label in config.wrists:
+                for seed in config.seeds:
+                    rng = np.random.default_rng(seed)
+                    wrist = wrist_quaternion(label, rng)
+                    cache = load_or_generate(obj, wrist, profile, wanted=4, seed=seed)
+                    if len(cache) == 0:
+                        continue
+                    hand = SimHand(SceneConfig(tuple(wrist), profile, "fast", obj))
+                    per_seed = []
+                    for axis in ([None] if config.goal_oriented else axes):
+                        per_seed.append(run_episode(hand, runtime, cache, wrist, axis,
+                                                    config.steps, rng))
+                    key = f"{category}/{label}"
+                    entry = rows.setdefault(key, {"rot_reward": [], "rot_penalty": [],
+                                                  "time_to_fall": [], "radians": [],
+                                                  "goal_success": []})
+                    for name in ("rot_reward", "rot_penalty", "time_to_fall", "radians"):
+                        entry[name].append(float(np.mean([m[name] for m in per_seed])))
+                    if config.goal_oriented:
+                        entry["goal_success"].append(float(np.mean(
+                            [m["goal_success"] for m in per_seed])))
+    summary = {key: {name: [float(np.mean(v)), float(np.std(v))] for name, v in values.items()
+                     if v} for key, values in rows.items()}
+    result = {"config": asdict(config), "results": summary}
+    if out is not None:
+        Path(out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def format_results(result: dict) -> str:
+    lines = [f"{'category/wrist':<28} {'RotR':>15} {'RotP':>13} {'TTF':>13} {'Rot [rad]':>15}"]
+    for key, values in result["results"].items():
+        cells = [f"{values[n][0]:.2f} +- {values[n][1]:.2f}"
+                 for n in ("rot_reward", "rot_penalty", "time_to_fall", "radians")]
+        line = f"{key:<28} {cells[0]:>15} {cells[1]:>13} {cells[2]:>13} {cells[3]:>15}"
+        if "goal_success" in values:
+            line += f"  GO {values['goal_success'][0]:.2f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def tracking_gap(actions: np.ndarray, initial_q: np.ndarray, first: str = "nominal",
+                 second: str = "real", wrist: str = "palm_up", category: str | None = None,
+                 seed: int = 0) -> dict:
+    """Replay the same targets open loop under two profiles; per-joint RMS difference (rad)."""
+    traces = {}
+    for name in (first, second):
+        profile = get_profile(name)
+        wrist_quat = wrist_quaternion(wrist, np.random.default_rng(seed))
+        obj = generate_category(category, seed)[0] if category else None
+        hand = SimHand(SceneConfig(tuple(wrist_quat), profile, "fast", obj))
+        if obj is not None:
+            cache = load_or_generate(obj, wrist_quat, get_profile("nominal"), wanted=1,
+                                     seed=seed)
+            hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
+        else:
+            hand.reset(np.clip(initial_q, LOWER, UPPER))
+        trace = []
+        for target in actions:
+            hand.control_step(target)
+            trace.append(hand.q)
+        traces[name] = np.array(trace)
+    rms = np.sqrt(np.mean((traces[first] - traces[second]) ** 2, axis=0))
+    return {"profiles": [first, second], "rms_rad": dict(zip(JOINT_NAMES, rms.round(4).tolist())),
+            "mean_rms_rad": float(rms.mean())}
