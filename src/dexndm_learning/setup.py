@@ -11,7 +11,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
     install_requires=['dexndm_control', 'dexndm_sim', 'numpy', 'torch', 'tqdm', 'tensorboard',
-                      'matplotlib'],
+                      'matplotlib', 'rsl-rl-lib'],
     zip_safe=True,
     maintainer="DexNDM stack developers",
     maintainer_email="dexndm@users.noreply.github.com",

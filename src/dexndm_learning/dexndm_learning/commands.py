@@ -33,6 +33,23 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     res.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     res.add_argument("--scale", type=float, default=0.05, help="largest correction (rad)")
     _common(res, epochs=5, lr=3e-4)
+    ppo = sub.add_parser("ppo", help="train a PPO specialist for one object category",
+                         description="rsl-rl-lib PPO on the MuJoCo rotation environment; "
+                                     "TensorBoard and checkpoints in --out (resume with "
+                                     "--resume OUT/model_N.pt). A full run needs 30-100 M "
+                                     "steps: hours on CPU, a GPU backend for paper scale.")
+    ppo.add_argument("--category", required=True,
+                     help="cylinders, cuboids, long_cuboids, small_cylinders, irregular")
+    ppo.add_argument("--out", required=True)
+    ppo.add_argument("--iterations", type=int, default=1000)
+    ppo.add_argument("--num-envs", type=int, default=128)
+    ppo.add_argument("--steps-per-env", type=int, default=32)
+    ppo.add_argument("--wrists", nargs="+", default=["palm_up"])
+    ppo.add_argument("--axes", default="z")
+    ppo.add_argument("--profile", default="nominal")
+    ppo.add_argument("--seed", type=int, default=0)
+    ppo.add_argument("--resume", default=None, help="checkpoint model_N.pt to continue from")
+    ppo.add_argument("--overwrite", action="store_true")
     bc = sub.add_parser("bc", help="behaviour-clone the generalist from simulated rollouts",
                         description="Exports a base_policy bundle for the rotation controller.")
     bc.add_argument("--data", nargs="+", required=True, metavar="ROLLOUT_SHARDS")
@@ -64,6 +81,14 @@ def _train(args: argparse.Namespace) -> int:
             hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             eval_fraction=args.eval_fraction, seed=args.seed, device=args.device,
             init=args.init, overwrite=args.overwrite, progress=args.progress))
+    elif args.what == "ppo":
+        from dexndm_learning.ppo.train import PPOTrainConfig, train_ppo
+
+        result = train_ppo(PPOTrainConfig(
+            category=args.category, out=args.out, iterations=args.iterations,
+            num_envs=args.num_envs, steps_per_env=args.steps_per_env,
+            wrists=tuple(args.wrists), axes=args.axes, profile=args.profile, seed=args.seed,
+            resume=args.resume, overwrite=args.overwrite))
     elif args.what == "bc":
         from dexndm_learning.bc import BCConfig, train_bc
 
@@ -87,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_command() -> Command:
-    return Command(name="train", help="train models (dynamics, residual, bc)",
+    return Command(name="train", help="train models (dynamics, residual, ppo, bc)",
                    add_arguments=_train_arguments, run=_train)
 
 

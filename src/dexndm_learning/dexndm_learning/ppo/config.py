@@ -26,6 +26,7 @@ PPO_DEFAULTS: dict = {
     "critic": {"class_name": "MLPModel", "hidden_dims": [256, 256, 128], "activation": "elu",
                "obs_normalization": False},
     "logger": "tensorboard",
+    "seed": 0,
 }
 
 # One specialist per object category (paper Table 14); wrists and axes are resampled per reset.

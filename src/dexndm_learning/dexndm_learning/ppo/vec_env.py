@@ -73,6 +73,7 @@ class RotationVecEnv(VecEnv):
     def step(self, actions: torch.Tensor):  # noqa: ANN201
         self._groups, rewards, dones, infos = self.env.step(actions.detach().cpu().numpy())
         self.last_episodes = infos["episodes"]
+        self.last_terms = infos["reward_terms"]
         log = {}
         if infos["episodes"]:
             metrics = [e["metrics"] for e in infos["episodes"]]

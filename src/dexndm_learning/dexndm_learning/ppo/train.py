@@ -1,0 +1,82 @@
+"""`dexndm train ppo`: one PPO specialist per object category with rsl-rl-lib (paper section 3.1).
+
+The run directory holds run.yaml (config, commit), rsl-rl's TensorBoard scalars and checkpoints
+(model_<iteration>.pt with optimiser state, for --resume), like rsl-rl's own logger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from dexndm_control.errors import DexndmError
+from dexndm_learning.ppo.config import CATEGORY_ENVS, env_config, ppo_config
+from dexndm_learning.runs import prepare_output, seed_everything
+
+
+@dataclass
+class PPOTrainConfig:
+    category: str
+    out: str
+    iterations: int = 1000
+    num_envs: int = 128
+    steps_per_env: int = 32
+    wrists: tuple[str, ...] = ("palm_up",)
+    axes: str = "z"
+    profile: str = "nominal"
+    seed: int = 0
+    save_interval: int = 50
+    resume: str | None = None
+    device: str = "cpu"
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORY_ENVS:
+            raise DexndmError(f"--category must be one of {', '.join(CATEGORY_ENVS)}")
+        if self.iterations < 1 or self.num_envs < 1 or self.steps_per_env < 1:
+            raise DexndmError("--iterations, --num-envs and --steps-per-env must be >= 1")
+
+
+def train_ppo(config: PPOTrainConfig) -> dict:
+    from rsl_rl.runners import OnPolicyRunner
+
+    from dexndm_learning.ppo.vec_env import RotationVecEnv
+
+    seed_everything(config.seed)
+    out = Path(config.out)
+    if not config.resume:
+        prepare_output(out, config, config.overwrite)
+    env = RotationVecEnv(env_config(config.category, num_envs=config.num_envs,
+                                    wrists=tuple(config.wrists), axes=config.axes,
+                                    profile=config.profile, seed=config.seed))
+    runner = OnPolicyRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
+                                            save_interval=config.save_interval,
+                                            seed=config.seed),
+                            log_dir=str(out), device=config.device)
+    if config.resume:
+        runner.load(config.resume)
+    try:
+        runner.learn(config.iterations)
+    finally:
+        env.close()
+    checkpoints = sorted(out.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    return {"out": str(out), "checkpoint": str(checkpoints[-1]) if checkpoints else None,
+            "iterations": runner.current_learning_iteration + 1,
+            "config": asdict(config)}
+
+
+@torch.no_grad()
+def mean_rotation(env, policy=None, steps: int = 100) -> float:  # noqa: ANN001
+    """Mean per-step rotation reward term of a policy (random actions if None)."""
+    observations = env.get_observations()
+    total = 0.0
+    for _ in range(steps):
+        if policy is None:
+            actions = torch.rand(env.num_envs, env.num_actions) * 2 - 1
+        else:
+            actions = policy(observations)
+        observations, _, _, _ = env.step(actions)
+        total += float(env.last_terms.rotation.mean())
+    return total / steps
