@@ -49,6 +49,25 @@ def test_missing_motors_are_all_reported_within_the_timeout(virtual_hand):
     bus.close()
 
 
+def test_a_late_reply_is_never_taken_as_the_answer_to_the_next_request(virtual_hand):
+    port, control = virtual_hand()
+    bus = DynamixelBus(BusConfig(port=port, current_limit_ma=600, goal_current_ma=500))
+    bus.open()
+    try:
+        # the first reply arrives after the packet timeout: the read retries and succeeds, and
+        # the late reply must not answer the next, different read of the same motor
+        control({"cmd": "late", "seconds": 0.012, "replies": 1})
+        assert bus.read_register(5, "position_p_gain") == 800
+        assert bus.read_register(5, "current_limit") == 600
+        assert bus.read_register(5, "goal_current") == 500
+        control({"cmd": "late", "seconds": 0.012, "replies": 1})
+        bus.write_register(5, "goal_current", 450)
+        assert bus.read_register(5, "goal_current") == 450
+        assert bus.comm_errors[5] == 2
+    finally:
+        bus.close()
+
+
 def test_reads_keep_the_error_byte_and_survive_a_silent_motor(virtual_hand):
     port, control = virtual_hand()
     bus = DynamixelBus(BusConfig(port=port))

@@ -98,6 +98,19 @@ class BatchedRotationEnv:
         self._off: list[list[float]] = [[] for _ in range(n)]
         self._pool = ThreadPoolExecutor(max(1, config.threads))
         self._chunks = np.array_split(np.arange(n), max(1, config.threads))
+        self._snapshot = {key: np.zeros((n, *shape)) for key, shape in (
+            ("q", (16,)), ("qd", (16,)), ("torque", (16,)), ("object_pos", (3,)),
+            ("object_quat", (4,)), ("object_linvel", (3,)), ("omega", (3,)), ("tips", (4, 13)),
+            ("contacts", (4, 4)))}
+        self._raw = {key: np.zeros((n, *shape)) for key, shape in (
+            ("object_xmat", (3, 3)), ("object_omega_local", (3,)), ("tip_cvel", (4, 6)),
+            ("tip_com", (4, 3)), ("tip_xipos", (4, 3)))}
+        self._tip_roots = [h.model.body_rootid[h.scene.tip_bodies] for h in self.hands]
+        self._tip_lookup = []  # body id -> fingertip index (-1: not a fingertip)
+        for hand in self.hands:
+            lookup = np.full(hand.model.nbody, -1)
+            lookup[hand.scene.tip_bodies] = np.arange(len(hand.scene.tip_bodies))
+            self._tip_lookup.append(lookup)
         self.reset_all()
 
     # -- reset -----------------------------------------------------------------------------------
@@ -140,6 +153,7 @@ class BatchedRotationEnv:
         self.steps[env] = 0
         self._along[env], self._off[env] = [], []
         self.resets += 1
+        self._gather([env])
 
     def _observed_q(self, hand: SimHand) -> np.ndarray:
         return hand.q + self.rng.uniform(0.0, self.config.joint_noise, NUM_JOINTS)
@@ -159,6 +173,7 @@ class BatchedRotationEnv:
                 hand.external_force = (config.disturbance_scale * mass * direction
                                        / np.linalg.norm(direction))
         list(self._pool.map(self._step_chunk, self._chunks))
+        self._gather()
         state = self._state()
         self.steps += 1
         fell = np.linalg.norm(state["object_pos"] - self.grasp_point, axis=1) > FALL_DISTANCE
@@ -196,74 +211,81 @@ class BatchedRotationEnv:
         for env in envs:
             self.hands[env].control_step(self.target[env])
 
+    def _gather(self, envs=None) -> None:  # noqa: ANN001
+        """Read every hand's state into the batched snapshot arrays (one pass per step); the
+        arithmetic runs batched afterwards because per-env numpy calls dominate otherwise."""
+        snap, raw = self._snapshot, self._raw
+        for env in range(self.config.num_envs) if envs is None else envs:
+            hand = self.hands[env]
+            data, scene = hand.data, hand.scene
+            snap["q"][env] = data.qpos[scene.qpos_index]
+            snap["qd"][env] = data.qvel[scene.dof_index]
+            snap["torque"][env] = data.actuator_force
+            address, dof = scene.object_qpos, scene.object_dof
+            snap["object_pos"][env] = data.qpos[address:address + 3]
+            snap["object_quat"][env] = data.qpos[address + 3:address + 7]
+            snap["object_linvel"][env] = data.qvel[dof:dof + 3]
+            raw["object_xmat"][env] = data.xmat[scene.object_body].reshape(3, 3)
+            raw["object_omega_local"][env] = data.qvel[dof + 3:dof + 6]
+            tips = scene.tip_bodies
+            raw["tip_cvel"][env] = data.cvel[tips]
+            raw["tip_com"][env] = data.subtree_com[self._tip_roots[env]]
+            raw["tip_xipos"][env] = data.xipos[tips]
+            snap["tips"][env, :, :3] = data.xpos[tips]
+            snap["tips"][env, :, 3:7] = data.xquat[tips]
+            snap["contacts"][env] = _tip_contacts(hand, self._tip_lookup[env])
+        # free-joint angular velocity is in the body frame: rotate into the world frame
+        snap["omega"][:] = np.einsum("nij,nj->ni", raw["object_xmat"], raw["object_omega_local"])
+        # fingertip velocity at the centre of mass, world frame (what mj_objectVelocity gives)
+        angular = raw["tip_cvel"][..., :3]
+        snap["tips"][..., 7:10] = raw["tip_cvel"][..., 3:] + np.cross(
+            angular, raw["tip_xipos"] - raw["tip_com"])
+        snap["tips"][..., 10:13] = angular
+
     def _state(self) -> dict[str, np.ndarray]:
-        n = self.config.num_envs
-        out = {k: np.zeros((n, size)) for k, size in (
-            ("q", 16), ("qd", 16), ("q_observed", 16), ("torque", 16), ("object_pos", 3),
-            ("object_quat", 4), ("object_linvel", 3), ("omega", 3))}
-        for env, hand in enumerate(self.hands):
-            out["q"][env], out["qd"][env], out["torque"][env] = hand.q, hand.qd, hand.torque
-            out["q_observed"][env] = self._observed_q(hand)
-            out["object_pos"][env], out["object_quat"][env] = hand.object_pose()
-            out["object_linvel"][env], out["omega"][env] = hand.object_velocity()
-        return out
+        state = {key: value.copy() for key, value in self._snapshot.items()}
+        noise = self.rng.uniform(0.0, self.config.joint_noise, state["q"].shape)
+        state["q_observed"] = state["q"] + noise
+        return state
 
     # -- observations ------------------------------------------------------------------------------
 
     def observation_groups(self) -> dict[str, np.ndarray]:
         """Named groups, each [N, ...]. Frames: the axis and goal are also given in the palm
         frame (what the policy sees); object and fingertip states are in the world frame."""
-        n = self.config.num_envs
-        groups: dict[str, np.ndarray] = {
+        n, snap = self.config.num_envs, self._snapshot
+        object_state = np.concatenate([snap["object_pos"] - self.grasp_point, snap["object_quat"],
+                                       snap["object_linvel"], snap["omega"]], axis=1)
+        return {
             "joint_pos_history": self.q_history.copy(),
             "target_history": self.target_history.copy(),
             "wrist_quat": self.wrist.copy(),
-            "rotation_axis": np.einsum("nji,nj->ni", np.stack([quat_to_matrix(w)
-                                                                 for w in self.wrist]),
-                                       self.axis_world),
+            "rotation_axis": np.einsum("nji,nj->ni", quat_to_matrix(self.wrist), self.axis_world),
             "rotation_axis_world": self.axis_world.copy(),
+            "joint_vel": snap["qd"].copy(),
+            "object_state": object_state,
+            "fingertips": snap["tips"].reshape(n, -1).copy(),
+            "tip_contacts": snap["contacts"].reshape(n, -1).copy(),
+            "goal_quat": self.goal.copy(),
         }
-        joint_vel = np.zeros((n, 16))
-        object_state = np.zeros((n, 13))
-        tips = np.zeros((n, 4, 13))
-        contacts = np.zeros((n, 4, 4))
-        for env, hand in enumerate(self.hands):
-            data = hand.data
-            joint_vel[env] = hand.qd
-            pos, quat = hand.object_pose()
-            linear, angular = hand.object_velocity()
-            object_state[env] = np.concatenate([pos - self.grasp_point[env], quat, linear,
-                                                angular])
-            for k, body in enumerate(hand.scene.tip_bodies):
-                velocity = np.zeros(6)
-                mujoco.mj_objectVelocity(hand.model, data, mujoco.mjtObj.mjOBJ_BODY, int(body),
-                                         velocity, 0)
-                tips[env, k] = np.concatenate([data.xpos[body], data.xquat[body],
-                                               velocity[3:], velocity[:3]])
-            contacts[env] = _tip_contacts(hand)
-        groups.update({"joint_vel": joint_vel, "object_state": object_state,
-                       "fingertips": tips.reshape(n, -1), "tip_contacts": contacts.reshape(n, -1),
-                       "goal_quat": self.goal.copy()})
-        return groups
 
     def close(self) -> None:
         self._pool.shutdown()
 
 
-def _tip_contacts(hand: SimHand) -> np.ndarray:
+def _tip_contacts(hand: SimHand, tip_of_body: np.ndarray) -> np.ndarray:
     """Per fingertip: contact force on it (world, N) and whether it touches anything."""
     data, model = hand.data, hand.model
     out = np.zeros((4, 4))
-    tips = list(hand.scene.tip_bodies)
+    if data.ncon == 0:
+        return out
+    fingers = tip_of_body[model.geom_bodyid[data.contact.geom]]  # [ncon, 2], -1: no fingertip
     force = np.zeros(6)
-    for index in range(data.ncon):
-        contact = data.contact[index]
-        bodies = (model.geom_bodyid[contact.geom1], model.geom_bodyid[contact.geom2])
-        for side, body in enumerate(bodies):
-            if body in tips:
-                mujoco.mj_contactForce(model, data, index, force)
-                world = contact.frame.reshape(3, 3).T @ force[:3]
-                out[tips.index(body), :3] += world if side == 1 else -world
-                out[tips.index(body), 3] = 1.0
+    for index, side in zip(*np.nonzero(fingers >= 0)):
+        finger = fingers[index, side]
+        mujoco.mj_contactForce(model, data, int(index), force)
+        world = data.contact.frame[index].reshape(3, 3).T @ force[:3]
+        # the contact force acts from geom1 on geom2
+        out[finger, :3] += world if side == 1 else -world
+        out[finger, 3] = 1.0
     return out
-

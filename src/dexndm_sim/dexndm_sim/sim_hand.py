@@ -81,7 +81,11 @@ class SimHand:
         self.applied_target = self._queue.popleft()
         if self.scene.object_body is not None:
             self.data.xfrc_applied[self.scene.object_body, :3] = self.external_force
-        for _ in range(SUBSTEPS):
+        if not self._explicit:  # position actuators: the target holds for all substeps
+            self._apply(self.applied_target)
+            mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
+            return
+        for _ in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
             self._apply(self.applied_target)
             mujoco.mj_step(self.model, self.data)
 

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import serial
-from dynamixel_sdk import COMM_PORT_BUSY, COMM_SUCCESS, PacketHandler, PortHandler
+from dynamixel_sdk import (COMM_PORT_BUSY, COMM_RX_CORRUPT, COMM_SUCCESS, DXL_HIBYTE, DXL_LOBYTE,
+                           PacketHandler, PortHandler)
+from dynamixel_sdk.protocol2_packet_handler import (INST_READ, INST_WRITE, PKT_ERROR,
+                                                    PKT_INSTRUCTION, PKT_LENGTH_H, PKT_LENGTH_L,
+                                                    PKT_PARAMETER0)
 
 from dexndm_control.dynamixel.bus import (BusError, BusReading, MissingMotorsError, MotorBus,
                                           MotorHealth, PortLostError)
@@ -30,6 +34,7 @@ from dexndm_control.dynamixel.control_table import (CURRENT_BASED_POSITION_MODE,
 _STATE_ADDRESS, _STATE_LENGTH = span("present_current", "present_position")  # 126, 10
 _HEALTH_ADDRESS, _HEALTH_LENGTH = span("present_input_voltage", "present_temperature")
 _SERIAL_ERRORS = (serial.SerialException, OSError, termios.error)
+_INST_STATUS = 0x55
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class BusConfig:
     latency_ms: float = 1.0  # USB latency timer of the adapter (set it to 1 ms on Linux)
     startup_timeout_s: float = 3.0
     fast_sync_read: bool = True
+    # after a failed register transfer, wait this long and discard what arrives: a reply that
+    # comes late must not be taken as the answer to the next request
+    late_reply_window_ms: float = 20.0
 
     def __post_init__(self) -> None:
         if not self.motor_ids or len(set(self.motor_ids)) != len(self.motor_ids):
@@ -167,17 +175,51 @@ class DynamixelBus(MotorBus):
             raise PortLostError(f"{self.config.port}: {error}") from None
         except IndexError:  # a stray late reply confused the SDK's parser
             self._port.clearPort()
-            return (None, -3002, 0) if function is self._packets.ping else (-3002, 0)
+            if function in (self._packets.ping, self._packets.txRxPacket):
+                return ([] if function is self._packets.txRxPacket else None), COMM_RX_CORRUPT, 0
+            return COMM_RX_CORRUPT, 0
         if result == COMM_PORT_BUSY or (isinstance(result, tuple) and COMM_PORT_BUSY in result[1:]):
             raise PortLostError(f"{self.config.port} is stuck busy after a failed transfer")
         return result
+
+    def _register_transfer(self, motor_id: int, instruction: int, address: int,
+                           params: list[int], reply_params: int) -> tuple[list[int], int, int]:
+        """One request/status exchange whose reply is checked against the request: status
+        instruction and parameter count (the SDK only checks the ID). On any failure the late
+        reply window is drained so a stale answer cannot satisfy the next request."""
+        txpacket = [0] * (10 + len(params) + 2)
+        length = 3 + len(params) + 2  # instruction + address + params + CRC
+        txpacket[4], txpacket[PKT_LENGTH_L], txpacket[PKT_LENGTH_H] = motor_id, \
+            DXL_LOBYTE(length), DXL_HIBYTE(length)
+        txpacket[PKT_INSTRUCTION] = instruction
+        txpacket[PKT_PARAMETER0:PKT_PARAMETER0 + 2] = [DXL_LOBYTE(address), DXL_HIBYTE(address)]
+        txpacket[PKT_PARAMETER0 + 2:PKT_PARAMETER0 + 2 + len(params)] = params
+        rxpacket, result, error = self._call(self._packets.txRxPacket, txpacket)
+        if result == COMM_SUCCESS:
+            reply_length = rxpacket[PKT_LENGTH_L] | rxpacket[PKT_LENGTH_H] << 8
+            if rxpacket[PKT_INSTRUCTION] != _INST_STATUS or reply_length != reply_params + 4:
+                result = COMM_RX_CORRUPT  # an answer to some other request
+            else:
+                error = rxpacket[PKT_ERROR]
+        if result != COMM_SUCCESS:
+            self._drain_late_replies()
+            return [], result, 0
+        data = rxpacket[PKT_PARAMETER0 + 1:PKT_PARAMETER0 + 1 + reply_params]
+        return data, result, error
+
+    def _drain_late_replies(self) -> None:
+        time.sleep(self.config.late_reply_window_ms / 1000.0)
+        try:
+            self._port.clearPort()
+        except _SERIAL_ERRORS as error:
+            raise PortLostError(f"{self.config.port}: {error}") from None
 
     def write_register(self, motor_id: int, name: str, value: int, attempts: int = 3) -> None:
         register = REGISTERS[name]
         data = list((value & ((1 << (8 * register.size)) - 1)).to_bytes(register.size, "little"))
         for _ in range(attempts):
-            result, error = self._call(self._packets.writeTxRx, motor_id, register.address,
-                                       register.size, data)
+            _, result, error = self._register_transfer(motor_id, INST_WRITE, register.address,
+                                                       data, 0)
             if result == COMM_SUCCESS and not error & 0x7F:
                 return
             self.comm_errors[motor_id] += result != COMM_SUCCESS
@@ -187,10 +229,11 @@ class DynamixelBus(MotorBus):
 
     def read_register(self, motor_id: int, name: str, attempts: int = 3) -> int:
         register = REGISTERS[name]
+        size = [DXL_LOBYTE(register.size), DXL_HIBYTE(register.size)]
         for _ in range(attempts):
-            data, result, _error = self._call(self._packets.readTxRx, motor_id, register.address,
-                                              register.size)
-            if result == COMM_SUCCESS and len(data) == register.size:
+            data, result, _error = self._register_transfer(motor_id, INST_READ,
+                                                           register.address, size, register.size)
+            if result == COMM_SUCCESS:
                 raw = int.from_bytes(bytes(data), "little")
                 return to_signed(raw, register.size) if register.signed else raw
             self.comm_errors[motor_id] += 1

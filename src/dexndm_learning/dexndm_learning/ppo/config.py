@@ -11,6 +11,13 @@ from __future__ import annotations
 import copy
 
 from dexndm_sim.env import RotationEnvConfig
+from dexndm_sim.rewards import RewardConfig
+
+# The paper's reward terms with the penalty weights that learned on this CPU budget
+# (../shared/notes/rl-feasibility.md) and a fall penalty. With the paper-form weights, an
+# exploring policy (action std 0.7) pays ~0.17 per step in pose/work penalties against a fall
+# penalty of 2, so it learned to drop the object within ~20 steps (measured; pitfall 3).
+TRAINING_REWARD = RewardConfig(pose=0.02, work=0.1, torque=0.005, fall=2.0)
 
 PPO_DEFAULTS: dict = {
     "num_steps_per_env": 32,
@@ -42,7 +49,7 @@ CATEGORY_ENVS: dict[str, dict] = {
 def env_config(category: str, **overrides) -> RotationEnvConfig:
     if category not in CATEGORY_ENVS:
         raise ValueError(f"unknown category '{category}'; choose {', '.join(CATEGORY_ENVS)}")
-    values = {**CATEGORY_ENVS[category], **overrides}
+    values = {"reward": TRAINING_REWARD, **CATEGORY_ENVS[category], **overrides}
     return RotationEnvConfig(**values)
 
 

@@ -11,6 +11,8 @@ Observation groups handed to rsl-rl (TensorDict):
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from rsl_rl.env import VecEnv
@@ -54,6 +56,8 @@ class RotationVecEnv(VecEnv):
         self.device = "cpu"
         self._groups = self.env.observation_groups()
         self.last_episodes: list[dict] = []
+        self.sim_seconds = 0.0  # wall time spent inside step(): simulation + observations
+        self.steps_taken = 0
 
     @property
     def episode_length_buf(self) -> torch.Tensor:
@@ -71,6 +75,7 @@ class RotationVecEnv(VecEnv):
         return self._observations()
 
     def step(self, actions: torch.Tensor):  # noqa: ANN201
+        start = time.perf_counter()
         self._groups, rewards, dones, infos = self.env.step(actions.detach().cpu().numpy())
         self.last_episodes = infos["episodes"]
         self.last_terms = infos["reward_terms"]
@@ -81,8 +86,11 @@ class RotationVecEnv(VecEnv):
                    "/rotation/time_to_fall": float(np.mean([m.time_to_fall for m in metrics])),
                    "/rotation/rot_reward": float(np.mean([m.rot_reward for m in metrics]))}
         extras = {"time_outs": torch.from_numpy(infos["time_outs"]), "log": log}
-        return (self._observations(), torch.from_numpy(rewards.astype(np.float32)),
-                torch.from_numpy(dones), extras)
+        result = (self._observations(), torch.from_numpy(rewards.astype(np.float32)),
+                  torch.from_numpy(dones), extras)
+        self.sim_seconds += time.perf_counter() - start
+        self.steps_taken += self.num_envs
+        return result
 
     def close(self) -> None:
         self.env.close()

@@ -3,7 +3,8 @@
 The driver opens the symlink (e.g. /tmp/leap_hand) exactly like /dev/ttyUSB0. Everything runs in
 one thread: wait for bytes (or 1 ms), advance the motor model to the wall clock, answer packets.
 The control socket (<port>.ctl, JSON lines) lets tests and tools inspect the control tables and
-inject faults: silence motors, corrupt replies, overload a motor, make the port vanish.
+inject faults: silence motors, corrupt replies, answer late, overload a motor, make the port
+vanish.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class PtyServer:
         self._start_time = time.monotonic()
         self._tick: tuple[float, object] | None = None
         self._next_tick = 0.0
+        self._late_replies = 0  # the next N replies are sent late (a slow or busy adapter)
+        self._late_by = 0.0
 
     def on_tick(self, period: float, callback) -> None:  # noqa: ANN001
         """Call ``callback`` every ``period`` seconds from the serving thread."""
@@ -111,6 +114,9 @@ class PtyServer:
                 self.bus.overload(int(request["id"]))
             elif command == "vanish":
                 self.vanish(float(request.get("seconds", 1.0)))
+            elif command == "late":
+                self._late_replies = int(request.get("replies", 1))
+                self._late_by = float(request["seconds"])
             elif command == "set":
                 self.bus.set(int(request["id"]), request["name"], int(request["value"]))
             else:
@@ -158,6 +164,9 @@ class PtyServer:
             return
         for packet in self._parser.feed(data):
             for reply in self.bus.handle(packet):
+                if self._late_replies > 0:
+                    self._late_replies -= 1
+                    time.sleep(self._late_by)
                 os.write(master, reply)
 
     def stop(self) -> None:
