@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -142,3 +144,31 @@ def virtual_hand(tmp_path, processes):
         return port, lambda request: control_request(port, request)
 
     return start
+
+
+class Output:
+    """Collect a child's output lines in a thread (so its pipe never fills)."""
+
+    def __init__(self, process) -> None:  # noqa: ANN001
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process) -> None:  # noqa: ANN001
+        for line in process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in line for line in self.lines)
+
+    def find(self, pattern: str):  # noqa: ANN201
+        """The first regular-expression match in the lines so far, or None."""
+        for line in self.lines:
+            match = re.search(pattern, line)
+            if match:
+                return match
+        return None
+

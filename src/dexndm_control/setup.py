@@ -10,7 +10,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=['pyyaml', 'numpy', 'dynamixel-sdk'],
+    package_data={"dexndm_control.teleop": ["webxr_page.html"]},
+    install_requires=['pyyaml', 'numpy', 'dynamixel-sdk', 'websockets'],
     zip_safe=True,
     maintainer="DexNDM stack developers",
     maintainer_email="dexndm@users.noreply.github.com",
@@ -18,7 +19,7 @@ setup(
     license="MIT",
     tests_require=["pytest"],
     entry_points={
-        "console_scripts": ['dexndm = dexndm_control.cli:main', 'rotation_commander = dexndm_control.nodes.rotation_commander:main', 'topic_echo = dexndm_control.nodes.topic_echo:main', 'leap_driver = dexndm_control.nodes.leap_driver:main', 'rotation_controller = dexndm_control.nodes.rotation_controller:main'],
+        "console_scripts": ['dexndm = dexndm_control.cli:main', 'rotation_commander = dexndm_control.nodes.rotation_commander:main', 'topic_echo = dexndm_control.nodes.topic_echo:main', 'leap_driver = dexndm_control.nodes.leap_driver:main', 'rotation_controller = dexndm_control.nodes.rotation_controller:main', 'quest_bridge = dexndm_control.nodes.quest_bridge:main', 'virtual_wrist_link = dexndm_control.nodes.virtual_wrist_link:main'],
         # Subcommands of `dexndm`, found at run time so that each package adds its own commands
         # without the command-line entry point importing packages it must not depend on.
         "dexndm.commands": ['launch = dexndm_control.commands:launch_command', 'echo = dexndm_control.commands:echo_command', 'demo = dexndm_control.commands:demo_command'],

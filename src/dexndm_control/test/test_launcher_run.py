@@ -5,32 +5,12 @@ from __future__ import annotations
 import signal
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
-from conftest import descendants, pid_alive, wait_until
+from conftest import Output, descendants, pid_alive, wait_until
 
 DEXNDM = str(Path(sys.executable).parent / "dexndm")
-
-
-class Output:
-    """Collect a child's output lines in the background."""
-
-    def __init__(self, process) -> None:  # noqa: ANN001
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self._thread.start()
-
-    def _read(self, process) -> None:  # noqa: ANN001
-        for line in process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def count(self, fragment: str) -> int:
-        return sum(fragment in line for line in self.lines)
 
 
 def _launch_file(tmp_path: Path, body: str) -> Path:

@@ -125,7 +125,9 @@ def test_faults_are_reported_and_recovered(driver):
     control({"cmd": "silence", "ids": [7]})
     assert wait_until(lambda: (s := probe.motor_status(7)) is not None
                       and s.level == DiagnosticStatus.STALE, 5, spin=probe.node.spin)
-    assert probe.motor_status(6).level == DiagnosticStatus.OK
+    # the others keep being read (a single late reply on a loaded machine may flicker)
+    assert wait_until(lambda: probe.motor_status(6).level == DiagnosticStatus.OK, 2,
+                      spin=probe.node.spin)
     control({"cmd": "silence", "ids": []})
     assert wait_until(lambda: probe.motor_status(7).level == DiagnosticStatus.OK, 5,
                       spin=probe.node.spin)

@@ -47,6 +47,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     ppo.add_argument("--wrists", nargs="+", default=["palm_up"])
     ppo.add_argument("--axes", default="z")
     ppo.add_argument("--profile", default="nominal")
+    ppo.add_argument("--mass-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                     help="object mass range in kg (default: the category's, paper Table 14)")
+    ppo.add_argument("--friction-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                     help="object friction range (default: the category's, paper Table 14)")
     ppo.add_argument("--seed", type=int, default=0)
     ppo.add_argument("--resume", default=None, help="checkpoint model_N.pt to continue from")
     ppo.add_argument("--overwrite", action="store_true")
@@ -88,6 +92,8 @@ def _train(args: argparse.Namespace) -> int:
             category=args.category, out=args.out, iterations=args.iterations,
             num_envs=args.num_envs, steps_per_env=args.steps_per_env,
             wrists=tuple(args.wrists), axes=args.axes, profile=args.profile, seed=args.seed,
+            mass_range=tuple(args.mass_range) if args.mass_range else None,
+            friction_range=tuple(args.friction_range) if args.friction_range else None,
             resume=args.resume, overwrite=args.overwrite))
     elif args.what == "bc":
         from dexndm_learning.bc import BCConfig, train_bc

@@ -48,6 +48,10 @@ class RotationEnvConfig:
     disturbance_probability: float = 0.25
     joint_noise: float = 0.005  # U(0, noise) added to observed joint positions
     randomize_physics: bool = True
+    # None: the category's Table 14 range; narrower ranges make a small-budget curriculum stage
+    mass_range: tuple[float, float] | None = None
+    friction_range: tuple[float, float] | None = None
+    fall_distance: float = FALL_DISTANCE
     grasps_per_object: int = 8
     threads: int = 2
     seed: int = 0
@@ -127,7 +131,8 @@ class BatchedRotationEnv:
         rotation = quat_to_matrix(wrist)
         hand.model.body_quat[hand.scene.palm_body] = wrist
         if config.randomize_physics:
-            obj = randomize_physics(self.objects[env], self.rng)
+            obj = randomize_physics(self.objects[env], self.rng, config.mass_range,
+                                    config.friction_range)
             hand.set_object_physics(obj.mass, obj.friction)
         cache = self.grasps[env]
         pick = self.rng.integers(len(cache))
@@ -139,7 +144,8 @@ class BatchedRotationEnv:
         object_quat = quat_multiply(wrist, quat_in_palm)
         hand.reset(cache.q[pick], object_pos, object_quat)
         hand.control_step(cache.target[pick])  # settle the grasp in the new orientation
-        self.grasp_point[env] = palm + rotation @ OBJECT_IN_PALM
+        # falls are measured from where this grasp holds the object once settled
+        self.grasp_point[env] = hand.object_pose()[0]
         self.target[env] = cache.target[pick]
         self.q_init[env] = cache.target[pick]
         axis = self.axes[self.rng.integers(len(self.axes))]
@@ -176,7 +182,8 @@ class BatchedRotationEnv:
         self._gather()
         state = self._state()
         self.steps += 1
-        fell = np.linalg.norm(state["object_pos"] - self.grasp_point, axis=1) > FALL_DISTANCE
+        fell = (np.linalg.norm(state["object_pos"] - self.grasp_point, axis=1)
+                > config.fall_distance)
         timeout = self.steps >= config.episode_length
         goal_distance = angular_distance(state["object_quat"], self.goal)
         terms = compute_reward(config.reward, state["omega"], self.axis_world,

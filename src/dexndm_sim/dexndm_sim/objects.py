@@ -142,9 +142,13 @@ def generate_category(name: str, seed: int = 0) -> list[ObjectSpec]:
     return objects
 
 
-def randomize_physics(spec: ObjectSpec, rng: np.random.Generator) -> ObjectSpec:
+def randomize_physics(spec: ObjectSpec, rng: np.random.Generator,
+                      mass_range: tuple[float, float] | None = None,
+                      friction_range: tuple[float, float] | None = None) -> ObjectSpec:
+    """Mass and friction drawn from the category's Table 14 ranges (or the given ones)."""
     category = CATEGORIES[spec.category]
-    return spec.with_physics(rng.uniform(*category.mass), rng.uniform(*category.friction))
+    return spec.with_physics(rng.uniform(*(mass_range or category.mass)),
+                             rng.uniform(*(friction_range or category.friction)))
 
 
 def add_object(mj_spec: mujoco.MjSpec, obj: ObjectSpec, pos=(0.0, 0.0, 0.3),  # noqa: ANN001

@@ -114,7 +114,7 @@ class ChaosBoxCollector(Node):
         if self._last_tick is not None:
             self.periods.append(now - self._last_tick)
             if self.periods[-1] > 1.5 / self.config.control_rate_hz:
-                self.get_logger().warn(f"control tick late: {self.periods[-1] * 1000:.1f} ms "
+                self.get_logger().warning(f"control tick late: {self.periods[-1] * 1000:.1f} ms "
                                        "between ticks", throttle_duration_sec=5.0)
         self._last_tick = now
         result = self.core.tick(now, self._state_time, self._q, self._diagnostics_error)
@@ -133,7 +133,7 @@ class ChaosBoxCollector(Node):
                     self.writer.flush()  # on disk before the manifest says "completed"
                     self.core.record_completed(event.plan, event.steps, self.writer.path.name)
                 else:
-                    self.get_logger().warn(f"episode {event.plan.index} aborted: {event.reason}")
+                    self.get_logger().warning(f"episode {event.plan.index} aborted: {event.reason}")
         if now - self._last_flush >= 1.0:
             self.writer.flush()
             self._last_flush = now

@@ -55,6 +55,8 @@ class BusConfig:
     # after a failed register transfer, wait this long and discard what arrives: a reply that
     # comes late must not be taken as the answer to the next request
     late_reply_window_ms: float = 20.0
+    # register transfers (start-up, torque, reboot) are not time-critical: allow a slow answer
+    register_slack_ms: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.motor_ids or len(set(self.motor_ids)) != len(self.motor_ids):
@@ -87,10 +89,12 @@ class _Port(PortHandler):
     def __init__(self, name: str, latency_ms: float) -> None:
         super().__init__(name)
         self.latency_ms = latency_ms
+        self.slack_ms = 0.0  # extra wait for transfers that are not time-critical
 
     def setPacketTimeout(self, packet_length):  # noqa: ANN001, N802 - SDK override
         self.packet_start_time = self.getCurrentTime()
-        self.packet_timeout = self.tx_time_per_byte * packet_length + 2 * self.latency_ms + 2.0
+        self.packet_timeout = (self.tx_time_per_byte * packet_length + 2 * self.latency_ms + 2.0
+                               + self.slack_ms)
 
 
 class DynamixelBus(MotorBus):
@@ -194,7 +198,11 @@ class DynamixelBus(MotorBus):
         txpacket[PKT_INSTRUCTION] = instruction
         txpacket[PKT_PARAMETER0:PKT_PARAMETER0 + 2] = [DXL_LOBYTE(address), DXL_HIBYTE(address)]
         txpacket[PKT_PARAMETER0 + 2:PKT_PARAMETER0 + 2 + len(params)] = params
-        rxpacket, result, error = self._call(self._packets.txRxPacket, txpacket)
+        self._port.slack_ms = self.config.register_slack_ms
+        try:
+            rxpacket, result, error = self._call(self._packets.txRxPacket, txpacket)
+        finally:
+            self._port.slack_ms = 0.0
         if result == COMM_SUCCESS:
             reply_length = rxpacket[PKT_LENGTH_L] | rxpacket[PKT_LENGTH_H] << 8
             if rxpacket[PKT_INSTRUCTION] != _INST_STATUS or reply_length != reply_params + 4:
@@ -346,10 +354,19 @@ class DynamixelBus(MotorBus):
                            f"{', '.join(map(str, failed))} (a latched hardware error keeps "
                            "torque off until ~/reboot)")
 
-    def reboot(self, motor_ids: list[int]) -> None:
+    def reboot(self, motor_ids: list[int], attempts: int = 3) -> None:
         for motor_id in motor_ids:
-            result, _error = self._call(self._packets.reboot, motor_id)
-            if result != COMM_SUCCESS:
+            for _ in range(attempts):
+                self._port.slack_ms = self.config.register_slack_ms
+                try:
+                    result, _error = self._call(self._packets.reboot, motor_id)
+                finally:
+                    self._port.slack_ms = 0.0
+                if result == COMM_SUCCESS:
+                    break
+                self.comm_errors[motor_id] += 1
+                self._drain_late_replies()  # a late acknowledgement must not answer the retry
+            else:
                 raise BusError(f"motor {motor_id} did not acknowledge the reboot "
                                f"({self._packets.getTxRxResult(result)})")
         time.sleep(0.2)  # the firmware restarts before it answers again

@@ -106,7 +106,7 @@ class RotationController(Node):
             self.periods.append(period)
             if period > 1.5 / self.config.rate_hz:
                 cause = self._overrun_cause(period)
-                self.get_logger().warn(f"loop overrun: {period * 1000:.1f} ms period, cause: "
+                self.get_logger().warning(f"loop overrun: {period * 1000:.1f} ms period, cause: "
                                        f"{cause}", throttle_duration_sec=2.0)
         self._last_tick = started
         state_time = self._state_time

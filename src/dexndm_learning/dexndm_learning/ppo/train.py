@@ -26,6 +26,8 @@ class PPOTrainConfig:
     wrists: tuple[str, ...] = ("palm_up",)
     axes: str = "z"
     profile: str = "nominal"
+    mass_range: tuple[float, float] | None = None  # None: Table 14 range of the category
+    friction_range: tuple[float, float] | None = None
     seed: int = 0
     save_interval: int = 50
     resume: str | None = None
@@ -50,7 +52,9 @@ def train_ppo(config: PPOTrainConfig) -> dict:
         prepare_output(out, config, config.overwrite)
     env = RotationVecEnv(env_config(config.category, num_envs=config.num_envs,
                                     wrists=tuple(config.wrists), axes=config.axes,
-                                    profile=config.profile, seed=config.seed))
+                                    profile=config.profile, seed=config.seed,
+                                    mass_range=config.mass_range,
+                                    friction_range=config.friction_range))
     runner = OnPolicyRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
                                             save_interval=config.save_interval,
                                             seed=config.seed),

@@ -20,12 +20,12 @@ import numpy as np
 
 from dexndm_control.hand import MOTOR_IDS, RAD_PER_TICK, RAD_S_PER_VELOCITY_UNIT
 from dexndm_sim.grasps import load_or_generate
-from dexndm_sim.model import TIMESTEP
+from dexndm_sim.model import PALM_POSITION, TIMESTEP
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import TORQUE_CONSTANT, real
 from dexndm_sim.scene import ChaosBox, SceneConfig
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import wrist_quaternion
+from dexndm_sim.wrist import quat_to_matrix, wrist_quaternion
 
 TICKS_OFFSET = math.pi / RAD_PER_TICK  # 2048: motor angle = model angle + pi
 
@@ -127,6 +127,31 @@ class MujocoMotorModel:
             self._dropped = True
             report.drops += 1
             report.time_to_first_fall = report.seconds
+
+    @property
+    def wrist(self) -> np.ndarray:
+        """Hand base orientation (w, x, y, z) in the world."""
+        return self.hand.model.body_quat[self.hand.scene.palm_body].copy()
+
+    def set_wrist(self, quat: list[float]) -> None:
+        """Turn the hand base to ``quat`` (w, x, y, z, world frame), as an arm would: the palm
+        moves kinematically, and what is in the hand follows through contact. The grasp point
+        and the report's axis turn with it."""
+        quat = np.asarray(quat, dtype=float)
+        norm = np.linalg.norm(quat)
+        if quat.shape != (4,) or not np.isfinite(norm) or abs(norm - 1.0) > 1e-2:
+            raise ValueError("wrist quat must be a unit quaternion [w, x, y, z]")
+        quat = quat / norm
+        hand = self.hand
+        palm = hand.scene.palm_body
+        old = quat_to_matrix(hand.model.body_quat[palm])
+        turn = quat_to_matrix(quat) @ old.T
+        hand.model.body_quat[palm] = quat
+        origin = np.asarray(PALM_POSITION)
+        if self.report is not None:
+            self._grasp_point = origin + turn @ (self._grasp_point - origin)
+            self.axis = turn @ self.axis
+        mujoco.mj_forward(hand.model, hand.data)
 
     def present(self) -> dict[str, np.ndarray]:
         q = self.hand.q

@@ -91,6 +91,12 @@ class PtyServer:
                 connection, _ = self._control.accept()
             except OSError:
                 return
+            # one thread per client: a long-lived client (the wrist stream) must not block others
+            threading.Thread(target=self._serve_client, args=(connection,), daemon=True,
+                             name="control-client").start()
+
+    def _serve_client(self, connection: socket.socket) -> None:
+        try:
             with connection, connection.makefile("rw") as stream:
                 for line in stream:
                     try:
@@ -99,13 +105,17 @@ class PtyServer:
                         reply = {"ok": False, "error": str(error)}
                     stream.write(json.dumps(reply) + "\n")
                     stream.flush()
+        except OSError:
+            return  # the client went away mid-reply
 
     def control(self, request: dict) -> dict:
         command = request["cmd"]
         with self._lock if command != "vanish" else _NoLock():
             if command == "state":
+                wrist = getattr(self.bus.model, "wrist", None)
                 return {"ok": True, "registers": self.bus.snapshot(), "time": self.bus.time,
-                        "stats": self.bus.stats}
+                        "stats": self.bus.stats,
+                        "wrist": None if wrist is None else [float(v) for v in wrist]}
             if command == "silence":
                 self.bus.faults.silent_ids = set(request.get("ids", []))
             elif command == "corrupt":
@@ -117,6 +127,12 @@ class PtyServer:
             elif command == "late":
                 self._late_replies = int(request.get("replies", 1))
                 self._late_by = float(request["seconds"])
+            elif command == "wrist":
+                set_wrist = getattr(self.bus.model, "set_wrist", None)
+                if set_wrist is None:
+                    return {"ok": False, "error": "this motor model has no wrist: start the "
+                                                  "virtual hand with --model mujoco"}
+                set_wrist([float(v) for v in request["quat"]])
             elif command == "set":
                 self.bus.set(int(request["id"]), request["name"], int(request["value"]))
             else:

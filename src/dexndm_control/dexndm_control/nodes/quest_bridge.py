@@ -1,0 +1,151 @@
+"""Node ``quest_bridge``: Quest 3 (or keyboard/gamepad) -> arm target, wrist and rotation axis.
+
+Publishes /teleop/arm_target (PoseStamped, at the input rate), /dexndm/wrist_orientation
+(QuaternionStamped), /dexndm/rotation_command (on change + keepalive) and /teleop/joy (raw
+buttons and values). The mapping lives in teleop/mapping.py; sources in teleop/.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from geometry_msgs.msg import PoseStamped, QuaternionStamped, Vector3
+from rclpy.node import Node
+from sensor_msgs.msg import Joy
+
+from dexndm_control.core.rotation_command import KeepalivePublisher
+from dexndm_control.ros_node import guarded, run_node
+from dexndm_control.teleop.controller_state import ControllerState, MalformedInput
+from dexndm_control.teleop.mapping import ArmMappingConfig, AxisConfig, TeleopCore, TeleopOutput
+from dexndm_control.teleop.sources import SourceConfig, make_source
+from dexndm_msgs.msg import RotationCommand
+
+
+def _triples(values: list[float], what: str) -> tuple[tuple[float, float, float], ...]:
+    if len(values) % 3:
+        raise ValueError(f"{what} must hold x, y, z triples, got {len(values)} numbers")
+    return tuple(tuple(values[i:i + 3]) for i in range(0, len(values), 3))
+
+
+class QuestBridge(Node):
+    def __init__(self) -> None:
+        super().__init__("quest_bridge")
+        p = lambda name, default: self.declare_parameter(name, default).value  # noqa: E731
+        self.source_config = SourceConfig(
+            name=p("source", "webxr"), adb=p("adb", "adb"), adb_device=p("adb_device", ""),
+            logcat_command=p("logcat_command", ""), webxr_host=p("webxr_host", "127.0.0.1"),
+            webxr_port=p("webxr_port", 8765), webxr_token=p("webxr_token", ""),
+            gamepad_device=p("gamepad_device", "/dev/input/js0"))
+        arm = ArmMappingConfig(
+            translation_scale=p("translation_scale", 1.0), rotation_scale=p("rotation_scale", 1.0),
+            max_linear_speed=p("max_linear_speed", 0.5),
+            max_angular_speed=p("max_angular_speed", 2.0),
+            workspace_min=tuple(p("workspace_min", [0.2, -0.4, 0.05])),
+            workspace_max=tuple(p("workspace_max", [0.8, 0.4, 0.7])),
+            home_position=tuple(p("home_position", [0.45, 0.0, 0.35])),
+            home_orientation=tuple(p("home_orientation", [1.0, 0.0, 0.0, 0.0])),
+            hand_mount=tuple(p("hand_mount", [0.0, 1.0, 0.0, 0.0])))
+        axis = AxisConfig(
+            mode=p("axis_mode", "buttons"),
+            button_axes=_triples(p("button_axes", [0.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, -1.0, 0.0]),
+                                 "button_axes"),
+            short_axis_weight=p("short_axis_weight", 0.3),
+            deadzone=p("deadzone_deg", 15.0) * 3.141592653589793 / 180.0)
+        source_label = "quest" if self.source_config.name in ("oculus_reader", "webxr") \
+            else self.source_config.name
+        self.core = TeleopCore(arm, axis, p("stale_after_s", 0.2), source_label)
+        self.world_frame = p("world_frame", "world")
+        self.hand_frame = p("hand_frame", "hand")
+        self._keepalive = KeepalivePublisher(1.0 / p("keepalive_hz", 10.0))
+        self._lock = threading.Lock()
+        self.arm_publisher = self.create_publisher(PoseStamped, "/teleop/arm_target", 10)
+        self.wrist_publisher = self.create_publisher(QuaternionStamped,
+                                                     "/dexndm/wrist_orientation", 10)
+        self.rotation_publisher = self.create_publisher(RotationCommand,
+                                                        "/dexndm/rotation_command", 10)
+        self.joy_publisher = self.create_publisher(Joy, "/teleop/joy", 10)
+        self.source = None
+        self._reported_drops = 0
+        self.finished, self.exit_code = False, 0
+        # the source (adb, server, terminal) starts from the executor, not in __init__
+        self._start_timer = self.create_timer(0.0, guarded(self, self._start_source))
+        self.create_timer(0.02, guarded(self, self._tick))
+        self.create_timer(5.0, guarded(self, self._report))
+
+    def _start_source(self) -> None:
+        self._start_timer.cancel()
+        self.source = make_source(self.source_config, self._on_state)
+        self.source.start()
+        if self.source_config.name == "webxr":
+            self.get_logger().info(
+                f"WebXR teleop page: {self.source.url} (on the headset: adb reverse "
+                f"tcp:{self.source.port} tcp:{self.source.port}, then open that URL)")
+        else:
+            self.get_logger().info(f"teleop source: {self.source_config.name}")
+
+    def _on_state(self, state: ControllerState) -> None:
+        """From the source's thread: map and publish at the input rate."""
+        try:
+            with self._lock:
+                output = self.core.on_input(state, time.monotonic())
+                self._publish(output, state)
+        except MalformedInput as error:  # a value the parser let through but mapping cannot use
+            self.get_logger().warning(f"dropped an input: {error}", throttle_duration_sec=5.0)
+
+    def _tick(self) -> None:
+        with self._lock:
+            self._publish(self.core.on_tick(time.monotonic()), None)
+
+    def _publish(self, output: TeleopOutput, state: ControllerState | None) -> None:
+        if not self.context.ok():
+            return
+        for event in output.events:
+            self.get_logger().warning(event) if "no input" in event \
+                else self.get_logger().info(event)
+        stamp = self.get_clock().now().to_msg()
+        if state is not None:
+            pose = PoseStamped()
+            pose.header.stamp, pose.header.frame_id = stamp, self.world_frame
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = \
+                (float(v) for v in output.arm_position)
+            o = pose.pose.orientation
+            o.w, o.x, o.y, o.z = (float(v) for v in output.arm_orientation)
+            self.arm_publisher.publish(pose)
+            wrist = QuaternionStamped()
+            wrist.header.stamp, wrist.header.frame_id = stamp, self.world_frame
+            q = wrist.quaternion
+            q.w, q.x, q.y, q.z = (float(v) for v in output.wrist)
+            self.wrist_publisher.publish(wrist)
+            joy = Joy()
+            joy.header.stamp, joy.header.frame_id = stamp, state.source
+            joy.buttons, joy.axes = state.joy_arrays()
+            self.joy_publisher.publish(joy)
+        if self._keepalive.should_publish(output.rotation, time.monotonic()):
+            command = RotationCommand()
+            command.header.stamp, command.header.frame_id = stamp, self.hand_frame
+            command.axis = Vector3(x=output.rotation.axis[0], y=output.rotation.axis[1],
+                                   z=output.rotation.axis[2])
+            command.enabled = output.rotation.enabled
+            command.source = output.rotation.source
+            self.rotation_publisher.publish(command)
+
+    def _report(self) -> None:
+        source = self.source
+        if source is None:
+            return
+        if source.dropped_malformed > self._reported_drops:
+            self.get_logger().warning(
+                f"dropped {source.dropped_malformed - self._reported_drops} malformed input(s) "
+                f"(last: {source.last_error}); {source.received} received")
+            self._reported_drops = source.dropped_malformed
+        elif source.last_error and source.received == 0:
+            self.get_logger().warning(source.last_error, throttle_duration_sec=30.0)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+
+
+def main() -> int:
+    return run_node(QuestBridge)

@@ -1,0 +1,169 @@
+"""quest_bridge over real DDS: WebSocket token, poses to /teleop/arm_target, fuzzing, the
+oculus_reader source through a replayed logcat, the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from geometry_msgs.msg import PoseStamped, QuaternionStamped
+from sensor_msgs.msg import Joy
+
+from conftest import Output, pid_alive, wait_until
+from dexndm_msgs.msg import RotationCommand
+
+BIN = Path(sys.executable).parent
+TOKEN = "test-token-123"
+
+
+def start_bridge(processes, *params: str) -> tuple[subprocess.Popen, Output]:  # noqa: ANN001
+    argv = [sys.executable, str(BIN / "quest_bridge"), "--ros-args"]
+    for param in params:
+        argv += ["-p", param]
+    process = processes.start(argv)
+    return process, Output(process)
+
+
+def webxr_bridge(processes):  # noqa: ANN001, ANN201
+    process, lines = start_bridge(processes, "source:=webxr", "webxr_port:=0",
+                                  f"webxr_token:={TOKEN}", "max_linear_speed:=10.0")
+    assert wait_until(lambda: lines.find(r"localhost:(\d+)/") is not None, 20), lines.lines
+    return process, lines, int(lines.find(r"localhost:(\d+)/").group(1))
+
+
+def message(x: float, buttons=("RG", "LTr"), trigger=1.0) -> str:  # noqa: ANN001
+    right = [b for b in buttons if b.startswith("R")]
+    left = [b for b in buttons if b.startswith("L") or b in ("X", "Y")]
+    return json.dumps({"t": 0, "right": {"position": [x, 1.0, 0.0],
+                                         "orientation": [0, 0, 0, 1], "buttons": right,
+                                         "grip": 1.0 if "RG" in right else 0.0},
+                       "left": {"position": [0, 1, 0], "orientation": [0, 0, 0, 1],
+                                "buttons": left, "trigger": trigger}})
+
+
+def test_token_is_required_and_poses_arrive_on_the_arm_target(processes, ros_node):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    bridge, lines, port = webxr_bridge(processes)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5).close()
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        connect(f"ws://127.0.0.1:{port}/ws?token=wrong", open_timeout=5).close()
+
+    targets, wrists, commands, joys = [], [], [], []
+    ros_node.create_subscription(PoseStamped, "/teleop/arm_target", targets.append, 100)
+    ros_node.create_subscription(QuaternionStamped, "/dexndm/wrist_orientation", wrists.append,
+                                 100)
+    ros_node.create_subscription(RotationCommand, "/dexndm/rotation_command", commands.append,
+                                 100)
+    ros_node.create_subscription(Joy, "/teleop/joy", joys.append, 100)
+    with connect(f"ws://127.0.0.1:{port}/ws?token={TOKEN}", open_timeout=5) as client:
+        # wait for discovery: keep sending the engage pose until targets arrive
+        assert wait_until(lambda: (client.send(message(0.0)), bool(targets))[1], 20,
+                          spin=ros_node.spin)
+        # left trigger held, X/Y/LG not pressed: rotation enabled about the default axis
+        assert wait_until(lambda: (client.send(message(0.0)),
+                                   any(c.enabled for c in commands))[1], 10, spin=ros_node.spin)
+        home_x = targets[-1].pose.position.x
+        # the controller moves -z in VR (forward) by 5 cm: the arm target moves +x by 5 cm
+        # (at the rate limit: the pose is streamed until the target has caught up)
+        moved = json.dumps({**json.loads(message(0.0)), "right": {
+            "position": [0.0, 1.0, -0.05], "orientation": [0, 0, 0, 1], "buttons": ["RG"],
+            "grip": 1.0}})
+        assert wait_until(lambda: (client.send(moved),
+                                   abs(targets[-1].pose.position.x - home_x - 0.05) < 1e-6)[1],
+                          5, spin=ros_node.spin), targets[-1].pose.position
+    assert targets[-1].header.frame_id == "world"
+    assert wrists and (wrists[-1].quaternion.x, wrists[-1].quaternion.w) == \
+        pytest.approx((1.0, 0.0))
+    enabled = [c for c in commands if c.enabled]
+    assert enabled[-1].source == "quest_buttons" and enabled[-1].axis.z == 1.0
+    assert joys[-1].buttons[4] == 1 and joys[-1].buttons[11] == 1  # RG and LTr
+    # the client is gone: within the stale time rotation is disabled and stays so (keepalive)
+    assert wait_until(lambda: commands and not commands[-1].enabled, 5, spin=ros_node.spin)
+    assert lines.find("no input for 200 ms")
+    assert bridge.poll() is None
+
+
+def _fuzz(rng: random.Random, valid: str) -> str | bytes:
+    kind = rng.randrange(6)
+    if kind == 0:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+    if kind == 1:  # a valid message with bytes flipped
+        text = list(valid)
+        for _ in range(rng.randrange(1, 6)):
+            text[rng.randrange(len(text))] = chr(rng.randrange(32, 127))
+        return "".join(text)
+    if kind == 2:
+        return valid[:rng.randrange(len(valid))]
+    if kind == 3:
+        return json.dumps({"right": {"position": [rng.uniform(-1e12, 1e12) for _ in range(3)],
+                                     "orientation": [rng.random() for _ in range(4)]}})
+    if kind == 4:
+        return "x" * rng.randrange(4097, 20000)  # oversized (dropped, connection kept)
+    return json.dumps(rng.choice([None, [], 3, "s", {"left": []}, {"right": {"buttons": 5}}]))
+
+
+def test_ten_thousand_fuzzed_messages_leave_the_bridge_up(processes, ros_node):
+    from websockets.sync.client import connect
+
+    bridge, lines, port = webxr_bridge(processes)
+    rng = random.Random(7)
+    valid = message(0.0)
+    with connect(f"ws://127.0.0.1:{port}/ws?token={TOKEN}", open_timeout=5) as client:
+        for _ in range(10_000):
+            client.send(_fuzz(rng, valid))
+        targets = []
+        ros_node.create_subscription(PoseStamped, "/teleop/arm_target", targets.append, 10)
+        assert wait_until(lambda: (client.send(valid), bool(targets))[1], 20,
+                          spin=ros_node.spin)
+    assert bridge.poll() is None and pid_alive(bridge.pid)
+    assert wait_until(lambda: lines.find(r"dropped (\d+) malformed") is not None, 10)
+
+
+def test_oculus_reader_source_replays_logcat_lines(processes, ros_node, tmp_path):
+    pose = "1 0 0 0 0 1 0 1.0 0 0 1 {z} 0 0 0 1"
+    lines = [f"11-22 06:00:00.{k:03d} 1 1 I wE9ryARX: r:{pose.format(z=-0.001 * k)}"
+             f"|l:1 0 0 0 0 1 0 1 0 0 1 0 0 0 0 1&R,L,RG,X,LTr,rightGrip 1.0,leftTrig 1.0"
+             for k in range(200)] + ["garbage wE9ryARX: r:1 2 3&R"]
+    log = tmp_path / "logcat.txt"
+    log.write_text("\n".join(lines) + "\n")
+    script = f"{sys.executable} -c \"import time,sys; [(print(l, end=''), sys.stdout.flush(), time.sleep(0.01)) for l in open('{log}')]\""
+    bridge, output = start_bridge(processes, "source:=oculus_reader", f"logcat_command:={script}",
+                                  "max_linear_speed:=10.0")
+    targets, commands = [], []
+    ros_node.create_subscription(PoseStamped, "/teleop/arm_target", targets.append, 100)
+    ros_node.create_subscription(RotationCommand, "/dexndm/rotation_command", commands.append,
+                                 100)
+    assert wait_until(lambda: len(targets) > 50, 30, spin=ros_node.spin)
+    xs = [t.pose.position.x for t in targets]
+    assert max(xs) - min(xs) > 0.02  # the controller moved forward: so did the arm target
+    assert any(c.enabled and c.axis.z == pytest.approx(1.0) for c in commands)  # X = +z
+    assert wait_until(lambda: output.find("dropped 1 malformed") is not None, 15)
+    assert bridge.poll() is None
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "headless_shell"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (page test needs one)")
+def test_page_loads_in_headless_chromium_and_connects(processes):
+    _, _, port = webxr_bridge(processes)
+    result = subprocess.run(
+        [_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu",
+         "--virtual-time-budget=5000", "--dump-dom",
+         f"http://localhost:{port}/?token={TOKEN}"], capture_output=True, text=True, timeout=60)
+    assert 'data-state="connected"' in result.stdout, result.stdout[-2000:]
