@@ -53,10 +53,18 @@ class Processes:
     def cleanup(self) -> None:
         for process in self.started:
             if process.poll() is None:
+                # a launcher's children live in their own process groups: find them first, so
+                # a test that fails before stopping its launcher still leaves nothing behind
+                children = descendants(process.pid)
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+                for pid in children:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 process.wait(timeout=10)
 
 

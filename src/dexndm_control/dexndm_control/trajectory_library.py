@@ -1,8 +1,8 @@
 """Trajectory libraries (design.md section 4): what the chaos-box collector replays.
 
 One .npz per source: actions [N, 400, 16] (absolute joint targets, model order, rad),
-initial_q [N, 16], wrist_quat [N, 4] (w, x, y, z), axis [N, 3], and meta (JSON text: source,
-policy, command that built it, per-trajectory labels).
+initial_q [N, 16], wrist_quat [N, 4] (w, x, y, z), axis [N, 3] (hand frame, as commanded to the
+controller), and meta (JSON text: source, policy, command that built it, per-trajectory labels).
 """
 
 from __future__ import annotations

@@ -51,6 +51,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                      help="object mass range in kg (default: the category's, paper Table 14)")
     ppo.add_argument("--friction-range", type=float, nargs=2, metavar=("MIN", "MAX"),
                      help="object friction range (default: the category's, paper Table 14)")
+    ppo.add_argument("--grasp-wrist", default=None,
+                     help="wrist the initial grasps are searched at (default: the training "
+                          "wrist if there is one, else palm_down)")
     ppo.add_argument("--seed", type=int, default=0)
     ppo.add_argument("--resume", default=None, help="checkpoint model_N.pt to continue from")
     ppo.add_argument("--overwrite", action="store_true")
@@ -94,7 +97,7 @@ def _train(args: argparse.Namespace) -> int:
             wrists=tuple(args.wrists), axes=args.axes, profile=args.profile, seed=args.seed,
             mass_range=tuple(args.mass_range) if args.mass_range else None,
             friction_range=tuple(args.friction_range) if args.friction_range else None,
-            resume=args.resume, overwrite=args.overwrite))
+            grasp_wrist=args.grasp_wrist, resume=args.resume, overwrite=args.overwrite))
     elif args.what == "bc":
         from dexndm_learning.bc import BCConfig, train_bc
 
@@ -147,16 +150,22 @@ def eval_command() -> Command:
 
 def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="open-loop",
-                        help="open-loop (smooth random relative actions around a cached grasp) "
-                             "or a base_policy bundle directory")
+                        help="open-loop (smooth random relative actions around a cached grasp), "
+                             "a base_policy bundle directory, or a PPO specialist checkpoint "
+                             "(RUN/model_N.pt: only episodes that survive --steps are kept)")
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--category", default="cylinders",
                         help="object category (paper Table 14)")
-    parser.add_argument("--wrist", nargs="+", default=["palm_down"],
-                        help="wrist orientations, cycled over episodes")
-    parser.add_argument("--axes", default="z", help="axis set: x, y, z, principal, general")
-    parser.add_argument("--profile", default="nominal", help="hardware profile: nominal or real")
+    parser.add_argument("--wrist", nargs="+", default=None,
+                        help="wrist orientations, cycled over episodes (default: palm_down; a "
+                             "specialist's own training wrists)")
+    parser.add_argument("--axes", default=None,
+                        help="axis set: x, y, z, principal, general (default: z; a "
+                             "specialist's own)")
+    parser.add_argument("--profile", default=None,
+                        help="hardware profile: nominal or real (default: nominal; a "
+                             "specialist's own)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--library", default=None, help="trajectory library to write (.npz)")
     parser.add_argument("--shards", default=None, help="directory for transition shards")
@@ -167,7 +176,8 @@ def _rollout(args: argparse.Namespace) -> int:
 
     result = rollout(RolloutConfig(
         episodes=args.episodes, steps=args.steps, category=args.category,
-        wrists=tuple(args.wrist), axes=args.axes, profile=args.profile, policy=args.policy,
+        wrists=tuple(args.wrist or ()), axes=args.axes, profile=args.profile,
+        policy=args.policy,
         seed=args.seed, library=args.library, shards=args.shards))
     print(json.dumps(result))
     return 0

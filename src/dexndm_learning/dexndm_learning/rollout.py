@@ -3,8 +3,13 @@ a trajectory library for the chaos-box collector (design.md section 4) and trans
 data for dynamics pretraining and residual training).
 
 Policies: ``open-loop`` (smooth random relative actions around a cached grasp, the generator the
-collector replays until a trained base policy exists), or the path of a base_policy bundle, run
-through the controller's own PolicyRuntime (so rollouts see exactly what deployment computes).
+collector replays until a trained base policy exists), the path of a base_policy bundle, run
+through the controller's own PolicyRuntime (so rollouts see exactly what deployment computes), or
+a PPO specialist checkpoint (``RUN/model_N.pt``), run on oracle observations in the batched
+environment it was trained in; only its episodes that survive the full horizon are kept (paper
+section 3.2), with the object pose per step (npz content) in ``rollout_<seed>.object_poses``
+beside the shard.
+Axes in libraries and shards are in the hand frame, as the controller receives them.
 """
 
 from __future__ import annotations
@@ -36,18 +41,25 @@ class RolloutConfig:
     episodes: int = 8
     steps: int = 400
     category: str = "cylinders"
-    wrists: tuple[str, ...] = ("palm_down",)
-    axes: str = "z"
-    profile: str = "nominal"
+    wrists: tuple[str, ...] = ()  # () = palm_down, or a specialist's own training wrists
+    axes: str | None = None  # None = z, or a specialist's own
+    profile: str | None = None  # None = nominal, or a specialist's own
     policy: str = "open-loop"
     seed: int = 0
     library: str | None = None
     shards: str | None = None
 
+    @property
+    def specialist(self) -> bool:
+        return self.policy.endswith(".pt")
+
     def __post_init__(self) -> None:
-        if self.policy != "open-loop" and not (Path(self.policy) / "bundle.yaml").is_file():
-            raise DexndmError(f"--policy '{self.policy}' is neither 'open-loop' nor a "
-                              "base_policy bundle directory")
+        if self.specialist:
+            if not Path(self.policy).is_file():
+                raise DexndmError(f"--policy {self.policy}: no such specialist checkpoint")
+        elif self.policy != "open-loop" and not (Path(self.policy) / "bundle.yaml").is_file():
+            raise DexndmError(f"--policy '{self.policy}' is neither 'open-loop', a base_policy "
+                              "bundle directory nor a specialist checkpoint (model_N.pt)")
         bad = [w for w in self.wrists if w not in LABELS]
         if bad:
             raise DexndmError(f"unknown wrist(s) {bad}; choose from {', '.join(LABELS)}")
@@ -65,15 +77,18 @@ def open_loop_deltas(rng: np.random.Generator, steps: int) -> np.ndarray:
 
 
 def rollout(config: RolloutConfig) -> dict:
+    if config.specialist:
+        return _specialist_rollout(config)
+    wrist_labels = config.wrists or ("palm_down",)
     rng = np.random.default_rng(config.seed)
-    profile = get_profile(config.profile)
+    profile = get_profile(config.profile or "nominal")
     objects = generate_category(config.category, config.seed)
-    axes = axis_set(config.axes)
-    actions, initial, wrists, axis_rows, labels, episodes = [], [], [], [], [], []
+    axes = axis_set(config.axes or "z")
+    wrists, axis_rows, labels, episodes = [], [], [], []
     hands: dict[tuple, tuple] = {}
     runtime = None if config.policy == "open-loop" else PolicyRuntime(config.policy, max_step=1.0)
     for number in range(config.episodes):
-        label = config.wrists[number % len(config.wrists)]
+        label = wrist_labels[number % len(wrist_labels)]
         wrist = wrist_quaternion(label, rng)
         obj = objects[number % len(objects)]
         key = (obj.name, tuple(np.round(wrist, 6)))
@@ -87,11 +102,11 @@ def rollout(config: RolloutConfig) -> dict:
         hand.reset(cache.q[pick], cache.object_pos[pick], cache.object_quat[pick])
         target = cache.target[pick].astype(float)
         axis = axes[rng.integers(len(axes))]
+        axis_in_palm = quat_to_matrix(wrist).T @ axis  # what the controller is commanded
         q = [hand.q]
         targets = []
         if runtime is not None:
             runtime.reset(hand.q, target)
-            axis_in_palm = quat_to_matrix(wrist).T @ axis
             for _ in range(config.steps):
                 target = runtime.step(hand.q, wrist, axis_in_palm).target
                 hand.control_step(target)
@@ -103,29 +118,77 @@ def rollout(config: RolloutConfig) -> dict:
                 hand.control_step(target)
                 targets.append(target.copy())
                 q.append(hand.q)
-        actions.append(targets)
-        initial.append(q[0])
         wrists.append(wrist)
-        axis_rows.append(axis)
+        axis_rows.append(axis_in_palm)  # libraries and shards carry the hand-frame axis
         labels.append(label)
         episodes.append(Episode(np.array(q), np.array(targets),
                                 np.arange(config.steps + 1) * CONTROL_DT,
                                 {"trajectory_id": f"{Path(config.policy).name}:{config.seed}:"
                                                   f"{number}",
                                  "object": obj.name, "wrist_label": label,
-                                 "wrist_quat": wrist.tolist(), "axis": axis.tolist(),
-                                 "profile": config.profile}))
-    command = "dexndm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
-        if Path(sys.argv[0]).name == "dexndm" else "(library API)"
-    meta = {"source": "simulation", "policy": config.policy, "profile": config.profile,
-            "category": config.category, "seed": config.seed, "command": command,
+                                 "wrist_quat": wrist.tolist(), "axis": axis_in_palm.tolist(),
+                                 "axis_world": axis.tolist(),
+                                 "profile": config.profile or "nominal"}))
+    meta = {"source": "simulation", "policy": config.policy,
+            "profile": config.profile or "nominal", "category": config.category, "seed": config.seed, "command": _command(),
             "wrist_labels": labels}
-    out = {"episodes": config.episodes}
+    return _save(config, episodes, np.array(wrists), np.array(axis_rows), meta,
+                 {"episodes": config.episodes})
+
+
+def _command() -> str:
+    return "dexndm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
+        if Path(sys.argv[0]).name == "dexndm" else "(library API)"
+
+
+def _save(config: RolloutConfig, episodes: list[Episode], wrists: np.ndarray,
+          axes: np.ndarray, meta: dict, out: dict) -> dict:
     if config.library:
-        out["library"] = str(TrajectoryLibrary(np.array(actions), np.array(initial),
-                                               np.array(wrists), np.array(axis_rows),
-                                               meta).save(config.library))
+        out["library"] = str(TrajectoryLibrary(np.array([e.a for e in episodes]),
+                                               np.array([e.q[0] for e in episodes]),
+                                               wrists, axes, meta).save(config.library))
     if config.shards:
         out["shard"] = str(write_shard(Path(config.shards) / f"rollout_{config.seed}.npz",
                                        episodes, "sim", CONTROL_DT))
+    return out
+
+
+def _specialist_rollout(config: RolloutConfig) -> dict:
+    from dexndm_learning.ppo.specialist import Specialist, roll_out_specialist
+
+    overrides = {"num_envs": min(64, max(4, config.episodes)), "seed": config.seed,
+                 "episode_length": config.steps}
+    if config.wrists:
+        overrides["wrists"] = tuple(config.wrists)
+    if config.axes:
+        overrides["axes"] = config.axes
+    if config.profile:
+        overrides["profile"] = config.profile
+    specialist = Specialist(config.policy, **overrides)
+    try:
+        result = roll_out_specialist(specialist, config.episodes)
+        env_config = specialist.env.env.config
+    finally:
+        specialist.close()
+    if not result.episodes:
+        raise DexndmError(f"no episode of {config.policy} survived {config.steps} steps in "
+                          f"{result.finished} tries: train the specialist longer or check "
+                          "its wrists/axes")
+    kept = result.episodes
+    meta = {"source": "simulation", "policy": config.policy, "profile": env_config.profile,
+            "categories": list(env_config.categories), "seed": config.seed,
+            "command": _command(), "wrist_labels": list(env_config.wrists),
+            "finished": result.finished, "survived": result.survived}
+    out = _save(config, kept, np.array([e.meta["wrist_quat"] for e in kept]),
+                np.array([e.meta["axis"] for e in kept]), meta,
+                {"episodes": len(kept), "finished": result.finished,
+                 "survival_rate": round(result.survived / max(1, result.finished), 3),
+                 "mean_radians": round(float(np.mean(result.radians)), 3)})
+    if config.shards:
+        # npz content under another suffix: a directory of shards is read as **/*.npz
+        path = Path(config.shards) / f"rollout_{config.seed}.object_poses"
+        with open(path, "wb") as stream:
+            np.savez_compressed(stream, object_pose=np.array(result.object_pose),
+                                trajectory_id=np.array([e.meta["trajectory_id"] for e in kept]))
+        out["object_poses"] = str(path)
     return out

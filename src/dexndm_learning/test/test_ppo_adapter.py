@@ -42,3 +42,37 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path, monkeypatch):
                                        iterations=1, num_envs=8, steps_per_env=4,
                                        resume=first["checkpoint"]))
     assert resumed["iterations"] == 2  # continued from the loaded iteration 1, not from 0
+
+
+def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path, monkeypatch):
+    import numpy as np
+
+    from dexndm_control.trajectory_library import load_library
+    from dexndm_control.transitions import read_shard
+    from dexndm_learning.bc import BCConfig, train_bc
+    from dexndm_learning.rollout import RolloutConfig, rollout
+
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    run = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
+                                   iterations=2, num_envs=8, steps_per_env=8))
+    env_file = yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())
+    assert env_file["categories"] == ["small_cylinders"] and env_file["reward"]["fall"] == 2.0
+    result = rollout(RolloutConfig(policy=run["checkpoint"], episodes=24, steps=30,
+                                   library=str(tmp_path / "lib.npz"),
+                                   shards=str(tmp_path / "shards")))
+    assert result["episodes"] == 24 and 0 < result["survival_rate"] <= 1
+    library = load_library(tmp_path / "lib.npz")
+    shard = read_shard(tmp_path / "shards" / "rollout_0.npz")
+    objects = np.load(tmp_path / "shards" / "rollout_0.object_poses")
+    assert library.actions.shape == (24, 30, 16) and objects["object_pose"].shape == (24, 31, 7)
+    assert np.allclose(library.actions[2], shard.episodes[2].a, atol=1e-6)
+    # palm up is 180 degrees about x: a world +-z axis is -+z in the hand frame
+    world = np.array([e.meta["axis_world"] for e in shard.episodes])
+    assert np.allclose(np.abs(world[:, 2]), 1.0)
+    assert np.allclose(library.axis, world * [1.0, -1.0, -1.0], atol=1e-6)
+    assert all(e.meta["policy"] == "specialist" for e in shard.episodes)
+    # the shards train a generalist directly
+    bc = train_bc(BCConfig(data=[str(tmp_path / "shards")], out=str(tmp_path / "bc"), history=4,
+                           width=32, blocks=1, epochs=2, batch_size=64, device="cpu",
+                           progress=False))
+    assert np.isfinite(bc["best_eval_action_mae"])

@@ -1,4 +1,4 @@
-"""``dexndm sim ...`` (dexndm_sim): evaluation in simulation and the profile gap."""
+"""``dexndm sim ...`` (dexndm_sim): evaluation in simulation, episode rendering, profile gap."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--goal-oriented", action="store_true",
                           help="GO success: random goals, axis = relative rotation axis")
     evaluate.add_argument("--out", default=None, help="JSON file for the results")
+    render = sub.add_parser("render", help="render an episode of a base policy (PNG/MP4/GIF)")
+    render.add_argument("policy", help="base_policy bundle directory")
+    render.add_argument("--out", required=True,
+                        help="episode.mp4, episode.gif, or a directory for PNG frames")
+    render.add_argument("--category", default="cylinders")
+    render.add_argument("--wrist", default="palm_up")
+    render.add_argument("--axis", type=float, nargs=3, default=[0.0, 0.0, 1.0],
+                        help="rotation axis (world frame)")
+    render.add_argument("--steps", type=int, default=200)
+    render.add_argument("--profile", default="nominal")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--size", type=int, nargs=2, default=[640, 480], metavar=("W", "H"))
     gap = sub.add_parser("gap", help="per-joint open-loop tracking difference of two profiles")
     gap.add_argument("--library", default=None, help="trajectory library (first trajectory); "
                                                      "default: a smooth random one")
@@ -41,6 +53,14 @@ def _run(args: argparse.Namespace) -> int:
             args.policy, tuple(args.categories), args.objects, tuple(args.wrists), args.axes,
             tuple(args.seeds), args.steps, args.profile, args.goal_oriented), args.out)
         print(format_results(result))
+        return 0
+    if args.what == "render":
+        from dexndm_sim.evaluation import render_episode
+
+        result = render_episode(args.policy, args.out, args.category, args.wrist,
+                                tuple(args.axis), args.steps, args.profile, args.seed,
+                                *args.size)
+        print(json.dumps(result))
         return 0
     from dexndm_control.hand import CANONICAL_POSE, LOWER, UPPER
     from dexndm_sim.evaluation import tracking_gap
@@ -66,5 +86,5 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def sim_command() -> Command:
-    return Command(name="sim", help="simulation tools: evaluate a policy, profile gap",
+    return Command(name="sim", help="simulation tools: evaluate or render a policy, profile gap",
                    add_arguments=_arguments, run=_run)

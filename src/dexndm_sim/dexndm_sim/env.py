@@ -53,6 +53,9 @@ class RotationEnvConfig:
     friction_range: tuple[float, float] | None = None
     fall_distance: float = FALL_DISTANCE
     grasps_per_object: int = 8
+    # grasps are searched at this wrist and reused (palm-relative) for every wrist: palm down is
+    # the hardest, so its grasps hold everywhere; a single-wrist run is easier from its own
+    grasp_wrist: str = "palm_down"
     threads: int = 2
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -64,6 +67,8 @@ class RotationEnvConfig:
         for wrist in self.wrists:
             if wrist != "random" and wrist not in CANONICAL:
                 raise ValueError(f"unknown wrist '{wrist}'")
+        if self.grasp_wrist not in CANONICAL:
+            raise ValueError(f"grasp_wrist must be one of {', '.join(CANONICAL)}")
         axis_set(self.axes)
 
 
@@ -75,13 +80,13 @@ class BatchedRotationEnv:
         objects: list[ObjectSpec] = [o for c in config.categories
                                      for o in generate_category(c, config.object_seed)]
         self.objects = [objects[i % len(objects)] for i in range(config.num_envs)]
-        palm_down = np.array(CANONICAL["palm_down"])
-        self.hands = [SimHand(SceneConfig(tuple(palm_down), self.profile, config.preset, obj))
+        grasp_wrist = np.array(CANONICAL[config.grasp_wrist])
+        self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj))
                       for obj in self.objects]
         # grasps are searched palm down (the hardest) and reused for every wrist, palm-relative
         self.grasps: list[GraspCache] = []
         for obj in self.objects:
-            cache = load_or_generate(obj, palm_down, self.profile, config.preset, grasp_cache_dir,
+            cache = load_or_generate(obj, grasp_wrist, self.profile, config.preset, grasp_cache_dir,
                                      wanted=config.grasps_per_object, seed=config.seed)
             if len(cache) == 0:
                 raise RuntimeError(f"no grasp holds {obj.name}; try another object or seed")
@@ -137,9 +142,11 @@ class BatchedRotationEnv:
         cache = self.grasps[env]
         pick = self.rng.integers(len(cache))
         palm = np.asarray(PALM_POSITION)
-        down = quat_to_matrix(np.array(CANONICAL["palm_down"]))
-        pos_in_palm = down.T @ (cache.object_pos[pick] - palm)
-        quat_in_palm = cache.object_quat[pick]  # palm-down palm frame = world frame
+        searched = np.array(CANONICAL[config.grasp_wrist])
+        pos_in_palm = quat_to_matrix(searched).T @ (cache.object_pos[pick] - palm)
+        # the cached orientation is in the world frame of the search wrist: make it palm-relative
+        inverse = searched * np.array([1.0, -1.0, -1.0, -1.0])
+        quat_in_palm = quat_multiply(inverse, cache.object_quat[pick])
         object_pos = palm + rotation @ pos_in_palm
         object_quat = quat_multiply(wrist, quat_in_palm)
         hand.reset(cache.q[pick], object_pos, object_quat)
@@ -201,7 +208,10 @@ class BatchedRotationEnv:
         self.target_history[:, -1] = previous_target
         along = np.sum(state["omega"] * self.axis_world, axis=1)
         dones = fell | timeout
-        infos: dict = {"time_outs": timeout & ~fell, "episodes": [], "reward_terms": terms}
+        # the state each env reached this step, before any reset (rollout recorders need it)
+        infos: dict = {"time_outs": timeout & ~fell, "episodes": [], "reward_terms": terms,
+                       "q": state["q"], "object_pos": state["object_pos"],
+                       "object_quat": state["object_quat"], "target": self.target.copy()}
         for env in range(config.num_envs):
             self._along[env].append(float(along[env]))
             self._off[env].append(float(terms.off_axis[env]))

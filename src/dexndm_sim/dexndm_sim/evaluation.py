@@ -54,7 +54,9 @@ def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, f
 
 
 def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,  # noqa: ANN001
-                axis: np.ndarray | None, steps: int, rng: np.random.Generator) -> dict:
+                axis: np.ndarray | None, steps: int, rng: np.random.Generator,
+                on_step=None) -> dict:  # noqa: ANN001
+    """One episode; ``on_step(hand)`` is called after every control step (e.g. rendering)."""
     pick = rng.integers(len(cache))
     hand.reset(cache.q[pick], cache.object_pos[pick], cache.object_quat[pick])
     runtime.reset(hand.q, cache.target[pick])
@@ -68,6 +70,8 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
     for _ in range(steps):
         target = runtime.step(hand.q, wrist, rotation.T @ axis).target
         hand.control_step(target)
+        if on_step is not None:
+            on_step(hand)
         _, omega = hand.object_velocity()
         along.append(float(omega @ axis))
         off.append(float(np.abs(np.cross(omega, axis)).sum()))
@@ -112,6 +116,32 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
     return result
+
+
+def render_episode(policy: str, out: str | Path, category: str = "cylinders",
+                   wrist: str = "palm_up", axis: tuple[float, float, float] = (0.0, 0.0, 1.0),
+                   steps: int = 200, profile: str = "nominal", seed: int = 0,
+                   width: int = 640, height: int = 480) -> dict:
+    """Run one evaluation episode of a base policy and write its frames (PNG dir, MP4, GIF)."""
+    from dexndm_sim.render import FrameRenderer, write_frames
+
+    rng = np.random.default_rng(seed)
+    wrist_quat = wrist_quaternion(wrist, rng)
+    hardware = get_profile(profile)
+    obj = generate_category(category, seed)[0]
+    cache = load_or_generate(obj, wrist_quat, hardware, wanted=4, seed=seed)
+    if len(cache) == 0:
+        raise ValueError(f"no grasp holds {obj.name} at {wrist}")
+    hand = SimHand(SceneConfig(tuple(wrist_quat), hardware, "fast", obj))
+    renderer = FrameRenderer(hand.model, width, height)
+    frames: list[np.ndarray] = []
+    try:
+        metrics = run_episode(hand, PolicyRuntime(policy, max_step=1.0), cache, wrist_quat,
+                              np.asarray(axis, dtype=float), steps, rng,
+                              on_step=lambda h: frames.append(renderer.render(h.data)))
+    finally:
+        renderer.close()
+    return {"out": str(write_frames(frames, out)), "frames": len(frames), "metrics": metrics}
 
 
 def format_results(result: dict) -> str:

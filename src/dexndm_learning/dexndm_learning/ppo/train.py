@@ -6,10 +6,12 @@ The run directory holds run.yaml (config, commit), rsl-rl's TensorBoard scalars 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from dexndm_control.errors import DexndmError
 from dexndm_learning.ppo.config import CATEGORY_ENVS, env_config, ppo_config
@@ -28,6 +30,9 @@ class PPOTrainConfig:
     profile: str = "nominal"
     mass_range: tuple[float, float] | None = None  # None: Table 14 range of the category
     friction_range: tuple[float, float] | None = None
+    # where grasps are searched: None = the training wrist when there is one canonical wrist
+    # (its own grasps settle best), else palm_down (they hold at every wrist)
+    grasp_wrist: str | None = None
     seed: int = 0
     save_interval: int = 50
     resume: str | None = None
@@ -50,11 +55,16 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     out = Path(config.out)
     if not config.resume:
         prepare_output(out, config, config.overwrite)
-    env = RotationVecEnv(env_config(config.category, num_envs=config.num_envs,
-                                    wrists=tuple(config.wrists), axes=config.axes,
-                                    profile=config.profile, seed=config.seed,
-                                    mass_range=config.mass_range,
-                                    friction_range=config.friction_range))
+    environment = env_config(config.category, num_envs=config.num_envs,
+                             wrists=tuple(config.wrists), axes=config.axes,
+                             profile=config.profile, seed=config.seed,
+                             mass_range=config.mass_range, friction_range=config.friction_range,
+                             grasp_wrist=config.grasp_wrist or _default_grasp_wrist(config.wrists))
+    # the full environment (reward weights included) travels with the checkpoints, so rollouts
+    # and evaluations rebuild exactly what the specialist was trained in
+    (out / "env.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(environment))),
+                                                 sort_keys=False))
+    env = RotationVecEnv(environment)
     runner = OnPolicyRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
                                             save_interval=config.save_interval,
                                             seed=config.seed),
@@ -69,6 +79,10 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     return {"out": str(out), "checkpoint": str(checkpoints[-1]) if checkpoints else None,
             "iterations": runner.current_learning_iteration + 1,
             "config": asdict(config)}
+
+
+def _default_grasp_wrist(wrists: tuple[str, ...]) -> str:
+    return wrists[0] if len(wrists) == 1 and wrists[0] != "random" else "palm_down"
 
 
 @torch.no_grad()

@@ -78,6 +78,7 @@ class RotationVecEnv(VecEnv):
         start = time.perf_counter()
         self._groups, rewards, dones, infos = self.env.step(actions.detach().cpu().numpy())
         self.last_episodes = infos["episodes"]
+        self.last_infos = infos
         self.last_terms = infos["reward_terms"]
         log = {}
         if infos["episodes"]:

@@ -1,0 +1,139 @@
+"""Load a trained PPO specialist and roll it out in the batched environment (paper section 3.2).
+
+The specialist sees oracle observations, so it runs in ``BatchedRotationEnv`` (not through the
+controller's runtime). Rollouts keep only episodes that survive the full horizon and record
+per-step joint positions, targets and object pose, with wrist and axis (hand frame): the
+behaviour-cloning dataset and trajectory libraries for the chaos-box collector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.transitions import Episode
+from dexndm_learning.ppo.config import env_config, ppo_config
+from dexndm_sim.env import CONTROL_DT, RotationEnvConfig
+from dexndm_sim.wrist import quat_to_matrix
+
+
+def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvConfig:
+    """The environment a checkpoint was trained in (env.yaml beside it, else rebuilt from
+    run.yaml), with ``overrides`` applied."""
+    run_dir = Path(checkpoint).parent
+    env_file, run_file = run_dir / "env.yaml", run_dir / "run.yaml"
+    if env_file.is_file():
+        values = yaml.safe_load(env_file.read_text())
+        from dexndm_sim.rewards import RewardConfig
+        values["reward"] = RewardConfig(**values.get("reward", {}))
+        for key in ("categories", "wrists"):
+            values[key] = tuple(values[key])
+        for key in ("mass_range", "friction_range"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        values.update(overrides)
+        return RotationEnvConfig(**values)
+    if not run_file.is_file():
+        raise DexndmError(f"{run_dir} has neither env.yaml nor run.yaml: pass a model_N.pt from "
+                          "a `dexndm train ppo` run directory")
+    run = yaml.safe_load(run_file.read_text())["config"]
+    values = {"wrists": tuple(run["wrists"]), "axes": run["axes"], "profile": run["profile"],
+              "seed": run["seed"]}
+    for key in ("mass_range", "friction_range"):
+        if run.get(key) is not None:
+            values[key] = tuple(run[key])
+    values.update(overrides)
+    return env_config(run["category"], **values)
+
+
+class Specialist:
+    """A checkpoint's actor on a RotationVecEnv, deterministic (the Gaussian's mean)."""
+
+    def __init__(self, checkpoint: str | Path, **env_overrides) -> None:
+        from rsl_rl.runners import OnPolicyRunner
+
+        from dexndm_learning.ppo.vec_env import RotationVecEnv
+
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise DexndmError(f"no checkpoint at {checkpoint}")
+        self.env = RotationVecEnv(specialist_env_config(checkpoint, **env_overrides))
+        runner = OnPolicyRunner(self.env, ppo_config(), log_dir=None, device="cpu")
+        runner.load(str(checkpoint), map_location="cpu")
+        self.policy = runner.get_inference_policy(device="cpu")
+        self.checkpoint = checkpoint
+
+    @torch.no_grad()
+    def act(self, observations) -> torch.Tensor:  # noqa: ANN001
+        return self.policy(observations)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+@dataclass
+class SpecialistRollouts:
+    episodes: list[Episode] = field(default_factory=list)
+    object_pose: list[np.ndarray] = field(default_factory=list)  # [T + 1, 7] per kept episode
+    finished: int = 0  # episodes that ended (kept or not)
+    survived: int = 0
+    radians: list[float] = field(default_factory=list)  # rotation of every finished episode
+
+
+def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | None = None
+                        ) -> SpecialistRollouts:
+    """Run until ``episodes`` episodes have survived the full horizon (or ``max_steps`` env steps
+    pass); keep only the survivors."""
+    env = specialist.env.env
+    n, horizon = env.config.num_envs, env.config.episode_length
+    max_steps = max_steps or 20 * horizon
+    result = SpecialistRollouts()
+    observations = specialist.env.get_observations()
+    q = [[env._snapshot["q"][i].copy()] for i in range(n)]
+    pose = [[_pose(env, i)] for i in range(n)]
+    targets: list[list[np.ndarray]] = [[] for _ in range(n)]
+    context = [_context(env, i) for i in range(n)]
+    for _ in range(max_steps):
+        observations, _, dones, _ = specialist.env.step(specialist.act(observations))
+        infos = specialist.env.last_infos
+        for i in range(n):
+            q[i].append(infos["q"][i].copy())
+            pose[i].append(np.concatenate([infos["object_pos"][i], infos["object_quat"][i]]))
+            targets[i].append(infos["target"][i].copy())
+        for record in infos["episodes"]:
+            i = record["env"]
+            result.finished += 1
+            result.radians.append(record["metrics"].radians)
+            if not record["fell"] and len(targets[i]) == horizon:
+                result.survived += 1
+                if len(result.episodes) < episodes:
+                    steps = len(targets[i])
+                    result.episodes.append(Episode(
+                        np.array(q[i]), np.array(targets[i]), np.arange(steps + 1) * CONTROL_DT,
+                        {**context[i], "object": record["object"],
+                         "trajectory_id": f"{specialist.checkpoint.parent.name}:"
+                                          f"{specialist.checkpoint.stem}:{result.finished}"}))
+                    result.object_pose.append(np.array(pose[i], dtype=np.float32))
+            # the env has reset env i: start its next episode's record
+            q[i], pose[i], targets[i] = [env._snapshot["q"][i].copy()], [_pose(env, i)], []
+            context[i] = _context(env, i)
+        if len(result.episodes) >= episodes:
+            break
+    return result
+
+
+def _pose(env, i: int) -> np.ndarray:  # noqa: ANN001
+    return np.concatenate([env._snapshot["object_pos"][i], env._snapshot["object_quat"][i]])
+
+
+def _context(env, i: int) -> dict:  # noqa: ANN001
+    wrist = env.wrist[i]
+    return {"wrist_quat": wrist.tolist(),
+            "axis": (quat_to_matrix(wrist).T @ env.axis_world[i]).tolist(),  # hand frame
+            "axis_world": env.axis_world[i].tolist(), "profile": env.config.profile,
+            "policy": "specialist"}

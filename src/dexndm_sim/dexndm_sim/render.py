@@ -1,0 +1,73 @@
+"""Offscreen rendering of an episode to PNG frames or a video (MP4/GIF), for debugging and docs.
+
+Needs an OpenGL backend for MuJoCo: EGL (headless GPUs and Mesa, `libegl1`) or OSMesa
+(`libosmesa6`); MUJOCO_GL picks one, and headless the package chooses EGL, then OSMesa (see
+dexndm_sim/__init__.py). Without one, RenderingUnavailable says what to install.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_control.errors import DexndmError
+from dexndm_sim.model import PALM_POSITION
+
+
+class RenderingUnavailable(DexndmError):
+    pass
+
+
+@dataclass(frozen=True)
+class CameraView:
+    distance: float = 0.42
+    azimuth: float = 140.0
+    elevation: float = -25.0
+    lookat: tuple[float, float, float] = tuple(PALM_POSITION)
+
+
+class FrameRenderer:
+    def __init__(self, model, width: int = 640, height: int = 480,  # noqa: ANN001
+                 view: CameraView = CameraView()) -> None:
+        import mujoco
+
+        try:
+            self._renderer = mujoco.Renderer(model, height, width)
+        except Exception as error:  # noqa: BLE001 - GL failures surface as many types
+            raise RenderingUnavailable(
+                f"no OpenGL backend for offscreen rendering ({error}); install EGL (libegl1) "
+                "or OSMesa (libosmesa6) and set MUJOCO_GL=egl or osmesa") from None
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        self._camera.distance, self._camera.azimuth = view.distance, view.azimuth
+        self._camera.elevation = view.elevation
+        self._camera.lookat[:] = view.lookat
+
+    def render(self, data) -> np.ndarray:  # noqa: ANN001
+        self._renderer.update_scene(data, camera=self._camera)
+        return self._renderer.render().copy()
+
+    def close(self) -> None:
+        self._renderer.close()
+
+
+def write_frames(frames: list[np.ndarray], out: str | Path, fps: float = 20.0) -> Path:
+    """A directory (PNG per frame), or a .mp4/.gif file."""
+    import imageio.v3 as iio
+
+    out = Path(out)
+    if not frames:
+        raise DexndmError("no frames to write")
+    if out.suffix.lower() in (".mp4", ".gif"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".mp4":
+            iio.imwrite(out, np.stack(frames), fps=fps, codec="libx264", macro_block_size=8)
+        else:
+            iio.imwrite(out, np.stack(frames), duration=1000.0 / fps, loop=0)
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    for index, frame in enumerate(frames):
+        iio.imwrite(out / f"frame_{index:04d}.png", frame)
+    return out
