@@ -51,6 +51,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                      help="object mass range in kg (default: the category's, paper Table 14)")
     ppo.add_argument("--friction-range", type=float, nargs=2, metavar=("MIN", "MAX"),
                      help="object friction range (default: the category's, paper Table 14)")
+    ppo.add_argument("--device", default="auto",
+                     help="device of the PPO update: auto (CUDA when torch sees one), cpu, cuda")
     ppo.add_argument("--grasp-wrist", default=None,
                      help="wrist the initial grasps are searched at (default: the training "
                           "wrist if there is one, else palm_down)")
@@ -97,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
             wrists=tuple(args.wrists), axes=args.axes, profile=args.profile, seed=args.seed,
             mass_range=tuple(args.mass_range) if args.mass_range else None,
             friction_range=tuple(args.friction_range) if args.friction_range else None,
-            grasp_wrist=args.grasp_wrist, resume=args.resume, overwrite=args.overwrite))
+            grasp_wrist=args.grasp_wrist, device=args.device, resume=args.resume, overwrite=args.overwrite))
     elif args.what == "bc":
         from dexndm_learning.bc import BCConfig, train_bc
 
@@ -167,6 +169,9 @@ def _rollout_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hardware profile: nominal or real (default: nominal; a "
                              "specialist's own)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-steps", type=int, default=None,
+                        help="specialists: keep the first N steps of every episode lasting N "
+                             "(default: only episodes that survive --steps, the paper's rule)")
     parser.add_argument("--library", default=None, help="trajectory library to write (.npz)")
     parser.add_argument("--shards", default=None, help="directory for transition shards")
 
@@ -178,7 +183,7 @@ def _rollout(args: argparse.Namespace) -> int:
         episodes=args.episodes, steps=args.steps, category=args.category,
         wrists=tuple(args.wrist or ()), axes=args.axes, profile=args.profile,
         policy=args.policy,
-        seed=args.seed, library=args.library, shards=args.shards))
+        seed=args.seed, library=args.library, shards=args.shards, keep_steps=args.keep_steps))
     print(json.dumps(result))
     return 0
 

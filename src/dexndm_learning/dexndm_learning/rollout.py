@@ -48,6 +48,7 @@ class RolloutConfig:
     seed: int = 0
     library: str | None = None
     shards: str | None = None
+    keep_steps: int | None = None  # specialists: keep the first N steps of episodes that last N
 
     @property
     def specialist(self) -> bool:
@@ -166,19 +167,21 @@ def _specialist_rollout(config: RolloutConfig) -> dict:
         overrides["profile"] = config.profile
     specialist = Specialist(config.policy, **overrides)
     try:
-        result = roll_out_specialist(specialist, config.episodes)
+        result = roll_out_specialist(specialist, config.episodes, keep_steps=config.keep_steps)
         env_config = specialist.env.env.config
     finally:
         specialist.close()
     if not result.episodes:
-        raise DexndmError(f"no episode of {config.policy} survived {config.steps} steps in "
-                          f"{result.finished} tries: train the specialist longer or check "
-                          "its wrists/axes")
+        raise DexndmError(f"no episode of {config.policy} lasted "
+                          f"{config.keep_steps or config.steps} steps in {result.finished} "
+                          "tries: train the specialist longer, check its wrists/axes, or keep "
+                          "shorter prefixes (--keep-steps)")
     kept = result.episodes
     meta = {"source": "simulation", "policy": config.policy, "profile": env_config.profile,
             "categories": list(env_config.categories), "seed": config.seed,
             "command": _command(), "wrist_labels": list(env_config.wrists),
-            "finished": result.finished, "survived": result.survived}
+            "finished": result.finished, "survived": result.survived,
+            "kept_steps": len(kept[0].a)}
     out = _save(config, kept, np.array([e.meta["wrist_quat"] for e in kept]),
                 np.array([e.meta["axis"] for e in kept]), meta,
                 {"episodes": len(kept), "finished": result.finished,

@@ -85,12 +85,15 @@ class SpecialistRollouts:
     radians: list[float] = field(default_factory=list)  # rotation of every finished episode
 
 
-def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | None = None
-                        ) -> SpecialistRollouts:
-    """Run until ``episodes`` episodes have survived the full horizon (or ``max_steps`` env steps
-    pass); keep only the survivors."""
+def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | None = None,
+                        keep_steps: int | None = None) -> SpecialistRollouts:
+    """Run until ``episodes`` episodes are kept (or ``max_steps`` env steps pass). Kept: episodes
+    that survive the full horizon (the paper's rule), or with ``keep_steps`` < horizon, the first
+    ``keep_steps`` steps of every episode that lasted at least that long (a weaker teacher's
+    data; all kept episodes then have that length)."""
     env = specialist.env.env
     n, horizon = env.config.num_envs, env.config.episode_length
+    keep = min(keep_steps or horizon, horizon)
     max_steps = max_steps or 20 * horizon
     result = SpecialistRollouts()
     observations = specialist.env.get_observations()
@@ -109,16 +112,17 @@ def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | 
             i = record["env"]
             result.finished += 1
             result.radians.append(record["metrics"].radians)
-            if not record["fell"] and len(targets[i]) == horizon:
-                result.survived += 1
-                if len(result.episodes) < episodes:
-                    steps = len(targets[i])
-                    result.episodes.append(Episode(
-                        np.array(q[i]), np.array(targets[i]), np.arange(steps + 1) * CONTROL_DT,
-                        {**context[i], "object": record["object"],
-                         "trajectory_id": f"{specialist.checkpoint.parent.name}:"
-                                          f"{specialist.checkpoint.stem}:{result.finished}"}))
-                    result.object_pose.append(np.array(pose[i], dtype=np.float32))
+            survived = not record["fell"] and len(targets[i]) == horizon
+            result.survived += survived
+            if len(targets[i]) >= keep and (survived or keep < horizon) \
+                    and len(result.episodes) < episodes:
+                result.episodes.append(Episode(
+                    np.array(q[i][:keep + 1]), np.array(targets[i][:keep]),
+                    np.arange(keep + 1) * CONTROL_DT,
+                    {**context[i], "object": record["object"], "survived": bool(survived),
+                     "trajectory_id": f"{specialist.checkpoint.parent.name}:"
+                                      f"{specialist.checkpoint.stem}:{result.finished}"}))
+                result.object_pose.append(np.array(pose[i][:keep + 1], dtype=np.float32))
             # the env has reset env i: start its next episode's record
             q[i], pose[i], targets[i] = [env._snapshot["q"][i].copy()], [_pose(env, i)], []
             context[i] = _context(env, i)

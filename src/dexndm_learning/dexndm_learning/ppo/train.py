@@ -15,7 +15,7 @@ import yaml
 
 from dexndm_control.errors import DexndmError
 from dexndm_learning.ppo.config import CATEGORY_ENVS, env_config, ppo_config
-from dexndm_learning.runs import prepare_output, seed_everything
+from dexndm_learning.runs import pick_device, prepare_output, seed_everything
 
 
 @dataclass
@@ -36,7 +36,7 @@ class PPOTrainConfig:
     seed: int = 0
     save_interval: int = 50
     resume: str | None = None
-    device: str = "cpu"
+    device: str = "auto"  # the PPO update; the MuJoCo environment always runs on the CPU
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -53,8 +53,9 @@ def train_ppo(config: PPOTrainConfig) -> dict:
 
     seed_everything(config.seed)
     out = Path(config.out)
-    if not config.resume:
-        prepare_output(out, config, config.overwrite)
+    # resuming may continue in the same directory: its files are kept, run.yaml is rewritten
+    same_dir = bool(config.resume) and Path(config.resume).parent.resolve() == out.resolve()
+    prepare_output(out, config, config.overwrite or same_dir)
     environment = env_config(config.category, num_envs=config.num_envs,
                              wrists=tuple(config.wrists), axes=config.axes,
                              profile=config.profile, seed=config.seed,
@@ -68,7 +69,7 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     runner = OnPolicyRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
                                             save_interval=config.save_interval,
                                             seed=config.seed),
-                            log_dir=str(out), device=config.device)
+                            log_dir=str(out), device=pick_device(config.device))
     if config.resume:
         runner.load(config.resume)
     try:
