@@ -57,7 +57,8 @@ def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path, monke
     run = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
                                    iterations=2, num_envs=8, steps_per_env=8))
     env_file = yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())
-    assert env_file["categories"] == ["small_cylinders"] and env_file["reward"]["fall"] == TRAINING_REWARD.fall
+    assert env_file["categories"] == ["small_cylinders"]
+    assert env_file["reward"]["fall"] == TRAINING_REWARD.fall
     result = rollout(RolloutConfig(policy=run["checkpoint"], episodes=24, steps=30,
                                    library=str(tmp_path / "lib.npz"),
                                    shards=str(tmp_path / "shards")))
