@@ -38,7 +38,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--object-category", default="cylinders")
     parser.add_argument("--object-index", type=int, default=0)
     parser.add_argument("--axis", type=float, nargs=3, default=[0.0, 0.0, 1.0],
-                        help="world axis the object's rotation is measured about")
+                        help="hand-frame axis (as commanded to the controller) the object's "
+                             "rotation is measured about")
     parser.add_argument("--balls", type=int, default=50, help="chaos box balls")
     parser.add_argument("--report", default=None,
                         help="JSON file for the object report at exit (scene object)")

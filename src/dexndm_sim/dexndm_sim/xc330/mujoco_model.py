@@ -69,8 +69,11 @@ class MujocoMotorModel:
         self._holding_object = obj is not None
         self.scene_name = scene
         axis = np.asarray(axis, dtype=float)
-        self.axis = axis / np.linalg.norm(axis)
-        self.report = ObjectReport(self.axis.tolist()) if obj is not None else None
+        axis = axis / np.linalg.norm(axis)
+        # the axis is given in the hand frame, as the controller is commanded; the report
+        # measures about the same axis in the world (it turns with the wrist)
+        self.axis = quat_to_matrix(np.asarray(self.hand.scene.config.wrist_quat)) @ axis
+        self.report = ObjectReport(axis.tolist()) if obj is not None else None
         self._spread = np.asarray(self.profile.kp) / np.mean(self.profile.kp)
         self._accumulated = 0.0
 
