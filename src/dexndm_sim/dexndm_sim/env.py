@@ -24,7 +24,7 @@ from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, random
 from dexndm_sim.profiles import get_profile
 from dexndm_sim.rewards import (RewardConfig, angular_distance, compute_reward, episode_metrics,
                                 goal_ahead, quat_multiply, rotation_penalty_weight)
-from dexndm_sim.scene import OBJECT_IN_PALM, SceneConfig
+from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import CANONICAL, quat_to_matrix, wrist_quaternion
 
@@ -107,7 +107,8 @@ class BatchedRotationEnv:
         self._off: list[list[float]] = [[] for _ in range(n)]
         self._pool = ThreadPoolExecutor(max(1, config.threads))
         self._chunks = np.array_split(np.arange(n), max(1, config.threads))
-        self._snapshot = {key: np.zeros((n, *shape)) for key, shape in (
+        # every env's state after the last step or reset, batched (read by recorders too)
+        self.snapshot = {key: np.zeros((n, *shape)) for key, shape in (
             ("q", (16,)), ("qd", (16,)), ("torque", (16,)), ("object_pos", (3,)),
             ("object_quat", (4,)), ("object_linvel", (3,)), ("omega", (3,)), ("tips", (4, 13)),
             ("contacts", (4, 4)))}
@@ -231,7 +232,7 @@ class BatchedRotationEnv:
     def _gather(self, envs=None) -> None:  # noqa: ANN001
         """Read every hand's state into the batched snapshot arrays (one pass per step); the
         arithmetic runs batched afterwards because per-env numpy calls dominate otherwise."""
-        snap, raw = self._snapshot, self._raw
+        snap, raw = self.snapshot, self._raw
         for env in range(self.config.num_envs) if envs is None else envs:
             hand = self.hands[env]
             data, scene = hand.data, hand.scene
@@ -260,7 +261,7 @@ class BatchedRotationEnv:
         snap["tips"][..., 10:13] = angular
 
     def _state(self) -> dict[str, np.ndarray]:
-        state = {key: value.copy() for key, value in self._snapshot.items()}
+        state = {key: value.copy() for key, value in self.snapshot.items()}
         noise = self.rng.uniform(0.0, self.config.joint_noise, state["q"].shape)
         state["q_observed"] = state["q"] + noise
         return state
@@ -270,7 +271,7 @@ class BatchedRotationEnv:
     def observation_groups(self) -> dict[str, np.ndarray]:
         """Named groups, each [N, ...]. Frames: the axis and goal are also given in the palm
         frame (what the policy sees); object and fingertip states are in the world frame."""
-        n, snap = self.config.num_envs, self._snapshot
+        n, snap = self.config.num_envs, self.snapshot
         object_state = np.concatenate([snap["object_pos"] - self.grasp_point, snap["object_quat"],
                                        snap["object_linvel"], snap["omega"]], axis=1)
         return {

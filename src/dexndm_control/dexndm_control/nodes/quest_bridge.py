@@ -101,8 +101,10 @@ class QuestBridge(Node):
         if not self.context.ok():
             return
         for event in output.events:
-            self.get_logger().warning(event) if "no input" in event \
-                else self.get_logger().info(event)
+            if event.startswith("no input"):
+                self.get_logger().warning(event)
+            else:
+                self.get_logger().info(event)
         stamp = self.get_clock().now().to_msg()
         if state is not None:
             pose = PoseStamped()

@@ -97,7 +97,7 @@ def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | 
     max_steps = max_steps or 20 * horizon
     result = SpecialistRollouts()
     observations = specialist.env.get_observations()
-    q = [[env._snapshot["q"][i].copy()] for i in range(n)]
+    q = [[env.snapshot["q"][i].copy()] for i in range(n)]
     pose = [[_pose(env, i)] for i in range(n)]
     targets: list[list[np.ndarray]] = [[] for _ in range(n)]
     context = [_context(env, i) for i in range(n)]
@@ -124,7 +124,7 @@ def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | 
                                       f"{specialist.checkpoint.stem}:{result.finished}"}))
                 result.object_pose.append(np.array(pose[i][:keep + 1], dtype=np.float32))
             # the env has reset env i: start its next episode's record
-            q[i], pose[i], targets[i] = [env._snapshot["q"][i].copy()], [_pose(env, i)], []
+            q[i], pose[i], targets[i] = [env.snapshot["q"][i].copy()], [_pose(env, i)], []
             context[i] = _context(env, i)
         if len(result.episodes) >= episodes:
             break
@@ -132,7 +132,7 @@ def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | 
 
 
 def _pose(env, i: int) -> np.ndarray:  # noqa: ANN001
-    return np.concatenate([env._snapshot["object_pos"][i], env._snapshot["object_quat"][i]])
+    return np.concatenate([env.snapshot["object_pos"][i], env.snapshot["object_quat"][i]])
 
 
 def _context(env, i: int) -> dict:  # noqa: ANN001
