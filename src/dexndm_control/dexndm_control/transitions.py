@@ -8,8 +8,9 @@ A shard is an .npz holding several episodes back to back:
   a_start int64   [E + 1]             and its targets a[a_start[e]:a_start[e + 1]]
   meta    str                         JSON: {"format", "version", "source", "control_dt",
                                       "joint_names", "episodes": [{...per episode...}]}
-Per-episode metadata may hold "wrist_quat" (w, x, y, z) and "axis" (x, y, z) for policy
-observations, and anything else (trajectory_id, seed, noise, wrist_label).
+Per-episode metadata may hold "wrist_quat" (w, x, y, z) and "axis" (x, y, z, in the hand frame
+as the controller is commanded) for policy observations, and anything else (trajectory_id, seed,
+noise, wrist_label, axis_world).
 Windows of W steps are cut at load time and never cross an episode boundary or a time gap of
 more than 1.5 control periods.
 """
