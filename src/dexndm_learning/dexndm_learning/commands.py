@@ -47,6 +47,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     ppo.add_argument("--wrists", nargs="+", default=["palm_up"])
     ppo.add_argument("--axes", default="z")
     ppo.add_argument("--profile", default="nominal")
+    ppo.add_argument("--objects", nargs="+", default=[], metavar="NAME",
+                     help="train on these objects of the category only (e.g. cylinders_004)")
     ppo.add_argument("--mass-range", type=float, nargs=2, metavar=("MIN", "MAX"),
                      help="object mass range in kg (default: the category's, paper Table 14)")
     ppo.add_argument("--friction-range", type=float, nargs=2, metavar=("MIN", "MAX"),
@@ -97,9 +99,11 @@ def _train(args: argparse.Namespace) -> int:
             category=args.category, out=args.out, iterations=args.iterations,
             num_envs=args.num_envs, steps_per_env=args.steps_per_env,
             wrists=tuple(args.wrists), axes=args.axes, profile=args.profile, seed=args.seed,
+            objects=tuple(args.objects),
             mass_range=tuple(args.mass_range) if args.mass_range else None,
             friction_range=tuple(args.friction_range) if args.friction_range else None,
-            grasp_wrist=args.grasp_wrist, device=args.device, resume=args.resume, overwrite=args.overwrite))
+            grasp_wrist=args.grasp_wrist, device=args.device, resume=args.resume,
+            overwrite=args.overwrite))
     elif args.what == "bc":
         from dexndm_learning.bc import BCConfig, train_bc
 
@@ -135,9 +139,30 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the training shards (each model is scored on its held-out episodes)")
     dyn.add_argument("--ood", nargs="*", default=None, help="out-of-distribution shards")
     dyn.add_argument("--out", required=True, help="where the table, JSON and PNGs go")
+    transfer = sub.add_parser(
+        "transfer", help="rotation a PPO specialist keeps under the real profile",
+        description="Runs the specialist deterministically in its training environment, then "
+                    "under the real profile at each goal current (same grasps and seed), and "
+                    "prints the share of rotation kept (direct sim-to-real transfer).")
+    transfer.add_argument("checkpoint", help="RUN/model_N.pt of `dexndm train ppo`")
+    transfer.add_argument("--goal-currents", type=float, nargs="+",
+                          default=[550.0, 650.0, 750.0], metavar="MA", help="real-profile goal currents to measure (mA)")
+    transfer.add_argument("--episodes", type=int, default=64, help="episodes per profile")
+    transfer.add_argument("--latency-steps", type=int, default=None,
+                          help="real-profile command latency (default: the profile's)")
+    transfer.add_argument("--seed", type=int, default=0)
+    transfer.add_argument("--out", default=None, help="JSON file for the results")
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.what == "transfer":
+        from dexndm_learning.ppo.transfer import TransferConfig, format_transfer, measure_transfer
+
+        result = measure_transfer(TransferConfig(
+            args.checkpoint, tuple(args.goal_currents), args.episodes, args.latency_steps,
+            args.seed), args.out)
+        print(format_transfer(result))
+        return 0
     from dexndm_learning.dynamics.evaluate import evaluate_checkpoints
 
     evaluate_checkpoints(args.checkpoints, args.data, args.ood, args.out)
@@ -146,8 +171,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def eval_command() -> Command:
-    return Command(name="eval", help="evaluate models (dynamics)", add_arguments=_eval_arguments,
-                   run=_eval)
+    return Command(name="eval", help="evaluate models (dynamics, sim-to-real transfer)",
+                   add_arguments=_eval_arguments, run=_eval)
 
 
 def _rollout_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     evaluate.add_argument("--steps", type=int, default=400)
     evaluate.add_argument("--profile", default="nominal", help="nominal or real")
+    evaluate.add_argument("--goal-current", type=float, default=None, metavar="MA",
+                          help="real profile: goal current in mA (default: the calibrated one)")
     evaluate.add_argument("--goal-oriented", action="store_true",
                           help="GO success: random goals, axis = relative rotation axis")
     evaluate.add_argument("--out", default=None, help="JSON file for the results")
@@ -51,7 +53,9 @@ def _run(args: argparse.Namespace) -> int:
 
         result = evaluate_policy(EvalConfig(
             args.policy, tuple(args.categories), args.objects, tuple(args.wrists), args.axes,
-            tuple(args.seeds), args.steps, args.profile, args.goal_oriented), args.out)
+            tuple(args.seeds), args.steps, args.profile, args.goal_oriented,
+            {} if args.goal_current is None else {"goal_current_ma": args.goal_current}),
+            args.out)
         print(format_results(result))
         return 0
     if args.what == "render":

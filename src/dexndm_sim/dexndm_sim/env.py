@@ -37,9 +37,16 @@ class RotationEnvConfig:
     num_envs: int = 16
     categories: tuple[str, ...] = ("cylinders",)
     object_seed: int = 0
+    # only these objects of the categories (names such as "cylinders_004"); empty: all of them
+    objects: tuple[str, ...] = ()
     wrists: tuple[str, ...] = ("palm_up",)
     axes: str = "z"
     profile: str = "nominal"
+    # constructor arguments of the profile (real: goal_current_ma, latency_steps, spread_seed)
+    profile_params: dict = field(default_factory=dict)
+    # profile the initial grasps are searched under (None: ``profile``). Direct-transfer
+    # measurements start the "real" hand from the training sim's grasps, as a deployed policy does
+    grasp_profile: str | None = None
     preset: str = "fast"
     episode_length: int = 400
     history: int = 10
@@ -76,9 +83,16 @@ class BatchedRotationEnv:
     def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:  # noqa: ANN001
         self.config = config
         self.rng = np.random.default_rng(config.seed)
-        self.profile = get_profile(config.profile)
+        self.profile = get_profile(config.profile, **config.profile_params)
+        grasp_profile = (self.profile if config.grasp_profile in (None, config.profile)
+                         else get_profile(config.grasp_profile))
         objects: list[ObjectSpec] = [o for c in config.categories
-                                     for o in generate_category(c, config.object_seed)]
+                                     for o in generate_category(c, config.object_seed)
+                                     if not config.objects or o.name in config.objects]
+        missing = set(config.objects) - {o.name for o in objects}
+        if missing:
+            raise ValueError(f"objects {sorted(missing)} are not in categories "
+                             f"{list(config.categories)} (object_seed {config.object_seed})")
         self.objects = [objects[i % len(objects)] for i in range(config.num_envs)]
         grasp_wrist = np.array(CANONICAL[config.grasp_wrist])
         self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj))
@@ -86,8 +100,9 @@ class BatchedRotationEnv:
         # grasps are searched palm down (the hardest) and reused for every wrist, palm-relative
         self.grasps: list[GraspCache] = []
         for obj in self.objects:
-            cache = load_or_generate(obj, grasp_wrist, self.profile, config.preset, grasp_cache_dir,
-                                     wanted=config.grasps_per_object, seed=config.seed)
+            cache = load_or_generate(obj, grasp_wrist, grasp_profile, config.preset,
+                                     grasp_cache_dir, wanted=config.grasps_per_object,
+                                     seed=config.seed)
             if len(cache) == 0:
                 raise RuntimeError(f"no grasp holds {obj.name}; try another object or seed")
             self.grasps.append(cache)

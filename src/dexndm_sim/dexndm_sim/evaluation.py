@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,7 @@ class EvalConfig:
     steps: int = 400
     profile: str = "nominal"
     goal_oriented: bool = False
+    profile_params: dict = field(default_factory=dict)  # e.g. {"goal_current_ma": 550} for real
 
 
 def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, float]:
@@ -84,17 +85,22 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
 
 def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     runtime = PolicyRuntime(config.policy, max_step=1.0)
-    profile = get_profile(config.profile)
+    profile = get_profile(config.profile, **config.profile_params)
+    # every profile starts from the training sim's grasps: a direct-transfer comparison runs the
+    # same start states, as a deployed policy starts from the grasp it was trained with
+    grasp_profile = get_profile("nominal")
     axes = axis_set(config.axes)
     rows: dict[str, dict[str, list[float]]] = {}
+    skipped: list[str] = []
     for category in config.categories:
         for obj in generate_category(category)[:config.objects_per_category]:
             for label in config.wrists:
                 for seed in config.seeds:
                     rng = np.random.default_rng(seed)
                     wrist = wrist_quaternion(label, rng)
-                    cache = load_or_generate(obj, wrist, profile, wanted=4, seed=seed)
+                    cache = load_or_generate(obj, wrist, grasp_profile, wanted=4, seed=seed)
                     if len(cache) == 0:
+                        skipped.append(f"{obj.name}/{label}/seed {seed}: no grasp holds")
                         continue
                     hand = SimHand(SceneConfig(tuple(wrist), profile, "fast", obj))
                     per_seed = []
@@ -112,7 +118,7 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                             [m["goal_success"] for m in per_seed])))
     summary = {key: {name: [float(np.mean(v)), float(np.std(v))] for name, v in values.items()
                      if v} for key, values in rows.items()}
-    result = {"config": asdict(config), "results": summary}
+    result = {"config": asdict(config), "results": summary, "skipped": skipped}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
     return result
@@ -153,6 +159,7 @@ def format_results(result: dict) -> str:
         if "goal_success" in values:
             line += f"  GO {values['goal_success'][0]:.2f}"
         lines.append(line)
+    lines += [f"skipped {entry}" for entry in result.get("skipped", [])]
     return "\n".join(lines)
 
 

@@ -54,7 +54,8 @@ def default_cache_dir() -> Path:
 
 def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str) -> str:  # noqa: ANN001
     blob = json.dumps({"object": asdict(obj), "wrist": [round(float(v), 6) for v in wrist_quat],
-                       "profile": profile.name, "kp": list(profile.kp), "preset": preset},
+                       "profile": profile.name, "kp": list(profile.kp),
+                       "torque_limit": list(profile.torque_limit), "preset": preset},
                       sort_keys=True, default=str)
     return f"{obj.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 

@@ -38,7 +38,7 @@ def test_real_profile_uses_identified_masses_and_firmware_law():
     assert scene.model.body("th_ds").mass[0] == pytest.approx(TABLE17_MASSES["th_ds"])
     profile = real(spread_seed=None)
     torque = profile.joint_torque(np.full(16, 0.5), np.zeros(16), np.zeros(16))
-    assert np.allclose(torque, 0.517 * 0.75)  # saturated at 750 mA x 0.517 N*m/A
+    assert np.allclose(torque, 0.517 * 0.65)  # saturated at 650 mA x 0.517 N*m/A
     small = profile.joint_torque(np.full(16, 0.01), np.zeros(16), np.zeros(16))
     expected = np.asarray(profile.kp) * (np.round(0.01 / (2 * math.pi / 4096)) * 2 * math.pi
                                          / 4096 - np.deg2rad(0.125))
@@ -168,3 +168,29 @@ def test_batched_results_equal_serial_results(tmp_path):
 
     serial, batched = run(1), run(2)
     assert np.array_equal(serial[0], batched[0]) and np.array_equal(serial[1], batched[1])
+
+
+def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
+    from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
+    from dexndm_sim.grasps import load_or_generate
+    from dexndm_sim.profiles import get_profile
+
+    assert np.allclose(get_profile("real", goal_current_ma=550, spread_seed=None).torque_limit,
+                       0.517 * 0.55)
+    with pytest.raises(ValueError, match="does not take"):
+        get_profile("nominal", goal_current_ma=550)
+    config = dict(num_envs=2, categories=("cylinders",), objects=("cylinders_004",),
+                  grasps_per_object=2, randomize_physics=False)
+    env = BatchedRotationEnv(RotationEnvConfig(profile="real", grasp_profile="nominal",
+                                               profile_params={"goal_current_ma": 500}, **config),
+                             tmp_path)
+    try:
+        assert {o.name for o in env.objects} == {"cylinders_004"}
+        assert env.profile.name == "real"
+        nominal_cache = load_or_generate(env.objects[0], CANONICAL["palm_down"], nominal(),
+                                         cache_dir=tmp_path, wanted=2)
+        assert np.array_equal(env.grasps[0].q, nominal_cache.q)  # the training sim's grasps
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="not in categories"):
+        BatchedRotationEnv(RotationEnvConfig(objects=("cuboids_000",), num_envs=1), tmp_path)

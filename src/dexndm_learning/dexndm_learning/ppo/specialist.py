@@ -8,6 +8,8 @@ behaviour-cloning dataset and trajectory libraries for the chaos-box collector.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +33,9 @@ def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvCon
         values = yaml.safe_load(env_file.read_text())
         from dexndm_sim.rewards import RewardConfig
         values["reward"] = RewardConfig(**values.get("reward", {}))
-        for key in ("categories", "wrists"):
-            values[key] = tuple(values[key])
+        for key in ("categories", "wrists", "objects"):
+            if key in values:
+                values[key] = tuple(values[key])
         for key in ("mass_range", "friction_range"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
@@ -63,8 +66,10 @@ class Specialist:
         if not checkpoint.is_file():
             raise DexndmError(f"no checkpoint at {checkpoint}")
         self.env = RotationVecEnv(specialist_env_config(checkpoint, **env_overrides))
-        runner = OnPolicyRunner(self.env, ppo_config(), log_dir=None, device="cpu")
-        runner.load(str(checkpoint), map_location="cpu")
+        with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints both networks
+            runner = OnPolicyRunner(self.env, ppo_config(), log_dir=None, device="cpu")
+        # the actor is all inference needs: shipped checkpoints may carry nothing else
+        runner.load(str(checkpoint), load_cfg={"actor": True}, map_location="cpu")
         self.policy = runner.get_inference_policy(device="cpu")
         self.checkpoint = checkpoint
 

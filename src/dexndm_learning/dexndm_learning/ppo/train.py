@@ -28,6 +28,7 @@ class PPOTrainConfig:
     wrists: tuple[str, ...] = ("palm_up",)
     axes: str = "z"
     profile: str = "nominal"
+    objects: tuple[str, ...] = ()  # a subset of the category's objects by name; empty: all
     mass_range: tuple[float, float] | None = None  # None: Table 14 range of the category
     friction_range: tuple[float, float] | None = None
     # where grasps are searched: None = the training wrist when there is one canonical wrist
@@ -59,6 +60,7 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     environment = env_config(config.category, num_envs=config.num_envs,
                              wrists=tuple(config.wrists), axes=config.axes,
                              profile=config.profile, seed=config.seed,
+                             objects=tuple(config.objects),
                              mass_range=config.mass_range, friction_range=config.friction_range,
                              grasp_wrist=config.grasp_wrist or _default_grasp_wrist(config.wrists))
     # the full environment (reward weights included) travels with the checkpoints, so rollouts

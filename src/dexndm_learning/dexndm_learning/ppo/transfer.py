@@ -1,0 +1,124 @@
+"""Direct sim-to-"real" transfer of a PPO specialist: how much rotation survives the `real` profile.
+
+The specialist runs deterministically in the environment it was trained in (env.yaml), once under
+its training profile and once per goal current under the `real` profile, every run starting from
+the training sim's grasps with the same seed. One episode per environment: ``episodes``
+environments step until each has finished its first episode. The kept share is mean rotation
+under `real` over mean rotation under the training profile; its standard error comes from the
+per-episode spreads (delta method). This is how the `real` profile's default goal current was
+calibrated (docs/reality_gap.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_control.errors import DexndmError
+from dexndm_learning.ppo.specialist import Specialist
+
+
+@dataclass
+class TransferConfig:
+    checkpoint: str
+    goal_currents_ma: tuple[float, ...] = (550.0, 650.0, 750.0)
+    episodes: int = 64
+    latency_steps: int | None = None  # None: the real profile's default
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.episodes < 2:
+            raise DexndmError("--episodes must be >= 2 (the kept share needs a spread)")
+        if not self.goal_currents_ma or min(self.goal_currents_ma) <= 0:
+            raise DexndmError("--goal-currents needs one or more positive values in mA")
+
+
+def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
+    """Run until every environment has finished one episode; per-episode outcomes."""
+    env = specialist.env.env
+    n = env.config.num_envs
+    radians, time_to_fall, fell = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
+    done = np.zeros(n, dtype=bool)
+    observations = specialist.env.get_observations()
+    for _ in range(env.config.episode_length):
+        observations, _, _, _ = specialist.env.step(specialist.act(observations))
+        for record in specialist.env.last_infos["episodes"]:
+            i = record["env"]
+            if not done[i]:
+                done[i] = True
+                radians[i] = record["metrics"].radians
+                time_to_fall[i] = record["metrics"].time_to_fall
+                fell[i] = record["fell"]
+        if done.all():
+            break
+    if not done.all():
+        raise RuntimeError("some episodes did not end within the episode length")
+    return {"radians": radians, "time_to_fall": time_to_fall, "fell": fell}
+
+
+def _summary(outcomes: dict[str, np.ndarray]) -> dict:
+    return {"radians": [float(outcomes["radians"].mean()), float(outcomes["radians"].std())],
+            "time_to_fall": [float(outcomes["time_to_fall"].mean()),
+                             float(outcomes["time_to_fall"].std())],
+            "drops": float(outcomes["fell"].mean())}
+
+
+def kept_share(real: np.ndarray, nominal: np.ndarray) -> tuple[float, float]:
+    """Mean ratio real/nominal and its standard error (delta method, independent samples)."""
+    mean_real, mean_nominal = float(real.mean()), float(nominal.mean())
+    if mean_nominal <= 0:
+        raise DexndmError("the policy does not rotate under its training profile (mean rotation "
+                          f"{mean_nominal:.3f} rad): train it further before measuring transfer")
+    ratio = mean_real / mean_nominal
+    se_real = real.std(ddof=1) / math.sqrt(len(real))
+    se_nominal = nominal.std(ddof=1) / math.sqrt(len(nominal))
+    error = abs(ratio) * math.sqrt((se_real / mean_real) ** 2 + (se_nominal / mean_nominal) ** 2) \
+        if mean_real else se_real / mean_nominal
+    return ratio, error
+
+
+def measure_transfer(config: TransferConfig, out: str | Path | None = None,
+                     progress=print) -> dict:  # noqa: ANN001
+    common = {"num_envs": config.episodes, "seed": config.seed}
+    runs: dict[str, dict] = {}
+    specialist = Specialist(config.checkpoint, **common)
+    training_profile = specialist.env.env.config.profile
+    try:
+        nominal = episode_outcomes(specialist)
+    finally:
+        specialist.close()
+    runs[training_profile] = _summary(nominal)
+    progress(f"{training_profile}: {runs[training_profile]['radians'][0]:.2f} rad")
+    for current in config.goal_currents_ma:
+        params: dict = {"goal_current_ma": float(current)}
+        if config.latency_steps is not None:
+            params["latency_steps"] = config.latency_steps
+        specialist = Specialist(config.checkpoint, profile="real", profile_params=params,
+                                grasp_profile=training_profile, **common)
+        try:
+            outcomes = episode_outcomes(specialist)
+        finally:
+            specialist.close()
+        ratio, error = kept_share(outcomes["radians"], nominal["radians"])
+        name = f"real@{current:g}mA"
+        runs[name] = {**_summary(outcomes), "goal_current_ma": float(current),
+                      "kept": [ratio, error]}
+        progress(f"{name}: {runs[name]['radians'][0]:.2f} rad, kept {ratio:.0%} +- {error:.0%}")
+    result = {"config": asdict(config), "training_profile": training_profile, "runs": runs}
+    if out is not None:
+        Path(out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def format_transfer(result: dict) -> str:
+    lines = [f"{'profile':<18} {'Rot [rad]':>15} {'TTF':>13} {'drops':>6} {'kept':>13}"]
+    for name, row in result["runs"].items():
+        kept = f"{row['kept'][0]:.0%} +- {row['kept'][1]:.0%}" if "kept" in row else "100%"
+        lines.append(f"{name:<18} {row['radians'][0]:>6.2f} +- {row['radians'][1]:<5.2f} "
+                     f"{row['time_to_fall'][0]:>5.2f} +- {row['time_to_fall'][1]:<4.2f} "
+                     f"{row['drops']:>6.0%} {kept:>13}")
+    return "\n".join(lines)
