@@ -146,7 +146,8 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
                     "prints the share of rotation kept (direct sim-to-real transfer).")
     transfer.add_argument("checkpoint", help="RUN/model_N.pt of `dexndm train ppo`")
     transfer.add_argument("--goal-currents", type=float, nargs="+",
-                          default=[550.0, 650.0, 750.0], metavar="MA", help="real-profile goal currents to measure (mA)")
+                          default=[550.0, 650.0, 750.0], metavar="MA",
+                          help="real-profile goal currents to measure (mA)")
     transfer.add_argument("--episodes", type=int, default=64, help="episodes per profile")
     transfer.add_argument("--latency-steps", type=int, default=None,
                           help="real-profile command latency (default: the profile's)")

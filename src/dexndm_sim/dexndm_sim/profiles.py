@@ -16,9 +16,10 @@ per-joint spread.
 The goal current is the calibrated knob (docs/reality_gap.md). Five checkpoints of the shipped
 reference specialist's run (policies/gap_reference, trained on ``nominal``) keep 40-71 % of their
 rotation at 650 mA (mean 56 %), against 24-63 % at 550 mA and 47-83 % at 750 mA (128 episodes
-each). 650 mA is the value that puts all of them in the 30-70 % target, within one standard error. The virtual hand gets it from the
-goal-current register, which launch/leap_hand.launch.xml writes for hardware:=virtual; a physical
-hand keeps the LEAP default of 550 mA (config/leap_hand.yaml).
+each). 650 mA is the value that puts all of them in the 30-70 % target, within one standard
+error. The virtual hand gets it from the goal-current register, which launch/leap_hand.launch.xml
+writes for hardware:=virtual; a physical hand keeps the LEAP default of 550 mA
+(config/leap_hand.yaml).
 """
 
 from __future__ import annotations

@@ -194,3 +194,16 @@ def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
         env.close()
     with pytest.raises(ValueError, match="not in categories"):
         BatchedRotationEnv(RotationEnvConfig(objects=("cuboids_000",), num_envs=1), tmp_path)
+
+
+def test_virtual_hand_launch_writes_the_calibrated_goal_current():
+    """The virtual hand's torque cap is the register the driver writes: the launch default must
+    be the `real` profile's calibrated current, or the virtual hand shows another gap."""
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    from dexndm_sim.profiles import DEFAULT_GOAL_CURRENT_MA
+
+    launch = Path(__file__).resolve().parents[3] / "launch" / "leap_hand.launch.xml"
+    args = {a.get("name"): a.get("default") for a in ElementTree.parse(launch).iter("arg")}
+    assert float(args["virtual_goal_current_ma"]) == DEFAULT_GOAL_CURRENT_MA
