@@ -77,6 +77,9 @@ def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--control-dt", type=float, default=0.05)
     build.add_argument("--min-steps", type=int, default=20,
                        help="drop episode pieces shorter than this after cutting at gaps")
+    build.add_argument("--allow-partial", action="store_true",
+                       help="build from a bag whose files were cut short (default: refuse it "
+                            "and point to `dexndm reindex`)")
     stats = sub.add_parser("stats", help="per-joint coverage of q and a - q (numbers + PNG)")
     stats.add_argument("shards", help="shard directory (or one shard)")
     stats.add_argument("--png", default=None, help="where the histogram grid goes "
@@ -89,10 +92,12 @@ def _dataset(args: argparse.Namespace) -> int:
     if args.what == "build":
         from dexndm_collect.dataset.build import build_dataset
 
-        report = build_dataset(args.bags, args.output, args.control_dt, args.min_steps)
+        report = build_dataset(args.bags, args.output, args.control_dt, args.min_steps,
+                               allow_partial=args.allow_partial)
+        print(report.summary())
         print(json.dumps({k: (v if not isinstance(v, list) or len(v) < 8 else
                               f"{len(v)} entries (see build_report.json)")
-                          for k, v in report.__dict__.items()}))
+                          for k, v in report.__dict__.items() if k != "per_bag"}))
         return 0
     from dexndm_collect.dataset.stats import dataset_stats, format_stats
 

@@ -1,10 +1,10 @@
-"""chaos_box_collector against the virtual hand over real DDS: exact commands, kill and resume."""
+"""chaos_box_collector against the virtual hand over real DDS: exact commands, bags that
+independent readers (rosbags, the `mcap` library) read, SIGINT/SIGKILL mid-episode and resume."""
 
 from __future__ import annotations
 
 import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,8 @@ from sensor_msgs.msg import JointState
 
 from conftest import wait_until
 from dexndm_collect.core.chaos_box import episode_noise
-from dexndm_control.hand import CANONICAL_POSE, LOWER, UPPER
+from dexndm_collect.dataset.build import build_dataset
+from dexndm_control.hand import CANONICAL_POSE, JOINT_NAMES, LOWER, UPPER
 from dexndm_control.trajectory_library import TrajectoryLibrary
 from dexndm_msgs.msg import EpisodeEvent
 
@@ -74,22 +75,112 @@ def test_collects_exactly_the_planned_episodes(tmp_path, virtual_hand, processes
     assert np.all(np.diff(times) > 0)
 
 
-def test_sigkill_mid_episode_then_resume(tmp_path, virtual_hand, processes, ros_domain):
+def _independent_reads(bag: Path) -> tuple[dict, dict]:
+    """Every message of every topic, decoded by rosbags' AnyReader and by the `mcap` library
+    with mcap-ros2-support: {topic: [(log time, message)]} from each."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+    from rosbags.highlevel import AnyReader
+
+    by_rosbags: dict = {}
+    with AnyReader([bag]) as reader:
+        for connection, timestamp, raw in reader.messages():
+            by_rosbags.setdefault(connection.topic, []).append(
+                (timestamp, reader.deserialize(raw, connection.msgtype)))
+    by_mcap: dict = {}
+    for file in sorted(bag.glob("*.mcap")):
+        with file.open("rb") as stream:
+            reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+            for _, channel, message, decoded in reader.iter_decoded_messages():
+                by_mcap.setdefault(channel.topic, []).append((message.log_time, decoded))
+    return by_rosbags, by_mcap
+
+
+def test_collector_bags_read_identically_with_rosbags_and_mcap(tmp_path, virtual_hand,
+                                                                processes, ros_domain):
+    port, _ = virtual_hand()
+    _library(tmp_path / "lib.npz")
+    processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
+                     "-p", f"port:={port}"])
+    collector = _start(processes, port, tmp_path / "run", tmp_path / "lib.npz", 1)
+    assert collector.wait(timeout=90) == 0, collector.stdout.read()[-3000:]
+    bag = tmp_path / "run" / "bag_000"
+    by_rosbags, by_mcap = _independent_reads(bag)  # rosbags checks every CDR size exactly
+    commands, events = _read(bag)
+    topics = {"/leap_hand/joint_states", "/leap_hand/joint_commands", "/dexndm/episode",
+              "/diagnostics"}
+    assert set(by_rosbags) == set(by_mcap) == topics
+    for topic in topics:
+        assert [t for t, _ in by_rosbags[topic]] == [t for t, _ in by_mcap[topic]], topic
+    for name in ("/leap_hand/joint_states", "/leap_hand/joint_commands"):
+        for (_, one), (_, other) in zip(by_rosbags[name], by_mcap[name]):
+            assert list(one.name) == list(other.name) == list(JOINT_NAMES)
+            assert np.array_equal(one.position, other.position)
+            assert np.array_equal(one.velocity, other.velocity)
+    assert [list(m.position) for _, m in by_rosbags["/leap_hand/joint_commands"]] == \
+        [list(c.position) for _, c in commands]  # and what rclpy reads
+    assert [(m.event, m.episode_index, m.seed, m.trajectory_id, m.steps)
+            for _, m in by_mcap["/dexndm/episode"]] == \
+        [(e.event, e.episode_index, e.seed, e.trajectory_id, e.steps) for _, e in events]
+    statuses = [s.name for _, m in by_mcap["/diagnostics"] for s in m.status]
+    assert any("if_mcp" in name for name in statuses)
+
+
+def _completed(run: Path) -> list[int]:
+    manifest = run / "manifest.yaml"
+    if not manifest.exists():
+        return []
+    return [e["index"] for e in yaml.safe_load(manifest.read_text())["completed"]]
+
+
+def _inside_next_episode(ros_node, run: Path, collector) -> None:  # noqa: ANN001
+    """Wait until the collector has completed one episode and replays the next one: its START
+    seen on /dexndm/episode and 5 commands of it on /leap_hand/joint_commands."""
+    events, commands = [], []
+    ros_node.create_subscription(EpisodeEvent, "/dexndm/episode", events.append, 100)
+    ros_node.create_subscription(JointState, "/leap_hand/joint_commands",
+                                 lambda m: commands.append(m) if events else None, 1000)
+
+    def replaying() -> bool:
+        done = _completed(run)
+        starts = [e for e in events if e.event == EpisodeEvent.START
+                  and done and e.episode_index > done[-1]]
+        return bool(starts) and len(commands) >= 5 + int(0.3 * 20)  # past the 0.3 s ramp
+
+    assert wait_until(replaying, 90, spin=ros_node.spin), collector.stdout.read()[-2000:]
+
+
+def test_sigint_mid_episode_records_an_abort(tmp_path, virtual_hand, processes, ros_node):
+    port, _ = virtual_hand()
+    _library(tmp_path / "lib.npz")
+    processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
+                     "-p", f"port:={port}"])
+    run = tmp_path / "run"
+    collector = _start(processes, port, run, tmp_path / "lib.npz", 0)
+    _inside_next_episode(ros_node, run, collector)
+    collector.send_signal(signal.SIGINT)
+    assert collector.wait(timeout=30) == 0
+    done = _completed(run)
+    _, events = _read(run / "bag_000")
+    aborts = [e for _, e in events if e.event == EpisodeEvent.ABORT]
+    assert [(e.episode_index, e.reason) for e in aborts] == [(done[-1] + 1, "shutdown")]
+    report = build_dataset([str(run)], tmp_path / "ds", min_steps=5)
+    assert report.aborted == [f"bag_000#{done[-1] + 1}: shutdown"] and not report.incomplete
+    assert report.episodes_kept == len(done)
+
+
+def test_sigkill_mid_episode_then_resume(tmp_path, virtual_hand, processes, ros_node):
     port, _ = virtual_hand()
     _library(tmp_path / "lib.npz")
     processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
                      "-p", f"port:={port}"])
     run = tmp_path / "run"
     first = _start(processes, port, run, tmp_path / "lib.npz", 0)
-    manifest = run / "manifest.yaml"
 
     def completed() -> list[int]:
-        if not manifest.exists():
-            return []
-        return [e["index"] for e in yaml.safe_load(manifest.read_text())["completed"]]
+        return _completed(run)
 
-    assert wait_until(lambda: len(completed()) >= 1, 60), first.stdout.read()[-2000:]
-    time.sleep(0.6)  # inside the next episode
+    _inside_next_episode(ros_node, run, first)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     before = completed()

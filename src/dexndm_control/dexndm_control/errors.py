@@ -23,3 +23,7 @@ class ExecutableNotFoundError(DexndmError):
 
 class BagError(DexndmError):
     """A bag cannot be written or read as asked."""
+
+
+class JointNameError(DexndmError):
+    """A joint message names joints this hand does not have, or is inconsistent."""

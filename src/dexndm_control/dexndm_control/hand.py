@@ -11,9 +11,12 @@ Joint limits come from the Menagerie model figures (../shared/notes/leap_hand_mo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from dexndm_control.errors import JointNameError
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,37 @@ def to_isaac_order(values_model: np.ndarray) -> np.ndarray:
 
 CANONICAL_POSE = from_isaac_order(CANONICAL_POSE_ISAAC)
 OPEN_POSE = np.zeros(NUM_JOINTS)
+
+
+def positions_by_name(names: Sequence[str], values: Sequence[float],
+                      fill: np.ndarray | float = np.nan) -> np.ndarray:
+    """Model-order joint values from a JointState-style (names, values) pair.
+
+    The one behaviour for every reader of joint messages: named joints go to their model index,
+    joints the message does not name keep ``fill`` (NaN: unknown; pass the current target to
+    hold it), an unnamed message must carry all 16 values in model order. Unknown or repeated
+    names and a names/values length mismatch raise JointNameError.
+    """
+    values = np.asarray(values, dtype=float)
+    if not len(names):
+        if values.shape != (NUM_JOINTS,):
+            raise JointNameError(f"a message without joint names needs all {NUM_JOINTS} values "
+                                 f"in model order, got {values.size}")
+        return values.copy()
+    if len(names) != values.size:
+        raise JointNameError(f"{len(names)} names but {values.size} values")
+    if tuple(names) == JOINT_NAMES:
+        return values.copy()
+    indices = [JOINT_INDEX.get(name, -1) for name in names]
+    if min(indices) < 0:
+        unknown = [n for n, i in zip(names, indices) if i < 0]
+        raise JointNameError(f"unknown joint name(s) {unknown}; this hand's joints are "
+                             f"{list(JOINT_NAMES)}")
+    if len(set(indices)) != len(indices):
+        raise JointNameError("a joint is named twice in one message")
+    out = np.broadcast_to(np.asarray(fill, dtype=float), (NUM_JOINTS,)).copy()
+    out[indices] = values
+    return out
 
 
 def clip_to_limits(q: np.ndarray) -> np.ndarray:

@@ -64,3 +64,24 @@ def test_limits_from_model_figures():
     assert (hand.LOWER[15], hand.UPPER[15]) == (-1.34, 1.88)
     assert np.all(hand.LOWER < 0) and np.all(hand.UPPER > 0)
     assert hand.clip_to_limits(np.full(16, 10.0)).tolist() == hand.UPPER.tolist()
+
+
+def test_positions_by_name_has_one_behaviour_for_every_reader():
+    from dexndm_control.errors import JointNameError
+    from dexndm_control.hand import JOINT_NAMES, positions_by_name
+
+    values = np.arange(16, dtype=float)
+    assert np.array_equal(positions_by_name(JOINT_NAMES, values), values)
+    assert np.array_equal(positions_by_name([], values), values)  # unnamed: model order
+    reversed_names = list(reversed(JOINT_NAMES))
+    assert np.array_equal(positions_by_name(reversed_names, values[::-1]), values)
+    partial = positions_by_name(["th_ipl", "if_mcp"], [7.0, 8.0])
+    assert partial[15] == 7.0 and partial[0] == 8.0 and np.isnan(partial[1:15]).all()
+    held = positions_by_name(["if_rot"], [5.0], fill=values)
+    assert held[1] == 5.0 and np.array_equal(np.delete(held, 1), np.delete(values, 1))
+    for names, given, message in ((["if_mcp", "wrist"], [0.0, 1.0], "unknown joint name"),
+                                  (["if_mcp", "if_mcp"], [0.0, 1.0], "named twice"),
+                                  (["if_mcp"], [0.0, 1.0], "1 names but 2 values"),
+                                  ([], [0.0] * 15, "needs all 16 values")):
+        with pytest.raises(JointNameError, match=message):
+            positions_by_name(names, given)

@@ -3,13 +3,15 @@
 rosbags' reader yields one message at a time through several generator layers (~20 us per
 message). Here each file is walked once with struct.unpack_from over memoryviews (~1-2 us per
 record), keeping payloads as zero-copy slices, so million-message bags are read in seconds.
-Only what the dataset builder needs: per topic, log times and payloads, in file order.
+Only what the dataset builder needs: per topic, log times and payloads, in file order, and
+whether every file was whole (a file cut short is read up to its last complete record, and said).
 """
 
 from __future__ import annotations
 
 import struct
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,8 @@ def _string(view: memoryview, pos: int) -> tuple[str, int]:
 
 
 def _walk(view: memoryview, topics: set[str], channels: dict[int, str],
-          times: dict[str, list[int]], payloads: dict[str, list[memoryview]]) -> None:
+          times: dict[str, list[int]], payloads: dict[str, list[memoryview]]) -> bool:
+    """Walk the records of ``view``; False if it ends inside a record (the file was cut)."""
     pos, end = 0, len(view)
     unpack_record, unpack_message = _RECORD.unpack_from, _MESSAGE.unpack_from
     while pos + 9 <= end:
@@ -38,7 +41,9 @@ def _walk(view: memoryview, topics: set[str], channels: dict[int, str],
         body = pos + 9
         pos = body + length
         if pos > end:
-            return  # truncated record: the rest of the file is incomplete
+            return False  # truncated record: the rest of the file is incomplete
+        if op == 0x02:
+            return True  # the footer: the file is whole
         if op == 0x05:
             channel, _, log_time, _ = unpack_message(view, body)
             topic = channels.get(channel)
@@ -60,11 +65,30 @@ def _walk(view: memoryview, topics: set[str], channels: dict[int, str],
                 records = memoryview(zstd.decompress(bytes(records)))
             elif compression:
                 raise BagError(f"unsupported MCAP chunk compression {compression!r}")
-            _walk(records, topics, channels, times, payloads)
+            if not _walk(records, topics, channels, times, payloads):
+                return False
+    return pos == end
 
 
-def read_topics(bag: str | Path, topics: list[str]
-                ) -> dict[str, tuple[np.ndarray, list[memoryview]]]:
+@dataclass
+class TopicData:
+    times: np.ndarray  # int64 log times (ns), file order
+    payloads: list[memoryview]
+    expected: int  # message count metadata.yaml gives
+
+
+@dataclass
+class BagRead:
+    topics: dict[str, TopicData]
+    truncated: list[str] = field(default_factory=list)  # files that end before their footer
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.truncated) or any(len(t.payloads) < t.expected
+                                           for t in self.topics.values())
+
+
+def read_topics(bag: str | Path, topics: list[str]) -> BagRead:
     bag = Path(bag)
     metadata = bag / "metadata.yaml"
     if not metadata.is_file():
@@ -73,13 +97,21 @@ def read_topics(bag: str | Path, topics: list[str]
     if info.get("storage_identifier") != "mcap":
         raise BagError(f"{bag} is stored as {info.get('storage_identifier')}; the dataset "
                        "builder reads MCAP bags")
+    expected = {entry["topic_metadata"]["name"]: int(entry["message_count"])
+                for entry in info.get("topics_with_message_count") or []}
     times: dict[str, list[int]] = defaultdict(list)
     payloads: dict[str, list[memoryview]] = defaultdict(list)
+    truncated = []
     for name in info["relative_file_paths"]:
-        data = (bag / Path(name).name).read_bytes()
+        file = bag / Path(name).name
+        if not file.is_file():
+            raise BagError(f"{file} is listed in {metadata} but missing")
+        data = file.read_bytes()
         if not data.startswith(MAGIC):
-            raise BagError(f"{bag / name} is not an MCAP file")
+            raise BagError(f"{file} is not an MCAP file")
         channels: dict[int, str] = {}
-        _walk(memoryview(data)[len(MAGIC):], set(topics), channels, times, payloads)
-    return {topic: (np.asarray(times[topic], dtype=np.int64), payloads[topic])
-            for topic in topics}
+        whole = _walk(memoryview(data)[len(MAGIC):], set(topics), channels, times, payloads)
+        if not whole or not data.endswith(MAGIC):
+            truncated.append(file.name)
+    return BagRead({topic: TopicData(np.asarray(times[topic], dtype=np.int64), payloads[topic],
+                                     expected.get(topic, 0)) for topic in topics}, truncated)

@@ -185,8 +185,7 @@ class CollectorCore:
             reason = "joint_states stale" if stale else \
                 (f"diagnostics error: {diagnostics_error}" if diagnostics_error else "")
             if reason:
-                out.events.append(Event(ABORT, self.plan, self.step, reason))
-                self.phase, self.plan = self.IDLE, None
+                out.events.append(self.abort(reason))
                 return out
         if self.phase == self.IDLE:
             if self.finished or stale or diagnostics_error or q is None:
@@ -219,6 +218,14 @@ class CollectorCore:
             out.events.append(Event(END, self.plan, self.step))
             self.phase = self.IDLE
         return out
+
+    def abort(self, reason: str) -> Event | None:
+        """End the episode in flight (if any) as aborted; the ABORT event to record."""
+        if self.phase == self.IDLE:
+            return None
+        event = Event(ABORT, self.plan, self.step, reason)
+        self.phase, self.plan = self.IDLE, None
+        return event
 
     def record_completed(self, plan: EpisodePlan, steps: int, bag: str) -> None:
         self.manifest.add({"index": plan.index, "trajectory_id": plan.trajectory_id,

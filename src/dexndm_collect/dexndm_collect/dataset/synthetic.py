@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rclpy.serialization import serialize_message
 from sensor_msgs.msg import JointState
 
+from dexndm_collect.bag.cdr import CdrSerializer
 from dexndm_collect.bag.typestore import TypeResolver
+from dexndm_collect.dataset.decode import position_layout
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_msgs.msg import EpisodeEvent
@@ -36,11 +37,11 @@ class SyntheticEpisode:
 
 
 class _Template:
-    def __init__(self) -> None:
-        message = JointState(name=list(JOINT_NAMES), position=[0.125] * 16,
+    def __init__(self, cdr: CdrSerializer) -> None:
+        message = JointState(name=list(JOINT_NAMES), position=[0.0] * 16,
                              velocity=[0.0] * 16, effort=[0.0] * 16)
-        self.payload = bytearray(serialize_message(message))
-        self.offset = bytes(self.payload).find(np.full(16, 0.125, "<f8").tobytes())
+        self.payload = bytearray(cdr.serialize(message))
+        self.offset = position_layout(bytes(self.payload))[2]
 
     def make(self, positions: np.ndarray) -> bytes:
         payload = self.payload[:]
@@ -55,13 +56,14 @@ def write_collection_bag(path: str | Path, episodes: list[SyntheticEpisode],
     connections = [writer.add_connection(t, m, *resolver.definition(m))
                    for t, m in zip(TOPICS, TYPES)]
     states, commands, events = connections
-    template = _Template()
+    cdr = CdrSerializer(resolver)
+    template = _Template(cdr)
     t = start_ns
     for index, episode in enumerate(episodes):
         def event(kind: int, steps: int, reason: str = "") -> None:
             message = EpisodeEvent(event=kind, episode_index=index, steps=steps, reason=reason,
                                    trajectory_id=f"synthetic:{index}", wrist_label="palm_down")
-            writer.write(events, t, serialize_message(message))
+            writer.write(events, t, cdr.serialize(message))
 
         event(EpisodeEvent.START, 0)
         for _ in range(episode.ramp):
@@ -81,6 +83,7 @@ def write_collection_bag(path: str | Path, episodes: list[SyntheticEpisode],
         else:
             writer.write(states, t + period_ns - 1000, template.make(episode.q[steps]))
             event(EpisodeEvent.END, steps)
+        writer.flush()  # one chunk per episode, as the collector flushes at every END
         t += 5 * period_ns
     writer.close()
     return Path(path)

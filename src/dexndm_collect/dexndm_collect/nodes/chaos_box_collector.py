@@ -18,14 +18,16 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
-from rclpy.serialization import deserialize_message, serialize_message
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 
+from dexndm_collect.bag.cdr import CdrSerializer
 from dexndm_collect.bag.recover import reindex_bag
 from dexndm_collect.bag.typestore import TypeResolver
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_collect.core.chaos_box import START, CollectorConfig, CollectorCore, Event
-from dexndm_control.hand import JOINT_INDEX, JOINT_NAMES
+from dexndm_control.errors import JointNameError
+from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.ros_node import guarded, run_node
 from dexndm_msgs.msg import EpisodeEvent
 
@@ -35,7 +37,8 @@ TOPICS = {"/leap_hand/joint_states": "sensor_msgs/msg/JointState",
           "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
 
 
-def open_run_bag(run_dir: Path, max_bag_size: int) -> SplitBagWriter:
+def open_run_bag(run_dir: Path, max_bag_size: int, resolver: TypeResolver
+                 ) -> SplitBagWriter:
     """A new bag_NNN in ``run_dir``; an earlier bag left unclosed by a crash is recovered first."""
     run_dir.mkdir(parents=True, exist_ok=True)
     existing = sorted(p for p in run_dir.glob("bag_*") if p.is_dir()
@@ -44,7 +47,6 @@ def open_run_bag(run_dir: Path, max_bag_size: int) -> SplitBagWriter:
         if not (bag / "metadata.yaml").exists() and list(bag.glob("*.mcap")):
             reindex_bag(bag)
     writer = SplitBagWriter(run_dir / f"bag_{len(existing):03d}", max_bytes=max_bag_size)
-    resolver = TypeResolver()
     for topic, msgtype in TOPICS.items():
         writer.add_connection(topic, msgtype, *resolver.definition(msgtype))
     return writer
@@ -65,7 +67,9 @@ class ChaosBoxCollector(Node):
             wave_skip_joints=tuple(p("wave_skip_joints", ["if_rot", "mf_rot", "rf_rot"]).value))
         max_bag_size = p("max_bag_size", 1_000_000_000).value
         self.run_dir = Path(self.config.output)
-        self.writer = open_run_bag(self.run_dir, max_bag_size)
+        resolver = TypeResolver()
+        self._cdr = CdrSerializer(resolver)  # exact bytes: what the node writes skips DDS
+        self.writer = open_run_bag(self.run_dir, max_bag_size, resolver)
         self.core = CollectorCore(self.config, self.run_dir)
         self.finished = False
         self.exit_code = 0
@@ -93,14 +97,13 @@ class ChaosBoxCollector(Node):
     def _on_joint_state(self, data: bytes) -> None:
         self._write("/leap_hand/joint_states", data)
         message = deserialize_message(data, JointState)
-        if list(message.name) == list(JOINT_NAMES):
-            self._q = np.asarray(message.position)
-        else:  # by name, whatever the order
-            q = np.zeros(len(JOINT_NAMES))
-            for name, value in zip(message.name, message.position):
-                q[JOINT_INDEX[name]] = value
-            self._q = q
-        self._state_time = time.monotonic()
+        try:
+            q = positions_by_name(message.name, message.position)
+        except JointNameError as error:  # recorded as received; not used to drive the hand
+            self.get_logger().error(f"ignored a joint state: {error}", throttle_duration_sec=5.0)
+            return
+        if np.all(np.isfinite(q)):  # a state that misses joints cannot start or ramp an episode
+            self._q, self._state_time = q, time.monotonic()
 
     def _on_diagnostics(self, data: bytes) -> None:
         self._write("/diagnostics", data)
@@ -125,21 +128,26 @@ class ChaosBoxCollector(Node):
             command = JointState(name=list(JOINT_NAMES), position=result.command.tolist())
             command.header.stamp = self.get_clock().now().to_msg()
             self._commands.publish(command)
-            self._write("/leap_hand/joint_commands", serialize_message(command))
+            self._write("/leap_hand/joint_commands", self._cdr.serialize(command))
         for event in result.events:
             if event.kind != START:
-                self._emit(event)
-                if event.kind == EpisodeEvent.END:
-                    self.writer.flush()  # on disk before the manifest says "completed"
-                    self.core.record_completed(event.plan, event.steps, self.writer.path.name)
-                else:
-                    self.get_logger().warning(f"episode {event.plan.index} aborted: {event.reason}")
+                self._finish_episode(event)
         if now - self._last_flush >= 1.0:
             self.writer.flush()
             self._last_flush = now
         if self.core.finished:
             self.get_logger().info(f"collection finished: {self.core.finish_reason}")
             self.finished = True
+
+    def _finish_episode(self, event: Event) -> None:
+        self._emit(event)
+        if event.kind == EpisodeEvent.END:
+            self.writer.flush()  # on disk before the manifest says "completed"
+            self.core.record_completed(event.plan, event.steps, self.writer.path.name)
+        elif self.context.ok():
+            self.get_logger().warning(f"episode {event.plan.index} aborted: {event.reason}")
+        else:  # shutting down: rosout is gone
+            print(f"collector: episode {event.plan.index} aborted: {event.reason}", flush=True)
 
     def _emit(self, event: Event) -> None:
         plan = event.plan
@@ -148,10 +156,14 @@ class ChaosBoxCollector(Node):
                                noise_enabled=plan.noise_enabled, noise_sigma=plan.noise_sigma,
                                seed=plan.seed, steps=event.steps, reason=event.reason)
         message.header.stamp = self.get_clock().now().to_msg()
-        self._events.publish(message)
-        self._write("/dexndm/episode", serialize_message(message))
+        if self.context.ok():  # on SIGINT/SIGTERM the context is gone: the bag still gets it
+            self._events.publish(message)
+        self._write("/dexndm/episode", self._cdr.serialize(message))
 
     def close(self) -> None:
+        aborted = self.core.abort("shutdown")
+        if aborted is not None:  # the episode in flight is marked, so no reader mistakes it
+            self._finish_episode(aborted)
         self.writer.close()
         if len(self.periods) > 1:
             periods_ms = np.array(self.periods) * 1000.0

@@ -18,7 +18,7 @@ import numpy as np
 from dexndm_control import hand
 from dexndm_control.dynamixel.bus import BusError, MotorBus, PortLostError
 from dexndm_control.dynamixel.control_table import ALERT_BIT, decode_hardware_errors
-from dexndm_control.errors import DexndmError
+from dexndm_control.errors import DexndmError, JointNameError
 
 
 class CommandRejected(DexndmError):
@@ -66,22 +66,10 @@ def parse_command(names: Sequence[str], positions: Sequence[float],
     positions = np.asarray(positions, dtype=float)
     if not np.all(np.isfinite(positions)):
         raise CommandRejected("command has NaN or infinite positions; nothing was sent")
-    if not names:
-        if positions.shape != (hand.NUM_JOINTS,):
-            raise CommandRejected(f"an unnamed command needs all {hand.NUM_JOINTS} positions in "
-                                  f"model order, got {positions.size}")
-        return positions.copy()
-    if len(names) != positions.size:
-        raise CommandRejected(f"{len(names)} names but {positions.size} positions")
-    unknown = [n for n in names if n not in hand.JOINT_INDEX]
-    if unknown:
-        raise CommandRejected(f"unknown joint name(s) {unknown}; expected some of "
-                              f"{list(hand.JOINT_NAMES)}")
-    if len(set(names)) != len(names):
-        raise CommandRejected("a joint is named twice in one command")
-    target = current_target.copy()
-    target[[hand.JOINT_INDEX[n] for n in names]] = positions
-    return target
+    try:
+        return hand.positions_by_name(names, positions, fill=current_target)
+    except JointNameError as error:
+        raise CommandRejected(str(error)) from None
 
 
 class DriverCore:

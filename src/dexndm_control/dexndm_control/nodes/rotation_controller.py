@@ -22,7 +22,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from dexndm_control.core.controller import ControllerConfig, ControllerCore
-from dexndm_control.hand import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from dexndm_control.errors import JointNameError
+from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.ros_node import guarded, run_node
 from dexndm_msgs.msg import ControlStep, RotationCommand
@@ -82,13 +83,11 @@ class RotationController(Node):
         return SetParametersResult(successful=True)
 
     def _on_state(self, message: JointState) -> None:
-        if list(message.name) == list(JOINT_NAMES):
-            q = np.asarray(message.position, dtype=float)
-        else:
-            q = np.full(NUM_JOINTS, np.nan)
-            for name, value in zip(message.name, message.position):
-                if name in JOINT_INDEX:
-                    q[JOINT_INDEX[name]] = value
+        try:  # joints a message leaves out are NaN: the controller holds on non-finite input
+            q = positions_by_name(message.name, message.position)
+        except JointNameError as error:  # not this hand's state: ignored, so states go stale
+            self.get_logger().error(f"ignored a joint state: {error}", throttle_duration_sec=5.0)
+            return
         self._q, self._state_time = q, time.monotonic()
 
     def _on_command(self, message: RotationCommand) -> None:
