@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from rclpy.serialization import serialize_message
@@ -17,6 +20,7 @@ from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_control.errors import BagError
 
 TYPE = "sensor_msgs/msg/JointState"
+DEXNDM = str(Path(sys.executable).parent / "dexndm")
 
 
 def _joint_state(i: int) -> bytes:
@@ -93,3 +97,32 @@ def test_type_resolver_knows_custom_messages():
     msgdef, rihs01 = TypeResolver().definition("dexndm_msgs/msg/ControlStep")
     assert "float64[16] q" in msgdef and "MSG: geometry_msgs/Vector3" in msgdef
     assert rihs01 == "RIHS01_6d2268e71324bb54157a7ac20b3ef8dff1d8761df7affc53cb491c796f7ef1d2"
+
+
+def test_a_file_that_is_not_mcap_is_named_not_called_unclosed(tmp_path):
+    bag = tmp_path / "bag"
+    bag.mkdir()
+    (bag / "x.mcap").write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(BagError, match="x.mcap is not an MCAP file"):
+        read_bag_info(bag)
+    with pytest.raises(BagError, match="x.mcap is not an MCAP file"):
+        reindex_bag(bag)
+    assert (bag / "x.mcap").read_bytes() == bytes(range(256)) * 40
+    assert not (tmp_path / "bag.orig").exists()
+    result = subprocess.run([DEXNDM, "info", str(bag)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "not an MCAP file" in result.stderr
+    assert "reindex" not in result.stdout
+
+
+def test_reindex_never_moves_an_input_it_recovered_nothing_from(tmp_path):
+    writer = _write(tmp_path / "bag", 100)  # nothing flushed: no complete chunk on disk yet
+    shutil.copytree(tmp_path / "bag", tmp_path / "killed")
+    writer.close()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "killed").iterdir()}
+    result = subprocess.run([DEXNDM, "reindex", str(tmp_path / "killed")], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "no complete message" in result.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "killed").iterdir()} == before
+    assert not (tmp_path / "killed.orig").exists()
+    assert not list(tmp_path.glob(".killed*"))  # no staging directory left behind

@@ -22,8 +22,9 @@ from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
-from dexndm_learning.runs import (EpochRecorder, MetricLog, epoch_batches, pick_device, prepare_output,
-                                  seed_everything, setup_distributed, teardown_distributed)
+from dexndm_learning.runs import (EpochRecorder, MetricLog, check_output, epoch_batches,
+                                  pick_device, prepare_output, seed_everything, setup_distributed,
+                                  teardown_distributed)
 
 BUNDLE_KIND = "base_policy"
 
@@ -66,8 +67,7 @@ def train_bc(config: BCConfig) -> dict:
     distributed = setup_distributed(device)
     seed_everything(config.seed)
     out = Path(config.out)
-    if distributed.main:
-        prepare_output(out, config, config.overwrite, distributed.world_size)
+    check_output(out, config.overwrite)
     layout = ObservationLayout(history=config.history)
     loaded = load_episodes(config.data)
     train_ids, eval_ids = split_by_episode(loaded.keys, config.eval_fraction, config.seed)
@@ -76,6 +76,8 @@ def train_bc(config: BCConfig) -> dict:
     evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
     if len(train) == 0:
         raise DexndmError(f"no rollout step has {config.history} steps of history")
+    if distributed.main:  # inputs are valid: only now does OUT appear
+        prepare_output(out, config, config.overwrite, distributed.world_size)
     policy = GeneralistPolicyNet(layout.size, width=config.width, blocks=config.blocks)
     sample = torch.arange(0, len(train), max(1, len(train) // 50000))
     obs, _ = bc_batch(train, sample, layout, config.action_scale)

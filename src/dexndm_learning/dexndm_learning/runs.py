@@ -56,12 +56,20 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def prepare_output(path: str | Path, config: object, overwrite: bool = False,
-                   world_size: int = 1) -> Path:
+def check_output(path: str | Path, overwrite: bool = False) -> None:
+    """Refuse a non-empty output directory up front (creates nothing)."""
     out = Path(path)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise DexndmError(f"{out} exists and is not empty; choose a new --out or pass "
                           "--overwrite")
+
+
+def prepare_output(path: str | Path, config: object, overwrite: bool = False,
+                   world_size: int = 1) -> Path:
+    """Create the run directory with run.yaml. Call it once the inputs have been loaded and
+    checked, so that a run that cannot start leaves nothing behind."""
+    out = Path(path)
+    check_output(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     record = {"config": asdict(config), "git_commit": git_commit(), "world_size": world_size,
               "torch": str(torch.__version__)}

@@ -10,7 +10,7 @@ import yaml
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
-from dexndm_collect.bag.mcap_scan import scan_mcap
+from dexndm_collect.bag.mcap_scan import require_mcap, scan_mcap
 from dexndm_control.errors import BagError
 
 
@@ -61,6 +61,8 @@ def read_bag_info(path: str | Path) -> BagInfo:
                            f"`dexndm reindex {path}` rebuilds it from its files") from None
     if not files:
         raise BagError(f"{path} has neither metadata.yaml nor .mcap files: not a bag")
+    for file in files:  # an unclosed MCAP file still starts with the magic; anything else is not
+        require_mcap(file)
     counts: dict[tuple[str, str], int] = {}
     times: list[int] = []
     for file in files:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dexndm_control.errors import BagError
+
 MAGIC = b"\x89MCAP0\r\n"
 OP_SCHEMA, OP_CHANNEL, OP_MESSAGE, OP_CHUNK, OP_FOOTER = 0x03, 0x04, 0x05, 0x06, 0x02
 
@@ -111,7 +113,19 @@ def _handle(op: int, body: _Buffer, result: ScanResult) -> None:
         result.messages.append((channel_id, log_time, bytes(body.take(body.remaining()))))
 
 
+def require_mcap(path: str | Path) -> None:
+    """BagError unless ``path`` starts with the MCAP magic bytes (or is cut inside them: a
+    recorder killed as it opened the file)."""
+    with Path(path).open("rb") as stream:
+        head = stream.read(len(MAGIC))
+    if head != MAGIC[:len(head)]:
+        raise BagError(f"{path} is not an MCAP file (it does not start with the MCAP magic "
+                       "bytes): it is no recorder output and cannot be reindexed; remove it or "
+                       "point at the bag directory it belongs to")
+
+
 def scan_mcap(path: str | Path) -> ScanResult:
+    require_mcap(path)
     data = Path(path).read_bytes()
     result = ScanResult()
     if not data.startswith(MAGIC):

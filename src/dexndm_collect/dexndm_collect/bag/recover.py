@@ -9,7 +9,7 @@ import yaml
 from rosbags.rosbag2.metadata import parse_qos
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from dexndm_collect.bag.mcap_scan import scan_mcap
+from dexndm_collect.bag.mcap_scan import require_mcap, scan_mcap
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_control.errors import BagError
 
@@ -38,6 +38,8 @@ def reindex_bag(path: str | Path) -> tuple[int, Path]:
     files = sorted(path.glob("*.mcap"))
     if not files:
         raise BagError(f"{path} holds no .mcap file: nothing to reindex")
+    for file in files:  # refuse before anything is written or moved
+        require_mcap(file)
     original = path.with_name(path.name + ".orig")
     if original.exists():
         raise BagError(f"{original} exists from an earlier reindex; move it away first")
@@ -63,6 +65,10 @@ def reindex_bag(path: str | Path) -> tuple[int, Path]:
                                                          hashes[schema.name], qos)
             writer.write(connections[key], log_time, data)
     writer.close()
+    if writer.message_count == 0:  # nothing to gain: the input stays where it is, untouched
+        shutil.rmtree(staging)
+        raise BagError(f"no complete message could be recovered from {path} (its files end "
+                       "before the first complete chunk); the files were left as they are")
     path.rename(original)
     staging.rename(path)
     return writer.message_count, original

@@ -14,8 +14,9 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_bundle
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import ARCHITECTURES, DynamicsModel
-from dexndm_learning.runs import (EpochRecorder, MetricLog, epoch_batches, pick_device, prepare_output,
-                                  seed_everything, setup_distributed, teardown_distributed)
+from dexndm_learning.runs import (EpochRecorder, MetricLog, check_output, epoch_batches,
+                                  pick_device, prepare_output, seed_everything, setup_distributed,
+                                  teardown_distributed)
 
 BUNDLE_KIND = "dynamics"
 
@@ -90,8 +91,7 @@ def train_dynamics(config: DynamicsTrainConfig) -> dict:
         device = f"cuda:{distributed.rank % torch.cuda.device_count()}"
     seed_everything(config.seed)
     out = Path(config.out)
-    if distributed.main:
-        prepare_output(out, config, config.overwrite, distributed.world_size)
+    check_output(out, config.overwrite)
     loaded = load_episodes(config.data)
     train_ids, eval_ids = split_by_episode(loaded.keys, config.eval_fraction, config.seed)
     train = Windows([loaded.episodes[i] for i in train_ids], config.window, loaded.control_dt)
@@ -99,7 +99,9 @@ def train_dynamics(config: DynamicsTrainConfig) -> dict:
                          loaded.control_dt)
     if len(train) == 0:
         raise DexndmError(f"no training window of {config.window} steps in {config.data}")
-    model = build_model(config, train).to(device)
+    model = build_model(config, train).to(device)  # loads --init
+    if distributed.main:  # inputs are valid: only now does OUT appear
+        prepare_output(out, config, config.overwrite, distributed.world_size)
     trained = DistributedDataParallel(model) if distributed.world_size > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)

@@ -15,7 +15,7 @@ import yaml
 
 from dexndm_control.errors import DexndmError
 from dexndm_learning.ppo.config import CATEGORY_ENVS, env_config, ppo_config
-from dexndm_learning.runs import pick_device, prepare_output, seed_everything
+from dexndm_learning.runs import check_output, pick_device, prepare_output, seed_everything
 
 
 @dataclass
@@ -56,22 +56,26 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     out = Path(config.out)
     # resuming may continue in the same directory: its files are kept, run.yaml is rewritten
     same_dir = bool(config.resume) and Path(config.resume).parent.resolve() == out.resolve()
-    prepare_output(out, config, config.overwrite or same_dir)
+    check_output(out, config.overwrite or same_dir)
+    if config.resume and not Path(config.resume).is_file():
+        raise DexndmError(f"--resume {config.resume}: no such checkpoint (give RUN/model_N.pt)")
     environment = env_config(config.category, num_envs=config.num_envs,
                              wrists=tuple(config.wrists), axes=config.axes,
                              profile=config.profile, seed=config.seed,
                              objects=tuple(config.objects),
                              mass_range=config.mass_range, friction_range=config.friction_range,
                              grasp_wrist=config.grasp_wrist or _default_grasp_wrist(config.wrists))
+    device = pick_device(config.device)
+    env = RotationVecEnv(environment)  # grasps are found (or refused) before OUT appears
+    prepare_output(out, config, config.overwrite or same_dir)
     # the full environment (reward weights included) travels with the checkpoints, so rollouts
     # and evaluations rebuild exactly what the specialist was trained in
     (out / "env.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(environment))),
                                                  sort_keys=False))
-    env = RotationVecEnv(environment)
     runner = OnPolicyRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
                                             save_interval=config.save_interval,
                                             seed=config.seed),
-                            log_dir=str(out), device=pick_device(config.device))
+                            log_dir=str(out), device=device)
     if config.resume:
         runner.load(config.resume)
     try:

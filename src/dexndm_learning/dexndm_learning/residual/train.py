@@ -25,8 +25,9 @@ from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import DynamicsModel
 from dexndm_learning.dynamics.train import load_dynamics
-from dexndm_learning.runs import (EpochRecorder, MetricLog, epoch_batches, pick_device, prepare_output,
-                                  seed_everything, setup_distributed, teardown_distributed)
+from dexndm_learning.runs import (EpochRecorder, MetricLog, check_output, epoch_batches,
+                                  pick_device, prepare_output, seed_everything, setup_distributed,
+                                  teardown_distributed)
 
 BUNDLE_KIND = "residual"
 
@@ -102,8 +103,7 @@ def train_residual(config: ResidualTrainConfig) -> dict:
     distributed = setup_distributed(device)
     seed_everything(config.seed)
     out = Path(config.out)
-    if distributed.main:
-        prepare_output(out, config, config.overwrite, distributed.world_size)
+    check_output(out, config.overwrite)
     dynamics = load_dynamics(config.dynamics).to(device)
     layout = ObservationLayout(history=config.history)
     loaded = load_episodes(config.data)
@@ -114,6 +114,8 @@ def train_residual(config: ResidualTrainConfig) -> dict:
     evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
     if len(train) == 0:
         raise DexndmError("no training window long enough for W + T steps in the data")
+    if distributed.main:  # inputs are valid: only now does OUT appear
+        prepare_output(out, config, config.overwrite, distributed.world_size)
     residual = ResidualPolicyNet(layout.size, hidden=tuple(config.hidden), scale=config.scale)
     _set_normalisers(residual, train, layout)
     objective = ResidualObjective(residual, dynamics, layout).to(device)
