@@ -143,8 +143,8 @@ def virtual_hand(tmp_path, processes):
     """Start the XC330 emulator in its own process; returns (port path, control function)."""
     from dexndm_sim.xc330.server import control_request
 
-    def start(*args: str) -> tuple[str, Callable[[dict], dict]]:
-        port = str(tmp_path / f"leap{len(processes.started)}")
+    def start(*args: str, port: str | None = None) -> tuple[str, Callable[[dict], dict]]:
+        port = port or str(tmp_path / f"leap{len(processes.started)}")
         processes.start([str(Path(sys.executable).parent / "dexndm-virtual-hand"),
                          "--port", port, *(args or ("--model", "firmware"))])
         assert wait_until(lambda: Path(port + ".ctl").exists() and Path(port).exists(), 20), \

@@ -4,6 +4,8 @@
    a (fast) sync read of current/velocity/position, as fast as possible for a few seconds.
 2. The same exchange's time on a real 4 Mbaud bus with return delay 0: bytes x 2.5 us.
 3. leap_driver at state_rate_hz 1000 over DDS: the /leap_hand/joint_states rate a subscriber sees.
+4. leap_driver at its default 200 Hz, all motors answering and then one motor (ID 7) silent: the
+   rate the other 15 keep (`dead_motor_rate_ratio`, target >= 0.8).
 Prints one JSON line (keys cycles_per_s, wire_limit_hz, ratio, joint_states_hz, ...).
 """
 
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from dexndm_sim.xc330.server import control_request
 
 from _common import Children, bin_path, isolated_ros_env, report, wait_for_path
 
@@ -53,13 +56,23 @@ def bus_cycles(port: str, fast: bool, seconds: float) -> tuple[float, int]:
     return cycles / (time.perf_counter() - start), incomplete
 
 
-def joint_states_rate(port: str, seconds: float, env: dict) -> float:
+def joint_states_rates(port: str, seconds: float, env: dict, rate_hz: float,
+                       silence_between: bool = False) -> list[float]:
+    """/leap_hand/joint_states rates over ``seconds``; with ``silence_between`` a second window
+    follows after motor 7 stopped answering (the driver keeps running)."""
     import rclpy
     from sensor_msgs.msg import JointState
 
+    def measure(node, stamps: list[float]) -> float:  # noqa: ANN001
+        stamps.clear()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+
     with Children() as children:
         children.start([bin_path("leap_driver"), "--ros-args", "-p", f"port:={port}",
-                        "-p", "state_rate_hz:=1000.0"], env=env, stdout=subprocess.DEVNULL,
+                        "-p", f"state_rate_hz:={rate_hz}"], env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         rclpy.init()
         node = rclpy.create_node("bus_rate_probe")
@@ -69,13 +82,15 @@ def joint_states_rate(port: str, seconds: float, env: dict) -> float:
         deadline = time.monotonic() + 30
         while not stamps and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.1)
-        stamps.clear()
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.05)
+        rates = [measure(node, stamps)]
+        if silence_between:
+            control_request(port, {"cmd": "silence", "ids": [7]})
+            measure(node, stamps)  # the driver notices and leaves motor 7 out
+            rates.append(measure(node, stamps))
+            control_request(port, {"cmd": "silence", "ids": []})
         node.destroy_node()
         rclpy.shutdown()
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+    return rates
 
 
 def main() -> None:
@@ -91,7 +106,8 @@ def main() -> None:
         wait_for_path(port)
         fast, fast_incomplete = bus_cycles(port, True, args.seconds)
         plain, plain_incomplete = bus_cycles(port, False, args.seconds)
-        states_hz = joint_states_rate(port, args.seconds, env)
+        (states_hz,) = joint_states_rates(port, args.seconds, env, 1000.0)
+        default_hz, dead_motor_hz = joint_states_rates(port, args.seconds, env, 200.0, True)
     limit_fast, limit_plain = 1 / wire_time(True), 1 / wire_time(False)
     report("bus_rate", {
         "cycles_per_s": round(fast, 1),
@@ -101,6 +117,9 @@ def main() -> None:
         "sync_read_cycles_per_s": round(plain, 1),
         "sync_read_wire_limit_hz": round(limit_plain, 1),
         "sync_read_ratio": round(plain / limit_plain, 3),
+        "joint_states_hz_200": round(default_hz, 1),
+        "joint_states_hz_200_dead_motor": round(dead_motor_hz, 1),
+        "dead_motor_rate_ratio": round(dead_motor_hz / default_hz, 3),
         "incomplete_cycles": {"fast_sync_read": fast_incomplete, "sync_read": plain_incomplete},
         "note": "cycles = sync write of 16 goals + fast sync read of 16 x 10 bytes via "
                 "dynamixel-sdk on the emulator's pty; wire limit = same bytes at 4 Mbaud, "

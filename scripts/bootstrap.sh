@@ -17,6 +17,14 @@ missing=()
 [ -n "$python" ] || missing+=(python3.11 python3.11-venv python3.11-dev)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
+# the WebXR teleop page is tested in a real headless browser (optional for a non-root user)
+browser=()
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || browser=(chromium)
+if [ ${#browser[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing+=("${browser[@]}")
+elif [ ${#browser[@]} -gt 0 ]; then
+  echo "bootstrap: no Chromium: the teleop page test will be skipped (sudo apt-get install chromium)" >&2
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "bootstrap: installing ${missing[*]} with apt-get"

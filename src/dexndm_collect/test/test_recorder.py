@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -14,6 +13,7 @@ from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import JointState
 
 from conftest import wait_until
+from dexndm_collect.bag.info import read_bag_info
 
 DEXNDM = str(Path(sys.executable).parent / "dexndm")
 TOPIC = "/leap_hand/joint_states"
@@ -39,10 +39,16 @@ def _publish(node, count: int, rate_hz: float = 500.0) -> None:  # noqa: ANN001
                                       QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
     assert wait_until(lambda: publisher.get_subscription_count() > 0, 20, spin=node.spin), \
         "the recorder never subscribed"
-    time.sleep(0.3)  # the reader side completes its match a moment after the writer's
     for i in range(count):
         publisher.publish(_message(i))
         node.spin(1.0 / rate_hz)
+
+
+def _on_disk(bag: Path) -> int:
+    """Messages the recorder has flushed to the bag's files so far (scanned, bag unclosed)."""
+    if not list(bag.glob("*.mcap")):
+        return 0
+    return read_bag_info(bag).message_count
 
 
 def _read(bag: Path) -> list[JointState]:
@@ -54,7 +60,7 @@ def test_records_exactly_what_another_process_published(tmp_path, ros_node, proc
     bag = tmp_path / "bag"
     recorder = _start_recorder(processes, bag)
     _publish(ros_node, 300)
-    time.sleep(1.0)
+    assert wait_until(lambda: _on_disk(bag) >= 300, 20)  # received (flushed every second)
     recorder.send_signal(signal.SIGINT)
     assert recorder.wait(timeout=20) == 0, recorder.stdout.read()
     messages = _read(bag)
@@ -83,7 +89,7 @@ def test_sigkill_then_info_explains_and_reindex_recovers(tmp_path, ros_node, pro
     bag = tmp_path / "bag"
     recorder = _start_recorder(processes, bag)
     _publish(ros_node, 400)
-    time.sleep(2.5)  # > the 1 s flush period
+    assert wait_until(lambda: _on_disk(bag) >= 400, 20)  # flushed before the kill
     recorder.send_signal(signal.SIGKILL)
     recorder.wait(timeout=10)
     assert not (bag / "metadata.yaml").exists()

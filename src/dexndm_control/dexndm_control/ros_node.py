@@ -1,14 +1,17 @@
 """Run one rclpy node until it finishes or the process is told to stop.
 
-Shared by every node of the stack so that shutdown is handled once: SIGINT/SIGTERM (rclpy's handlers
-shut the context down), a node that declares itself finished, and exceptions — which are logged and
-turn into a non-zero exit status instead of a hung executor.
+Shared by every node of the stack so that shutdown is handled once: SIGINT/SIGTERM (they end the
+spin loop; the node's close() runs while its context is still valid), a node that declares itself
+finished, and exceptions — which are logged and turn into a non-zero exit status instead of a
+hung executor.
 """
 
 from __future__ import annotations
 
 import inspect
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 
@@ -29,8 +32,15 @@ def run_node(factory: Callable[[], object], argv: Sequence[str] | None = None,
     apply_default_ros_env()
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=list(sys.argv if argv is None else argv))
+    # SIGINT/SIGTERM end the spin loop here instead of shutting the context down under the node:
+    # close() then still has its publishers and rosout (final events, "torque off" in the log)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    rclpy.init(args=list(sys.argv if argv is None else argv),
+               signal_handler_options=SignalHandlerOptions.NO)
     node = None
     code = 0
     try:
@@ -41,7 +51,7 @@ def run_node(factory: Callable[[], object], argv: Sequence[str] | None = None,
         else:
             executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not getattr(node, "finished", False):
+        while rclpy.ok() and not stop.is_set() and not getattr(node, "finished", False):
             executor.spin_once(timeout_sec=0.1)
         code = int(getattr(node, "exit_code", 0))
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -61,6 +71,8 @@ def run_node(factory: Callable[[], object], argv: Sequence[str] | None = None,
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code
 
 

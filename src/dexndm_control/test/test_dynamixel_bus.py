@@ -120,3 +120,26 @@ def test_core_clips_to_limits_and_max_step(virtual_hand):
     assert goal[15] == hand.model_to_motor_ticks(target)[15]
     assert goal[1] == 2048 + round(0.2 / hand.RAD_PER_TICK)  # if_mcp is motor 1
     core.bus.close()
+
+
+def test_a_dead_motor_is_left_out_of_cyclic_reads_and_pinged_back(virtual_hand):
+    from conftest import wait_until
+
+    port, control = virtual_hand()
+    bus = DynamixelBus(BusConfig(port=port))
+    bus.open()
+    try:
+        control({"cmd": "silence", "ids": [7]})
+        readings = [bus.read_state() for _ in range(bus.config.absent_after_misses + 5)]
+        assert list(bus.absent) == [7]
+        others = [i for i in range(16) if i != 7]
+        assert all(r.ok[others].all() and not r.ok[7] for r in readings)
+        errors_when_absent = bus.comm_errors[7]
+        for _ in range(20):  # absent: no more reply timeouts counted against it per cycle
+            bus.read_state()
+        assert bus.comm_errors[7] <= errors_when_absent + 2  # only the periodic re-pings
+        control({"cmd": "silence", "ids": []})
+        assert wait_until(lambda: bus.read_state().ok.all(), 5)  # pinged back within 0.25 s
+        assert bus.absent == {}
+    finally:
+        bus.close()

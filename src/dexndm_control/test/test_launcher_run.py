@@ -44,7 +44,7 @@ def test_parameters_and_arguments_take_effect(tmp_path, ros_domain, processes):
     assert "required process 'echo' exited with code 0" in text
 
 
-def test_sigint_stops_every_child_within_5_s(tmp_path, ros_domain, processes):
+def test_sigint_stops_every_child_within_5_s(tmp_path, ros_node, processes):
     path = _launch_file(tmp_path, f"""
         <launch>
           <node pkg="dexndm_control" exec="rotation_commander" name="commander"/>
@@ -55,7 +55,9 @@ def test_sigint_stops_every_child_within_5_s(tmp_path, ros_domain, processes):
     out = Output(launcher)
     assert wait_until(lambda: out.count("[launch] started") == 3, 30), out.text()
     assert wait_until(lambda: len(descendants(launcher.pid)) >= 5, 10)
-    time.sleep(1.0)  # let the rclpy node finish starting
+    # the rclpy node has finished starting once its publisher is discovered
+    assert wait_until(lambda: ros_node.count_publishers("/dexndm/rotation_command") > 0, 30,
+                      spin=ros_node.spin)
     children = descendants(launcher.pid)
     start = time.monotonic()
     launcher.send_signal(signal.SIGINT)

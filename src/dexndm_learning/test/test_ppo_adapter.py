@@ -27,8 +27,24 @@ def test_adapter_shapes_dtypes_and_time_outs(tmp_path):
         timeouts_seen += int(extras["time_outs"].sum())
     assert dones_seen >= 4  # every env ended once (5-step episodes) and was reset
     assert env.episode_length_buf.max() <= 5
-    assert isinstance(mean_rotation(env, steps=2), float)
     env.close()
+
+
+def test_mean_rotation_averages_the_rotation_term_over_steps(tmp_path):
+    def make() -> RotationVecEnv:
+        return RotationVecEnv(env_config("small_cylinders", num_envs=4, grasps_per_object=2,
+                                         episode_length=50, seed=3), tmp_path)
+
+    hold = lambda observations: torch.zeros(4, 16)  # noqa: E731
+    measured, twin = make(), make()
+    value = mean_rotation(measured, hold, steps=3)
+    per_step = []
+    for _ in range(3):  # the same seed and actions by hand: the mean of the per-step means
+        twin.step(torch.zeros(4, 16))
+        per_step.append(float(twin.last_terms.rotation.mean()))
+    assert value == sum(per_step) / 3 and any(v != 0.0 for v in per_step)
+    measured.close()
+    twin.close()
 
 
 def test_ppo_runs_checkpoints_and_resumes(tmp_path, monkeypatch):

@@ -25,7 +25,21 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path, monkeypatch):
     assert json.loads(out.read_text())["results"] == result["results"]
     goal = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                       (0,), 20, goal_oriented=True))
-    assert 0.0 <= goal["results"]["small_cylinders/palm_up"]["goal_success"][0] <= 1.0
+    # one seed, one episode toward a random goal: the 1 s episode of the tiny test policy turns
+    # the object 0.27 rad, nowhere near a random orientation: no success, exactly 0 of 1
+    go = goal["results"]["small_cylinders/palm_up"]
+    assert go["goal_success"] == [0.0, 0.0] and go["time_to_fall"] == [1.0, 0.0]
+
+
+def test_goal_success_means_within_a_tenth_of_pi_of_the_goal():
+    from dexndm_sim.rewards import episode_metrics
+
+    along = np.full(10, 0.5)
+    near = episode_metrics(along, np.zeros(10), 0.05, 20, final_goal_distance=0.31)
+    far = episode_metrics(along, np.zeros(10), 0.05, 20, final_goal_distance=0.32)
+    assert near.goal_success is True and far.goal_success is False  # 0.1 pi = 0.3142
+    assert near.radians == 0.25 and near.time_to_fall == 0.5 and near.rot_reward == 5.0
+    assert episode_metrics(along, np.zeros(10), 0.05, 20).goal_success is None
 
 
 def test_relative_axis_of_a_known_rotation():

@@ -7,48 +7,57 @@ import signal
 import time
 
 import numpy as np
+import pytest
 
 from conftest import wait_until
 from dexndm_control import hand
 from dexndm_control.dynamixel.dynamixel_bus import BusConfig, DynamixelBus
 
 
-def test_free_hand_tracks_targets_in_real_time(virtual_hand):
+def _track(bus: DynamixelBus, target: np.ndarray) -> np.ndarray:
+    bus.write_goal_positions(hand.model_to_motor_ticks(target))
+    return hand.motor_ticks_to_model(bus.read_state().position)
+
+
+def test_free_hand_tracks_targets(virtual_hand):
     port, control = virtual_hand("--model", "mujoco", "--scene", "free", "--wrist", "palm_up")
     bus = DynamixelBus(BusConfig(port=port))
     bus.open()
     try:
         start_sim = control({"cmd": "state"})["time"]
-        start = time.monotonic()
         target = np.zeros(16)
         target[[0, 4, 8]] = 0.6  # the three mcp joints
-        while time.monotonic() - start < 2.0:
-            bus.write_goal_positions(hand.model_to_motor_ticks(target))
-            reading = bus.read_state()
-            time.sleep(0.005)
-        q = hand.motor_ticks_to_model(reading.position)
         # a real-profile finger sags under gravity and friction: within 0.1 rad, not exact
-        assert np.abs(q[[0, 4, 8]] - 0.6).max() < 0.1
+        assert wait_until(lambda: np.abs(_track(bus, target)[[0, 4, 8]] - 0.6).max() < 0.1, 20)
+        q = _track(bus, target)
         assert np.abs(q[[1, 2, 13]]).max() < 0.05
-        sim_seconds = control({"cmd": "state"})["time"] - start_sim
-        # real time (RTF 1.0 in benchmarks/sim_throughput.py); loose here for loaded CI machines
-        assert sim_seconds / (time.monotonic() - start) > 0.5
+        assert control({"cmd": "state"})["time"] > start_sim  # the physics advanced
     finally:
         bus.close()
+
+
+@pytest.mark.slow
+def test_free_hand_runs_in_real_time(virtual_hand):
+    """Wall-clock rate (benchmarks/sim_throughput.py measures it: RTF 1.0)."""
+    port, control = virtual_hand("--model", "mujoco", "--scene", "free", "--wrist", "palm_up")
+    start_sim, start = control({"cmd": "state"})["time"], time.monotonic()
+    time.sleep(3.0)  # the measurement window
+    sim_seconds = control({"cmd": "state"})["time"] - start_sim
+    assert sim_seconds / (time.monotonic() - start) > 0.9
 
 
 def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     report = tmp_path / "report.json"
     port, control = virtual_hand("--model", "mujoco", "--scene", "object", "--wrist", "palm_up",
                                  "--object-category", "small_cylinders", "--report", str(report))
-    time.sleep(0.5)
     # the object stays pinned in its grasp until every motor holds (torque on)
     assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16
     for motor in range(16):
         control({"cmd": "set", "id": motor, "name": "goal_current", "value": 550})
         control({"cmd": "set", "id": motor, "name": "position_p_gain", "value": 800})
         control({"cmd": "set", "id": motor, "name": "torque_enable", "value": 1})
-    time.sleep(2.0)
+    held_from = control({"cmd": "state"})["time"]
+    assert wait_until(lambda: control({"cmd": "state"})["time"] - held_from > 1.5, 30)
     emulator = processes.started[-1]
     emulator.send_signal(signal.SIGTERM)
     assert emulator.wait(timeout=20) == 0

@@ -57,6 +57,11 @@ class BusConfig:
     late_reply_window_ms: float = 20.0
     # register transfers (start-up, torque, reboot) are not time-critical: allow a slow answer
     register_slack_ms: float = 10.0
+    # a motor that misses this many cyclic reads in a row while the others answer is left out
+    # of them (a dead motor would otherwise cost a reply timeout every cycle) and pinged every
+    # absent_reping_s until it answers again
+    absent_after_misses: int = 10
+    absent_reping_s: float = 0.25
 
     def __post_init__(self) -> None:
         if not self.motor_ids or len(set(self.motor_ids)) != len(self.motor_ids):
@@ -105,10 +110,14 @@ class DynamixelBus(MotorBus):
         self._packets = PacketHandler(2.0)
         self.comm_errors = {i: 0 for i in self.ids}
         self.fast_read_failures = 0
+        self._misses = {i: 0 for i in self.ids}
+        self.absent: dict[int, float] = {}  # motor ID -> when to ping it next
 
     # -- connection ------------------------------------------------------------------------
 
     def open(self) -> None:
+        self.absent.clear()  # start-up waits for every motor
+        self._misses = {i: 0 for i in self.ids}
         self._port = _Port(self.config.port, self.config.latency_ms)
         try:
             if not self._port.openPort() or not self._port.setBaudRate(self.config.baudrate):
@@ -258,10 +267,44 @@ class DynamixelBus(MotorBus):
             params.extend(int(ticks[motor_id]).to_bytes(size, "little", signed=True))
         self._call(self._packets.syncWriteTxOnly, address, size, params, len(params))
 
+    def _present_ids(self) -> list[int]:
+        return [i for i in self.ids if i not in self.absent]
+
+    def _reping_absent(self) -> None:
+        """Ping each absent motor once per absent_reping_s; one that answers is read again."""
+        now = time.monotonic()
+        for motor_id, due in list(self.absent.items()):
+            if now < due:
+                continue
+            _, result, _ = self._call(self._packets.ping, motor_id)
+            if result == COMM_SUCCESS:
+                del self.absent[motor_id]
+                self._misses[motor_id] = 0
+            else:
+                self.comm_errors[motor_id] += 1
+                self.absent[motor_id] = now + self.config.absent_reping_s
+
+    def _count_misses(self, answered: dict) -> None:
+        if not answered:  # nobody answered: a bus-wide glitch, not a dead motor
+            for motor_id in self._present_ids():
+                self.comm_errors[motor_id] += 1
+            return
+        for motor_id in self._present_ids():
+            if motor_id in answered:
+                self._misses[motor_id] = 0
+                continue
+            self.comm_errors[motor_id] += 1
+            self._misses[motor_id] += 1
+            if self._misses[motor_id] >= self.config.absent_after_misses:
+                self.absent[motor_id] = time.monotonic() + self.config.absent_reping_s
+
     def _sync_read(self, address: int, length: int, fast: bool) -> tuple[dict, dict]:
-        """Return ({id: bytes}, {id: error byte}) of one (fast) sync read."""
-        result = self._call(self._packets.syncReadTx, address, length, self.ids, len(self.ids),
-                            fast)
+        """Return ({id: bytes}, {id: error byte}) of one (fast) sync read of the motors that
+        are not known to be absent."""
+        ids = self._present_ids()
+        if not ids:
+            return {}, {}
+        result = self._call(self._packets.syncReadTx, address, length, ids, len(ids), fast)
         if result != COMM_SUCCESS:
             return {}, {}
         data: dict[int, bytes] = {}
@@ -272,13 +315,13 @@ class DynamixelBus(MotorBus):
                 if result == COMM_SUCCESS:
                     packet = self._packets.removeStuffing(list(packet))
                     stride = length + 4  # error, id, data, crc
-                    for k in range(len(self.ids)):
+                    for k in range(len(ids)):
                         start = 8 + k * stride
                         motor_id = packet[start + 1]
                         errors[motor_id] = packet[start]
                         data[motor_id] = bytes(packet[start + 2:start + 2 + length])
             else:
-                while len(data) < len(self.ids):
+                while len(data) < len(ids):
                     packet, result = self._packets.rxPacket(self._port, False)
                     if result != COMM_SUCCESS:
                         break
@@ -296,11 +339,12 @@ class DynamixelBus(MotorBus):
         return data, errors
 
     def read_state(self) -> BusReading:
+        self._reping_absent()
         data: dict[int, bytes] = {}
         errors: dict[int, int] = {}
         if self.config.fast_sync_read:
             data, errors = self._sync_read(_STATE_ADDRESS, _STATE_LENGTH, fast=True)
-            if len(data) != len(self.ids):
+            if len(data) != len(self._present_ids()):
                 self.fast_read_failures += 1
                 self._port.clearPort()
                 data, errors = self._sync_read(_STATE_ADDRESS, _STATE_LENGTH, fast=False)
@@ -310,9 +354,9 @@ class DynamixelBus(MotorBus):
         reading = BusReading(np.zeros(size), np.zeros(size), np.zeros(size),
                              np.zeros(size, dtype=np.int64), np.zeros(size, dtype=bool),
                              time.monotonic())
+        self._count_misses(data)
         for motor_id in self.ids:
             if motor_id not in data:
-                self.comm_errors[motor_id] += 1
                 continue
             current, velocity, position = struct.unpack("<hii", data[motor_id])
             reading.current[motor_id] = current
@@ -336,7 +380,7 @@ class DynamixelBus(MotorBus):
                 health.voltage[motor_id] = voltage / 10.0
                 health.temperature[motor_id] = temperature
                 health.ok[motor_id] = True
-            else:
+            elif motor_id not in self.absent:
                 self.comm_errors[motor_id] += 1
         return health
 

@@ -16,6 +16,9 @@ from typing import TextIO
 from dexndm_control.launcher.description import ProcessSpec
 from dexndm_control.ros_env import apply_default_ros_env
 
+#: on shutdown, how long each process may take to exit before the one started before it is told
+_EACH_EXIT_S = 2.0
+
 
 @dataclass
 class _Child:
@@ -184,14 +187,31 @@ class Supervisor:
                 return False
         return True
 
+    def _interrupt_in_reverse(self, timeout: float) -> None:
+        """SIGINT in the reverse of start order, each given a moment to exit before the next
+        (what a process uses stops after it: the driver before the virtual hand it talks to)."""
+        deadline = time.monotonic() + timeout
+        for child in reversed(self._children):
+            self._signal_group(child, signal.SIGINT)
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(0.0, min(_EACH_EXIT_S,
+                                                        deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass  # it gets the rest of the common timeout below
+
     def _shutdown(self) -> None:
         running = [c for c in self._children if c.process and c.process.poll() is None]
         if running:
             self._say("launch", f"stopping {len(running)} process(es): {self._stop_reason}")
         for sig, timeout in ((signal.SIGINT, self._sigint_timeout),
                              (signal.SIGTERM, self._sigterm_timeout), (signal.SIGKILL, 5.0)):
-            for child in self._children:
-                self._signal_group(child, sig)
+            if sig == signal.SIGINT:
+                self._interrupt_in_reverse(timeout)
+            else:
+                for child in self._children:
+                    self._signal_group(child, sig)
             if self._wait_all(timeout):
                 break
             self._say("launch", f"processes still running after {sig.name}: "

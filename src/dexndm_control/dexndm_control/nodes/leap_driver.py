@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -78,6 +79,7 @@ class LeapDriver(Node):
         # the port is opened by the I/O thread, started once the node spins (no I/O in __init__)
         self._starter = self.create_timer(0.0, guarded(self, self._start_io))
         self._was_connected = False
+        self._waiting_for_port = False
         self.cycle_times: list[float] = []
 
     def _start_io(self) -> None:
@@ -85,7 +87,22 @@ class LeapDriver(Node):
         self._thread = threading.Thread(target=self._io_loop, name="leap_bus", daemon=True)
         self._thread.start()
 
+    def _wait_for_port(self) -> None:
+        """A launch may start the driver before the emulator (or udev) creates the port: wait
+        for the device path quietly, up to startup_timeout_s; connection errors are real after."""
+        config = self.core.bus.config
+        port = Path(config.port)
+        if not port.is_absolute() or port.exists():
+            return
+        self._waiting_for_port = True
+        self.get_logger().info(f"waiting up to {config.startup_timeout_s:.0f} s for {port}")
+        deadline = time.monotonic() + config.startup_timeout_s
+        while not port.exists() and time.monotonic() < deadline and not self._stop.is_set():
+            self._stop.wait(0.02)
+        self._waiting_for_port = False
+
     def _io_loop(self) -> None:
+        self._wait_for_port()
         period = 1.0 / self.config.state_rate_hz
         next_time = time.monotonic()
         names = list(hand.JOINT_NAMES)
@@ -159,8 +176,14 @@ class LeapDriver(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         core = self.core
         bus = DiagnosticStatus(name="leap_hand: bus", hardware_id=core.bus.config.port)
-        bus.level = DiagnosticStatus.OK if core.connected else DiagnosticStatus.ERROR
-        bus.message = "connected" if core.connected else (core.last_error or "connecting")
+        if core.connected:
+            bus.level, bus.message = DiagnosticStatus.OK, "connected"
+        elif self._waiting_for_port or not core.last_error:  # starting up: nothing failed yet
+            bus.level = DiagnosticStatus.WARN
+            bus.message = f"waiting for {core.bus.config.port}" if self._waiting_for_port \
+                else "connecting"
+        else:
+            bus.level, bus.message = DiagnosticStatus.ERROR, core.last_error
         if core.connected and core.commands_stale():
             bus.level, bus.message = DiagnosticStatus.WARN, "no recent commands: holding target"
         bus.values = [KeyValue(key=k, value=str(v)) for k, v in (

@@ -1,8 +1,9 @@
 """Node ``quest_bridge``: Quest 3 (or keyboard/gamepad) -> arm target, wrist and rotation axis.
 
 Publishes /teleop/arm_target (PoseStamped, at the input rate), /dexndm/wrist_orientation
-(QuaternionStamped), /dexndm/rotation_command (on change + keepalive) and /teleop/joy (raw
-buttons and values). The mapping lives in teleop/mapping.py; sources in teleop/.
+(QuaternionStamped), /dexndm/rotation_command (on change + keepalive), /teleop/joy (raw
+buttons and values) and, at 1 Hz, /diagnostics (the source: inputs received and dropped, stale
+or live, the WebXR port). The mapping lives in teleop/mapping.py; sources in teleop/.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, QuaternionStamped, Vector3
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
@@ -65,6 +67,7 @@ class QuestBridge(Node):
         self.rotation_publisher = self.create_publisher(RotationCommand,
                                                         "/dexndm/rotation_command", 10)
         self.joy_publisher = self.create_publisher(Joy, "/teleop/joy", 10)
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.source = None
         self._reported_drops = 0
         self.finished, self.exit_code = False, 0
@@ -72,6 +75,7 @@ class QuestBridge(Node):
         self._start_timer = self.create_timer(0.0, guarded(self, self._start_source))
         self.create_timer(0.02, guarded(self, self._tick))
         self.create_timer(5.0, guarded(self, self._report))
+        self.create_timer(1.0, guarded(self, self._publish_diagnostics))
 
     def _start_source(self) -> None:
         self._start_timer.cancel()
@@ -143,6 +147,30 @@ class QuestBridge(Node):
             self._reported_drops = source.dropped_malformed
         elif source.last_error and source.received == 0:
             self.get_logger().warning(source.last_error, throttle_duration_sec=30.0)
+
+    def _publish_diagnostics(self) -> None:
+        source = self.source
+        if source is None:
+            return
+        status = DiagnosticStatus(name="quest_bridge: source",
+                                  hardware_id=self.source_config.name)
+        with self._lock:
+            stale, enabled = self.core.stale, self.core.enabled
+        if source.last_error and source.received == 0:
+            status.level, status.message = DiagnosticStatus.WARN, source.last_error
+        elif stale:
+            status.level = DiagnosticStatus.WARN
+            status.message = "no input: rotation disabled, arm target held"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "receiving"
+        values = {"received": source.received, "dropped_malformed": source.dropped_malformed,
+                  "stale": str(stale).lower(), "rotation_enabled": str(enabled).lower()}
+        if self.source_config.name == "webxr":
+            values["port"] = source.port
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_publisher.publish(array)
 
     def close(self) -> None:
         if self.source is not None:
