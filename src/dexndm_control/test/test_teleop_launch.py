@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from dexndm_msgs.msg import ControlStep
+from diagnostic_msgs.msg import DiagnosticArray
 
 from conftest import Output, wait_until
+from dexndm_msgs.msg import ControlStep
 
 ROOT = Path(__file__).resolve().parents[3]
 DEXNDM = str(Path(sys.executable).parent / "dexndm")
@@ -48,7 +49,10 @@ def test_teleop_turns_the_virtual_palm_and_runs_the_policy(tmp_path, ros_domain,
     out = Output(launcher)
     steps: list[ControlStep] = []
     ros_node.create_subscription(ControlStep, "/dexndm/control_step", steps.append, 100)
-    assert wait_until(lambda: out.count("WebXR teleop page") == 1, 60), out.text()
+    bridge_up: list[DiagnosticArray] = []  # the bridge reports its source once it serves
+    ros_node.create_subscription(DiagnosticArray, "/diagnostics", lambda a: bridge_up.extend(
+        s for s in a.status if s.name == "quest_bridge: source"), 10)
+    assert wait_until(lambda: bool(bridge_up), 60, spin=ros_node.spin), out.text()
     assert wait_until(lambda: Path(hand + ".ctl").exists(), 30), out.text()
     start = control_request(hand, {"cmd": "state"})["wrist"]
     np.testing.assert_allclose(start, [0, 1, 0, 0], atol=1e-9)  # palm up
