@@ -58,17 +58,22 @@ def test_teleop_turns_the_virtual_palm_and_runs_the_policy(tmp_path, ros_domain,
     np.testing.assert_allclose(start, [0, 1, 0, 0], atol=1e-9)  # palm up
     with connect(f"ws://127.0.0.1:{port}/ws?token=tok", open_timeout=10) as client:
         client.send(_message(0.0, True))  # engage the clutch here
-        # yaw the controller by 0.5 rad: the target (and the hand base) turns about world z
-        assert wait_until(lambda: (client.send(_message(0.5, True)),
-                                   control_request(hand, {"cmd": "state"})["wrist"][2] > 0.2)
-                          [1], 30, spin=ros_node.spin), out.text()
+        # yaw the controller by 0.5 rad: the target (and the hand base) turns about world z;
+        # palm up (0, 1, 0, 0) turned by +0.5 rad about world z:
+        # (cos .25, 0, 0, sin .25) * (0, 1, 0, 0) = (0, cos .25, sin .25, 0)
+        expected = np.array([0, math.cos(0.25), math.sin(0.25), 0])
+
+        def turned() -> bool:  # the turn is rate-limited: stream the pose until it arrives
+            client.send(_message(0.5, True))
+            wrist = np.array(control_request(hand, {"cmd": "state"})["wrist"])
+            return np.abs(wrist - expected).max() < 0.02
+
+        assert wait_until(turned, 30, spin=ros_node.spin), out.text()
         # with the dead-man held the controller runs the policy (not holding)
         assert wait_until(lambda: (client.send(_message(0.5, True)),
                                    any(not s.holding for s in steps))[1], 30,
                           spin=ros_node.spin), out.text()
     wrist = np.array(control_request(hand, {"cmd": "state"})["wrist"])
-    # palm up (0, 1, 0, 0) turned by +0.5 rad about world z:
-    # (cos .25, 0, 0, sin .25) * (0, 1, 0, 0) = (0, cos .25, sin .25, 0)
-    np.testing.assert_allclose(wrist, [0, math.cos(0.25), math.sin(0.25), 0], atol=0.02)
+    np.testing.assert_allclose(wrist, expected, atol=0.02)  # and it stays there
     launcher.send_signal(signal.SIGINT)
     assert launcher.wait(timeout=20) == 130
