@@ -1,7 +1,8 @@
 """Rotation controller timing.
 
 compute: one PolicyRuntime step (observation, base generalist 1024 x 5 residual blocks, residual
-MLP 256-256) on the CPU, 2,000 steps, with randomly initialised bundles of the full sizes.
+MLP 256-256) on one CPU thread, 2,000 steps, with randomly initialised bundles of the full sizes,
+the base policy at the deployed precision (int8_dynamic, `dexndm quantize`) and at fp32.
 loop: the rotation_controller running 60 s against the MuJoCo virtual hand (object in hand)
 through leap_driver, with a rotation command source: timer period deviation and latency from
 joint_states receipt to command publish (its own statistics, written at exit).
@@ -39,7 +40,10 @@ def full_size_bundles(tmp: Path) -> tuple[Path, Path]:
                  "initial_pose": CANONICAL_POSE.tolist()})
     save_bundle(tmp / "residual", "residual", residual.config(), residual.state_dict(),
                 {"layout": layout.to_dict()})
-    return tmp / "base", tmp / "residual"
+    from dexndm_control.policy.precision import convert_base_bundle
+
+    convert_base_bundle(tmp / "base", tmp / "base_int8", "int8_dynamic")
+    return tmp / "base_int8", tmp / "residual"
 
 
 def compute_times(base: Path, residual: Path, steps: int) -> np.ndarray:
@@ -88,10 +92,14 @@ def main() -> None:
         tmp = Path(tmp)
         base, residual = full_size_bundles(tmp)
         compute = compute_times(base, residual, args.steps)
+        compute_fp32 = compute_times(tmp / "base", residual, args.steps)
         loop = loop_statistics(base, residual, args.seconds, tmp)
     report("controller_loop", {
         "compute_ms_p50": round(float(np.percentile(compute, 50)), 3),
         "compute_ms_p99": round(float(np.percentile(compute, 99)), 3),
+        "precision": "int8_dynamic",
+        "compute_ms_p50_fp32": round(float(np.percentile(compute_fp32, 50)), 3),
+        "compute_ms_p99_fp32": round(float(np.percentile(compute_fp32, 99)), 3),
         "period_dev_ms_p50": loop["period_deviation_ms"]["p50"],
         "period_dev_ms_p99": loop["period_deviation_ms"]["p99"],
         "period_dev_ms_max": loop["period_deviation_ms"]["max"],

@@ -1,4 +1,4 @@
-"""``dexndm`` subcommands contributed by dexndm_control: launch, echo."""
+"""``dexndm`` subcommands contributed by dexndm_control: launch, echo, demo, quantize."""
 
 from __future__ import annotations
 
@@ -136,3 +136,31 @@ def _demo(args: argparse.Namespace) -> int:
 def demo_command() -> Command:
     return Command(name="demo", help="run the main job on the embedded default (virtual hand)",
                    add_arguments=_demo_arguments, run=_demo)
+
+
+def _quantize_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="fp32 base_policy bundle (what `dexndm train bc` exports)")
+    parser.add_argument("--out", required=True, help="directory for the converted bundle")
+    parser.add_argument("--precision", default="int8_dynamic",
+                        help="int8_dynamic (default): int8 weights, the controller's fast path")
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    import json
+
+    from dexndm_control.policy.precision import check_precision, convert_base_bundle
+
+    check_precision(args.precision)
+    if Path(args.out).exists():
+        raise DexndmError(f"{args.out} exists; choose a new --out")
+    check = convert_base_bundle(args.bundle, args.out, args.precision)
+    print(json.dumps({"out": args.out, "precision": args.precision, **check}))
+    return 0
+
+
+def quantize_command() -> Command:
+    return Command(name="quantize", help="convert a base policy bundle to int8 for the controller",
+                   description="Write a base_policy bundle at another precision. The controller "
+                               "runs what the bundle holds; bundle.yaml records the precision "
+                               "and the largest output difference to the fp32 policy.",
+                   add_arguments=_quantize_arguments, run=_quantize)

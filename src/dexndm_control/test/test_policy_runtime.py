@@ -115,3 +115,48 @@ def test_controller_ramps_runs_and_holds():
     assert bad.holding and "non-finite" in bad.reason
     lost = core.tick(2.0, 2.0, q, 0.45, AXIS, True, WRIST)
     assert lost.holding and "keepalive" in lost.reason
+
+
+def test_int8_bundle_acts_like_the_fp32_policy_and_says_its_precision(tmp_path):
+    import subprocess
+    import sys
+
+    from dexndm_control.policy.networks import GeneralistPolicyNet
+
+    layout = ObservationLayout()
+    torch.manual_seed(1)
+    net = GeneralistPolicyNet(layout.size, width=256, blocks=2)
+    net.obs_norm.set(torch.zeros(layout.size), torch.full((layout.size,), 0.5))
+    fp32 = save_bundle(tmp_path / "fp32", "base_policy", net.config(), net.state_dict(),
+                       {"layout": layout.to_dict(), "action_scale": 1 / 24,
+                        "initial_pose": CANONICAL_POSE.tolist()})
+    dexndm = str(Path(sys.executable).parent / "dexndm")
+    result = subprocess.run([dexndm, "quantize", str(fp32), "--out", str(tmp_path / "int8")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    info = yaml.safe_load((tmp_path / "int8" / "bundle.yaml").read_text())
+    assert info["precision"] == "int8_dynamic" and info["converted_from"] == str(fp32)
+    assert 0 < info["precision_check"]["max_abs_delta_difference"] < 0.02
+    assert (tmp_path / "int8" / "weights.pt").stat().st_size < \
+        0.4 * (fp32 / "weights.pt").stat().st_size
+    exact, fast = PolicyRuntime(fp32), PolicyRuntime(tmp_path / "int8")
+    assert (exact.precision, fast.precision) == ("fp32", "int8_dynamic")
+    rng = np.random.default_rng(0)
+    for runtime in (exact, fast):
+        runtime.reset(CANONICAL_POSE, CANONICAL_POSE)
+    worst = 0.0
+    for _ in range(50):
+        q = CANONICAL_POSE + rng.normal(0, 0.05, 16)
+        a, b = exact.step(q, WRIST, AXIS), fast.step(q, WRIST, AXIS)
+        with torch.inference_mode():  # on the very same observation: delta_a within 0.02
+            same = fast.base(torch.as_tensor(a.observation, dtype=torch.float32)[None])[0]
+        worst = max(worst, float(np.abs(same.numpy() - a.base_delta).max()))
+    assert worst < 0.02  # = 0.83 mrad of target per step (action scale 1/24)
+    assert np.abs(a.target - b.target).max() < 0.01  # each on its own target chain, 50 steps
+    again = subprocess.run([dexndm, "quantize", str(tmp_path / "int8"), "--out",
+                            str(tmp_path / "twice")], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "convert from the fp32 bundle" in again.stderr
+    info["precision"] = "fp8"
+    (tmp_path / "int8" / "bundle.yaml").write_text(yaml.safe_dump(info))
+    with pytest.raises(DexndmError, match="unknown bundle precision 'fp8'"):
+        PolicyRuntime(tmp_path / "int8")

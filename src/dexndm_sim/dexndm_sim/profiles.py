@@ -52,7 +52,10 @@ TABLE17_MASSES = {
 @dataclass(frozen=True)
 class HardwareProfile:
     name: str
-    actuation: str  # "position": MuJoCo PD actuators; "xc330": explicit firmware law per step
+    # "position": MuJoCo PD actuators (gain kp, bias -kp q - kd qd, force range +-limit), the
+    # target quantised once per control step if ``quantize``; "xc330": the firmware law computed
+    # in Python at every physics step (quantised readings and backlash included)
+    actuation: str
     kp: tuple[float, ...]
     kd: tuple[float, ...]
     torque_limit: tuple[float, ...]  # N*m
@@ -103,10 +106,16 @@ def nominal() -> HardwareProfile:
 
 
 def real(goal_current_ma: float = DEFAULT_GOAL_CURRENT_MA, latency_steps: int = 1,
-         spread_seed: int | None = 0) -> HardwareProfile:
+         spread_seed: int | None = 0, law: str = "per_substep") -> HardwareProfile:
+    """``law``: "per_substep" computes the XC330 law in Python at every physics step (quantised
+    readings, backlash); "actuator" gives MuJoCo the same PD law with its force limit as
+    actuator parameters (exact but for reading quantisation and backlash), so physics runs in
+    one call per control step."""
+    if law not in ("per_substep", "actuator"):
+        raise ValueError(f"law must be per_substep or actuator, got '{law}'")
     limit = TORQUE_CONSTANT * goal_current_ma / 1000.0
     profile = HardwareProfile(
-        "real", "xc330", tuple(from_isaac_order(np.array(TABLE16_KP_ISAAC))),
+        "real", "xc330" if law == "per_substep" else "position", tuple(from_isaac_order(np.array(TABLE16_KP_ISAAC))),
         tuple(from_isaac_order(np.array(TABLE16_KD_ISAAC))), (limit,) * NUM_JOINTS,
         armature=0.0015, damping=0.01 + 0.03, frictionloss=0.02, latency_steps=latency_steps,
         quantize=True, backlash=np.deg2rad(0.125), link_masses=dict(TABLE17_MASSES))

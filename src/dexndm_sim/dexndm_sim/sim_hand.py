@@ -12,7 +12,7 @@ from collections import deque
 import mujoco
 import numpy as np
 
-from dexndm_control.hand import clip_to_limits
+from dexndm_control.hand import RAD_PER_TICK, clip_to_limits
 from dexndm_sim.scene import Scene, SceneConfig, build_scene
 
 SUBSTEPS = 6
@@ -94,6 +94,8 @@ class SimHand:
             self.data.ctrl[:] = self.profile.joint_torque(
                 target, self.data.qpos[self.scene.qpos_index],
                 self.data.qvel[self.scene.dof_index])
+        elif self.profile.quantize:  # the motor receives whole ticks
+            self.data.ctrl[:] = np.round(target / RAD_PER_TICK) * RAD_PER_TICK
         else:
             self.data.ctrl[:] = target
 

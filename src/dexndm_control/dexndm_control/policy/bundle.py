@@ -2,7 +2,8 @@
 
   bundle.yaml   kind, format version, joint order, architecture config, observation layout,
                 normalisers live in the weights (buffers), action scale, training config,
-                data fingerprint, git commit, metrics
+                data fingerprint, git commit, metrics; base policies also ``precision``
+                (fp32 when absent, or int8_dynamic: policy/precision.py)
   weights.pt    the state dict
 Loading refuses a bundle of another kind, format version or joint order, naming what differs.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import subprocess
+import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +66,12 @@ def save_bundle(path: str | Path, kind: str, config: dict, state_dict: dict,
             "joint_names": list(JOINT_NAMES), "config": config,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "git_commit": git_commit(), **(extra or {})}
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, path / "weights.pt.tmp")
+    # quantised modules also hold packed (weight, bias) tuples and dtypes, saved as they are;
+    # the state dict's per-module versions (_metadata) tell their loaders which layout it is
+    weights = OrderedDict((k, v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                          for k, v in state_dict.items())
+    weights._metadata = getattr(state_dict, "_metadata", None)
+    torch.save(weights, path / "weights.pt.tmp")
     (path / "weights.pt.tmp").replace(path / "weights.pt")
     (path / "bundle.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
     return path
@@ -84,5 +92,8 @@ def load_bundle(path: str | Path, kind: str) -> Bundle:
     if info.get("joint_names") != list(JOINT_NAMES):
         raise BundleError(f"{path}: joint order {info.get('joint_names')} differs from the "
                           f"model order {list(JOINT_NAMES)}: retrain or re-export the bundle")
-    state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():
+        if info.get("precision", "fp32") != "fp32":  # torch's notes on quantised tensors
+            warnings.simplefilter("ignore", UserWarning)
+        state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
     return Bundle(path, info, state)

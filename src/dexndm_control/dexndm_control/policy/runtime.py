@@ -23,6 +23,7 @@ from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
 from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.policy.networks import GeneralistPolicyNet, ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
+from dexndm_control.policy.precision import with_precision
 
 
 @dataclass
@@ -46,8 +47,10 @@ class PolicyRuntime:
         if config["obs_size"] != self.layout.size:
             raise DexndmError(f"{base_bundle}: network input {config['obs_size']} differs from "
                               f"its layout's size {self.layout.size}")
-        self.base = GeneralistPolicyNet(config["obs_size"], config["joints"], config["width"],
-                                        config["blocks"])
+        self.precision = bundle.info.get("precision", "fp32")
+        self.base = with_precision(GeneralistPolicyNet(config["obs_size"], config["joints"],
+                                                       config["width"], config["blocks"]).eval(),
+                                   self.precision)
         self.base.load_state_dict(bundle.state_dict)
         self.base.eval()
         self.action_scale = float(bundle.info["action_scale"])
