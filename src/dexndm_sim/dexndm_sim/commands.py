@@ -41,7 +41,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     gap = sub.add_parser("gap", help="per-joint open-loop tracking difference of two profiles")
     gap.add_argument("--library", default=None, help="trajectory library (first trajectory); "
                                                      "default: a smooth random one")
-    gap.add_argument("--profiles", nargs=2, default=["nominal", "real"])
+    gap.add_argument("--profiles", nargs=2, default=["nominal", "real"],
+                     help="two profiles, by name or NAME:key=value,... (e.g. real:law=actuator)")
     gap.add_argument("--wrist", default="palm_up")
     gap.add_argument("--object-category", default=None, help="hold an object (default: free)")
     gap.add_argument("--steps", type=int, default=400)

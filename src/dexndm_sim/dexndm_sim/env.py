@@ -1,4 +1,4 @@
-"""Batched in-hand rotation environment on MuJoCo (CPU), N hands stepped in threads.
+"""Batched in-hand rotation environment on MuJoCo (CPU), N hands stepped together (hand_batch.py).
 
 Control at 20 Hz: target_t = clip(target_{t-1} + action / 24, limits), then 6 physics steps
 (1/120 s) under the hardware profile. Observations come as named groups (``observation_groups``),
@@ -10,20 +10,19 @@ Simulation sits behind this interface: another backend (MuJoCo Warp on a GPU) pr
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import mujoco
 import numpy as np
 
 from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
 from dexndm_sim.axes import axis_set
 from dexndm_sim.grasps import GraspCache, load_or_generate
+from dexndm_sim.hand_batch import HandBatch
 from dexndm_sim.model import PALM_POSITION
 from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, randomize_physics
 from dexndm_sim.profiles import get_profile
-from dexndm_sim.rewards import (RewardConfig, angular_distance, compute_reward, episode_metrics,
-                                goal_ahead, quat_multiply, rotation_penalty_weight)
+from dexndm_sim.rewards import (RewardConfig, angular_distance, compute_reward, goal_ahead,
+                                metrics_from_sums, quat_multiply, rotation_penalty_weight)
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import CANONICAL, quat_to_matrix, wrist_quaternion
@@ -95,8 +94,8 @@ class BatchedRotationEnv:
                              f"{list(config.categories)} (object_seed {config.object_seed})")
         self.objects = [objects[i % len(objects)] for i in range(config.num_envs)]
         grasp_wrist = np.array(CANONICAL[config.grasp_wrist])
-        self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj))
-                      for obj in self.objects]
+        self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj,
+                                          state_sensors=True)) for obj in self.objects]
         # grasps are searched palm down (the hardest) and reused for every wrist, palm-relative
         self.grasps: list[GraspCache] = []
         for obj in self.objects:
@@ -118,24 +117,14 @@ class BatchedRotationEnv:
         self.grasp_point = np.zeros((n, 3))
         self.steps = np.zeros(n, dtype=int)
         self.resets = 0
-        self._along: list[list[float]] = [[] for _ in range(n)]
-        self._off: list[list[float]] = [[] for _ in range(n)]
-        self._pool = ThreadPoolExecutor(max(1, config.threads))
-        self._chunks = np.array_split(np.arange(n), max(1, config.threads))
+        self._along_sum = np.zeros(n)  # this episode's sums of omega . k and |omega x k|
+        self._off_sum = np.zeros(n)
+        self.batch = HandBatch(self.hands, config.threads)
         # every env's state after the last step or reset, batched (read by recorders too)
         self.snapshot = {key: np.zeros((n, *shape)) for key, shape in (
             ("q", (16,)), ("qd", (16,)), ("torque", (16,)), ("object_pos", (3,)),
             ("object_quat", (4,)), ("object_linvel", (3,)), ("omega", (3,)), ("tips", (4, 13)),
             ("contacts", (4, 4)))}
-        self._raw = {key: np.zeros((n, *shape)) for key, shape in (
-            ("object_xmat", (3, 3)), ("object_omega_local", (3,)), ("tip_cvel", (4, 6)),
-            ("tip_com", (4, 3)), ("tip_xipos", (4, 3)))}
-        self._tip_roots = [h.model.body_rootid[h.scene.tip_bodies] for h in self.hands]
-        self._tip_lookup = []  # body id -> fingertip index (-1: not a fingertip)
-        for hand in self.hands:
-            lookup = np.full(hand.model.nbody, -1)
-            lookup[hand.scene.tip_bodies] = np.arange(len(hand.scene.tip_bodies))
-            self._tip_lookup.append(lookup)
         self.reset_all()
 
     # -- reset -----------------------------------------------------------------------------------
@@ -180,9 +169,10 @@ class BatchedRotationEnv:
         self.q_history[env] = q
         self.target_history[env] = self.target[env]
         self.steps[env] = 0
-        self._along[env], self._off[env] = [], []
+        self._along_sum[env] = self._off_sum[env] = 0.0
         self.resets += 1
-        self._gather([env])
+        self.batch.sync(env)
+        self._gather()
 
     def _observed_q(self, hand: SimHand) -> np.ndarray:
         return hand.q + self.rng.uniform(0.0, self.config.joint_noise, NUM_JOINTS)
@@ -201,7 +191,7 @@ class BatchedRotationEnv:
                 mass = hand.model.body_mass[hand.scene.object_body]
                 hand.external_force = (config.disturbance_scale * mass * direction
                                        / np.linalg.norm(direction))
-        list(self._pool.map(self._step_chunk, self._chunks))
+        self.batch.step(self.target)
         self._gather()
         state = self._state()
         self.steps += 1
@@ -228,52 +218,31 @@ class BatchedRotationEnv:
         infos: dict = {"time_outs": timeout & ~fell, "episodes": [], "reward_terms": terms,
                        "q": state["q"], "object_pos": state["object_pos"],
                        "object_quat": state["object_quat"], "target": self.target.copy()}
-        for env in range(config.num_envs):
-            self._along[env].append(float(along[env]))
-            self._off[env].append(float(terms.off_axis[env]))
-            if dones[env]:
-                metrics = episode_metrics(np.array(self._along[env]), np.array(self._off[env]),
-                                          CONTROL_DT, config.episode_length)
-                infos["episodes"].append({"env": env, "object": self.objects[env].name,
-                                          "category": self.objects[env].category,
-                                          "fell": bool(fell[env]), "metrics": metrics})
-                self._reset(env)
+        self._along_sum += along
+        self._off_sum += terms.off_axis
+        for env in np.flatnonzero(dones):
+            metrics = metrics_from_sums(float(self._along_sum[env]), float(self._off_sum[env]),
+                                        int(self.steps[env]), CONTROL_DT, config.episode_length)
+            infos["episodes"].append({"env": int(env), "object": self.objects[env].name,
+                                      "category": self.objects[env].category,
+                                      "fell": bool(fell[env]), "metrics": metrics})
+            self._reset(env)
         return self.observation_groups(), terms.total, dones, infos
 
-    def _step_chunk(self, envs: np.ndarray) -> None:
-        for env in envs:
-            self.hands[env].control_step(self.target[env])
-
-    def _gather(self, envs=None) -> None:  # noqa: ANN001
-        """Read every hand's state into the batched snapshot arrays (one pass per step); the
-        arithmetic runs batched afterwards because per-env numpy calls dominate otherwise."""
-        snap, raw = self.snapshot, self._raw
-        for env in range(self.config.num_envs) if envs is None else envs:
-            hand = self.hands[env]
-            data, scene = hand.data, hand.scene
-            snap["q"][env] = data.qpos[scene.qpos_index]
-            snap["qd"][env] = data.qvel[scene.dof_index]
-            snap["torque"][env] = data.actuator_force
-            address, dof = scene.object_qpos, scene.object_dof
-            snap["object_pos"][env] = data.qpos[address:address + 3]
-            snap["object_quat"][env] = data.qpos[address + 3:address + 7]
-            snap["object_linvel"][env] = data.qvel[dof:dof + 3]
-            raw["object_xmat"][env] = data.xmat[scene.object_body].reshape(3, 3)
-            raw["object_omega_local"][env] = data.qvel[dof + 3:dof + 6]
-            tips = scene.tip_bodies
-            raw["tip_cvel"][env] = data.cvel[tips]
-            raw["tip_com"][env] = data.subtree_com[self._tip_roots[env]]
-            raw["tip_xipos"][env] = data.xipos[tips]
-            snap["tips"][env, :, :3] = data.xpos[tips]
-            snap["tips"][env, :, 3:7] = data.xquat[tips]
-            snap["contacts"][env] = _tip_contacts(hand, self._tip_lookup[env])
-        # free-joint angular velocity is in the body frame: rotate into the world frame
-        snap["omega"][:] = np.einsum("nij,nj->ni", raw["object_xmat"], raw["object_omega_local"])
-        # fingertip velocity at the centre of mass, world frame (what mj_objectVelocity gives)
-        angular = raw["tip_cvel"][..., :3]
-        snap["tips"][..., 7:10] = raw["tip_cvel"][..., 3:] + np.cross(
-            angular, raw["tip_xipos"] - raw["tip_com"])
-        snap["tips"][..., 10:13] = angular
+    def _gather(self) -> None:
+        """The batch's arrays -> the snapshot every reader uses (one set of [N, ...] copies)."""
+        snap, batch = self.snapshot, self.batch
+        snap["q"][:], snap["qd"][:], snap["torque"][:] = batch.q, batch.qd, batch.torque
+        pose, velocity = batch.object_pose, batch.object_velocity
+        snap["object_pos"][:], snap["object_quat"][:] = pose[:, :3], pose[:, 3:]
+        snap["object_linvel"][:] = velocity[:, :3]
+        # free-joint angular velocity is in the body frame: rotate into the world frame with the
+        # orientation the physics step used (data.xmat after mj_step)
+        snap["omega"][:] = np.einsum("nij,nj->ni",
+                                     quat_to_matrix(batch.object_orientation_at_forward),
+                                     velocity[:, 3:])
+        snap["tips"][:] = batch.fingertips
+        snap["contacts"][:] = batch.tip_contacts
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {key: value.copy() for key, value in self.snapshot.items()}
@@ -303,22 +272,4 @@ class BatchedRotationEnv:
         }
 
     def close(self) -> None:
-        self._pool.shutdown()
-
-
-def _tip_contacts(hand: SimHand, tip_of_body: np.ndarray) -> np.ndarray:
-    """Per fingertip: contact force on it (world, N) and whether it touches anything."""
-    data, model = hand.data, hand.model
-    out = np.zeros((4, 4))
-    if data.ncon == 0:
-        return out
-    fingers = tip_of_body[model.geom_bodyid[data.contact.geom]]  # [ncon, 2], -1: no fingertip
-    force = np.zeros(6)
-    for index, side in zip(*np.nonzero(fingers >= 0)):
-        finger = fingers[index, side]
-        mujoco.mj_contactForce(model, data, int(index), force)
-        world = data.contact.frame[index].reshape(3, 3).T @ force[:3]
-        # the contact force acts from geom1 on geom2
-        out[finger, :3] += world if side == 1 else -world
-        out[finger, 3] = 1.0
-    return out
+        self.batch.close()

@@ -28,7 +28,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.hand import NUM_JOINTS, RAD_PER_TICK, RAD_S_PER_VELOCITY_UNIT, from_isaac_order
+
+
+class ProfileError(DexndmError, ValueError):
+    """A hardware profile name or parameter that does not exist."""
+
 
 TORQUE_CONSTANT = 0.517  # N*m/A (XC330-M288 at 5 V, gear losses included)
 DEFAULT_GOAL_CURRENT_MA = 650.0  # calibrated: see the module docstring
@@ -69,12 +75,12 @@ class HardwareProfile:
 
     def __post_init__(self) -> None:
         if self.actuation not in ("position", "xc330"):
-            raise ValueError(f"unknown actuation '{self.actuation}'")
+            raise ProfileError(f"unknown actuation '{self.actuation}'")
         for name in ("kp", "kd", "torque_limit"):
             if len(getattr(self, name)) != NUM_JOINTS:
-                raise ValueError(f"{name} needs {NUM_JOINTS} values")
+                raise ProfileError(f"{name} needs {NUM_JOINTS} values")
         if self.latency_steps < 0:
-            raise ValueError("latency_steps must be >= 0")
+            raise ProfileError("latency_steps must be >= 0")
 
     def with_goal_current(self, milliamperes: float) -> HardwareProfile:
         limit = TORQUE_CONSTANT * milliamperes / 1000.0
@@ -112,7 +118,7 @@ def real(goal_current_ma: float = DEFAULT_GOAL_CURRENT_MA, latency_steps: int = 
     actuator parameters (exact but for reading quantisation and backlash), so physics runs in
     one call per control step."""
     if law not in ("per_substep", "actuator"):
-        raise ValueError(f"law must be per_substep or actuator, got '{law}'")
+        raise ProfileError(f"law must be per_substep or actuator, got '{law}'")
     limit = TORQUE_CONSTANT * goal_current_ma / 1000.0
     profile = HardwareProfile(
         "real", "xc330" if law == "per_substep" else "position", tuple(from_isaac_order(np.array(TABLE16_KP_ISAAC))),
@@ -127,12 +133,27 @@ def real(goal_current_ma: float = DEFAULT_GOAL_CURRENT_MA, latency_steps: int = 
 PROFILES = {"nominal": nominal, "real": real}
 
 
+def profile_from_spec(spec: str) -> HardwareProfile:
+    """``NAME`` or ``NAME:key=value,key=value`` (e.g. ``real:law=actuator,goal_current_ma=550``),
+    values read as YAML scalars."""
+    import yaml
+
+    name, _, rest = spec.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ProfileError(f"profile '{spec}': write parameters as key=value, got '{item}'")
+        params[key.strip()] = yaml.safe_load(value)
+    return get_profile(name, **params)
+
+
 def get_profile(name: str, **params) -> HardwareProfile:  # noqa: ANN003
     """A profile by name; ``params`` go to its constructor (``real``: goal_current_ma,
     latency_steps, spread_seed)."""
     if name not in PROFILES:
-        raise ValueError(f"unknown hardware profile '{name}'; choose {', '.join(PROFILES)}")
+        raise ProfileError(f"unknown hardware profile '{name}'; choose {', '.join(PROFILES)}")
     try:
         return PROFILES[name](**params)
     except TypeError as error:
-        raise ValueError(f"profile '{name}' does not take {sorted(params)}: {error}") from None
+        raise ProfileError(f"profile '{name}' does not take {sorted(params)}: {error}") from None

@@ -111,8 +111,14 @@ class EpisodeMetrics:
 
 def episode_metrics(along: np.ndarray, off_axis: np.ndarray, dt: float, horizon: int,
                     final_goal_distance: float | None = None) -> EpisodeMetrics:
-    steps = len(along)
-    return EpisodeMetrics(float(np.sum(along)), float(np.mean(off_axis)) if steps else 0.0,
-                          steps / horizon, float(np.sum(along) * dt),
-                          None if final_goal_distance is None
+    """From per-step omega . k (``along``) and |omega x k| (``off_axis``) of one episode."""
+    return metrics_from_sums(float(np.sum(along)), float(np.sum(off_axis)), len(along), dt,
+                             horizon, final_goal_distance)
+
+
+def metrics_from_sums(along_sum: float, off_axis_sum: float, steps: int, dt: float,
+                      horizon: int, final_goal_distance: float | None = None) -> EpisodeMetrics:
+    """The same metrics from running sums (what a batched environment keeps per env)."""
+    return EpisodeMetrics(along_sum, off_axis_sum / steps if steps else 0.0, steps / horizon,
+                          along_sum * dt, None if final_goal_distance is None
                           else bool(final_goal_distance < 0.1 * math.pi))

@@ -40,6 +40,9 @@ class SceneConfig:
     chaos_box: ChaosBox | None = None
     # "Fig. 38 B": the object tied to three fingertips by weld constraints (needs an object)
     bind_to_fingertips: bool = False
+    # sensors that give a batched reader every fingertip and object quantity in one array
+    # (TIP_SENSOR_LAYOUT); they observe, they do not change the dynamics
+    state_sensors: bool = False
 
 
 @dataclass
@@ -117,8 +120,35 @@ def build_scene(config: SceneConfig) -> Scene:
                                   solref=[0.05, 1.0])  # soft ties, like a bandage
     if config.chaos_box is not None:
         _add_chaos_box(spec, config.chaos_box)
+    if config.state_sensors:
+        _add_state_sensors(spec, config.object is not None)
     model = spec.compile()
     return _handles(model, config)
+
+
+#: per fingertip, in this order: body frame position (3) and orientation (4), linear velocity at
+#: the centre of mass (3) and angular velocity (3), all in the world frame (13 values, the
+#: rotation env's "fingertips" group); then per fingertip the contact sensor: number of
+#: contacts (1) and the net contact force the fingertip exerts, world frame (3); then the
+#: object's orientation (4) when there is an object. Sensors are evaluated in the forward pass
+#: at the start of a physics step, like data.xpos after mj_step.
+TIP_VALUES, CONTACT_VALUES = 13, 4
+
+
+def _add_state_sensors(spec: mujoco.MjSpec, with_object: bool) -> None:
+    sensor, obj = mujoco.mjtSensor, mujoco.mjtObj
+    for tip in TIP_BODIES:
+        for kind, objtype in ((sensor.mjSENS_FRAMEPOS, obj.mjOBJ_XBODY),
+                              (sensor.mjSENS_FRAMEQUAT, obj.mjOBJ_XBODY),
+                              (sensor.mjSENS_FRAMELINVEL, obj.mjOBJ_BODY),
+                              (sensor.mjSENS_FRAMEANGVEL, obj.mjOBJ_BODY)):
+            spec.add_sensor(type=kind, objtype=objtype, objname=tip)
+    for tip in TIP_BODIES:
+        # data "found force" (bits 0, 1), reduce "netforce" (3), one result: world frame
+        spec.add_sensor(type=sensor.mjSENS_CONTACT, objtype=obj.mjOBJ_BODY, objname=tip,
+                        intprm=[0b11, 3, 1])
+    if with_object:
+        spec.add_sensor(type=sensor.mjSENS_FRAMEQUAT, objtype=obj.mjOBJ_XBODY, objname="object")
 
 
 def _add_chaos_box(spec: mujoco.MjSpec, box: ChaosBox) -> None:

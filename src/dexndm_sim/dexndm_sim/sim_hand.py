@@ -13,9 +13,18 @@ import mujoco
 import numpy as np
 
 from dexndm_control.hand import RAD_PER_TICK, clip_to_limits
+from dexndm_sim.profiles import HardwareProfile
 from dexndm_sim.scene import Scene, SceneConfig, build_scene
 
 SUBSTEPS = 6
+
+
+def position_controls(profile: HardwareProfile, target: np.ndarray) -> np.ndarray:
+    """Controls of MuJoCo position actuators for ``target`` (any leading shape): the motor
+    receives whole ticks when the profile quantises."""
+    if profile.quantize:
+        return np.round(target / RAD_PER_TICK) * RAD_PER_TICK
+    return target
 
 
 class SimHand:
@@ -26,9 +35,10 @@ class SimHand:
         self.profile = self.scene.config.profile
         self._explicit = self.profile.actuation == "xc330"
         self._kp = np.asarray(self.profile.kp)
-        self._queue: deque[np.ndarray] = deque()
         self.target = np.zeros(16)
         self.applied_target = np.zeros(16)
+        self._queue: deque[np.ndarray] = deque([self.target.copy()] *
+                                               self.profile.latency_steps)
         self.external_force = np.zeros(3)  # applied to the object's centre of mass
 
     # -- state ---------------------------------------------------------------------------------
@@ -76,28 +86,44 @@ class SimHand:
         mujoco.mj_forward(self.model, self.data)
 
     def control_step(self, target: np.ndarray) -> None:
+        self.begin_control_step(target)
+        if not self._explicit:  # position actuators: the target holds for all substeps
+            self.step_position_actuators()
+            return
+        for _ in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
+            self._apply(self.applied_target)
+            mujoco.mj_step(self.model, self.data)
+
+    def begin_control_step(self, target: np.ndarray) -> None:
+        """Queue ``target`` (latency), pick the target that acts now, apply the disturbance."""
         self.target = clip_to_limits(np.asarray(target, dtype=float))
         self._queue.append(self.target.copy())
         self.applied_target = self._queue.popleft()
         if self.scene.object_body is not None:
             self.data.xfrc_applied[self.scene.object_body, :3] = self.external_force
-        if not self._explicit:  # position actuators: the target holds for all substeps
-            self._apply(self.applied_target)
-            mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
-            return
-        for _ in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
-            self._apply(self.applied_target)
-            mujoco.mj_step(self.model, self.data)
+
+    def step_position_actuators(self) -> None:
+        """The 6 physics steps of a control step with MuJoCo's actuators (one call)."""
+        self._apply(self.applied_target)
+        mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
+
+    @property
+    def explicit_law(self) -> bool:
+        """True when the profile's law is computed by the caller at every physics step."""
+        return self._explicit
+
+    @property
+    def pending_targets(self) -> list[np.ndarray]:
+        """Targets sent but not yet acting (the latency queue), oldest first."""
+        return list(self._queue)
 
     def _apply(self, target: np.ndarray) -> None:
         if self._explicit:
             self.data.ctrl[:] = self.profile.joint_torque(
                 target, self.data.qpos[self.scene.qpos_index],
                 self.data.qvel[self.scene.dof_index])
-        elif self.profile.quantize:  # the motor receives whole ticks
-            self.data.ctrl[:] = np.round(target / RAD_PER_TICK) * RAD_PER_TICK
         else:
-            self.data.ctrl[:] = target
+            self.data.ctrl[:] = position_controls(self.profile, target)
 
     def set_gravity(self, enabled: bool) -> None:
         self.model.opt.gravity[:] = (0.0, 0.0, -9.81 if enabled else 0.0)
