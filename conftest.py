@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parent
 _domains = itertools.count((os.getpid() * 7) % 90)
 
 
-def pytest_configure(config):  # noqa: ANN001
+def pytest_configure(config):
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
@@ -56,15 +57,11 @@ class Processes:
                 # a launcher's children live in their own process groups: find them first, so
                 # a test that fails before stopping its launcher still leaves nothing behind
                 children = descendants(process.pid)
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 for pid in children:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
                 process.wait(timeout=10)
 
 
@@ -157,12 +154,12 @@ def virtual_hand(tmp_path, processes):
 class Output:
     """Collect a child's output lines in a thread (so its pipe never fills)."""
 
-    def __init__(self, process) -> None:  # noqa: ANN001
+    def __init__(self, process) -> None:
         self.lines: list[str] = []
         self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
         self._thread.start()
 
-    def _read(self, process) -> None:  # noqa: ANN001
+    def _read(self, process) -> None:
         for line in process.stdout:
             self.lines.append(line.rstrip("\n"))
 
@@ -172,7 +169,7 @@ class Output:
     def count(self, fragment: str) -> int:
         return sum(fragment in line for line in self.lines)
 
-    def find(self, pattern: str):  # noqa: ANN201
+    def find(self, pattern: str):
         """The first regular-expression match in the lines so far, or None."""
         for line in self.lines:
             match = re.search(pattern, line)

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from dexndm_sim.xc330.server import control_request
 
 from _common import Children, bin_path, isolated_ros_env, report, wait_for_path
+from dexndm_sim.xc330.server import control_request
 
 BYTE_TIME_S = 10 / 4_000_000  # 8N1 at 4 Mbaud
 MOTORS, STATE_BYTES = 16, 10
@@ -29,10 +29,7 @@ MOTORS, STATE_BYTES = 16, 10
 def wire_time(fast: bool) -> float:
     sync_write = 14 + MOTORS * (1 + 4)
     read_request = 14 + MOTORS
-    if fast:
-        reply = 10 + MOTORS * (4 + STATE_BYTES) - 2 + 2
-    else:
-        reply = MOTORS * (11 + STATE_BYTES)
+    reply = 10 + MOTORS * (4 + STATE_BYTES) - 2 + 2 if fast else MOTORS * (11 + STATE_BYTES)
     return (sync_write + read_request + reply) * BYTE_TIME_S
 
 
@@ -63,7 +60,7 @@ def joint_states_rates(port: str, seconds: float, env: dict, rate_hz: float,
     import rclpy
     from sensor_msgs.msg import JointState
 
-    def measure(node, stamps: list[float]) -> float:  # noqa: ANN001
+    def measure(node, stamps: list[float]) -> float:
         stamps.clear()
         end = time.monotonic() + seconds
         while time.monotonic() < end:

@@ -100,7 +100,7 @@ def _physics_efficiency(envs: int, rounds: int) -> dict:
     pool = ThreadPoolExecutor(2)
     chunks = np.array_split(np.arange(envs), 2)
 
-    def physics(rows) -> None:  # noqa: ANN001
+    def physics(rows) -> None:
         for row in rows:
             mujoco.mj_step(hands[row].model, hands[row].data, nstep=6)
 

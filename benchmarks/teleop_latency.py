@@ -11,6 +11,7 @@ One in ten inputs is malformed: `dropped_malformed` is what the bridge reported 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from _common import Children, bin_path, isolated_ros_env, report
 HZ = 90.0
 
 
-def _bridge(children: Children, *params: str):  # noqa: ANN202
+def _bridge(children: Children, *params: str):
     import subprocess
 
     argv = [bin_path("quest_bridge"), "--ros-args"]
@@ -38,7 +39,7 @@ def _bridge(children: Children, *params: str):  # noqa: ANN202
     return process, lines
 
 
-def _wait(predicate, timeout: float, spin) -> bool:  # noqa: ANN001
+def _wait(predicate, timeout: float, spin) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -47,7 +48,7 @@ def _wait(predicate, timeout: float, spin) -> bool:  # noqa: ANN001
     return False
 
 
-def _measure(send, node, spin, count: int) -> list[float]:  # noqa: ANN001
+def _measure(send, node, spin, count: int) -> list[float]:
     """send(k, malformed) -> None. Returns latencies (ms) of the well-formed inputs."""
     from geometry_msgs.msg import PoseStamped
 
@@ -93,7 +94,7 @@ def main() -> None:
             node = rclpy.create_node("latency_probe_webxr")
             executor = SingleThreadedExecutor()
             executor.add_node(node)
-            spin = lambda: executor.spin_once(timeout_sec=0.0005)  # noqa: E731
+            spin = functools.partial(executor.spin_once, timeout_sec=0.0005)
             process, lines = _bridge(children, "source:=webxr", "webxr_port:=0",
                                      "webxr_token:=bench")
             assert _wait(lambda: any("localhost:" in line for line in lines), 30, spin)
@@ -122,7 +123,7 @@ def main() -> None:
             node = rclpy.create_node("latency_probe_oculus")
             executor = SingleThreadedExecutor()
             executor.add_node(node)
-            spin = lambda: executor.spin_once(timeout_sec=0.0005)  # noqa: E731
+            spin = functools.partial(executor.spin_once, timeout_sec=0.0005)
             process, lines = _bridge(children, "source:=oculus_reader",
                                      f"logcat_command:=cat {fifo}")
             writer = open(fifo, "w")  # noqa: SIM115 - kept open for the whole run

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 PACKAGE = "dexndm_collect"
@@ -14,7 +16,7 @@ setup(
     zip_safe=True,
     maintainer="DexNDM stack developers",
     maintainer_email="dexndm@users.noreply.github.com",
-    description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
+    description=Path("package.xml").read_text().split("<description>")[1].split("</description>")[0],
     license="MIT",
     tests_require=["pytest"],
     entry_points={
@@ -22,6 +24,11 @@ setup(
                             'chaos_box_collector = dexndm_collect.nodes.chaos_box_collector:main'],
         # Subcommands of `dexndm`, found at run time so that each package adds its own commands
         # without the command-line entry point importing packages it must not depend on.
-        "dexndm.commands": ['record = dexndm_collect.commands:record_command', 'info = dexndm_collect.commands:info_command', 'reindex = dexndm_collect.commands:reindex_command', 'dataset = dexndm_collect.commands:dataset_command'],
+        "dexndm.commands": [
+            'record = dexndm_collect.commands:record_command',
+            'info = dexndm_collect.commands:info_command',
+            'reindex = dexndm_collect.commands:reindex_command',
+            'dataset = dexndm_collect.commands:dataset_command',
+        ],
     },
 )

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 PACKAGE = "dexndm_learning"
@@ -15,11 +17,12 @@ setup(
     zip_safe=True,
     maintainer="DexNDM stack developers",
     maintainer_email="dexndm@users.noreply.github.com",
-    description=open("package.xml").read().split("<description>")[1].split("</description>")[0],
+    description=Path("package.xml").read_text().split("<description>")[1].split("</description>")[0],
     license="MIT",
     tests_require=["pytest"],
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+        ],
         # Subcommands of `dexndm`, found at run time so that each package adds its own commands
         # without the command-line entry point importing packages it must not depend on.
         "dexndm.commands": ["train = dexndm_learning.commands:train_command",

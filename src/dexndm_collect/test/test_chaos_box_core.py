@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dexndm_collect.core.chaos_box import (ABORT, END, START, CollectorConfig, CollectorCore,
-                                           episode_noise)
+from dexndm_collect.core.chaos_box import (
+    ABORT,
+    END,
+    START,
+    CollectorConfig,
+    CollectorCore,
+    episode_noise,
+)
 from dexndm_collect.core.waves import wave_targets
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CANONICAL_POSE, JOINT_INDEX, LOWER, UPPER
@@ -20,12 +26,12 @@ def _library(n: int = 3, steps: int = 10) -> TrajectoryLibrary:
                              np.tile([0, 0, 1.0], (n, 1)), {"wrist_labels": ["palm_down"] * n})
 
 
-def _core(tmp_path, **overrides) -> CollectorCore:  # noqa: ANN001
+def _core(tmp_path, **overrides) -> CollectorCore:
     config = CollectorConfig(output=str(tmp_path), library="lib.npz", ramp_s=0.1, **overrides)
     return CollectorCore(config, tmp_path, _library())
 
 
-def _run_episode(core: CollectorCore, t0: float = 0.0):  # noqa: ANN202
+def _run_episode(core: CollectorCore, t0: float = 0.0):
     commands, events, t = [], [], t0
     q = np.zeros(16)
     while True:

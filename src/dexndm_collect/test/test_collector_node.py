@@ -34,7 +34,7 @@ def _library(path: Path) -> TrajectoryLibrary:
     return library
 
 
-def _start(processes, port: str, run: Path, library: Path, episodes: int):  # noqa: ANN001
+def _start(processes, port: str, run: Path, library: Path, episodes: int):
     return processes.start([sys.executable, str(BIN / "chaos_box_collector"), "--ros-args",
                             "-p", f"output:={run}", "-p", f"library:={library}",
                             "-p", f"episodes:={episodes}", "-p", f"steps:={STEPS}",
@@ -113,7 +113,7 @@ def test_collector_bags_read_identically_with_rosbags_and_mcap(tmp_path, virtual
     for topic in topics:
         assert [t for t, _ in by_rosbags[topic]] == [t for t, _ in by_mcap[topic]], topic
     for name in ("/leap_hand/joint_states", "/leap_hand/joint_commands"):
-        for (_, one), (_, other) in zip(by_rosbags[name], by_mcap[name]):
+        for (_, one), (_, other) in zip(by_rosbags[name], by_mcap[name], strict=True):
             assert list(one.name) == list(other.name) == list(JOINT_NAMES)
             assert np.array_equal(one.position, other.position)
             assert np.array_equal(one.velocity, other.velocity)
@@ -133,7 +133,7 @@ def _completed(run: Path) -> list[int]:
     return [e["index"] for e in yaml.safe_load(manifest.read_text())["completed"]]
 
 
-def _inside_next_episode(ros_node, run: Path, collector) -> None:  # noqa: ANN001
+def _inside_next_episode(ros_node, run: Path, collector) -> None:
     """Wait until the collector has completed one episode and replays the next one: its START
     seen on /dexndm/episode and 5 commands of it on /leap_hand/joint_commands."""
     events, commands = [], []

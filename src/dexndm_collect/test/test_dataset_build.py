@@ -11,7 +11,7 @@ from dexndm_collect.dataset.synthetic import SyntheticEpisode, write_collection_
 from dexndm_control.transitions import read_shard, valid_window_ends
 
 
-def _episode(rng, steps: int, **kwargs) -> SyntheticEpisode:  # noqa: ANN001
+def _episode(rng, steps: int, **kwargs) -> SyntheticEpisode:
     q = rng.uniform(-0.3, 1.0, (steps + 1, 16))
     a = rng.uniform(-0.3, 1.0, (steps, 16))
     return SyntheticEpisode(q, a, **kwargs)
@@ -29,7 +29,7 @@ def test_builder_gives_exactly_the_expected_arrays(tmp_path):
     assert report.cut == ["bag#3: 2 pieces"]
     episodes = read_shard(tmp_path / "ds" / "shard_0000.npz").episodes
     assert [len(e.a) for e in episodes] == [60, 45, 30, 50]
-    for built, source in zip(episodes[:2], clean):
+    for built, source in zip(episodes[:2], clean, strict=True):
         assert np.array_equal(built.q, source.q.astype(np.float32))
         assert np.array_equal(built.a, source.a.astype(np.float32))
     assert np.array_equal(episodes[2].a, gapped.a[:30].astype(np.float32))

@@ -31,7 +31,7 @@ def _hand_made_bag(path: Path, q: np.ndarray, a: np.ndarray, command_names: list
     resolver = TypeResolver()
     cdr = CdrSerializer(resolver)
     with SplitBagWriter(path) as writer:
-        def connection(topic: str, msgtype: str):  # noqa: ANN202
+        def connection(topic: str, msgtype: str):
             return writer.add_connection(topic, msgtype, *resolver.definition(msgtype))
 
         states = connection("/leap_hand/joint_states", "sensor_msgs/msg/JointState")

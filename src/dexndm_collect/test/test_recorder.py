@@ -30,13 +30,13 @@ def _message(i: int) -> JointState:
     return message
 
 
-def _start_recorder(processes, bag: Path, *extra: str):  # noqa: ANN001
+def _start_recorder(processes, bag: Path, *extra: str):
     return processes.start([DEXNDM, "record", "-o", str(bag), TOPIC, *extra])
 
 
-def _publish(node, count: int, rate_hz: float = 500.0) -> None:  # noqa: ANN001
-    publisher = node.create_publisher(JointState, TOPIC,
-                                      QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+def _publish(node, count: int, rate_hz: float = 500.0) -> None:
+    qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+    publisher = node.create_publisher(JointState, TOPIC, qos)
     assert wait_until(lambda: publisher.get_subscription_count() > 0, 20, spin=node.spin), \
         "the recorder never subscribed"
     for i in range(count):

@@ -36,7 +36,8 @@ def discover_commands() -> dict[str, Command]:
             command = entry.load()()
         except ImportError as error:
             raise DexndmError(f"`dexndm {entry.name}` cannot be loaded from {entry.value} "
-                              f"({error}); reinstall the stack: bash scripts/bootstrap.sh") from None
+                              f"({error}); reinstall the stack: bash scripts/bootstrap.sh"
+                              ) from None
         if command.name in commands:
             raise DexndmError(
                 f"two installed packages define `dexndm {command.name}`; "

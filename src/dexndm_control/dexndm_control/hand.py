@@ -110,7 +110,7 @@ def positions_by_name(names: Sequence[str], values: Sequence[float],
         return values.copy()
     indices = [JOINT_INDEX.get(name, -1) for name in names]
     if min(indices) < 0:
-        unknown = [n for n, i in zip(names, indices) if i < 0]
+        unknown = [n for n, i in zip(names, indices, strict=True) if i < 0]
         raise JointNameError(f"unknown joint name(s) {unknown}; this hand's joints are "
                              f"{list(JOINT_NAMES)}")
     if len(set(indices)) != len(indices):

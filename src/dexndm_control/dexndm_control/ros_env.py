@@ -1,7 +1,7 @@
 """Environment every process of the stack runs with (no rclpy import here).
 
-Fast DDS announces itself by multicast on every interface unless told otherwise; on the machines this
-stack targets, traffic off loopback is unwanted by default. Each entry point calls
+Fast DDS announces itself by multicast on every interface unless told otherwise; on the machines
+this stack targets, traffic off loopback is unwanted by default. Each entry point calls
 ``apply_default_ros_env`` before rclpy is imported, and child processes inherit the result.
 """
 

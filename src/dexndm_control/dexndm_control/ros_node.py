@@ -76,13 +76,13 @@ def run_node(factory: Callable[[], object], argv: Sequence[str] | None = None,
     return code
 
 
-def guarded(node, callback: Callable) -> Callable:  # noqa: ANN001
+def guarded(node, callback: Callable) -> Callable:
     """Wrap a callback so that an exception is logged and ends the node instead of escaping.
 
     An exception escaping a callback hangs rclpy's EventsExecutor (it burns a core and ignores
     SIGINT/SIGTERM): this turns it into an orderly shutdown with exit status 1.
     """
-    def call(*args):  # noqa: ANN002
+    def call(*args):
         try:
             return callback(*args)
         except Exception as error:  # noqa: BLE001 - any failure must end the node cleanly

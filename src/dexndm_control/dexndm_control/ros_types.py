@@ -1,4 +1,6 @@
-"""Map ROS type names ('pkg/msg/Name') to generated Python classes and interface files (no rclpy)."""
+"""Map ROS type names ('pkg/msg/Name') to generated Python classes and interface files.
+
+No rclpy: the generated message packages are imported directly."""
 
 from __future__ import annotations
 

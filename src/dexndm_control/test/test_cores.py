@@ -9,8 +9,12 @@ import pytest
 from dexndm_control.cli import build_parser, discover_commands
 from dexndm_control.commands import parse_launch_arguments
 from dexndm_control.core.message_format import format_message
-from dexndm_control.core.rotation_command import (InvalidAxisError, KeepalivePublisher,
-                                                  RotationState, normalize_axis)
+from dexndm_control.core.rotation_command import (
+    InvalidAxisError,
+    KeepalivePublisher,
+    RotationState,
+    normalize_axis,
+)
 from dexndm_control.errors import DexndmError
 from dexndm_control.ros_env import apply_default_ros_env
 
@@ -40,8 +44,9 @@ def test_ros_env_defaults_do_not_override_the_user():
 
 
 def test_format_message_nested_and_arrays():
-    from dexndm_msgs.msg import RotationCommand
     from sensor_msgs.msg import JointState
+
+    from dexndm_msgs.msg import RotationCommand
 
     command = RotationCommand(enabled=True, source="cli")
     command.axis.z = 1.0

@@ -1,4 +1,5 @@
-"""DynamixelBus (real dynamixel-sdk) against the emulator: start-up, missing motors, reads, faults."""
+"""DynamixelBus (real dynamixel-sdk) against the emulator: start-up, missing motors, reads,
+faults."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
+from dexndm_control import hand
 from dexndm_control.driver.core import CommandRejected, DriverConfig, DriverCore, parse_command
 from dexndm_control.dynamixel.bus import MissingMotorsError
 from dexndm_control.dynamixel.dynamixel_bus import BusConfig, DynamixelBus
-from dexndm_control import hand
 
 
 def test_startup_writes_and_verifies_every_register(virtual_hand):

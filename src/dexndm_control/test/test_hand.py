@@ -47,7 +47,7 @@ def test_unit_conversions():
 
 
 def test_canonical_pose_from_isaac_order():
-    pose = dict(zip(hand.JOINT_NAMES, hand.CANONICAL_POSE))
+    pose = dict(zip(hand.JOINT_NAMES, hand.CANONICAL_POSE, strict=True))
     # paper appendix C, Isaac order: index(1.244, 0.082, 0.265, 0.298), thumb(1.163, 1.104,
     # 0.953, -0.138), middle(1.096, 0.005, 0.080, 0.150), ring(1.337, 0.029, 0.285, 0.317)
     assert (pose["if_mcp"], pose["if_rot"], pose["if_dip"]) == (1.244, 0.082, 0.298)

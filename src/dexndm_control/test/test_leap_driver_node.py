@@ -23,7 +23,7 @@ HELPER = str(Path(__file__).parent / "helpers" / "raising_driver.py")
 class Probe:
     """Subscribes to the driver's outputs and publishes commands, in the test's own node."""
 
-    def __init__(self, node) -> None:  # noqa: ANN001
+    def __init__(self, node) -> None:
         self.node = node
         self.states: list[tuple[float, JointState]] = []
         self.diagnostics: list[DiagnosticArray] = []
@@ -58,7 +58,7 @@ class Probe:
                     return status
         return None
 
-    def call(self, service_type, name: str, request):  # noqa: ANN001
+    def call(self, service_type, name: str, request):
         client = self.node.create_client(service_type, name)
         assert wait_until(client.service_is_ready, 10, spin=self.node.spin)
         future = client.call_async(request)

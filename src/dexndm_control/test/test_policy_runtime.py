@@ -42,7 +42,7 @@ def test_golden_observations_and_targets_of_the_shipped_bundle():
         assert np.allclose(result.target, golden["targets"][k], atol=1e-5)
 
 
-def test_history_holds_the_last_T_values_oldest_first():
+def test_history_holds_the_last_t_values_oldest_first():
     runtime = PolicyRuntime(BASE)
     layout = runtime.layout
     runtime.reset(np.zeros(16), np.zeros(16))

@@ -9,7 +9,6 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ TOKEN = "test-token-123"
 class SourceStatus:
     """The bridge's /diagnostics status of its input source, as the test node receives it."""
 
-    def __init__(self, node) -> None:  # noqa: ANN001
+    def __init__(self, node) -> None:
         self.node = node
         self.received: list[dict[str, str]] = []
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_array, 10)
@@ -38,7 +37,7 @@ class SourceStatus:
                 self.received.append({"level": status.level, "message": status.message,
                                       **{v.key: v.value for v in status.values}})
 
-    def wait(self, predicate, timeout: float = 20.0) -> dict[str, str]:  # noqa: ANN001
+    def wait(self, predicate, timeout: float = 20.0) -> dict[str, str]:
         """The first status (from now on) for which ``predicate`` holds."""
         start = len(self.received)
         found = []
@@ -48,7 +47,7 @@ class SourceStatus:
         return found[0]
 
 
-def start_bridge(processes, *params: str) -> tuple[subprocess.Popen, Output]:  # noqa: ANN001
+def start_bridge(processes, *params: str) -> tuple[subprocess.Popen, Output]:
     argv = [sys.executable, str(BIN / "quest_bridge"), "--ros-args"]
     for param in params:
         argv += ["-p", param]
@@ -56,13 +55,13 @@ def start_bridge(processes, *params: str) -> tuple[subprocess.Popen, Output]:  #
     return process, Output(process)
 
 
-def webxr_bridge(processes, status: SourceStatus):  # noqa: ANN001, ANN201
+def webxr_bridge(processes, status: SourceStatus):
     process, _ = start_bridge(processes, "source:=webxr", "webxr_port:=0",
                               f"webxr_token:={TOKEN}", "max_linear_speed:=10.0")
     return process, int(status.wait(lambda s: "port" in s)["port"])
 
 
-def message(x: float, buttons=("RG", "LTr"), trigger=1.0) -> str:  # noqa: ANN001
+def message(x: float, buttons=("RG", "LTr"), trigger=1.0) -> str:
     right = [b for b in buttons if b.startswith("R")]
     left = [b for b in buttons if b.startswith("L") or b in ("X", "Y")]
     return json.dumps({"t": 0, "right": {"position": [x, 1.0, 0.0],
@@ -173,7 +172,12 @@ def test_oculus_reader_source_replays_logcat_lines(processes, ros_node, tmp_path
              for k in range(200)] + ["garbage wE9ryARX: r:1 2 3&R"]
     log = tmp_path / "logcat.txt"
     log.write_text("\n".join(lines) + "\n")
-    script = f"{sys.executable} -c \"import time,sys; [(print(l, end=''), sys.stdout.flush(), time.sleep(0.01)) for l in open('{log}')]\""
+    replay = ("import time, sys\n"
+              f"for line in open({str(log)!r}):\n"
+              "    print(line, end='', flush=True)\n"
+              "    time.sleep(0.01)\n")
+    (tmp_path / "replay.py").write_text(replay)
+    script = f"{sys.executable} {tmp_path / 'replay.py'}"
     bridge, output = start_bridge(processes, "source:=oculus_reader", f"logcat_command:={script}",
                                   "max_linear_speed:=10.0")
     targets, commands = [], []

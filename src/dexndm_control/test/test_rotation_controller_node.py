@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ BASE = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 MAX_STEP_RAD = 0.1
 
 
-def _start_loop(virtual_hand, processes) -> None:  # noqa: ANN001
+def _start_loop(virtual_hand, processes) -> None:
     port, _ = virtual_hand()
     processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
                      "-p", f"port:={port}"])
@@ -43,7 +44,7 @@ def test_policy_runs_and_commands_stay_within_limits(virtual_hand, processes, ro
     running = policy_ticks()
     targets = np.array([m.position for m in commands])
     assert np.all(targets >= LOWER - 1e-9) and np.all(targets <= UPPER + 1e-9)
-    for before, step in zip(running, running[1:]):  # hand-computed from the step's own terms
+    for before, step in pairwise(running):  # hand-computed from the step's own terms
         base = np.clip(np.asarray(step.previous_target) + np.asarray(step.base_delta) / 24.0,
                        LOWER, UPPER)
         unclipped = np.clip(base + np.asarray(step.residual), LOWER, UPPER)

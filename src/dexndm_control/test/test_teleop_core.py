@@ -8,22 +8,29 @@ import math
 import numpy as np
 import pytest
 
-from dexndm_control.teleop.controller_state import MalformedInput
-from dexndm_control.teleop.mapping import (VR_TO_ROBOT, ArmMapper, ArmMappingConfig, AxisConfig,
-                                           TeleopCore, axis_angle_matrix, pose_mode_axis,
-                                           rotation_vector)
+from dexndm_control.teleop.controller_state import ControllerState, MalformedInput
+from dexndm_control.teleop.mapping import (
+    VR_TO_ROBOT,
+    ArmMapper,
+    ArmMappingConfig,
+    AxisConfig,
+    TeleopCore,
+    axis_angle_matrix,
+    pose_mode_axis,
+    rotation_vector,
+)
 from dexndm_control.teleop.oculus_reader import OculusReaderSource, parse_logcat_line
 from dexndm_control.teleop.virtual_controller import VirtualController, apply_key
 from dexndm_control.teleop.webxr import parse_webxr_message
-from dexndm_control.teleop.controller_state import ControllerState
 
 IDENTITY = " ".join(str(v) for v in np.eye(4).ravel())
 RIGHT = "1 0 0 0.1 0 1 0 0.2 0 0 1 -0.3 0 0 0 1"
 PREFIX = "11-22 06:00:00.123  4321  4400 I wE9ryARX: "
 
 
-def vr_pose(position_robot, rotation_robot=np.eye(3)) -> np.ndarray:
+def vr_pose(position_robot, rotation_robot=None) -> np.ndarray:
     """A controller pose in the VR frame from a robot-frame position and rotation."""
+    rotation_robot = np.eye(3) if rotation_robot is None else rotation_robot
     pose = np.eye(4)
     pose[:3, :3] = VR_TO_ROBOT.T @ rotation_robot @ VR_TO_ROBOT
     pose[:3, 3] = VR_TO_ROBOT.T @ np.asarray(position_robot, dtype=float)
@@ -101,7 +108,8 @@ def test_webxr_message_maps_to_the_same_names():
 
 
 @pytest.mark.parametrize("text", [
-    "not json", "[1, 2]", '{"right": 5}', '{"right": {"position": [0, 0], "orientation": [0,0,0,1]}}',
+    "not json", "[1, 2]", '{"right": 5}',
+    '{"right": {"position": [0, 0], "orientation": [0,0,0,1]}}',
     '{"right": {"position": [0, 0, 0], "orientation": [0, 0, 0, 2]}}',
     '{"right": {"position": [0, 0, 1e9], "orientation": [0, 0, 0, 1]}}',
     '{"right": {"position": ["a", 0, 0], "orientation": [0, 0, 0, 1]}}',

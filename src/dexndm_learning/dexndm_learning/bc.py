@@ -22,9 +22,17 @@ from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
-from dexndm_learning.runs import (EpochRecorder, MetricLog, check_output, epoch_batches,
-                                  pick_device, prepare_output, seed_everything, setup_distributed,
-                                  teardown_distributed)
+from dexndm_learning.runs import (
+    EpochRecorder,
+    MetricLog,
+    check_output,
+    epoch_batches,
+    pick_device,
+    prepare_output,
+    seed_everything,
+    setup_distributed,
+    teardown_distributed,
+)
 
 BUNDLE_KIND = "base_policy"
 

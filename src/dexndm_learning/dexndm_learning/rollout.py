@@ -131,7 +131,8 @@ def rollout(config: RolloutConfig) -> dict:
                                  "axis_world": axis.tolist(),
                                  "profile": config.profile or "nominal"}))
     meta = {"source": "simulation", "policy": config.policy,
-            "profile": config.profile or "nominal", "category": config.category, "seed": config.seed, "command": _command(),
+            "profile": config.profile or "nominal", "category": config.category,
+            "seed": config.seed, "command": _command(),
             "wrist_labels": labels}
     return _save(config, episodes, np.array(wrists), np.array(axis_rows), meta,
                  {"episodes": config.episodes})

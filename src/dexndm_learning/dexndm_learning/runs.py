@@ -86,7 +86,8 @@ class MetricLog:
         if enabled:
             from torch.utils.tensorboard import SummaryWriter
             self._writer = SummaryWriter(str(out / "tb"))
-            self._file = open(out / "metrics.jsonl", "a")
+            # open for the run's lifetime (closed in close()), so not a with-block
+            self._file = open(out / "metrics.jsonl", "a")  # noqa: SIM115 - see above
 
     def log(self, step: int, **values: float) -> None:
         if not self.enabled:

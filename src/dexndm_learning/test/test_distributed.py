@@ -13,7 +13,7 @@ from dexndm_control.transitions import write_shard
 from dexndm_learning.synthetic import make_episodes, sim_plant
 
 
-def _train(tmp_path, out: str, processes: int) -> subprocess.CompletedProcess:  # noqa: ANN001
+def _train(tmp_path, out: str, processes: int) -> subprocess.CompletedProcess:
     command = ["-m", "dexndm_learning.cli", "train", "dynamics", "--arch", "joint", "--data",
                str(tmp_path / "data"), "--out", str(tmp_path / out), "--window", "4",
                "--epochs", "2", "--batch-size", "128", "--device", "cpu", "--no-progress"]

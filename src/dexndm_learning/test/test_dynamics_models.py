@@ -18,7 +18,7 @@ from dexndm_learning.synthetic import make_episodes, sim_plant
 def _reference_mlp(model: DynamicsModel, group: int) -> nn.Sequential:
     layers = []
     count = len(model.net.weights)
-    for index, (weight, bias) in enumerate(zip(model.net.weights, model.net.biases)):
+    for index, (weight, bias) in enumerate(zip(model.net.weights, model.net.biases, strict=True)):
         linear = nn.Linear(weight.shape[1], weight.shape[2]).double()
         linear.weight.data = weight[group].T.double().clone()
         linear.bias.data = bias[group, 0].double().clone()

@@ -1,4 +1,5 @@
-"""rsl-rl-lib adapter: shapes, dtypes, reset semantics; `dexndm train ppo` checkpoints and resumes."""
+"""rsl-rl-lib adapter: shapes, dtypes, reset semantics; `dexndm train ppo` checkpoints and
+resumes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def test_adapter_shapes_dtypes_and_time_outs(tmp_path):
     env = RotationVecEnv(env_config("small_cylinders", num_envs=4, grasps_per_object=2,
                                     episode_length=5), tmp_path)
     observations = env.get_observations()
-    assert observations["policy"].shape == (4, 204) and observations["policy"].dtype == torch.float32
+    assert observations["policy"].shape == (4, 204)
+    assert observations["policy"].dtype == torch.float32
     assert torch.equal(observations["policy"], observations["critic"])
     dones_seen, timeouts_seen = 0, 0
     for _ in range(6):
@@ -35,7 +37,9 @@ def test_mean_rotation_averages_the_rotation_term_over_steps(tmp_path):
         return RotationVecEnv(env_config("small_cylinders", num_envs=4, grasps_per_object=2,
                                          episode_length=50, seed=3), tmp_path)
 
-    hold = lambda observations: torch.zeros(4, 16)  # noqa: E731
+    def hold(observations: dict) -> torch.Tensor:  # the policy that never moves
+        return torch.zeros(4, 16)
+
     measured, twin = make(), make()
     value = mean_rotation(measured, hold, steps=3)
     per_step = []

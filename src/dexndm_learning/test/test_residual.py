@@ -8,8 +8,12 @@ import torch
 from dexndm_control.transitions import write_shard
 from dexndm_learning.data import Windows
 from dexndm_learning.dynamics.train import DynamicsTrainConfig, load_dynamics, train_dynamics
-from dexndm_learning.residual.train import (ResidualObjective, ResidualTrainConfig,
-                                            load_residual, train_residual)
+from dexndm_learning.residual.train import (
+    ResidualObjective,
+    ResidualTrainConfig,
+    load_residual,
+    train_residual,
+)
 from dexndm_learning.synthetic import make_episodes, real_plant, sim_plant
 
 

@@ -21,8 +21,15 @@ from dexndm_sim.hand_batch import HandBatch
 from dexndm_sim.model import PALM_POSITION
 from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, randomize_physics
 from dexndm_sim.profiles import get_profile
-from dexndm_sim.rewards import (RewardConfig, angular_distance, compute_reward, goal_ahead,
-                                metrics_from_sums, quat_multiply, rotation_penalty_weight)
+from dexndm_sim.rewards import (
+    RewardConfig,
+    angular_distance,
+    compute_reward,
+    goal_ahead,
+    metrics_from_sums,
+    quat_multiply,
+    rotation_penalty_weight,
+)
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import CANONICAL, quat_to_matrix, wrist_quaternion
@@ -79,7 +86,7 @@ class RotationEnvConfig:
 
 
 class BatchedRotationEnv:
-    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:  # noqa: ANN001
+    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:
         self.config = config
         self.rng = np.random.default_rng(config.seed)
         self.profile = get_profile(config.profile, **config.profile_params)
@@ -179,13 +186,13 @@ class BatchedRotationEnv:
 
     # -- step ------------------------------------------------------------------------------------
 
-    def step(self, actions: np.ndarray):  # noqa: ANN201
+    def step(self, actions: np.ndarray):
         """actions [N, 16] in [-1, 1] -> (observations, rewards [N], dones [N], infos)."""
         config = self.config
         actions = np.clip(np.asarray(actions, dtype=float), -1.0, 1.0)
         previous_target = self.target.copy()
         self.target = np.clip(self.target + actions * config.action_scale, LOWER, UPPER)
-        for env, hand in enumerate(self.hands):
+        for hand in self.hands:
             if self.rng.random() < config.disturbance_probability:
                 direction = self.rng.normal(size=3)
                 mass = hand.model.body_mass[hand.scene.object_body]

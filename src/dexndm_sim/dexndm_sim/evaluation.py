@@ -54,9 +54,9 @@ def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, f
     return (vector / norm if norm > 1e-9 else np.array([0.0, 0.0, 1.0])), angle
 
 
-def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,  # noqa: ANN001
+def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
                 axis: np.ndarray | None, steps: int, rng: np.random.Generator,
-                on_step=None) -> dict:  # noqa: ANN001
+                on_step=None) -> dict:
     """One episode; ``on_step(hand)`` is called after every control step (e.g. rendering)."""
     pick = rng.integers(len(cache))
     hand.reset(cache.q[pick], cache.object_pos[pick], cache.object_quat[pick])
@@ -185,5 +185,5 @@ def tracking_gap(actions: np.ndarray, initial_q: np.ndarray, first: str = "nomin
             trace.append(hand.q)
         traces[name] = np.array(trace)
     rms = np.sqrt(np.mean((traces[first] - traces[second]) ** 2, axis=0))
-    return {"profiles": [first, second], "rms_rad": dict(zip(JOINT_NAMES, rms.round(4).tolist())),
-            "mean_rms_rad": float(rms.mean())}
+    per_joint = dict(zip(JOINT_NAMES, rms.round(4).tolist(), strict=True))
+    return {"profiles": [first, second], "rms_rad": per_joint, "mean_rms_rad": float(rms.mean())}

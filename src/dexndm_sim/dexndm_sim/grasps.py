@@ -52,7 +52,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("DEXNDM_CACHE", Path.home() / ".cache" / "dexndm")) / "grasps"
 
 
-def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str) -> str:  # noqa: ANN001
+def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str) -> str:
     blob = json.dumps({"object": asdict(obj), "wrist": [round(float(v), 6) for v in wrist_quat],
                        "profile": profile.name, "kp": list(profile.kp),
                        "torque_limit": list(profile.torque_limit), "preset": preset},
@@ -60,7 +60,7 @@ def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str
     return f"{obj.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def generate_grasps(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,  # noqa: ANN001
+def generate_grasps(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
                     preset: str = "fast", wanted: int = 16, max_trials: int = 400,
                     seed: int = 0, noise: float = 0.3) -> GraspCache:
     rng = np.random.default_rng(seed)
@@ -86,11 +86,11 @@ def generate_grasps(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,  # no
     if not found:
         return GraspCache(np.zeros((0, 16)), np.zeros((0, 16)), np.zeros((0, 3)),
                           np.zeros((0, 4)), trials)
-    q, target, pos, quat = map(np.array, zip(*found))
+    q, target, pos, quat = map(np.array, zip(*found, strict=True))
     return GraspCache(q, target, pos, quat, trials)
 
 
-def load_or_generate(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,  # noqa: ANN001
+def load_or_generate(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
                      preset: str = "fast", cache_dir: Path | None = None, wanted: int = 16,
                      seed: int = 0) -> GraspCache:
     path = (cache_dir or default_cache_dir()) / f"{cache_key(obj, wrist_quat, profile, preset)}.npz"

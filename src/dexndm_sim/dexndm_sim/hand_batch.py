@@ -129,7 +129,7 @@ class HandBatch:
                 self.applied, self.qpos[:, self._qpos_index], self.qvel[:, self._dof_index])
             self._map(self._substep, substep == 0, substep == SUBSTEPS - 1)
 
-    def _map(self, function, *args) -> None:  # noqa: ANN001, ANN002
+    def _map(self, function, *args) -> None:
         for future in [self._pool.submit(function, rows, *args) for rows in self._chunks]:
             future.result()
 

@@ -49,7 +49,7 @@ TIMESTEP = 1.0 / 120.0  # 6 physics steps per 20 Hz control step
 
 
 def add_hand(spec: mujoco.MjSpec, wrist_quat: tuple[float, float, float, float],
-             self_collision: bool = True, palm_position=PALM_POSITION) -> None:  # noqa: ANN001
+             self_collision: bool = True, palm_position=PALM_POSITION) -> None:
     """Add the hand's bodies, joints, geoms and excludes under the world body of ``spec``."""
     data = figures()
     defaults = data["defaults"]

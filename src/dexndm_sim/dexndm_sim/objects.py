@@ -151,7 +151,7 @@ def randomize_physics(spec: ObjectSpec, rng: np.random.Generator,
                              rng.uniform(*(friction_range or category.friction)))
 
 
-def add_object(mj_spec: mujoco.MjSpec, obj: ObjectSpec, pos=(0.0, 0.0, 0.3),  # noqa: ANN001
+def add_object(mj_spec: mujoco.MjSpec, obj: ObjectSpec, pos=(0.0, 0.0, 0.3),
                name: str = "object") -> mujoco.MjsBody:
     body = mj_spec.worldbody.add_body(name=name, pos=pos)
     body.add_freejoint(name=f"{name}_free")

@@ -88,7 +88,7 @@ class HardwareProfile:
 
     def spread(self, rng: np.random.Generator, fraction: float = 0.2) -> HardwareProfile:
         """Per-joint multiplicative spread of gains and torque limits (seeded)."""
-        def jitter(values):  # noqa: ANN001, ANN202
+        def jitter(values):
             return tuple(np.asarray(values) * rng.uniform(1 - fraction, 1 + fraction, NUM_JOINTS))
         return replace(self, kp=jitter(self.kp), kd=jitter(self.kd),
                        torque_limit=jitter(self.torque_limit))
@@ -121,7 +121,8 @@ def real(goal_current_ma: float = DEFAULT_GOAL_CURRENT_MA, latency_steps: int = 
         raise ProfileError(f"law must be per_substep or actuator, got '{law}'")
     limit = TORQUE_CONSTANT * goal_current_ma / 1000.0
     profile = HardwareProfile(
-        "real", "xc330" if law == "per_substep" else "position", tuple(from_isaac_order(np.array(TABLE16_KP_ISAAC))),
+        "real", "xc330" if law == "per_substep" else "position",
+        tuple(from_isaac_order(np.array(TABLE16_KP_ISAAC))),
         tuple(from_isaac_order(np.array(TABLE16_KD_ISAAC))), (limit,) * NUM_JOINTS,
         armature=0.0015, damping=0.01 + 0.03, frictionloss=0.02, latency_steps=latency_steps,
         quantize=True, backlash=np.deg2rad(0.125), link_masses=dict(TABLE17_MASSES))
@@ -148,7 +149,7 @@ def profile_from_spec(spec: str) -> HardwareProfile:
     return get_profile(name, **params)
 
 
-def get_profile(name: str, **params) -> HardwareProfile:  # noqa: ANN003
+def get_profile(name: str, **params) -> HardwareProfile:
     """A profile by name; ``params`` go to its constructor (``real``: goal_current_ma,
     latency_steps, spread_seed)."""
     if name not in PROFILES:

@@ -29,7 +29,7 @@ class CameraView:
 
 
 class FrameRenderer:
-    def __init__(self, model, width: int = 640, height: int = 480,  # noqa: ANN001
+    def __init__(self, model, width: int = 640, height: int = 480,
                  view: CameraView = CameraView()) -> None:
         import mujoco
 
@@ -45,7 +45,7 @@ class FrameRenderer:
         self._camera.elevation = view.elevation
         self._camera.lookat[:] = view.lookat
 
-    def render(self, data) -> np.ndarray:  # noqa: ANN001
+    def render(self, data) -> np.ndarray:
         self._renderer.update_scene(data, camera=self._camera)
         return self._renderer.render().copy()
 

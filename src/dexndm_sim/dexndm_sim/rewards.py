@@ -2,7 +2,8 @@
 
 r = a_rot * r_rot + a_goal * r_goal + a_penalty * r_penalty
 r_rot = clip(w . k, -c, c)                                            (c = 0.5)
-r_penalty = -a_rotp |w x k|_1 - a_lin |v|^2 - a_pose |q - q_init|^2 - a_work tau.qd - a_torque |tau|^2
+r_penalty = -a_rotp |w x k|_1 - a_lin |v|^2 - a_pose |q - q_init|^2 - a_work tau.qd
+            - a_torque |tau|^2
 r_goal = clip(g / (ang_diff(p, p_goal) + eps), 0, c_goal) + g_bonus [ang_diff < threshold]
 a_rotp ramps 0 -> 0.1 between 10 and 100 resets. The paper does not give g, eps, c_goal, g_bonus
 and the threshold: the defaults below are ours.

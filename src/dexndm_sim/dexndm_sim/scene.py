@@ -157,8 +157,10 @@ def _add_chaos_box(spec: mujoco.MjSpec, box: ChaosBox) -> None:
     wall = 0.005
     for name, pos, size in (
             ("box_bottom", (0, 0, -hz), (hx, hy, wall)),
-            ("box_wall_px", (hx, 0, 0), (wall, hy, hz)), ("box_wall_nx", (-hx, 0, 0), (wall, hy, hz)),
-            ("box_wall_py", (0, hy, 0), (hx, wall, hz)), ("box_wall_ny", (0, -hy, 0), (hx, wall, hz)),
+            ("box_wall_px", (hx, 0, 0), (wall, hy, hz)),
+            ("box_wall_nx", (-hx, 0, 0), (wall, hy, hz)),
+            ("box_wall_py", (0, hy, 0), (hx, wall, hz)),
+            ("box_wall_ny", (0, -hy, 0), (hx, wall, hz)),
             ("box_lid", (0, 0, hz), (hx, hy, wall))):
         spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, size=size,
                                 pos=tuple(center + np.array(pos)), rgba=[0.4, 0.5, 0.8, 0.15],

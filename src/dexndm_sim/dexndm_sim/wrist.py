@@ -41,7 +41,8 @@ def wrist_quaternion(label: str, rng: np.random.Generator | None = None) -> np.n
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrix of a (w, x, y, z) quaternion; batched over leading axes ([..., 4] -> [..., 3, 3])."""
+    """Rotation matrix of a (w, x, y, z) quaternion; batched over leading axes
+    ([..., 4] -> [..., 3, 3])."""
     q = np.asarray(q, dtype=float)
     w, x, y, z = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
     rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],

@@ -1,4 +1,5 @@
-"""MuJoCo LEAP hand: model vs figures, objects and grasps, rewards, profiles, chaos box, batching."""
+"""MuJoCo LEAP hand: model vs figures, objects and grasps, rewards, profiles, chaos box,
+batching."""
 
 from __future__ import annotations
 
@@ -15,8 +16,14 @@ from dexndm_sim.grasps import generate_grasps
 from dexndm_sim.model import figures
 from dexndm_sim.objects import CATEGORIES, TRAINING_CATEGORIES, generate_category
 from dexndm_sim.profiles import TABLE17_MASSES, nominal, real
-from dexndm_sim.rewards import (RewardConfig, angular_distance, axis_angle_quat, compute_reward,
-                                episode_metrics, rotation_penalty_weight)
+from dexndm_sim.rewards import (
+    RewardConfig,
+    angular_distance,
+    axis_angle_quat,
+    compute_reward,
+    episode_metrics,
+    rotation_penalty_weight,
+)
 from dexndm_sim.scene import ChaosBox, SceneConfig, build_scene
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import CANONICAL, quat_to_matrix
@@ -26,7 +33,8 @@ def test_model_matches_the_figures_file():
     scene = build_scene(SceneConfig())
     model = scene.model
     assert [model.joint(i).name for i in range(model.njnt)] == list(JOINT_NAMES)
-    assert np.allclose(model.jnt_range[:16, 0], LOWER) and np.allclose(model.jnt_range[:16, 1], UPPER)
+    assert np.allclose(model.jnt_range[:16, 0], LOWER)
+    assert np.allclose(model.jnt_range[:16, 1], UPPER)
     for body in figures()["bodies"]:
         assert model.body(body["name"]).mass[0] == pytest.approx(body["inertial"]["mass"])
     assert model.nu == 16 and model.actuator_gainprm[0, 0] == 3.0  # nominal PD
@@ -113,7 +121,7 @@ def test_axis_sets():
     assert nearest.min() > 0.5  # evenly spread: no two axes closer than ~30 degrees
 
 
-def _open_loop(profile, seed: int) -> np.ndarray:  # noqa: ANN001
+def _open_loop(profile, seed: int) -> np.ndarray:
     obj = generate_category("cylinders")[2]
     cache = generate_grasps(obj, CANONICAL["palm_up"], nominal(), wanted=1, seed=seed)
     hand = SimHand(SceneConfig(CANONICAL["palm_up"], profile, "fast", obj))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -80,7 +80,7 @@ def read_bag_info(path: str | Path) -> BagInfo:
 
 
 def format_bag_info(info: BagInfo) -> str:
-    start = datetime.fromtimestamp(info.start_ns / 1e9, tz=timezone.utc)
+    start = datetime.fromtimestamp(info.start_ns / 1e9, tz=UTC)
     lines = [
         f"Files:             {', '.join(info.files)}",
         f"Bag size:          {info.size_bytes / 1e6:.2f} MB",

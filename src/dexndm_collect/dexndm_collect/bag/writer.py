@@ -13,8 +13,13 @@ import os
 from io import BytesIO, StringIO
 from pathlib import Path
 
-from rosbags.interfaces import (Connection, ConnectionExtRosbag2, MessageDefinition,
-                                MessageDefinitionFormat, Qos)
+from rosbags.interfaces import (
+    Connection,
+    ConnectionExtRosbag2,
+    MessageDefinition,
+    MessageDefinitionFormat,
+    Qos,
+)
 from rosbags.rosbag2.enums import CompressionMode
 from rosbags.rosbag2.metadata import dump_qos_v9
 from rosbags.rosbag2.storage_mcap import McapWriter, PendingChunk, write_record, write_string
@@ -28,7 +33,7 @@ VERSION = 9
 class _McapFile(McapWriter):
     """rosbags' MCAP storage writer, writing to a file name of our choosing."""
 
-    def __init__(self, file: Path, compression: CompressionMode) -> None:  # noqa: D107
+    def __init__(self, file: Path, compression: CompressionMode) -> None:
         from collections import defaultdict
         from importlib.metadata import version
 

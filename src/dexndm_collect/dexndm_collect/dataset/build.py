@@ -178,8 +178,9 @@ def _build_bag(bag: Path, read: BagRead, bag_report: BagReport, report: BuildRep
     state_t, states = state_t[complete], states[complete]
     command_t = commands_data.times[command_order]
     commands = _hold_unnamed(commands[command_order])
+    event_data = read.topics[EVENTS]
     events = [(t, deserialize_message(bytes(raw), EpisodeEvent))
-              for t, raw in zip(read.topics[EVENTS].times, read.topics[EVENTS].payloads)]
+              for t, raw in zip(event_data.times, event_data.payloads, strict=True)]
     starts = {e.episode_index: t for t, e in events if e.event == EpisodeEvent.START}
     ended = {e.episode_index for _, e in events if e.event != EpisodeEvent.START}
     for index in sorted(set(starts) - ended):

@@ -16,8 +16,8 @@ from sensor_msgs.msg import JointState
 
 from dexndm_collect.bag.cdr import CdrSerializer
 from dexndm_collect.bag.typestore import TypeResolver
-from dexndm_collect.dataset.decode import position_layout
 from dexndm_collect.bag.writer import SplitBagWriter
+from dexndm_collect.dataset.decode import position_layout
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_msgs.msg import EpisodeEvent
 
@@ -54,18 +54,18 @@ def write_collection_bag(path: str | Path, episodes: list[SyntheticEpisode],
     resolver = TypeResolver()
     writer = SplitBagWriter(path)
     connections = [writer.add_connection(t, m, *resolver.definition(m))
-                   for t, m in zip(TOPICS, TYPES)]
+                   for t, m in zip(TOPICS, TYPES, strict=True)]
     states, commands, events = connections
     cdr = CdrSerializer(resolver)
     template = _Template(cdr)
     t = start_ns
-    for index, episode in enumerate(episodes):
-        def event(kind: int, steps: int, reason: str = "") -> None:
-            message = EpisodeEvent(event=kind, episode_index=index, steps=steps, reason=reason,
-                                   trajectory_id=f"synthetic:{index}", wrist_label="palm_down")
-            writer.write(events, t, cdr.serialize(message))
+    def event(index: int, time_ns: int, kind: int, steps: int, reason: str = "") -> None:
+        message = EpisodeEvent(event=kind, episode_index=index, steps=steps, reason=reason,
+                               trajectory_id=f"synthetic:{index}", wrist_label="palm_down")
+        writer.write(events, time_ns, cdr.serialize(message))
 
-        event(EpisodeEvent.START, 0)
+    for index, episode in enumerate(episodes):
+        event(index, t, EpisodeEvent.START, 0)
         for _ in range(episode.ramp):
             t += period_ns
             writer.write(states, t - 1000, template.make(episode.q[0]))
@@ -76,13 +76,13 @@ def write_collection_bag(path: str | Path, episodes: list[SyntheticEpisode],
             writer.write(states, t - 1000, template.make(episode.q[k]))
             writer.write(commands, t, template.make(episode.a[k]))
             if episode.aborted_at == k:
-                event(EpisodeEvent.ABORT, k + 1, "joint_states stale")
+                event(index, t, EpisodeEvent.ABORT, k + 1, "joint_states stale")
                 break
             if episode.gap_after == k:
                 t += 1_000_000_000
         else:
             writer.write(states, t + period_ns - 1000, template.make(episode.q[steps]))
-            event(EpisodeEvent.END, steps)
+            event(index, t, EpisodeEvent.END, steps)
         writer.flush()  # one chunk per episode, as the collector flushes at every END
         t += 5 * period_ns
     writer.close()

@@ -11,8 +11,14 @@ from pathlib import Path
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
-                                QosTime)
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 
 from dexndm_collect.core.recording import RecorderConfig, RecordingSession
 from dexndm_control.ros_node import guarded, run_node
@@ -20,7 +26,7 @@ from dexndm_control.ros_types import import_message_type
 
 
 def _bag_qos(profile: QoSProfile) -> Qos:
-    def duration(value) -> QosTime:  # noqa: ANN001
+    def duration(value) -> QosTime:
         nanoseconds = value.nanoseconds
         return QosTime(nanoseconds // 10**9, nanoseconds % 10**9)
 
@@ -46,7 +52,8 @@ class Recorder(Node):
         self.declare_parameter("compress", False)
         self.declare_parameter("duration_s", 0.0)
         if config is None:
-            output = self.get_parameter("output").value or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S")
+            output = (self.get_parameter("output").value
+                      or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
             config = RecorderConfig(
                 output=Path(output),
                 topics=tuple(t for t in self.get_parameter("topics").value if t),

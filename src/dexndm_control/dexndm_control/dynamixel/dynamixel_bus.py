@@ -12,6 +12,7 @@ What it does beyond the SDK's group helpers (../shared/notes/dynamixel.md):
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import termios
 import time
@@ -19,17 +20,40 @@ from dataclasses import dataclass
 
 import numpy as np
 import serial
-from dynamixel_sdk import (COMM_PORT_BUSY, COMM_RX_CORRUPT, COMM_SUCCESS, DXL_HIBYTE, DXL_LOBYTE,
-                           PacketHandler, PortHandler)
-from dynamixel_sdk.protocol2_packet_handler import (INST_READ, INST_WRITE, PKT_ERROR,
-                                                    PKT_INSTRUCTION, PKT_LENGTH_H, PKT_LENGTH_L,
-                                                    PKT_PARAMETER0)
+from dynamixel_sdk import (
+    COMM_PORT_BUSY,
+    COMM_RX_CORRUPT,
+    COMM_SUCCESS,
+    DXL_HIBYTE,
+    DXL_LOBYTE,
+    PacketHandler,
+    PortHandler,
+)
+from dynamixel_sdk.protocol2_packet_handler import (
+    INST_READ,
+    INST_WRITE,
+    PKT_ERROR,
+    PKT_INSTRUCTION,
+    PKT_LENGTH_H,
+    PKT_LENGTH_L,
+    PKT_PARAMETER0,
+)
 
-from dexndm_control.dynamixel.bus import (BusError, BusReading, MissingMotorsError, MotorBus,
-                                          MotorHealth, PortLostError)
-from dexndm_control.dynamixel.control_table import (CURRENT_BASED_POSITION_MODE,
-                                                    MODEL_NUMBER_XC330_M288, REGISTERS, span,
-                                                    to_signed)
+from dexndm_control.dynamixel.bus import (
+    BusError,
+    BusReading,
+    MissingMotorsError,
+    MotorBus,
+    MotorHealth,
+    PortLostError,
+)
+from dexndm_control.dynamixel.control_table import (
+    CURRENT_BASED_POSITION_MODE,
+    MODEL_NUMBER_XC330_M288,
+    REGISTERS,
+    span,
+    to_signed,
+)
 
 _STATE_ADDRESS, _STATE_LENGTH = span("present_current", "present_position")  # 126, 10
 _HEALTH_ADDRESS, _HEALTH_LENGTH = span("present_input_voltage", "present_temperature")
@@ -96,7 +120,7 @@ class _Port(PortHandler):
         self.latency_ms = latency_ms
         self.slack_ms = 0.0  # extra wait for transfers that are not time-critical
 
-    def setPacketTimeout(self, packet_length):  # noqa: ANN001, N802 - SDK override
+    def setPacketTimeout(self, packet_length):  # noqa: N802 - SDK override
         self.packet_start_time = self.getCurrentTime()
         self.packet_timeout = (self.tx_time_per_byte * packet_length + 2 * self.latency_ms + 2.0
                                + self.slack_ms)
@@ -132,14 +156,10 @@ class DynamixelBus(MotorBus):
     def close(self) -> None:
         if self._port is None:
             return
-        try:
+        with contextlib.suppress(BusError):
             self.set_torque(False, verify=False)
-        except BusError:
-            pass
-        try:
+        with contextlib.suppress(_SERIAL_ERRORS):
             self._port.closePort()
-        except _SERIAL_ERRORS:
-            pass
         self._port = None
 
     @property
@@ -181,7 +201,7 @@ class DynamixelBus(MotorBus):
 
     # -- registers -------------------------------------------------------------------------
 
-    def _call(self, function, *args):  # noqa: ANN001, ANN002
+    def _call(self, function, *args):
         try:
             result = function(self._port, *args)
         except _SERIAL_ERRORS as error:

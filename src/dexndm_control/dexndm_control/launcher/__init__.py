@@ -1,7 +1,8 @@
-"""A process launcher for ROS 2 launch files (XML and YAML frontends), usable without a ROS install.
+"""A process launcher for ROS 2 launch files (XML and YAML frontends), usable without a ROS
+install.
 
-The supported subset is documented in docs/launch.md; everything outside it is rejected with the file,
-line and construct named. ``load_launch_file`` parses, ``resolve_launch`` evaluates arguments,
+The supported subset is documented in docs/launch.md; everything outside it is rejected with the
+file, line and construct named. ``load_launch_file`` parses, ``resolve_launch`` evaluates arguments,
 substitutions and conditions into process specs, and ``Supervisor`` runs them.
 """
 

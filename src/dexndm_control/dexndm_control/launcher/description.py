@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 from collections.abc import Mapping
@@ -73,6 +74,11 @@ class _Context:
     env: dict[str, str]
     file: str
     declared: set[str] = field(default_factory=set)  # shared by all scopes of the main file
+
+
+def _substitute_in(child: Entity, context, env, text: str) -> str:
+    """Substitutions in one attribute of ``child`` (partial-applied per entity)."""
+    return substitute(text, _scope(child, context, env))
 
 
 def declared_arguments(path: str | Path) -> list[LaunchArgument]:
@@ -147,7 +153,7 @@ def _run_children(parent: Entity, context: _Context, given: Mapping[str, str],
     for child in parent.children:
         if not _enabled(child, context, env):
             continue
-        sub = lambda text, c=child: substitute(text, _scope(c, context, env))  # noqa: E731
+        sub = functools.partial(_substitute_in, child, context, env)
         tag = child.tag
         if tag == "arg":
             name = _required(child, "name")

@@ -14,7 +14,7 @@ def _normal(name: str) -> str:
     return name.replace("-", "_").lower()
 
 
-def find_package_executable(package: str, executable: str, entity=None) -> list[str]:  # noqa: ANN001
+def find_package_executable(package: str, executable: str, entity=None) -> list[str]:
     """Return the argv prefix that runs ``executable`` of ``package``.
 
     1. A colcon install: ``<prefix>/lib/<package>/<executable>`` on AMENT_PREFIX_PATH.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from xml.parsers import expat
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.parsers import expat
 
 import yaml
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -94,7 +95,7 @@ class Supervisor:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _on_signal(self, signum: int, _frame) -> None:  # noqa: ANN001
+    def _on_signal(self, signum: int, _frame) -> None:
         name = signal.Signals(signum).name
         self.request_stop(f"{name} received", 130 if signum == signal.SIGINT else 143)
 
@@ -119,7 +120,9 @@ class Supervisor:
         if spec.output in ("log", "both") and child.log_file is None:
             log_dir = self._log_dir or Path.home() / ".ros" / "log" / "dexndm"
             log_dir.mkdir(parents=True, exist_ok=True)
-            child.log_file = open(log_dir / f"{spec.name.replace('/', '_')}.log", "a")
+            # open for the child's lifetime (closed in run()), so not a with-block
+            path = log_dir / f"{spec.name.replace('/', '_')}.log"
+            child.log_file = open(path, "a")  # noqa: SIM115 - see above
         self._say("launch", f"started '{spec.name}' (pid {child.process.pid})")
         child.reader = threading.Thread(target=self._forward, args=(child, child.process),
                                         daemon=True, name=f"out-{spec.name}")
@@ -171,10 +174,8 @@ class Supervisor:
     def _signal_group(self, child: _Child, sig: signal.Signals) -> None:
         if child.process is None or child.process.poll() is not None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.process.pid, sig)  # the child leads its own session/group
-        except ProcessLookupError:
-            pass
 
     def _wait_all(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -195,11 +196,10 @@ class Supervisor:
             self._signal_group(child, signal.SIGINT)
             if child.process is None:
                 continue
-            try:
+            # one that takes longer gets the rest of the common timeout below
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(timeout=max(0.0, min(_EACH_EXIT_S,
                                                         deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                pass  # it gets the rest of the common timeout below
 
     def _shutdown(self) -> None:
         running = [c for c in self._children if c.process and c.process.poll() is None]
@@ -220,10 +220,8 @@ class Supervisor:
         for child in self._children:
             if child.process is not None:
                 # Grandchildren that ignored SIGINT/SIGTERM share the child's process group.
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(child.process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
                 if child.reader:
                     child.reader.join(timeout=1.0)
                 code = child.process.returncode

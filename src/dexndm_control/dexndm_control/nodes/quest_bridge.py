@@ -33,7 +33,10 @@ def _triples(values: list[float], what: str) -> tuple[tuple[float, float, float]
 class QuestBridge(Node):
     def __init__(self) -> None:
         super().__init__("quest_bridge")
-        p = lambda name, default: self.declare_parameter(name, default).value  # noqa: E731
+
+        def p(name: str, default: object) -> object:  # any parameter type
+            return self.declare_parameter(name, default).value
+
         self.source_config = SourceConfig(
             name=p("source", "webxr"), adb=p("adb", "adb"), adb_device=p("adb_device", ""),
             logcat_command=p("logcat_command", ""), webxr_host=p("webxr_host", "127.0.0.1"),

@@ -12,8 +12,12 @@ from geometry_msgs.msg import Vector3
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 
-from dexndm_control.core.rotation_command import (InvalidAxisError, KeepalivePublisher,
-                                                  RotationState, normalize_axis)
+from dexndm_control.core.rotation_command import (
+    InvalidAxisError,
+    KeepalivePublisher,
+    RotationState,
+    normalize_axis,
+)
 from dexndm_control.ros_node import run_node
 from dexndm_msgs.msg import RotationCommand
 
@@ -38,11 +42,11 @@ class RotationCommander(Node):
         self.add_on_set_parameters_callback(self._on_parameters)
         self.create_timer(0.02, self._tick)
 
-    def _read_state(self, axis, enabled) -> RotationState:  # noqa: ANN001
+    def _read_state(self, axis, enabled) -> RotationState:
         return RotationState(normalize_axis(axis), bool(enabled),
                              str(self.get_parameter("source").value))
 
-    def _on_parameters(self, parameters) -> SetParametersResult:  # noqa: ANN001
+    def _on_parameters(self, parameters) -> SetParametersResult:
         values = {p.name: p.value for p in parameters}
         try:
             self._state = self._read_state(values.get("axis", self._state.axis),

@@ -72,7 +72,7 @@ class RotationController(Node):
         self.create_timer(1.0 / self.config.rate_hz, guarded(self, self._tick),
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
 
-    def _on_parameters(self, parameters) -> SetParametersResult:  # noqa: ANN001
+    def _on_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
             if parameter.name == "use_residual":
                 if parameter.value and self.runtime.residual is None:
@@ -140,7 +140,7 @@ class RotationController(Node):
             return f"publish ({publish * 1000:.1f} ms)"
         return "waiting (the timer fired late: the process was busy or descheduled)"
 
-    def _control_step(self, decision, started: float) -> ControlStep:  # noqa: ANN001
+    def _control_step(self, decision, started: float) -> ControlStep:
         message = ControlStep()
         message.header.stamp = self.get_clock().now().to_msg()
         step = decision.step
@@ -176,7 +176,8 @@ class RotationController(Node):
         return {"ticks": len(self.periods) + 1,
                 "rate_hz": round(len(self.periods) / sum(self.periods), 3) if self.periods
                 else 0.0, "period_deviation_ms": percentiles(deviation),
-                "compute_ms": percentiles(self.compute), "publish_ms": percentiles(self.publish_times),
+                "compute_ms": percentiles(self.compute),
+                "publish_ms": percentiles(self.publish_times),
                 "latency_ms": percentiles(self.latency)}
 
     def close(self) -> None:

@@ -64,7 +64,7 @@ def save_bundle(path: str | Path, kind: str, config: dict, state_dict: dict,
     path.mkdir(parents=True, exist_ok=True)
     info = {"format": FORMAT, "version": VERSION, "kind": kind,
             "joint_names": list(JOINT_NAMES), "config": config,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(), **(extra or {})}
     # quantised modules also hold packed (weight, bias) tuples and dtypes, saved as they are;
     # the state dict's per-module versions (_metadata) tell their loaders which layout it is

@@ -14,7 +14,7 @@ class Normalizer(nn.Module):
         self.register_buffer("mean", torch.zeros(size))
         self.register_buffer("std", torch.ones(size))
 
-    def set(self, mean, std, min_std: float = 1e-3) -> None:  # noqa: ANN001
+    def set(self, mean, std, min_std: float = 1e-3) -> None:
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.clamp(torch.as_tensor(std, dtype=torch.float32), min=min_std))
 

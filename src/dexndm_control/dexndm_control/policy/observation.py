@@ -59,7 +59,7 @@ class ObservationLayout:
                               "version of the stack")
         return layout
 
-    def build(self, q_history, target_history, wrist_quat, axis):  # noqa: ANN001
+    def build(self, q_history, target_history, wrist_quat, axis):
         """Batched observation from arrays (numpy or torch, same kind for all):
         q_history [..., T, 16], target_history [..., T, 16] (a_{k-1} for each k),
         wrist_quat [..., 4], axis [..., 3] -> [..., size]."""

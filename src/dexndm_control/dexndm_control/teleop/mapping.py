@@ -22,8 +22,11 @@ import numpy as np
 
 from dexndm_control.core.rotation_command import RotationState, normalize_axis
 from dexndm_control.errors import DexndmError
-from dexndm_control.teleop.controller_state import (ControllerState, matrix_quaternion,
-                                                    quaternion_matrix)
+from dexndm_control.teleop.controller_state import (
+    ControllerState,
+    matrix_quaternion,
+    quaternion_matrix,
+)
 
 # OpenXR tracking frame (x right, y up, -z forward) -> robot world (x forward, y left, z up).
 VR_TO_ROBOT = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -198,7 +201,7 @@ class AxisSelector:
         deadman = (state.pressed("LTr")
                    or state.value("leftTrig") >= config.trigger_threshold)
         if config.mode == "buttons":
-            for button, axis in zip(("X", "Y", "LG"), config.button_axes):
+            for button, axis in zip(("X", "Y", "LG"), config.button_axes, strict=False):
                 if state.pressed(button):
                     self.axis = np.array(normalize_axis(axis))
             return deadman

@@ -15,8 +15,12 @@ import time
 from collections.abc import Callable
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.teleop.controller_state import (BUTTONS, ControllerState, MalformedInput,
-                                                    checked_pose)
+from dexndm_control.teleop.controller_state import (
+    BUTTONS,
+    ControllerState,
+    MalformedInput,
+    checked_pose,
+)
 
 TAG = "wE9ryARX"
 MAX_LINE = 4096
@@ -62,7 +66,7 @@ def parse_logcat_line(line: str, stamp: float) -> ControllerState | None:
         if keys is None or len(numbers) != len(keys):
             raise MalformedInput(f"unknown value {item!r}")
         try:
-            for key, number in zip(keys, numbers):
+            for key, number in zip(keys, numbers, strict=False):
                 values[key] = min(1.0, max(-1.0, float(number)))
         except ValueError:
             raise MalformedInput(f"{name}: not a number") from None

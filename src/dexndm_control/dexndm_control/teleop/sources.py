@@ -30,7 +30,7 @@ class SourceConfig:
             raise DexndmError("webxr_port must be within 0..65535 (0: any free port)")
 
 
-def make_source(config: SourceConfig, on_state: Callable[[ControllerState], None]):  # noqa: ANN201
+def make_source(config: SourceConfig, on_state: Callable[[ControllerState], None]):
     if config.name == "oculus_reader":
         from dexndm_control.teleop.oculus_reader import OculusReaderSource, require_adb
         if not config.logcat_command:

@@ -119,7 +119,7 @@ class _RateSource:
 
 class KeyboardSource(_RateSource):
     def __init__(self, on_state: Callable[[ControllerState], None], rate_hz: float = 50.0,
-                 stream=None) -> None:  # noqa: ANN001
+                 stream=None) -> None:
         super().__init__(on_state, rate_hz, "keyboard")
         self.stream = stream if stream is not None else sys.stdin
 

@@ -25,8 +25,12 @@ from importlib import resources
 from urllib.parse import parse_qs, urlparse
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.teleop.controller_state import (BUTTONS, ControllerState, MalformedInput,
-                                                    pose_from_position_quaternion)
+from dexndm_control.teleop.controller_state import (
+    BUTTONS,
+    ControllerState,
+    MalformedInput,
+    pose_from_position_quaternion,
+)
 
 MAX_MESSAGE_BYTES = 4096
 _HAND_BUTTONS = {"right": {"A", "B", "RThU", "RJ", "RG", "RTr"},
@@ -126,7 +130,7 @@ class WebXRSource:
                                         name="webxr")
         self._thread.start()
 
-    def _process_request(self, connection, request):  # noqa: ANN001, ANN202
+    def _process_request(self, connection, request):
         url = urlparse(request.path)
         if url.path in ("/", "/index.html"):
             response = connection.respond(http.HTTPStatus.OK, page_html())
@@ -142,7 +146,7 @@ class WebXRSource:
                                       "wrong or missing token: open the URL the bridge printed\n")
         return None
 
-    def _handle(self, connection) -> None:  # noqa: ANN001
+    def _handle(self, connection) -> None:
         from websockets.exceptions import ConnectionClosed
 
         with self._lock:

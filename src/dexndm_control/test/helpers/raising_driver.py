@@ -7,7 +7,7 @@ from dexndm_control.ros_node import run_node
 
 
 class RaisingDriver(LeapDriver):
-    def _on_command(self, message) -> None:  # noqa: ANN001
+    def _on_command(self, message) -> None:
         raise RuntimeError("injected failure in the command callback")
 
 

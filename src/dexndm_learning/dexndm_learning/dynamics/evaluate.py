@@ -19,9 +19,9 @@ from dexndm_learning.data import Windows, load_episodes
 from dexndm_learning.dynamics.train import evaluate, load_dynamics
 
 
-def _select(loaded, keys: list[str]) -> list:  # noqa: ANN001
+def _select(loaded, keys: list[str]) -> list:
     wanted = set(keys)
-    return [e for e, k in zip(loaded.episodes, loaded.keys) if k in wanted]
+    return [e for e, k in zip(loaded.episodes, loaded.keys, strict=True) if k in wanted]
 
 
 def evaluate_checkpoints(checkpoints: list[str], data: list[str] | None, ood: list[str] | None,
@@ -104,7 +104,7 @@ def _plot_errors(results: dict[str, dict], path: Path) -> None:
 
 
 @torch.no_grad()
-def _plot_traces(models: dict, loaded, path: Path, joints: tuple[int, ...]) -> None:  # noqa: ANN001
+def _plot_traces(models: dict, loaded, path: Path, joints: tuple[int, ...]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -112,7 +112,7 @@ def _plot_traces(models: dict, loaded, path: Path, joints: tuple[int, ...]) -> N
     episode = loaded.episodes[0]
     figure, axes = plt.subplots(len(joints), 1, figsize=(10, 2.2 * len(joints)), sharex=True)
     time = episode.t[1:] - episode.t[0]
-    for axis, joint in zip(np.atleast_1d(axes), joints):
+    for axis, joint in zip(np.atleast_1d(axes), joints, strict=False):
         axis.plot(time, episode.q[1:, joint], "k", lw=1.5, label="actual")
         for name, model in models.items():
             windows = Windows([episode], model.window, loaded.control_dt)

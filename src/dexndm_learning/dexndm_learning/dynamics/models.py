@@ -18,6 +18,7 @@ Output convention: the networks predict the normalised change dq = q_{t+1} - q_t
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ class GroupedMLP(nn.Module):
         self.groups, self.sizes = groups, list(sizes)
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in pairwise(sizes):
             bound = 1.0 / math.sqrt(fan_in)
             self.weights.append(nn.Parameter(torch.empty(groups, fan_in, fan_out)
                                              .uniform_(-bound, bound)))
@@ -45,7 +46,7 @@ class GroupedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.weights) - 1
-        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(bias, x, weight)
             if index < last:
                 x = torch.nn.functional.elu(x)

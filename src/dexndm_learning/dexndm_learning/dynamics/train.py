@@ -14,9 +14,17 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_bundle
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import ARCHITECTURES, DynamicsModel
-from dexndm_learning.runs import (EpochRecorder, MetricLog, check_output, epoch_batches,
-                                  pick_device, prepare_output, seed_everything, setup_distributed,
-                                  teardown_distributed)
+from dexndm_learning.runs import (
+    EpochRecorder,
+    MetricLog,
+    check_output,
+    epoch_batches,
+    pick_device,
+    prepare_output,
+    seed_everything,
+    setup_distributed,
+    teardown_distributed,
+)
 
 BUNDLE_KIND = "dynamics"
 

@@ -74,7 +74,7 @@ class Specialist:
         self.checkpoint = checkpoint
 
     @torch.no_grad()
-    def act(self, observations) -> torch.Tensor:  # noqa: ANN001
+    def act(self, observations) -> torch.Tensor:
         return self.policy(observations)
 
     def close(self) -> None:
@@ -136,11 +136,11 @@ def roll_out_specialist(specialist: Specialist, episodes: int, max_steps: int | 
     return result
 
 
-def _pose(env, i: int) -> np.ndarray:  # noqa: ANN001
+def _pose(env, i: int) -> np.ndarray:
     return np.concatenate([env.snapshot["object_pos"][i], env.snapshot["object_quat"][i]])
 
 
-def _context(env, i: int) -> dict:  # noqa: ANN001
+def _context(env, i: int) -> dict:
     wrist = env.wrist[i]
     return {"wrist_quat": wrist.tolist(),
             "axis": (quat_to_matrix(wrist).T @ env.axis_world[i]).tolist(),  # hand frame

@@ -93,7 +93,7 @@ def _default_grasp_wrist(wrists: tuple[str, ...]) -> str:
 
 
 @torch.no_grad()
-def mean_rotation(env, policy=None, steps: int = 100) -> float:  # noqa: ANN001
+def mean_rotation(env, policy=None, steps: int = 100) -> float:
     """Mean per-step rotation reward term of a policy (random actions if None)."""
     observations = env.get_observations()
     total = 0.0

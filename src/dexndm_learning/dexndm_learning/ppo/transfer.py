@@ -82,7 +82,7 @@ def kept_share(real: np.ndarray, nominal: np.ndarray) -> tuple[float, float]:
 
 
 def measure_transfer(config: TransferConfig, out: str | Path | None = None,
-                     progress=print) -> dict:  # noqa: ANN001
+                     progress=print) -> dict:
     common = {"num_envs": config.episodes, "seed": config.seed}
     runs: dict[str, dict] = {}
     specialist = Specialist(config.checkpoint, **common)

@@ -47,7 +47,7 @@ def oracle_observation(groups: dict[str, np.ndarray], q_init: np.ndarray) -> np.
 
 
 class RotationVecEnv(VecEnv):
-    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:  # noqa: ANN001
+    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:
         self.env = BatchedRotationEnv(config, grasp_cache_dir)
         self.cfg = {"env": {k: v for k, v in vars(config).items() if k != "reward"}}
         self.num_envs = config.num_envs
@@ -74,7 +74,7 @@ class RotationVecEnv(VecEnv):
     def get_observations(self) -> TensorDict:
         return self._observations()
 
-    def step(self, actions: torch.Tensor):  # noqa: ANN201
+    def step(self, actions: torch.Tensor):
         start = time.perf_counter()
         self._groups, rewards, dones, infos = self.env.step(actions.detach().cpu().numpy())
         self.last_episodes = infos["episodes"]

@@ -25,9 +25,17 @@ from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import DynamicsModel
 from dexndm_learning.dynamics.train import load_dynamics
-from dexndm_learning.runs import (EpochRecorder, MetricLog, check_output, epoch_batches,
-                                  pick_device, prepare_output, seed_everything, setup_distributed,
-                                  teardown_distributed)
+from dexndm_learning.runs import (
+    EpochRecorder,
+    MetricLog,
+    check_output,
+    epoch_batches,
+    pick_device,
+    prepare_output,
+    seed_everything,
+    setup_distributed,
+    teardown_distributed,
+)
 
 BUNDLE_KIND = "residual"
 
@@ -82,14 +90,14 @@ class ResidualObjective(torch.nn.Module):
         q_now = q_span[:, -W:].reshape(batch * W, -1)
         return (base + self.residual(obs, base, q_now)).reshape(batch, W, -1)
 
-    def forward(self, q_span, a_span, wrist, axis, q_next):  # noqa: ANN001
+    def forward(self, q_span, a_span, wrist, axis, q_next):
         W = self.dynamics.window
         corrected = self.corrected_targets(q_span, a_span, wrist, axis)
         predicted = self.dynamics(q_span[:, -W:], corrected)
         return (predicted - q_next).norm(dim=-1).mean()
 
 
-def _batch(windows: Windows, index: torch.Tensor, T: int, device: str):  # noqa: ANN202
+def _batch(windows: Windows, index: torch.Tensor, T: int, device: str):
     W = windows.window
     q_span, a_span = windows.span(index, W + T)
     _, _, q_next = windows.batch(index)

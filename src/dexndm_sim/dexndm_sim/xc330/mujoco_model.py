@@ -43,7 +43,7 @@ class MujocoMotorModel:
     """A MotorModel (xc330/motor_models.py) backed by the MuJoCo hand in the ``real`` profile."""
 
     def __init__(self, scene: str = "free", wrist: str = "palm_up", category: str = "cylinders",
-                 object_index: int = 0, axis=(0.0, 0.0, 1.0), balls: int = 50,  # noqa: ANN001
+                 object_index: int = 0, axis=(0.0, 0.0, 1.0), balls: int = 50,
                  seed: int = 0, preset: str = "fast") -> None:
         if scene not in ("free", "object", "chaos_box"):
             raise ValueError(f"unknown scene '{scene}': free, object or chaos_box")

@@ -41,7 +41,7 @@ class PtyServer:
         self._late_replies = 0  # the next N replies are sent late (a slow or busy adapter)
         self._late_by = 0.0
 
-    def on_tick(self, period: float, callback) -> None:  # noqa: ANN001
+    def on_tick(self, period: float, callback) -> None:
         """Call ``callback`` every ``period`` seconds from the serving thread."""
         self._tick = (period, callback)
         self._next_tick = time.monotonic() + period

@@ -12,8 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dexndm_control.dynamixel.control_table import (ALERT_BIT, MODEL_NUMBER_XC330_M288,
-                                                    REGISTERS, TABLE_SIZE, XC330_M288, to_signed)
+from dexndm_control.dynamixel.control_table import (
+    ALERT_BIT,
+    MODEL_NUMBER_XC330_M288,
+    REGISTERS,
+    TABLE_SIZE,
+    XC330_M288,
+    to_signed,
+)
 from dexndm_sim.xc330 import protocol as p
 from dexndm_sim.xc330.motor_models import FirmwareMotorModel, MotorModel
 
