@@ -3,7 +3,7 @@
 ``nominal`` is the training simulation: MuJoCo position actuators (PD, kp 3, kd 0.1) with a torque
 limit chosen on purpose at 0.5 N*m. The URDF effort (0.95 N*m) is far above what an XC330 gives at
 the goal currents the hand runs with (0.28 N*m at 550 mA, 0.39 N*m at 750 mA), and a policy that
-leans on it cannot transfer (../shared/notes/reality-gap.md); 0.5 N*m is what the LEAP Isaac Lab
+leans on it cannot transfer (docs/notes/reality_gap.md); 0.5 N*m is what the LEAP Isaac Lab
 configuration trains with.
 
 ``real`` stands in for the physical hand behind the virtual hand: the XC330 current-based position

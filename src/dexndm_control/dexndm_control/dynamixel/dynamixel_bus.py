@@ -1,6 +1,6 @@
 """``DynamixelBus``: the LEAP hand's 16 XC330-M288 motors through dynamixel-sdk (Protocol 2.0).
 
-What it does beyond the SDK's group helpers (../shared/notes/dynamixel.md):
+What it does beyond the SDK's group helpers (docs/notes/dynamixel.md):
 * keeps each motor's status error byte on every read (GroupSyncRead drops it, hiding overloads);
 * fast sync read (one status packet for all motors) with byte stuffing removed, falling back to a
   plain sync read that still assigns every reply by ID when a motor is missing or a reply is late;

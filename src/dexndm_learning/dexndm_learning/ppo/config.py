@@ -1,7 +1,7 @@
 """PPO settings (rsl-rl-lib 5.5.1) and per-category environment configurations.
 
 The defaults follow the setup that learned in-hand rotation on a 2-core CPU
-(../shared/notes/rl-feasibility.md): 128 envs x 32 steps, 5 epochs x 2 mini-batches, lr 3e-4
+(docs/notes/rl_feasibility.md): 128 envs x 32 steps, 5 epochs x 2 mini-batches, lr 3e-4
 with an adaptive schedule at desired KL 0.02, entropy 0, actor/critic MLP 256-256-128 ELU,
 Gaussian init std 0.7; gamma is 0.995 instead of 0.99 (see TRAINING_REWARD). A paper-scale run
 (30,000-50,000 envs) needs a GPU simulator backend.
@@ -15,7 +15,7 @@ from dexndm_sim.env import RotationEnvConfig
 from dexndm_sim.rewards import RewardConfig
 
 # The paper's reward terms with the penalty weights that learned on this CPU budget
-# (../shared/notes/rl-feasibility.md), a fall penalty and a heavier linear-velocity weight.
+# (docs/notes/rl_feasibility.md), a fall penalty and a heavier linear-velocity weight.
 # Measured shortcuts these answer: with the paper-form weights an exploring policy (action std
 # 0.7) pays ~0.17 per step in pose/work penalties, so it learned to drop the object within ~20
 # steps; with a fall penalty of 2 and gamma 0.99 (a ~100-step horizon) it learned to spin the

@@ -6,7 +6,7 @@ Observation groups handed to rsl-rl (TensorDict):
   fingertip states (relative to the palm), object state (offset from the grasp point, quaternion,
   velocities), guiding goal quaternion, fingertip contact forces and flags, wrist quaternion and
   rotation axis (palm frame). Fixed scaling, no running normaliser
-  (../shared/notes/rl-feasibility.md: the defaults collapsed the learning rate).
+  (docs/notes/rl_feasibility.md: the defaults collapsed the learning rate).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A model advances the physical state of all motors to a given time, given each motor's control
 table (goal position, gains, current limits, torque enable). ``FirmwareMotorModel`` is the built-in
-one: the XC330 current-based position law (../shared/notes/xc330-actuator.md) driving a link
+one: the XC330 current-based position law (docs/notes/xc330_actuator.md) driving a link
 inertia with Coulomb + viscous friction. The MuJoCo-backed model of the simulation plugs in through
 the same interface.
 """
