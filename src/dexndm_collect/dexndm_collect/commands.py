@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dexndm_control.cli import Command
+from dexndm_control.hand import CONTROL_DT
 
 
 def _record_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +75,8 @@ def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
     build = sub.add_parser("build", help="bags -> transition shards")
     build.add_argument("bags", nargs="+", help="bag directories or run directories")
     build.add_argument("-o", "--output", required=True, help="directory for the shards")
-    build.add_argument("--control-dt", type=float, default=0.05)
+    build.add_argument("--control-dt", type=float, default=CONTROL_DT,
+                       help="control period of the collection run (s)")
     build.add_argument("--min-steps", type=int, default=20,
                        help="drop episode pieces shorter than this after cutting at gaps")
     build.add_argument("--allow-partial", action="store_true",

@@ -136,16 +136,24 @@ def _completed(run: Path) -> list[int]:
 def _inside_next_episode(ros_node, run: Path, collector) -> None:
     """Wait until the collector has completed one episode and replays the next one: its START
     seen on /dexndm/episode and 5 commands of it on /leap_hand/joint_commands."""
-    events, commands = [], []
-    ros_node.create_subscription(EpisodeEvent, "/dexndm/episode", events.append, 100)
+    commands_seen = [0]  # joint commands received so far
+    start_at: dict[int, int] = {}  # episode index -> commands seen when its START arrived
+
+    def on_event(event: EpisodeEvent) -> None:
+        if event.event == EpisodeEvent.START:
+            start_at[event.episode_index] = commands_seen[0]
+
+    ros_node.create_subscription(EpisodeEvent, "/dexndm/episode", on_event, 100)
     ros_node.create_subscription(JointState, "/leap_hand/joint_commands",
-                                 lambda m: commands.append(m) if events else None, 1000)
+                                 lambda _: commands_seen.__setitem__(0, commands_seen[0] + 1),
+                                 1000)
 
     def replaying() -> bool:
         done = _completed(run)
-        starts = [e for e in events if e.event == EpisodeEvent.START
-                  and done and e.episode_index > done[-1]]
-        return bool(starts) and len(commands) >= 5 + int(0.3 * 20)  # past the 0.3 s ramp
+        if not done or done[-1] + 1 not in start_at:
+            return False
+        # the next episode's own commands: past its 0.3 s ramp (6 ticks) and 5 replay steps
+        return commands_seen[0] - start_at[done[-1] + 1] >= 6 + 5
 
     assert wait_until(replaying, 90, spin=ros_node.spin), collector.stdout.read()[-2000:]
 

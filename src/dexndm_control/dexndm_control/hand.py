@@ -42,6 +42,11 @@ JOINTS: tuple[Joint, ...] = (
 )
 
 NUM_JOINTS = len(JOINTS)
+#: the paper's 20 Hz control: one policy step and one target every CONTROL_DT seconds
+CONTROL_RATE_HZ = 20.0
+CONTROL_DT = 1.0 / CONTROL_RATE_HZ
+#: a policy action delta_a in [-1, 1] moves its target by delta_a * ACTION_SCALE rad (paper: 1/24)
+ACTION_SCALE = 1.0 / 24.0
 JOINT_NAMES: tuple[str, ...] = tuple(j.name for j in JOINTS)
 JOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(JOINT_NAMES)}
 LOWER = np.array([j.lower for j in JOINTS])

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS
+from dexndm_control.hand import CONTROL_DT, JOINT_NAMES, NUM_JOINTS
 
 FORMAT, VERSION = "dexndm-transitions", 1
 GAP_FACTOR = 1.5
@@ -56,12 +56,12 @@ class Episode:
 class Shard:
     episodes: list[Episode]
     source: str = "sim"
-    control_dt: float = 0.05
+    control_dt: float = CONTROL_DT
     path: Path | None = None
 
 
 def write_shard(path: str | Path, episodes: Sequence[Episode], source: str,
-                control_dt: float = 0.05) -> Path:
+                control_dt: float = CONTROL_DT) -> Path:
     path = Path(path)
     if not episodes:
         raise ShardError("a shard needs at least one episode")

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.hand import ACTION_SCALE
 from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
@@ -44,7 +45,7 @@ class BCConfig:
     history: int = 10
     width: int = 1024
     blocks: int = 5
-    action_scale: float = 1.0 / 24.0
+    action_scale: float = ACTION_SCALE
     epochs: int = 20
     batch_size: int = 1024
     lr: float = 3e-4

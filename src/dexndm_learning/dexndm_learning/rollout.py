@@ -22,18 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
+from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPPER
 from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_control.rotations import world_to_hand
 from dexndm_control.trajectory_library import TrajectoryLibrary
 from dexndm_control.transitions import Episode, write_shard
 from dexndm_sim.axes import axis_set
-from dexndm_sim.env import CONTROL_DT
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import get_profile
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import LABELS, quat_to_matrix, wrist_quaternion
+from dexndm_sim.wrist import LABELS, wrist_quaternion
 
 
 @dataclass
@@ -103,7 +103,7 @@ def rollout(config: RolloutConfig) -> dict:
         hand.reset(cache.q[pick], cache.object_pos[pick], cache.object_quat[pick])
         target = cache.target[pick].astype(float)
         axis = axes[rng.integers(len(axes))]
-        axis_in_palm = quat_to_matrix(wrist).T @ axis  # what the controller is commanded
+        axis_in_palm = world_to_hand(axis, wrist)  # what the controller is commanded
         q = [hand.q]
         targets = []
         if runtime is not None:
@@ -115,7 +115,7 @@ def rollout(config: RolloutConfig) -> dict:
                 q.append(hand.q)
         else:
             for delta in open_loop_deltas(rng, config.steps):
-                target = np.clip(target + delta / 24.0, LOWER, UPPER)
+                target = np.clip(target + delta * ACTION_SCALE, LOWER, UPPER)
                 hand.control_step(target)
                 targets.append(target.copy())
                 q.append(hand.q)

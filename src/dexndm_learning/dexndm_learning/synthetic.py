@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
+from dexndm_control.hand import ACTION_SCALE, LOWER, NUM_JOINTS, UPPER
 from dexndm_control.transitions import Episode
 
 
@@ -55,7 +55,7 @@ def random_targets(rng: np.random.Generator, steps: int, start: np.ndarray,
     freq = rng.uniform(0.02, 0.2, (3, NUM_JOINTS))
     t = np.arange(steps)[:, None]
     delta = sum(np.sin(freq[k] * t * 2 * np.pi + phase[k]) for k in range(3)) / 3
-    targets = np.clip(start + np.cumsum(delta / 24.0, axis=0), LOWER, UPPER)
+    targets = np.clip(start + np.cumsum(delta * ACTION_SCALE, axis=0), LOWER, UPPER)
     if noise:
         targets = targets + rng.normal(0, noise, targets.shape)
     return targets

@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
                                 *args.size)
         print(json.dumps(result))
         return 0
-    from dexndm_control.hand import CANONICAL_POSE, LOWER, UPPER
+    from dexndm_control.hand import ACTION_SCALE, CANONICAL_POSE, LOWER, UPPER
     from dexndm_sim.evaluation import tracking_gap
 
     if args.library:
@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         actions, initial = library.actions[0, :args.steps], library.initial_q[0]
     else:
         rng = np.random.default_rng(0)
-        steps = np.cumsum(rng.uniform(-1, 1, (args.steps, 16)) / 24, axis=0)
+        steps = np.cumsum(rng.uniform(-1, 1, (args.steps, 16)) * ACTION_SCALE, axis=0)
         actions = np.clip(CANONICAL_POSE + 0.3 * np.sin(steps), LOWER, UPPER)
         initial = actions[0]
     result = tracking_gap(actions, initial, *args.profiles, wrist=args.wrist,

@@ -1,9 +1,10 @@
 """Batched in-hand rotation environment on MuJoCo (CPU), N hands stepped together (hand_batch.py).
 
-Control at 20 Hz: target_t = clip(target_{t-1} + action / 24, limits), then 6 physics steps
-(1/120 s) under the hardware profile. Observations come as named groups (``observation_groups``),
-so policies pick what they see (oracle: privileged object/fingertip/contact state; generalist:
-proprioception history, wrist quaternion, axis) and nobody slices a vector by hand.
+Control at 20 Hz: target_t = clip(target_{t-1} + action * ACTION_SCALE (1/24), limits), then 6
+physics steps (1/120 s) under the hardware profile. Observations come as named groups
+(``observation_groups``), so policies pick what they see (oracle: privileged object/fingertip/
+contact state; generalist: proprioception history, wrist quaternion, axis) and nobody slices a
+vector by hand.
 Simulation sits behind this interface: another backend (MuJoCo Warp on a GPU) provides the same
 ``reset``/``step``/observation groups.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
+from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPPER
+from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix, world_to_hand
 from dexndm_sim.axes import axis_set
 from dexndm_sim.grasps import GraspCache, load_or_generate
 from dexndm_sim.hand_batch import HandBatch
@@ -27,14 +29,12 @@ from dexndm_sim.rewards import (
     compute_reward,
     goal_ahead,
     metrics_from_sums,
-    quat_multiply,
     rotation_penalty_weight,
 )
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import CANONICAL, quat_to_matrix, wrist_quaternion
+from dexndm_sim.wrist import CANONICAL, wrist_quaternion
 
-CONTROL_DT = 0.05
 FALL_DISTANCE = 0.08  # m from the grasp point: the object has fallen
 
 
@@ -56,7 +56,7 @@ class RotationEnvConfig:
     preset: str = "fast"
     episode_length: int = 400
     history: int = 10
-    action_scale: float = 1.0 / 24.0
+    action_scale: float = ACTION_SCALE
     disturbance_scale: float = 2.0  # force magnitude = scale * object mass (N)
     disturbance_probability: float = 0.25
     joint_noise: float = 0.005  # U(0, noise) added to observed joint positions
@@ -157,8 +157,7 @@ class BatchedRotationEnv:
         searched = np.array(CANONICAL[config.grasp_wrist])
         pos_in_palm = quat_to_matrix(searched).T @ (cache.object_pos[pick] - palm)
         # the cached orientation is in the world frame of the search wrist: make it palm-relative
-        inverse = searched * np.array([1.0, -1.0, -1.0, -1.0])
-        quat_in_palm = quat_multiply(inverse, cache.object_quat[pick])
+        quat_in_palm = quat_multiply(quat_conjugate(searched), cache.object_quat[pick])
         object_pos = palm + rotation @ pos_in_palm
         object_quat = quat_multiply(wrist, quat_in_palm)
         hand.reset(cache.q[pick], object_pos, object_quat)
@@ -269,7 +268,7 @@ class BatchedRotationEnv:
             "joint_pos_history": self.q_history.copy(),
             "target_history": self.target_history.copy(),
             "wrist_quat": self.wrist.copy(),
-            "rotation_axis": np.einsum("nji,nj->ni", quat_to_matrix(self.wrist), self.axis_world),
+            "rotation_axis": world_to_hand(self.axis_world, self.wrist),
             "rotation_axis_world": self.axis_world.copy(),
             "joint_vel": snap["qd"].copy(),
             "object_state": object_state,

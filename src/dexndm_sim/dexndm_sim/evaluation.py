@@ -16,16 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
+from dexndm_control.hand import CONTROL_DT, JOINT_NAMES, LOWER, UPPER
 from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_control.rotations import quat_conjugate, quat_multiply, world_to_hand
 from dexndm_sim.axes import axis_set
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import get_profile, profile_from_spec
-from dexndm_sim.rewards import angular_distance, episode_metrics, quat_multiply
+from dexndm_sim.rewards import angular_distance, episode_metrics
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import quat_to_matrix, random_quaternion, wrist_quaternion
+from dexndm_sim.wrist import random_quaternion, wrist_quaternion
 
 FALL_DISTANCE = 0.08
 
@@ -45,8 +46,7 @@ class EvalConfig:
 
 
 def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, float]:
-    inverse = current * np.array([1.0, -1.0, -1.0, -1.0])
-    delta = quat_multiply(goal, inverse)
+    delta = quat_multiply(goal, quat_conjugate(current))
     delta = delta * np.sign(delta[0] + 1e-12)
     angle = 2 * math.acos(min(1.0, delta[0]))
     vector = delta[1:]
@@ -65,11 +65,11 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
     if axis is None:  # goal-oriented: rotate toward a random goal
         goal = random_quaternion(rng)
         axis, _ = _relative_axis(hand.object_pose()[1], goal)
-    rotation = quat_to_matrix(wrist)
+    axis_in_hand = world_to_hand(axis, wrist)  # what the controller is commanded
     start = cache.object_pos[pick]
     along, off = [], []
     for _ in range(steps):
-        target = runtime.step(hand.q, wrist, rotation.T @ axis).target
+        target = runtime.step(hand.q, wrist, axis_in_hand).target
         hand.control_step(target)
         if on_step is not None:
             on_step(hand)
@@ -79,7 +79,7 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
         if np.linalg.norm(hand.object_pose()[0] - start) > FALL_DISTANCE:
             break
     final = angular_distance(hand.object_pose()[1], goal) if goal is not None else None
-    return asdict(episode_metrics(np.array(along), np.array(off), 0.05, steps,
+    return asdict(episode_metrics(np.array(along), np.array(off), CONTROL_DT, steps,
                                   None if final is None else float(final)))
 
 

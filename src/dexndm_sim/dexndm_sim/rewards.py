@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dexndm_control.rotations import axis_angle_quat, quat_multiply
+
 
 @dataclass(frozen=True)
 class RewardConfig:
@@ -44,19 +46,6 @@ def rotation_penalty_weight(config: RewardConfig, resets: int) -> float:
         return 0.0
     span = config.rotation_penalty_full - config.rotation_penalty_start
     return config.rotation_penalty_max * min(1.0, (resets - config.rotation_penalty_start) / span)
-
-
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw],
-                    axis=-1)
-
-
-def axis_angle_quat(axis: np.ndarray, angle: float | np.ndarray) -> np.ndarray:
-    half = np.asarray(angle)[..., None] / 2
-    return np.concatenate([np.cos(half), np.sin(half) * axis], axis=-1)
 
 
 def angular_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -9,10 +9,10 @@ import mujoco
 import numpy as np
 
 from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS
+from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.model import PALM_POSITION, PRESETS, TIMESTEP, add_hand
 from dexndm_sim.objects import ObjectSpec, add_object
 from dexndm_sim.profiles import HardwareProfile, nominal
-from dexndm_sim.wrist import quat_to_matrix
 
 TIP_BODIES = ("if_ds", "mf_ds", "rf_ds", "th_ds")
 TIP_GEOMS = ("if_tip", "mf_tip", "rf_tip", "th_tip")

@@ -38,14 +38,3 @@ def wrist_quaternion(label: str, rng: np.random.Generator | None = None) -> np.n
     if label not in CANONICAL:
         raise ValueError(f"unknown wrist orientation '{label}'; choose one of {', '.join(LABELS)}")
     return np.array(CANONICAL[label])
-
-
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrix of a (w, x, y, z) quaternion; batched over leading axes
-    ([..., 4] -> [..., 3, 3])."""
-    q = np.asarray(q, dtype=float)
-    w, x, y, z = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
-    rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
-    return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)

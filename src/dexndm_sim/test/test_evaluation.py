@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.hand import CANONICAL_POSE, LOWER, UPPER
+from dexndm_control.rotations import axis_angle_quat, quat_multiply
 from dexndm_sim.evaluation import EvalConfig, _relative_axis, evaluate_policy, tracking_gap
-from dexndm_sim.rewards import axis_angle_quat, quat_multiply
 
 POLICY = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 

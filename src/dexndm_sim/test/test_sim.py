@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
+from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.axes import axis_set, thirty_two_axes
 from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
 from dexndm_sim.grasps import generate_grasps
@@ -26,7 +27,7 @@ from dexndm_sim.rewards import (
 )
 from dexndm_sim.scene import ChaosBox, SceneConfig, build_scene
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import CANONICAL, quat_to_matrix
+from dexndm_sim.wrist import CANONICAL
 
 
 def test_model_matches_the_figures_file():

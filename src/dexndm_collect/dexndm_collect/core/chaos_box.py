@@ -18,7 +18,7 @@ import yaml
 
 from dexndm_collect.core.waves import WAVES, wave_joints, wave_targets
 from dexndm_control.errors import DexndmError
-from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
+from dexndm_control.hand import CONTROL_RATE_HZ, JOINT_NAMES, LOWER, UPPER
 from dexndm_control.trajectory_library import TrajectoryLibrary, load_library
 
 START, END, ABORT = 0, 1, 2
@@ -33,7 +33,7 @@ class CollectorConfig:
     steps: int = 0  # 0: the library's length (400); waves: 400
     noise_probability: float = 0.5
     noise_sigma: float = 0.01
-    control_rate_hz: float = 20.0
+    control_rate_hz: float = CONTROL_RATE_HZ
     ramp_s: float = 2.0
     stale_after_s: float = 0.15
     order: str = "sequential"  # or random

@@ -25,6 +25,7 @@ from rclpy.serialization import deserialize_message
 from dexndm_collect.bag.fast_read import BagRead, read_topics
 from dexndm_collect.dataset.decode import decode_positions
 from dexndm_control.errors import DexndmError, JointNameError
+from dexndm_control.hand import CONTROL_DT
 from dexndm_control.transitions import GAP_FACTOR, Episode, write_shard
 from dexndm_msgs.msg import EpisodeEvent
 
@@ -115,7 +116,7 @@ def _hold_unnamed(commands: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_dataset(bags: list[str], out: str | Path, control_dt: float = 0.05,
+def build_dataset(bags: list[str], out: str | Path, control_dt: float = CONTROL_DT,
                   min_steps: int = 20, episodes_per_shard: int = 500,
                   allow_partial: bool = False) -> BuildReport:
     out = Path(out)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.rotations import quat_to_matrix
 
 # Digital buttons, in the order they appear in /teleop/joy buttons[].
 BUTTONS = ("A", "B", "RThU", "RJ", "RG", "RTr", "X", "Y", "LThU", "LJ", "LG", "LTr")
@@ -74,34 +75,6 @@ def pose_from_position_quaternion(position: list[float], quaternion_xyzw: list[f
     if abs(norm - 1.0) > 1e-2:
         raise MalformedInput(f"{what}: orientation is not a unit quaternion (norm {norm:.3f})")
     pose = np.eye(4)
-    pose[:3, :3] = quaternion_matrix(np.array([w, x, y, z]) / norm)
+    pose[:3, :3] = quat_to_matrix(np.array([w, x, y, z]))
     pose[:3, 3] = values[:3]
     return pose
-
-
-def quaternion_matrix(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-
-
-def matrix_quaternion(rotation: np.ndarray) -> np.ndarray:
-    """(w, x, y, z) of a rotation matrix, w >= 0 (Shepperd's method, stable for all angles)."""
-    m = rotation
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return q if q[0] >= 0 else -q

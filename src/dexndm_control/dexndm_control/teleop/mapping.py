@@ -22,10 +22,9 @@ import numpy as np
 
 from dexndm_control.core.rotation_command import RotationState, normalize_axis
 from dexndm_control.errors import DexndmError
+from dexndm_control.rotations import matrix_to_quat, quat_to_matrix
 from dexndm_control.teleop.controller_state import (
     ControllerState,
-    matrix_quaternion,
-    quaternion_matrix,
 )
 
 # OpenXR tracking frame (x right, y up, -z forward) -> robot world (x forward, y left, z up).
@@ -92,8 +91,8 @@ class ArmMapper:
         self.config = config
         self.vr_to_robot = vr_to_robot
         self.position = np.array(config.home_position, dtype=float)
-        self.rotation = quaternion_matrix(np.array(config.home_orientation, dtype=float))
-        self._mount = quaternion_matrix(np.array(config.hand_mount, dtype=float))
+        self.rotation = quat_to_matrix(np.array(config.home_orientation, dtype=float))
+        self._mount = quat_to_matrix(np.array(config.hand_mount, dtype=float))
         self._anchor: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last_time: float | None = None
 
@@ -137,11 +136,11 @@ class ArmMapper:
 
     def target(self) -> tuple[np.ndarray, np.ndarray]:
         """(position, orientation quaternion w, x, y, z) of the arm target."""
-        return self.position.copy(), matrix_quaternion(self.rotation)
+        return self.position.copy(), matrix_to_quat(self.rotation)
 
     def wrist_quaternion(self) -> np.ndarray:
         """Hand base orientation in the world (gravity -z), what the policy is told."""
-        return matrix_quaternion(self.rotation @ self._mount)
+        return matrix_to_quat(self.rotation @ self._mount)
 
     def hand_rotation(self) -> np.ndarray:
         return self.rotation @ self._mount

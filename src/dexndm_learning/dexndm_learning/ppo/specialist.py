@@ -18,10 +18,11 @@ import torch
 import yaml
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.hand import CONTROL_DT
+from dexndm_control.rotations import world_to_hand
 from dexndm_control.transitions import Episode
 from dexndm_learning.ppo.config import env_config, ppo_config
-from dexndm_sim.env import CONTROL_DT, RotationEnvConfig
-from dexndm_sim.wrist import quat_to_matrix
+from dexndm_sim.env import RotationEnvConfig
 
 
 def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvConfig:
@@ -143,6 +144,6 @@ def _pose(env, i: int) -> np.ndarray:
 def _context(env, i: int) -> dict:
     wrist = env.wrist[i]
     return {"wrist_quat": wrist.tolist(),
-            "axis": (quat_to_matrix(wrist).T @ env.axis_world[i]).tolist(),  # hand frame
+            "axis": world_to_hand(env.axis_world[i], wrist).tolist(),
             "axis_world": env.axis_world[i].tolist(), "profile": env.config.profile,
             "policy": "specialist"}

@@ -19,13 +19,14 @@ import mujoco
 import numpy as np
 
 from dexndm_control.hand import MOTOR_IDS, RAD_PER_TICK, RAD_S_PER_VELOCITY_UNIT
+from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.model import PALM_POSITION, TIMESTEP
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import TORQUE_CONSTANT, real
 from dexndm_sim.scene import ChaosBox, SceneConfig
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import quat_to_matrix, wrist_quaternion
+from dexndm_sim.wrist import wrist_quaternion
 
 TICKS_OFFSET = math.pi / RAD_PER_TICK  # 2048: motor angle = model angle + pi
 
