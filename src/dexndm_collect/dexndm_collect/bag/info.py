@@ -10,7 +10,7 @@ import yaml
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
-from dexndm_collect.bag.mcap_scan import require_mcap, scan_mcap
+from dexndm_collect.bag.mcap_read import require_mcap, scan_mcap
 from dexndm_control.errors import BagError
 
 

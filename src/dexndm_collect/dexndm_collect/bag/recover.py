@@ -9,7 +9,7 @@ import yaml
 from rosbags.rosbag2.metadata import parse_qos
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from dexndm_collect.bag.mcap_scan import require_mcap, scan_mcap
+from dexndm_collect.bag.mcap_read import require_mcap, scan_mcap
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_control.errors import BagError
 

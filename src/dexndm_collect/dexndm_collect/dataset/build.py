@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from rclpy.serialization import deserialize_message
 
-from dexndm_collect.bag.fast_read import BagRead, read_topics
+from dexndm_collect.bag.mcap_read import BagRead, read_topics
 from dexndm_collect.dataset.decode import decode_positions
 from dexndm_control.errors import DexndmError, JointNameError
 from dexndm_control.hand import CONTROL_DT
