@@ -21,12 +21,11 @@ setup(
     license="MIT",
     tests_require=["pytest"],
     entry_points={
-        "console_scripts": [
-        ],
         # Subcommands of `dexndm`, found at run time so that each package adds its own commands
         # without the command-line entry point importing packages it must not depend on.
         "dexndm.commands": ["train = dexndm_learning.commands:train_command",
-                             "eval = dexndm_learning.commands:eval_command",
-                             "rollout = dexndm_learning.commands:rollout_command"],
+                            "eval = dexndm_learning.commands:eval_command",
+                            "rollout = dexndm_learning.commands:rollout_command",
+                            "sim = dexndm_learning.sim_commands:sim_command"],
     },
 )

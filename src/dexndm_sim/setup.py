@@ -23,9 +23,5 @@ setup(
     entry_points={
         "console_scripts": ["virtual_hand = dexndm_sim.xc330.cli:main",
                             "dexndm-virtual-hand = dexndm_sim.xc330.cli:main"],
-        # Subcommands of `dexndm`, found at run time so that each package adds its own commands
-        # without the command-line entry point importing packages it must not depend on.
-        "dexndm.commands": [
-        ],
     },
 )

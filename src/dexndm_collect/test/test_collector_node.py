@@ -158,7 +158,8 @@ def _inside_next_episode(ros_node, run: Path, collector) -> None:
     assert wait_until(replaying, 90, spin=ros_node.spin), collector.stdout.read()[-2000:]
 
 
-def test_sigint_mid_episode_records_an_abort(tmp_path, virtual_hand, processes, ros_node):
+def _collecting_until_stopped(tmp_path, virtual_hand, processes, ros_node):
+    """Virtual hand, driver and a collector with no episode limit, caught inside an episode."""
     port, _ = virtual_hand()
     _library(tmp_path / "lib.npz")
     processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
@@ -166,6 +167,11 @@ def test_sigint_mid_episode_records_an_abort(tmp_path, virtual_hand, processes, 
     run = tmp_path / "run"
     collector = _start(processes, port, run, tmp_path / "lib.npz", 0)
     _inside_next_episode(ros_node, run, collector)
+    return port, run, collector
+
+
+def test_sigint_mid_episode_records_an_abort(tmp_path, virtual_hand, processes, ros_node):
+    _, run, collector = _collecting_until_stopped(tmp_path, virtual_hand, processes, ros_node)
     collector.send_signal(signal.SIGINT)
     assert collector.wait(timeout=30) == 0
     done = _completed(run)
@@ -178,17 +184,11 @@ def test_sigint_mid_episode_records_an_abort(tmp_path, virtual_hand, processes, 
 
 
 def test_sigkill_mid_episode_then_resume(tmp_path, virtual_hand, processes, ros_node):
-    port, _ = virtual_hand()
-    _library(tmp_path / "lib.npz")
-    processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
-                     "-p", f"port:={port}"])
-    run = tmp_path / "run"
-    first = _start(processes, port, run, tmp_path / "lib.npz", 0)
+    port, run, first = _collecting_until_stopped(tmp_path, virtual_hand, processes, ros_node)
 
     def completed() -> list[int]:
         return _completed(run)
 
-    _inside_next_episode(ros_node, run, first)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     before = completed()

@@ -1,4 +1,5 @@
-"""``dexndm sim ...`` (dexndm_sim): evaluation in simulation, episode rendering, profile gap."""
+"""``dexndm sim ...``: evaluate or render a base policy in simulation (evaluation.py, here in
+learning because it runs policies), and the profile gap (dexndm_sim.profile_gap)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.what == "eval":
-        from dexndm_sim.evaluation import EvalConfig, evaluate_policy, format_results
+        from dexndm_learning.evaluation import EvalConfig, evaluate_policy, format_results
 
         result = evaluate_policy(EvalConfig(
             args.policy, tuple(args.categories), args.objects, tuple(args.wrists), args.axes,
@@ -60,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         print(format_results(result))
         return 0
     if args.what == "render":
-        from dexndm_sim.evaluation import render_episode
+        from dexndm_learning.evaluation import render_episode
 
         result = render_episode(args.policy, args.out, args.category, args.wrist,
                                 tuple(args.axis), args.steps, args.profile, args.seed,
@@ -68,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     from dexndm_control.hand import ACTION_SCALE, CANONICAL_POSE, LOWER, UPPER
-    from dexndm_sim.evaluation import tracking_gap
+    from dexndm_sim.profile_gap import tracking_gap
 
     if args.library:
         from dexndm_control.trajectory_library import load_library

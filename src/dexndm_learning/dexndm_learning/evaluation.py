@@ -1,10 +1,11 @@
-"""Evaluation in simulation: a base policy over objects x axes x wrists x seeds (paper section 4.1
-metrics), and the open-loop tracking gap between two hardware profiles.
+"""Evaluation of a base policy in simulation: objects x axes x wrists x seeds (paper section 4.1
+metrics), run through the controller's own PolicyRuntime, and offscreen rendering of an episode.
 
-Metrics per episode (rewards.py): RotR (sum of w.k), RotP (mean |w x k|), TTF (steps held / 400),
-Rot (radians about the axis). Goal-oriented success (GO Succ): a random goal orientation is drawn,
-the commanded axis is the axis of the relative rotation, and the episode succeeds if the object
-ends within 0.1 pi of the goal. Results: mean +- std over seeds, JSON and a printed table.
+Metrics per episode (dexndm_sim/rewards.py): RotR (sum of w.k), RotP (mean |w x k|), TTF (steps
+held / 400), Rot (radians about the axis). Goal-oriented success (GO Succ): a random goal
+orientation is drawn, the commanded axis is the axis of the relative rotation, and the episode
+succeeds if the object ends within 0.1 pi of the goal. Results: mean +- std over seeds, JSON and a
+printed table.
 """
 
 from __future__ import annotations
@@ -16,19 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from dexndm_control.hand import CONTROL_DT, JOINT_NAMES, LOWER, UPPER
+from dexndm_control.hand import CONTROL_DT
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import quat_conjugate, quat_multiply, world_to_hand
 from dexndm_sim.axes import axis_set
+from dexndm_sim.env import FALL_DISTANCE
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
-from dexndm_sim.profiles import get_profile, profile_from_spec
+from dexndm_sim.profiles import get_profile
 from dexndm_sim.rewards import angular_distance, episode_metrics
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import random_quaternion, wrist_quaternion
-
-FALL_DISTANCE = 0.08
 
 
 @dataclass
@@ -161,29 +161,3 @@ def format_results(result: dict) -> str:
         lines.append(line)
     lines += [f"skipped {entry}" for entry in result.get("skipped", [])]
     return "\n".join(lines)
-
-
-def tracking_gap(actions: np.ndarray, initial_q: np.ndarray, first: str = "nominal",
-                 second: str = "real", wrist: str = "palm_up", category: str | None = None,
-                 seed: int = 0) -> dict:
-    """Replay the same targets open loop under two profiles; per-joint RMS difference (rad)."""
-    traces = {}
-    for name in (first, second):
-        profile = profile_from_spec(name)
-        wrist_quat = wrist_quaternion(wrist, np.random.default_rng(seed))
-        obj = generate_category(category, seed)[0] if category else None
-        hand = SimHand(SceneConfig(tuple(wrist_quat), profile, "fast", obj))
-        if obj is not None:
-            cache = load_or_generate(obj, wrist_quat, get_profile("nominal"), wanted=1,
-                                     seed=seed)
-            hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
-        else:
-            hand.reset(np.clip(initial_q, LOWER, UPPER))
-        trace = []
-        for target in actions:
-            hand.control_step(target)
-            trace.append(hand.q)
-        traces[name] = np.array(trace)
-    rms = np.sqrt(np.mean((traces[first] - traces[second]) ** 2, axis=0))
-    per_joint = dict(zip(JOINT_NAMES, rms.round(4).tolist(), strict=True))
-    return {"profiles": [first, second], "rms_rad": per_joint, "mean_rms_rad": float(rms.mean())}

@@ -16,7 +16,7 @@ POLICY = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 def test_episode_renders_to_png_frames_and_mp4(tmp_path, monkeypatch):
     import imageio.v3 as iio
 
-    from dexndm_sim.evaluation import render_episode
+    from dexndm_learning.evaluation import render_episode
 
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     try:
