@@ -187,6 +187,10 @@ def test_torque_off_on_every_shutdown_path(driver, how):
     code = process.wait(timeout=15)
     assert code == (1 if how == "callback_exception" else 0)
     assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16
+    # the node closes while its context is valid: no log line is lost on the way out
+    output = process.stdout.read()
+    assert "Failed to publish log message to rosout" not in output
+    assert "torque off, port closed" in output
 
 
 def test_a_driver_started_before_the_port_exists_waits_quietly(tmp_path, virtual_hand,
