@@ -28,7 +28,6 @@ from dexndm_learning.runs import (
     MetricLog,
     check_output,
     epoch_batches,
-    pick_device,
     prepare_output,
     seed_everything,
     setup_distributed,
@@ -72,8 +71,7 @@ def bc_batch(windows: Windows, index: torch.Tensor, layout: ObservationLayout, s
 
 
 def train_bc(config: BCConfig) -> dict:
-    device = pick_device(config.device)
-    distributed = setup_distributed(device)
+    device, distributed = setup_distributed(config.device)
     seed_everything(config.seed)
     out = Path(config.out)
     check_output(out, config.overwrite)

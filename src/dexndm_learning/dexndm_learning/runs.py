@@ -27,14 +27,21 @@ class Distributed:
         return self.rank == 0
 
 
-def setup_distributed(device: str) -> Distributed:
-    """Join the process group torchrun created (gloo on CPU, nccl on CUDA), if any."""
+def setup_distributed(requested_device: str) -> tuple[str, Distributed]:
+    """The device this process trains on, and its place in the process group torchrun created
+    (gloo on CPU, nccl on CUDA), if any. Every trainer starts here, so each rank of a multi-GPU
+    run gets its own GPU (cuda:rank modulo the GPUs torch sees)."""
+    device = pick_device(requested_device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Distributed()
+        return device, Distributed()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size())
+    distributed = Distributed(dist.get_rank(), dist.get_world_size())
+    if device.startswith("cuda"):
+        device = f"cuda:{distributed.rank % torch.cuda.device_count()}"
+        torch.cuda.set_device(device)
+    return device, distributed
 
 
 def teardown_distributed() -> None:

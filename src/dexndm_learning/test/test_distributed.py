@@ -13,10 +13,9 @@ from dexndm_control.transitions import write_shard
 from dexndm_learning.synthetic import make_episodes, sim_plant
 
 
-def _train(tmp_path, out: str, processes: int) -> subprocess.CompletedProcess:
-    command = ["-m", "dexndm_learning.cli", "train", "dynamics", "--arch", "joint", "--data",
-               str(tmp_path / "data"), "--out", str(tmp_path / out), "--window", "4",
-               "--epochs", "2", "--batch-size", "128", "--device", "cpu", "--no-progress"]
+def _run(arguments: list[str], processes: int) -> subprocess.CompletedProcess:
+    command = ["-m", "dexndm_learning.cli", "train", *arguments, "--device", "cpu",
+               "--no-progress"]
     if processes > 1:
         command = ["-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={processes}", *command]
@@ -25,18 +24,37 @@ def _train(tmp_path, out: str, processes: int) -> subprocess.CompletedProcess:
                           timeout=300, env=env)
 
 
-def test_two_process_gloo_matches_one_process(tmp_path):
-    write_shard(tmp_path / "data" / "d.npz", make_episodes(sim_plant(), 10, steps=120, seed=5),
-                "sim")
-    single = _train(tmp_path, "single", 1)
-    assert single.returncode == 0, single.stderr[-2000:]
-    double = _train(tmp_path, "ddp", 2)
-    assert double.returncode == 0, double.stderr[-2000:]
-    a = load_bundle(tmp_path / "single" / "last", "dynamics").state_dict
-    b = load_bundle(tmp_path / "ddp" / "last", "dynamics").state_dict
+def _one_and_two_processes(tmp_path, kind: str, arguments: list[str]) -> tuple[dict, dict]:
+    for out, processes in (("single", 1), ("ddp", 2)):
+        result = _run([*arguments, "--out", str(tmp_path / kind / out)], processes)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert "world_size: 2" in (tmp_path / kind / "ddp" / "run.yaml").read_text()
+    return (load_bundle(tmp_path / kind / "single" / "last", kind).state_dict,
+            load_bundle(tmp_path / kind / "ddp" / "last", kind).state_dict)
+
+
+def _assert_same_training(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert worst < 1e-4, worst
     assert any((a[k] != 0).any() for k in a)
+
+
+def test_two_process_gloo_matches_one_process(tmp_path):
+    write_shard(tmp_path / "data" / "d.npz", make_episodes(sim_plant(), 10, steps=120, seed=5),
+                "sim")
+    data = ["--data", str(tmp_path / "data")]
+    a, b = _one_and_two_processes(tmp_path, "dynamics", [
+        "dynamics", "--arch", "joint", *data, "--window", "4", "--epochs", "2",
+        "--batch-size", "128"])
+    _assert_same_training(a, b)
     assert torch.equal(a["q_norm.mean"], b["q_norm.mean"])  # same data statistics
-    assert "world_size: 2" in (tmp_path / "ddp" / "run.yaml").read_text()
+    # the residual through that dynamics model, and the BC generalist: the same loop, the same
+    # rank handling (each rank its own device), the same result
+    dynamics = str(tmp_path / "dynamics" / "single" / "best")
+    _assert_same_training(*_one_and_two_processes(tmp_path, "residual", [
+        "residual", "--dynamics", dynamics, *data, "--history", "4", "--hidden", "32", "32",
+        "--epochs", "2", "--batch-size", "128", "--scale", "0.2"]))
+    _assert_same_training(*_one_and_two_processes(tmp_path, "base_policy", [
+        "bc", *data, "--history", "4", "--width", "64", "--blocks", "1", "--epochs", "2",
+        "--batch-size", "128"]))

@@ -19,7 +19,6 @@ from dexndm_learning.runs import (
     MetricLog,
     check_output,
     epoch_batches,
-    pick_device,
     prepare_output,
     seed_everything,
     setup_distributed,
@@ -93,10 +92,7 @@ def evaluate(model: DynamicsModel, windows: Windows, device: str,
 
 
 def train_dynamics(config: DynamicsTrainConfig) -> dict:
-    device = pick_device(config.device)
-    distributed = setup_distributed(device)
-    if device.startswith("cuda") and distributed.world_size > 1:
-        device = f"cuda:{distributed.rank % torch.cuda.device_count()}"
+    device, distributed = setup_distributed(config.device)
     seed_everything(config.seed)
     out = Path(config.out)
     check_output(out, config.overwrite)

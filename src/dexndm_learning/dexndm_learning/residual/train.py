@@ -30,7 +30,6 @@ from dexndm_learning.runs import (
     MetricLog,
     check_output,
     epoch_batches,
-    pick_device,
     prepare_output,
     seed_everything,
     setup_distributed,
@@ -107,8 +106,7 @@ def _batch(windows: Windows, index: torch.Tensor, T: int, device: str):
 
 
 def train_residual(config: ResidualTrainConfig) -> dict:
-    device = pick_device(config.device)
-    distributed = setup_distributed(device)
+    device, distributed = setup_distributed(config.device)
     seed_everything(config.seed)
     out = Path(config.out)
     check_output(out, config.overwrite)
