@@ -9,13 +9,11 @@ initial pose the controller ramps to before enabling the policy.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import ACTION_SCALE
@@ -23,38 +21,22 @@ from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
-from dexndm_learning.runs import (
-    EpochRecorder,
-    MetricLog,
-    check_output,
-    epoch_batches,
-    prepare_output,
-    seed_everything,
-    setup_distributed,
-    teardown_distributed,
-)
+from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
+from dexndm_learning.trainer import train as train_loop
 
 BUNDLE_KIND = "base_policy"
 
 
-@dataclass
-class BCConfig:
-    data: list[str]
-    out: str
+@dataclass(kw_only=True)
+class BCConfig(RunConfig):
     history: int = 10
     width: int = 1024
     blocks: int = 5
     action_scale: float = ACTION_SCALE
-    epochs: int = 20
-    batch_size: int = 1024
     lr: float = 3e-4
-    eval_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    overwrite: bool = False
-    progress: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.width < 8 or self.blocks < 0 or self.history < 1:
             raise DexndmError("need --width >= 8, --blocks >= 0, --history >= 1")
 
@@ -71,10 +53,7 @@ def bc_batch(windows: Windows, index: torch.Tensor, layout: ObservationLayout, s
 
 
 def train_bc(config: BCConfig) -> dict:
-    device, distributed = setup_distributed(config.device)
-    seed_everything(config.seed)
-    out = Path(config.out)
-    check_output(out, config.overwrite)
+    device, distributed, out = start_run(config)
     layout = ObservationLayout(history=config.history)
     loaded = load_episodes(config.data)
     train_ids, eval_ids = split_by_episode(loaded.keys, config.eval_fraction, config.seed)
@@ -83,48 +62,29 @@ def train_bc(config: BCConfig) -> dict:
     evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
     if len(train) == 0:
         raise DexndmError(f"no rollout step has {config.history} steps of history")
-    if distributed.main:  # inputs are valid: only now does OUT appear
-        prepare_output(out, config, config.overwrite, distributed.world_size)
     policy = GeneralistPolicyNet(layout.size, width=config.width, blocks=config.blocks)
     sample = torch.arange(0, len(train), max(1, len(train) // 50000))
     obs, _ = bc_batch(train, sample, layout, config.action_scale)
     policy.obs_norm.set(obs.mean(0), obs.std(0))
     policy.to(device)
-    model = torch.nn.parallel.DistributedDataParallel(policy) if distributed.world_size > 1 \
-        else policy
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    initial = np.mean([e.q[0] for e in loaded.episodes], axis=0)
-    extra = {"training": asdict(config), "layout": layout.to_dict(),
-             "action_scale": config.action_scale, "initial_pose": initial.tolist(),
-             "data_fingerprint": fingerprint(loaded.files),
-             "eval_episodes": [loaded.keys[i] for i in eval_ids]}
-    log = MetricLog(out, distributed.main)
-    recorder = EpochRecorder(out, BUNDLE_KIND, "bc", log, extra)
-    step = 0
-    for epoch in range(config.epochs):
-        started = time.perf_counter()
-        policy.train()
-        total = 0.0
-        batches = epoch_batches(len(train), config.batch_size, epoch, config.seed, distributed)
-        for index in tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                          disable=not (config.progress and distributed.main)):
-            obs, delta = (t.to(device) for t in bc_batch(train, index, layout,
-                                                         config.action_scale))
-            loss = ((model(obs) - delta) ** 2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            step += 1
-        if not distributed.main:
-            continue
+
+    def loss(module: torch.nn.Module, index: torch.Tensor) -> torch.Tensor:
+        obs, delta = (t.to(device) for t in bc_batch(train, index, layout, config.action_scale))
+        return ((module(obs) - delta) ** 2).mean()
+
+    def assess() -> Evaluation:
         error = evaluate_bc(policy, evaluation if len(evaluation) else train, layout,
                             config.action_scale, device)
-        row = {"epoch": epoch + 1, "train_loss": total / max(1, len(batches)),
-               "eval_action_mae": error, "epoch_seconds": time.perf_counter() - started}
-        recorder.record(step, row, error, policy)
-    log.close()
-    teardown_distributed()
+        return Evaluation(error, {"eval_action_mae": error}, line=f"eval action MAE {error:.4f}")
+
+    initial = np.mean([e.q[0] for e in loaded.episodes], axis=0)
+    recorder = train_loop(Task(
+        "bc", BUNDLE_KIND, policy, policy, len(train), loss, assess,
+        {"layout": layout.to_dict(), "action_scale": config.action_scale,
+         "initial_pose": initial.tolist(), "data_fingerprint": fingerprint(loaded.files),
+         "eval_episodes": [loaded.keys[i] for i in eval_ids]},
+        lambda: torch.optim.Adam(policy.parameters(), lr=config.lr)),
+        config, device, distributed, out)
     return {"best_eval_action_mae": recorder.best, "history": recorder.history, "out": str(out)}
 
 

@@ -81,6 +81,8 @@ def _common(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--resume", default=None, metavar="RUN/last",
+                        help="continue an interrupted run (optimizer state, epoch, best score)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -91,7 +93,8 @@ def _train(args: argparse.Namespace) -> int:
             data=args.data, out=args.out, arch=args.arch, window=args.window,
             hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             eval_fraction=args.eval_fraction, seed=args.seed, device=args.device,
-            init=args.init, overwrite=args.overwrite, progress=args.progress))
+            init=args.init, overwrite=args.overwrite, progress=args.progress,
+            resume=args.resume))
     elif args.what == "ppo":
         from dexndm_learning.ppo.train import PPOTrainConfig, train_ppo
 
@@ -111,7 +114,7 @@ def _train(args: argparse.Namespace) -> int:
             data=args.data, out=args.out, history=args.history, width=args.width,
             blocks=args.blocks, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             eval_fraction=args.eval_fraction, seed=args.seed, device=args.device,
-            overwrite=args.overwrite, progress=args.progress))
+            overwrite=args.overwrite, progress=args.progress, resume=args.resume))
     else:
         from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
 
@@ -120,7 +123,7 @@ def _train(args: argparse.Namespace) -> int:
             hidden=tuple(args.hidden), scale=args.scale, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, eval_fraction=args.eval_fraction,
             seed=args.seed, device=args.device, overwrite=args.overwrite,
-            progress=args.progress))
+            progress=args.progress, resume=args.resume))
     summary = {k: v for k, v in result.items() if k != "history"}
     print(json.dumps(summary))
     return 0

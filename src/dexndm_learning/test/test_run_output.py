@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.transitions import write_shard
 from dexndm_learning.synthetic import make_episodes, sim_plant
 
@@ -42,3 +44,27 @@ def test_the_corrected_retry_runs_after_a_failed_start(tmp_path):
     assert (out / "run.yaml").is_file() and (out / "best").is_dir()
     again = _dexndm("train", "dynamics", "--data", str(tmp_path / "data"), "--out", str(out))
     assert again.returncode == 2 and "exists and is not empty" in again.stderr
+
+
+def test_resume_continues_the_same_optimisation_path(tmp_path):
+    write_shard(tmp_path / "data" / "s.npz", make_episodes(sim_plant(), 8, steps=60, seed=1),
+                "sim")
+    common = ["--data", str(tmp_path / "data"), "--window", "4", "--batch-size", "64",
+              "--device", "cpu", "--no-progress"]
+    straight = _dexndm("train", "dynamics", *common, "--epochs", "3", "--out",
+                       str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    first = _dexndm("train", "dynamics", *common, "--epochs", "1", "--out",
+                    str(tmp_path / "split"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    resumed = _dexndm("train", "dynamics", *common, "--epochs", "3", "--out",
+                      str(tmp_path / "split"), "--resume", str(tmp_path / "split" / "last"))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = load_bundle(tmp_path / "straight" / "last", "dynamics")
+    b = load_bundle(tmp_path / "split" / "last", "dynamics")
+    for key, value in a.state_dict.items():  # epochs 2-3 after a restart: the same weights
+        assert torch.equal(value, b.state_dict[key]), key
+    assert b.info["metrics"]["epoch"] == 3
+    missing = _dexndm("train", "dynamics", *common, "--out", str(tmp_path / "other"),
+                      "--resume", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "training_state.pt" in missing.stderr

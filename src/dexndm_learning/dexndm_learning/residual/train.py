@@ -10,13 +10,10 @@ from the simulated rollout itself.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_bundle
@@ -25,42 +22,27 @@ from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import DynamicsModel
 from dexndm_learning.dynamics.train import load_dynamics
-from dexndm_learning.runs import (
-    EpochRecorder,
-    MetricLog,
-    check_output,
-    epoch_batches,
-    prepare_output,
-    seed_everything,
-    setup_distributed,
-    teardown_distributed,
-)
+from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
+from dexndm_learning.trainer import train as train_loop
 
 BUNDLE_KIND = "residual"
 
 
-@dataclass
-class ResidualTrainConfig:
+@dataclass(kw_only=True)
+class ResidualTrainConfig(RunConfig):
     dynamics: str
-    data: list[str]
-    out: str
     history: int = 10  # T of the generalist observation
     hidden: tuple[int, ...] = (256, 256)
     scale: float = 0.05  # largest correction (rad)
     epochs: int = 5
-    batch_size: int = 1024
     lr: float = 3e-4
-    eval_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    overwrite: bool = False
-    progress: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 < self.scale <= 0.5:
             raise DexndmError("--scale (largest residual, rad) must be within (0, 0.5]")
-        if self.history < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise DexndmError("--history, --epochs and --batch-size must be >= 1")
+        if self.history < 1:
+            raise DexndmError("--history must be >= 1")
 
 
 class ResidualObjective(torch.nn.Module):
@@ -106,10 +88,7 @@ def _batch(windows: Windows, index: torch.Tensor, T: int, device: str):
 
 
 def train_residual(config: ResidualTrainConfig) -> dict:
-    device, distributed = setup_distributed(config.device)
-    seed_everything(config.seed)
-    out = Path(config.out)
-    check_output(out, config.overwrite)
+    device, distributed, out = start_run(config)
     dynamics = load_dynamics(config.dynamics).to(device)
     layout = ObservationLayout(history=config.history)
     loaded = load_episodes(config.data)
@@ -120,53 +99,31 @@ def train_residual(config: ResidualTrainConfig) -> dict:
     evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
     if len(train) == 0:
         raise DexndmError("no training window long enough for W + T steps in the data")
-    if distributed.main:  # inputs are valid: only now does OUT appear
-        prepare_output(out, config, config.overwrite, distributed.world_size)
     residual = ResidualPolicyNet(layout.size, hidden=tuple(config.hidden), scale=config.scale)
     _set_normalisers(residual, train, layout)
     objective = ResidualObjective(residual, dynamics, layout).to(device)
-    trained = DistributedDataParallel(objective) if distributed.world_size > 1 else objective
-    optimizer = torch.optim.Adam(residual.parameters(), lr=config.lr)
-    log = MetricLog(out, distributed.main)
-    extra = {"training": asdict(config), "layout": layout.to_dict(),
-             "data_fingerprint": fingerprint(loaded.files),
-             "dynamics": {"path": str(config.dynamics), **dynamics.config()},
-             "eval_episodes": [loaded.keys[i] for i in eval_ids]}
-    recorder = EpochRecorder(out, BUNDLE_KIND, "residual", log, extra)
-    step = 0
-    baseline = _evaluate(objective, evaluation if len(evaluation) else train, layout, device,
-                         use_residual=False)
-    for epoch in range(config.epochs):
-        started = time.perf_counter()
-        residual.train()
-        batches = epoch_batches(len(train), config.batch_size, epoch, config.seed, distributed)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not (config.progress and distributed.main))
-        total = 0.0
-        for index in bar:
-            loss = trained(*_batch(train, index, config.history, device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            step += 1
-        seconds = time.perf_counter() - started
-        if not distributed.main:
-            continue
-        mismatch = _evaluate(objective, evaluation if len(evaluation) else train, layout,
-                             device)
-        row = {"epoch": epoch + 1, "train_loss": total / max(1, len(batches)),
-               "eval_mismatch_rad": mismatch, "eval_mismatch_without_residual_rad": baseline,
-               "epoch_seconds": seconds, "transitions_per_s": len(train) / seconds}
-        recorder.record(step, row, mismatch, residual)
-        if config.progress:
-            print(f"epoch {epoch + 1}: predicted one-step mismatch {mismatch:.5f} rad "
-                  f"(without residual {baseline:.5f}), {seconds:.1f} s", flush=True)
-    log.close()
-    teardown_distributed()
+    held_out = evaluation if len(evaluation) else train
+    baseline = _evaluate(objective, held_out, layout, device, use_residual=False)
+
+    def loss(module: torch.nn.Module, index: torch.Tensor) -> torch.Tensor:
+        return module(*_batch(train, index, config.history, device))
+
+    def assess() -> Evaluation:
+        mismatch = _evaluate(objective, held_out, layout, device)
+        return Evaluation(mismatch, {"eval_mismatch_rad": mismatch,
+                                     "eval_mismatch_without_residual_rad": baseline},
+                          line=f"predicted one-step mismatch {mismatch:.5f} rad (without "
+                               f"residual {baseline:.5f})")
+
+    recorder = train_loop(Task(
+        "residual", BUNDLE_KIND, residual, objective, len(train), loss, assess,
+        {"layout": layout.to_dict(), "data_fingerprint": fingerprint(loaded.files),
+         "dynamics": {"path": str(config.dynamics), **dynamics.config()},
+         "eval_episodes": [loaded.keys[i] for i in eval_ids]},
+        lambda: torch.optim.Adam(residual.parameters(), lr=config.lr)),
+        config, device, distributed, out)
     return {"best_mismatch_rad": recorder.best, "baseline_mismatch_rad": baseline,
-            "history": recorder.history,
-            "out": str(out)}
+            "history": recorder.history, "out": str(out)}
 
 
 def _set_normalisers(residual: ResidualPolicyNet, windows: Windows,
