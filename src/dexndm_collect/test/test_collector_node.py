@@ -198,10 +198,14 @@ def test_sigkill_mid_episode_then_resume(tmp_path, virtual_hand, processes, ros_
     after = completed()
     assert after[:len(before)] == before and len(after) == len(before) + 2
     assert after == sorted(set(after))  # no index twice
-    assert after[len(before)] == before[-1] + 1
     # the bag written before the kill was recovered and reads
     assert (run / "bag_000" / "metadata.yaml").exists() and (run / "bag_000.orig").is_dir()
     _, events = _read(run / "bag_000")
     assert {e.episode_index for _, e in events if e.event == EpisodeEvent.END} == set(before)
     _, events = _read(run / "bag_001")
     assert [e.episode_index for _, e in events if e.event == EpisodeEvent.END] == after[-2:]
+    # the resumed run continues after the last completed episode; an index it skips belongs to
+    # an attempt it aborted (indices are never reused), and its bag says so
+    aborted = {e.episode_index: e.reason for _, e in events if e.event == EpisodeEvent.ABORT}
+    assert set(range(before[-1] + 1, after[len(before)])) <= set(aborted), (before, after)
+    assert all(aborted.values()), aborted  # every abort says why
