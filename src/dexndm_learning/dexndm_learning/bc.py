@@ -17,7 +17,7 @@ import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import ACTION_SCALE
-from dexndm_control.policy.bundle import load_bundle
+from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
@@ -103,10 +103,5 @@ def evaluate_bc(policy: GeneralistPolicyNet, windows: Windows, layout: Observati
 
 
 def load_base_policy(path: str | Path) -> tuple[GeneralistPolicyNet, dict]:
-    bundle = load_bundle(path, BUNDLE_KIND)
-    config = bundle.config
-    policy = GeneralistPolicyNet(config["obs_size"], config["joints"], config["width"],
-                                 config["blocks"])
-    policy.load_state_dict(bundle.state_dict)
-    policy.eval()
+    policy, bundle = load_network(path, BUNDLE_KIND)
     return policy, bundle.info

@@ -14,6 +14,7 @@ import datetime as _dt
 import subprocess
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +98,32 @@ def load_bundle(path: str | Path, kind: str) -> Bundle:
             warnings.simplefilter("ignore", UserWarning)
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
     return Bundle(path, info, state)
+
+
+def _policy_network(kind: str, config: dict) -> torch.nn.Module:
+    from dexndm_control.policy.networks import GeneralistPolicyNet, ResidualPolicyNet
+
+    if kind == "base_policy":
+        return GeneralistPolicyNet(config["obs_size"], config["joints"], config["width"],
+                                   config["blocks"])
+    if kind == "residual":
+        return ResidualPolicyNet(config["obs_size"], config["joints"], tuple(config["hidden"]),
+                                 config["scale"])
+    raise BundleError(f"no network is known for '{kind}' bundles; pass the builder")
+
+
+def load_network(path: str | Path, kind: str,
+                 build: Callable[[dict], torch.nn.Module] | None = None
+                 ) -> tuple[torch.nn.Module, Bundle]:
+    """The network a bundle holds, in eval mode at the bundle's precision, and the bundle.
+
+    ``build`` makes the fp32 network from the bundle's architecture config; policies
+    (base_policy, residual) are known here, other kinds (dynamics) pass their own."""
+    from dexndm_control.policy.precision import with_precision
+
+    bundle = load_bundle(path, kind)
+    network = (build or (lambda config: _policy_network(kind, config)))(bundle.config)
+    network = with_precision(network.eval(), bundle.info.get("precision", "fp32"))
+    network.load_state_dict(bundle.state_dict)
+    network.eval()
+    return network, bundle

@@ -50,18 +50,13 @@ def convert_base_bundle(source: str | Path, out: str | Path, precision: str,
     """Write ``source`` (an fp32 base_policy bundle) at ``precision`` to ``out``; returns (and
     records in the bundle) the largest difference of the policy output delta_a over ``samples``
     observations drawn from the bundle's own observation normaliser (mean +- 2 std)."""
-    from dexndm_control.policy.bundle import BundleError, load_bundle, save_bundle
-    from dexndm_control.policy.networks import GeneralistPolicyNet
+    from dexndm_control.policy.bundle import BundleError, load_network, save_bundle
 
-    bundle = load_bundle(source, "base_policy")
+    reference, bundle = load_network(source, "base_policy")
     if bundle.info.get("precision", "fp32") != "fp32":
         raise BundleError(f"{source} holds {bundle.info['precision']} weights; convert from the "
                           "fp32 bundle training exported")
     config = bundle.config
-    reference = GeneralistPolicyNet(config["obs_size"], config["joints"], config["width"],
-                                    config["blocks"])
-    reference.load_state_dict(bundle.state_dict)
-    reference.eval()
     converted = with_precision(copy.deepcopy(reference), precision)
     generator = torch.Generator().manual_seed(seed)
     noise = torch.rand(samples, config["obs_size"], generator=generator) * 4.0 - 2.0

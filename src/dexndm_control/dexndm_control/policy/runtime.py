@@ -20,10 +20,9 @@ import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
-from dexndm_control.policy.bundle import load_bundle
-from dexndm_control.policy.networks import GeneralistPolicyNet, ResidualPolicyNet
+from dexndm_control.policy.bundle import load_network
+from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
-from dexndm_control.policy.precision import with_precision
 
 
 @dataclass
@@ -41,33 +40,22 @@ class PolicyRuntime:
     def __init__(self, base_bundle: str | Path, residual_bundle: str | Path | None = None,
                  max_step: float = 0.1, threads: int = 1) -> None:
         torch.set_num_threads(threads)
-        bundle = load_bundle(base_bundle, "base_policy")
+        self.base, bundle = load_network(base_bundle, "base_policy")
         self.layout = ObservationLayout.from_dict(bundle.info["layout"])
-        config = bundle.config
-        if config["obs_size"] != self.layout.size:
-            raise DexndmError(f"{base_bundle}: network input {config['obs_size']} differs from "
-                              f"its layout's size {self.layout.size}")
+        if bundle.config["obs_size"] != self.layout.size:
+            raise DexndmError(f"{base_bundle}: network input {bundle.config['obs_size']} "
+                              f"differs from its layout's size {self.layout.size}")
         self.precision = bundle.info.get("precision", "fp32")
-        self.base = with_precision(GeneralistPolicyNet(config["obs_size"], config["joints"],
-                                                       config["width"], config["blocks"]).eval(),
-                                   self.precision)
-        self.base.load_state_dict(bundle.state_dict)
-        self.base.eval()
         self.action_scale = float(bundle.info["action_scale"])
         self.initial_pose = np.asarray(bundle.info["initial_pose"], dtype=float)
         self.residual: ResidualPolicyNet | None = None
         if residual_bundle:
-            residual = load_bundle(residual_bundle, "residual")
+            self.residual, residual = load_network(residual_bundle, "residual")
             layout = ObservationLayout.from_dict(residual.info["layout"])
             if layout != self.layout:
                 raise DexndmError(f"residual {residual_bundle} was trained on observation layout "
                                   f"{layout}, the base policy uses {self.layout}: retrain the "
                                   "residual for this base policy")
-            rc = residual.config
-            self.residual = ResidualPolicyNet(rc["obs_size"], rc["joints"], tuple(rc["hidden"]),
-                                              rc["scale"])
-            self.residual.load_state_dict(residual.state_dict)
-            self.residual.eval()
         self.max_step = float(max_step)
         self.use_residual = self.residual is not None
         self.q_history = np.zeros((self.layout.history, NUM_JOINTS))

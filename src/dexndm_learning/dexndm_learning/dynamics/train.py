@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.policy.bundle import load_bundle
+from dexndm_control.policy.bundle import load_network
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import ARCHITECTURES, DynamicsModel
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
@@ -35,14 +35,11 @@ class DynamicsTrainConfig(RunConfig):
 
 def build_model(config: DynamicsTrainConfig, train: Windows) -> DynamicsModel:
     if config.init:
-        bundle = load_bundle(config.init, BUNDLE_KIND)
-        model_config = bundle.config
-        if model_config["arch"] != config.arch or model_config["window"] != config.window:
-            raise DexndmError(f"--init {config.init} is a {model_config['arch']} model with "
-                              f"W={model_config['window']}; this run asks for {config.arch} "
+        model = load_dynamics(config.init)  # keeps the pretraining normalisers
+        if model.arch != config.arch or model.window != config.window:
+            raise DexndmError(f"--init {config.init} is a {model.arch} model with "
+                              f"W={model.window}; this run asks for {config.arch} "
                               f"with W={config.window}")
-        model = DynamicsModel(config.arch, config.window, tuple(model_config["hidden"]))
-        model.load_state_dict(bundle.state_dict)  # keeps the pretraining normalisers
         return model
     model = DynamicsModel(config.arch, config.window, tuple(config.hidden) or None)
     stats = train.statistics()
@@ -105,9 +102,9 @@ def train_dynamics(config: DynamicsTrainConfig) -> dict:
 
 
 def load_dynamics(path: str | Path) -> DynamicsModel:
-    bundle = load_bundle(path, BUNDLE_KIND)
-    config = bundle.config
-    model = DynamicsModel(config["arch"], config["window"], tuple(config["hidden"]))
-    model.load_state_dict(bundle.state_dict)
-    model.eval()
+    model, _ = load_network(path, BUNDLE_KIND, _dynamics_network)
     return model
+
+
+def _dynamics_network(config: dict) -> DynamicsModel:
+    return DynamicsModel(config["arch"], config["window"], tuple(config["hidden"]))

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.policy.bundle import load_bundle
+from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
@@ -159,11 +159,5 @@ def _evaluate(objective: ResidualObjective, windows: Windows, layout: Observatio
 
 
 def load_residual(path: str | Path) -> tuple[ResidualPolicyNet, ObservationLayout, dict]:
-    bundle = load_bundle(path, BUNDLE_KIND)
-    config = bundle.config
-    layout = ObservationLayout.from_dict(bundle.info["layout"])
-    network = ResidualPolicyNet(config["obs_size"], config["joints"], tuple(config["hidden"]),
-                                config["scale"])
-    network.load_state_dict(bundle.state_dict)
-    network.eval()
-    return network, layout, bundle.info
+    network, bundle = load_network(path, BUNDLE_KIND)
+    return network, ObservationLayout.from_dict(bundle.info["layout"]), bundle.info
