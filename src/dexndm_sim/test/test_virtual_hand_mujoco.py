@@ -50,18 +50,30 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     report = tmp_path / "report.json"
     port, control = virtual_hand("--model", "mujoco", "--scene", "object", "--wrist", "palm_up",
                                  "--object-category", "small_cylinders", "--report", str(report))
-    # the object stays pinned in its grasp until every motor holds (torque on)
+    # the object stays pinned in its grasp until every motor holds (torque on) and the hand is
+    # commanded to move: holding the pose it was handed in squeezes nothing
     assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16
+
+    def sim_time() -> float:
+        return control({"cmd": "state"})["time"]
+
     for motor in range(16):
         control({"cmd": "set", "id": motor, "name": "goal_current", "value": 550})
         control({"cmd": "set", "id": motor, "name": "position_p_gain", "value": 800})
         control({"cmd": "set", "id": motor, "name": "torque_enable", "value": 1})
-    held_from = control({"cmd": "state"})["time"]
-    assert wait_until(lambda: control({"cmd": "state"})["time"] - held_from > 1.5, 30)
+    torque_on = sim_time()
+    assert wait_until(lambda: sim_time() - torque_on > 1.0, 30)  # held, still pinned
+    goal = control({"cmd": "state"})["registers"]["goal_position"][1]
+    control({"cmd": "set", "id": 1, "name": "goal_position", "value": goal + 20})
+    moved = sim_time()
+    assert wait_until(lambda: sim_time() - moved > 1.5, 30)
+    end = sim_time()
     emulator = processes.started[-1]
     emulator.send_signal(signal.SIGTERM)
     assert emulator.wait(timeout=20) == 0
     assert wait_until(report.exists, 5)
     data = json.loads(report.read_text())
     assert set(data) == {"axis", "radians", "drops", "seconds", "time_to_first_fall"}
-    assert data["axis"] == [0.0, 0.0, 1.0] and data["seconds"] > 1.0
+    assert data["axis"] == [0.0, 0.0, 1.0]
+    # tracked from the hand-over (the goal change), not from torque-on
+    assert 1.0 < data["seconds"] <= end - moved + 0.2 < end - torque_on - 0.5

@@ -65,9 +65,12 @@ class MujocoMotorModel:
             self.hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
             self._grasp_point = cache.object_pos[0].copy()
             self._object_start = (self.hand.data.qpos.copy(), cache.object_quat[0].copy())
-        # As on the real hand, the object is put in once the hand holds: until every motor has
-        # torque on, the object is kept at its grasp pose.
+        # As on the real hand, the object is handed over once the hand grips it: it is kept at
+        # its grasp pose until every motor has torque on AND the hand is commanded to move
+        # (goal positions change from those at torque-on). A driver that connects and holds the
+        # pose it reads squeezes nothing; the controller's ramp to its grasp pose does.
         self._holding_object = obj is not None
+        self._goal_at_torque_on: np.ndarray | None = None
         self.scene_name = scene
         axis = np.asarray(axis, dtype=float)
         axis = axis / np.linalg.norm(axis)
@@ -102,13 +105,21 @@ class MujocoMotorModel:
         torque = law.joint_torque(target, q, qd)
         enabled = by_joint["torque_enable"] > 0
         hand.data.ctrl[:] = np.where(enabled, torque, 0.0)
-        if self._holding_object and enabled.all():
-            self._holding_object = False
+        if self._holding_object:
+            self._hand_over(enabled.all(), by_joint["goal_position"])
         if self._holding_object:
             self._pin_object()
         mujoco.mj_step(hand.model, hand.data)
         if self.report is not None:
             self._track_object()
+
+    def _hand_over(self, all_enabled: bool, goal: np.ndarray) -> None:
+        if not all_enabled:
+            self._goal_at_torque_on = None
+        elif self._goal_at_torque_on is None:
+            self._goal_at_torque_on = np.array(goal)
+        elif np.any(goal != self._goal_at_torque_on):
+            self._holding_object = False
 
     def _pin_object(self) -> None:
         scene, data = self.hand.scene, self.hand.data
