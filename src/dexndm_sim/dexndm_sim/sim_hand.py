@@ -86,26 +86,18 @@ class SimHand:
         mujoco.mj_forward(self.model, self.data)
 
     def control_step(self, target: np.ndarray) -> None:
-        self.begin_control_step(target)
-        if not self._explicit:  # position actuators: the target holds for all substeps
-            self.step_position_actuators()
-            return
-        for _ in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
-            self._apply(self.applied_target)
-            mujoco.mj_step(self.model, self.data)
-
-    def begin_control_step(self, target: np.ndarray) -> None:
-        """Queue ``target`` (latency), pick the target that acts now, apply the disturbance."""
         self.target = clip_to_limits(np.asarray(target, dtype=float))
         self._queue.append(self.target.copy())
         self.applied_target = self._queue.popleft()
         if self.scene.object_body is not None:
             self.data.xfrc_applied[self.scene.object_body, :3] = self.external_force
-
-    def step_position_actuators(self) -> None:
-        """The 6 physics steps of a control step with MuJoCo's actuators (one call)."""
-        self._apply(self.applied_target)
-        mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
+        if not self._explicit:  # position actuators: the target holds for all substeps
+            self._apply(self.applied_target)
+            mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
+            return
+        for _ in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
+            self._apply(self.applied_target)
+            mujoco.mj_step(self.model, self.data)
 
     @property
     def explicit_law(self) -> bool:
