@@ -7,27 +7,20 @@ from pathlib import Path
 
 from dexndm_control.cli import Command
 from dexndm_control.hand import CONTROL_DT
+from dexndm_control.settings import add_arguments, from_arguments
 
 
 def _record_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("topics", nargs="*", metavar="TOPIC", help="topics to record")
-    parser.add_argument("-o", "--output", required=True, help="bag directory to create")
-    parser.add_argument("-a", "--all", action="store_true", help="record every topic seen")
-    parser.add_argument("-b", "--max-bag-size", type=int, default=0, metavar="BYTES",
-                        help="start a new .mcap file when one exceeds this size (0: never)")
-    parser.add_argument("--compress", action="store_true", help="zstd-compress MCAP chunks")
-    parser.add_argument("--duration", type=float, default=0.0, metavar="SECONDS",
-                        help="stop after this long (default: until Ctrl-C/SIGTERM)")
+    from dexndm_collect.core.recording import RecorderConfig
+
+    add_arguments(parser, RecorderConfig, positional=["topics"], metavars={"topics": "TOPIC"})
 
 
 def _record(args: argparse.Namespace) -> int:
     from dexndm_collect.core.recording import RecorderConfig
     from dexndm_collect.nodes.recorder import record
 
-    config = RecorderConfig(output=Path(args.output), topics=tuple(args.topics),
-                            record_all=args.all, max_bag_size=args.max_bag_size,
-                            compress=args.compress)
-    return record(config, args.duration)
+    return record(from_arguments(RecorderConfig, args))
 
 
 def record_command() -> Command:

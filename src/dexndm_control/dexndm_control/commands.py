@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dexndm_control.cli import Command
 from dexndm_control.errors import DexndmError
+from dexndm_control.settings import add_arguments, from_arguments
 
 
 def parse_launch_arguments(items: list[str]) -> dict[str, str]:
@@ -73,17 +74,16 @@ def launch_command() -> Command:
 
 
 def _echo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("topic", help="topic to print, e.g. /dexndm/rotation_command")
-    parser.add_argument("-n", "--count", type=int, default=0,
-                        help="exit after this many messages (default: until Ctrl-C)")
-    parser.add_argument("--timeout", type=float, default=10.0,
-                        help="seconds to wait for a publisher to appear")
+    from dexndm_control.core.message_format import EchoConfig
+
+    add_arguments(parser, EchoConfig, positional=["topics"], metavars={"topics": "TOPIC"})
 
 
 def _echo(args: argparse.Namespace) -> int:
+    from dexndm_control.core.message_format import EchoConfig
     from dexndm_control.nodes.topic_echo import echo_topics
 
-    return echo_topics([args.topic], count=args.count, discovery_timeout=args.timeout)
+    return echo_topics(from_arguments(EchoConfig, args))
 
 
 def echo_command() -> Command:

@@ -97,3 +97,24 @@ def guarded(node, callback: Callable) -> Callable:
     if not inspect.signature(callback).parameters:
         return lambda: call()
     return call
+
+
+def declare_settings(node, cls: type, **extra):
+    """Declare ``cls``'s ROS parameters on ``node`` (defaults and help from the dataclass) and
+    build ``cls`` from their values; ``extra`` fills fields that are not parameters."""
+    from rcl_interfaces.msg import ParameterDescriptor
+    from rclpy.parameter import Parameter
+
+    from dexndm_control.settings import from_parameters, parameter_default, parameter_settings
+
+    empty_types = {str: Parameter.Type.STRING_ARRAY, int: Parameter.Type.INTEGER_ARRAY,
+                   float: Parameter.Type.DOUBLE_ARRAY, bool: Parameter.Type.BOOL_ARRAY}
+    values = {}
+    for name, (_, s) in parameter_settings(cls).items():
+        default = parameter_default(s)
+        if isinstance(default, list) and not default:  # an empty list names no element type
+            default = empty_types[s.kind.scalar]
+        descriptor = ParameterDescriptor(description=s.help)
+        value = node.declare_parameter(name, default, descriptor).value
+        values[name] = parameter_default(s) if value is None else value
+    return from_parameters(cls, values, **extra)

@@ -20,6 +20,7 @@ from dexndm_control.hand import ACTION_SCALE
 from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
+from dexndm_control.settings import setting
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
 from dexndm_learning.trainer import train as train_loop
@@ -29,10 +30,10 @@ BUNDLE_KIND = "base_policy"
 
 @dataclass(kw_only=True)
 class BCConfig(RunConfig):
-    history: int = 10
-    width: int = 1024
-    blocks: int = 5
-    action_scale: float = ACTION_SCALE
+    history: int = setting(10, help="T of the observation")
+    width: int = setting(1024, help="residual MLP width (paper: 1024)")
+    blocks: int = setting(5, help="residual blocks (paper: 5)")
+    action_scale: float = setting(ACTION_SCALE, cli=False)  # the controller's convention
     lr: float = 3e-4
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from dexndm_control.hand import CONTROL_DT
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import quat_conjugate, quat_multiply, world_to_hand
+from dexndm_control.settings import setting
 from dexndm_sim.axes import axis_set
 from dexndm_sim.env import FALL_DISTANCE
 from dexndm_sim.grasps import load_or_generate
@@ -33,15 +34,16 @@ from dexndm_sim.wrist import random_quaternion, wrist_quaternion
 
 @dataclass
 class EvalConfig:
-    policy: str
+    policy: str = setting(help="base_policy bundle directory")
     categories: tuple[str, ...] = ("cylinders",)
-    objects_per_category: int = 2
+    objects_per_category: int = setting(2, flag="--objects", help="objects per category")
     wrists: tuple[str, ...] = ("palm_up",)
-    axes: str = "z"
+    axes: str = setting("z", help="x, y, z, principal, general")
     seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 400
-    profile: str = "nominal"
-    goal_oriented: bool = False
+    profile: str = setting("nominal", help="nominal or real")
+    goal_oriented: bool = setting(False, help="GO success: random goals, axis = relative "
+                                              "rotation axis")
     profile_params: dict = field(default_factory=dict)  # e.g. {"goal_current_ma": 550} for real
 
 

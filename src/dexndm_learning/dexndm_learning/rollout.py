@@ -25,6 +25,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPPER
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import world_to_hand
+from dexndm_control.settings import setting
 from dexndm_control.trajectory_library import TrajectoryLibrary
 from dexndm_control.transitions import Episode, write_shard
 from dexndm_sim.axes import axis_set
@@ -40,15 +41,24 @@ from dexndm_sim.wrist import LABELS, wrist_quaternion
 class RolloutConfig:
     episodes: int = 8
     steps: int = 400
-    category: str = "cylinders"
-    wrists: tuple[str, ...] = ()  # () = palm_down, or a specialist's own training wrists
-    axes: str | None = None  # None = z, or a specialist's own
-    profile: str | None = None  # None = nominal, or a specialist's own
-    policy: str = "open-loop"
+    category: str = setting("cylinders", help="object category (paper Table 14)")
+    wrists: tuple[str, ...] = setting((), flag="--wrist",
+                                      help="wrist orientations, cycled over episodes (default: "
+                                           "palm_down; a specialist's own training wrists)")
+    axes: str | None = setting(None, help="axis set: x, y, z, principal, general (default: z; "
+                                          "a specialist's own)")
+    profile: str | None = setting(None, help="hardware profile: nominal or real (default: "
+                                             "nominal; a specialist's own)")
+    policy: str = setting("open-loop", help="open-loop (smooth random relative actions around a "
+                                            "cached grasp), a base_policy bundle directory, or a "
+                                            "PPO specialist checkpoint (RUN/model_N.pt: only "
+                                            "episodes that survive --steps are kept)")
     seed: int = 0
-    library: str | None = None
-    shards: str | None = None
-    keep_steps: int | None = None  # specialists: keep the first N steps of episodes that last N
+    library: str | None = setting(None, help="trajectory library to write (.npz)")
+    shards: str | None = setting(None, help="directory for transition shards")
+    keep_steps: int | None = setting(None, help="specialists: keep the first N steps of every "
+                                                "episode lasting N (default: only episodes that "
+                                                "survive --steps, the paper's rule)")
 
     @property
     def specialist(self) -> bool:

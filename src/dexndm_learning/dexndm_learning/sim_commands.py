@@ -9,23 +9,17 @@ import json
 import numpy as np
 
 from dexndm_control.cli import Command
+from dexndm_control.settings import add_arguments, from_arguments
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
+    from dexndm_learning.evaluation import EvalConfig
+
     sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
     evaluate = sub.add_parser("eval", help="evaluate a base policy (RotR, RotP, TTF, Rot, GO)")
-    evaluate.add_argument("policy", help="base_policy bundle directory")
-    evaluate.add_argument("--categories", nargs="+", default=["cylinders"])
-    evaluate.add_argument("--objects", type=int, default=2, help="objects per category")
-    evaluate.add_argument("--wrists", nargs="+", default=["palm_up"])
-    evaluate.add_argument("--axes", default="z", help="x, y, z, principal, general")
-    evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    evaluate.add_argument("--steps", type=int, default=400)
-    evaluate.add_argument("--profile", default="nominal", help="nominal or real")
+    add_arguments(evaluate, EvalConfig, positional=["policy"])
     evaluate.add_argument("--goal-current", type=float, default=None, metavar="MA",
                           help="real profile: goal current in mA (default: the calibrated one)")
-    evaluate.add_argument("--goal-oriented", action="store_true",
-                          help="GO success: random goals, axis = relative rotation axis")
     evaluate.add_argument("--out", default=None, help="JSON file for the results")
     render = sub.add_parser("render", help="render an episode of a base policy (PNG/MP4/GIF)")
     render.add_argument("policy", help="base_policy bundle directory")
@@ -53,11 +47,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.what == "eval":
         from dexndm_learning.evaluation import EvalConfig, evaluate_policy, format_results
 
-        result = evaluate_policy(EvalConfig(
-            args.policy, tuple(args.categories), args.objects, tuple(args.wrists), args.axes,
-            tuple(args.seeds), args.steps, args.profile, args.goal_oriented,
-            {} if args.goal_current is None else {"goal_current_ma": args.goal_current}),
-            args.out)
+        profile_params = {} if args.goal_current is None else {"goal_current_ma": args.goal_current}
+        result = evaluate_policy(from_arguments(EvalConfig, args, profile_params=profile_params),
+                                 args.out)
         print(format_results(result))
         return 0
     if args.what == "render":

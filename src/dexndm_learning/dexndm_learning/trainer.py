@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.settings import setting
 from dexndm_learning.runs import (
     Distributed,
     EpochRecorder,
@@ -40,17 +41,18 @@ TRAINING_STATE = "training_state.pt"
 class RunConfig:
     """What every trainer's configuration holds (the CLI's common options)."""
 
-    data: list[str]
-    out: str
+    data: list[str] = setting(help="shard files or directories of shards")
+    out: str = setting(help="run directory (best/ and last/ bundles, TensorBoard in tb/)")
     epochs: int = 20
     batch_size: int = 1024
     lr: float = 1e-3
-    eval_fraction: float = 0.1
+    eval_fraction: float = setting(0.1, help="share of episodes held out (split by episode)")
     seed: int = 0
-    device: str = "auto"
-    overwrite: bool = False
-    progress: bool = True
-    resume: str | None = None  # OUT/last of an earlier run of the same configuration
+    device: str = setting("auto", help="auto, cpu, cuda, cuda:1, ...")
+    overwrite: bool = setting(False, help="replace an existing run directory")
+    progress: bool = setting(True, help="progress bars")
+    resume: str | None = setting(None, help="OUT/last of an interrupted run of the same "
+                                            "configuration (optimizer state, epoch, best score)")
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from dexndm_learning.ppo.config import TRAINING_REWARD, env_config
+from dexndm_learning.ppo.config import TRAINING_REWARD, env_config, ppo_env
 from dexndm_learning.ppo.train import PPOTrainConfig, mean_rotation, train_ppo
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 
@@ -53,14 +53,16 @@ def test_mean_rotation_averages_the_rotation_term_over_steps(tmp_path):
 
 def test_ppo_runs_checkpoints_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    env = ppo_env("small_cylinders", num_envs=8)
+    assert env.grasp_wrist == "palm_up" and env.reward == TRAINING_REWARD  # training wrist's grasps
     config = PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"), iterations=2,
-                            num_envs=8, steps_per_env=4)
+                            env=env, steps_per_env=4)
     first = train_ppo(config)
     assert first["checkpoint"].endswith("model_1.pt")
     assert yaml.safe_load((tmp_path / "run" / "run.yaml").read_text())["config"]["category"] \
         == "small_cylinders"
     resumed = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
-                                       iterations=1, num_envs=8, steps_per_env=4,
+                                       iterations=1, env=env, steps_per_env=4,
                                        resume=first["checkpoint"]))
     assert resumed["iterations"] == 2  # continued from the loaded iteration 1, not from 0
 
@@ -75,7 +77,8 @@ def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path, monke
 
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     run = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
-                                   iterations=2, num_envs=8, steps_per_env=8))
+                                   iterations=2, env=ppo_env("small_cylinders", num_envs=8),
+                                   steps_per_env=8))
     env_file = yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())
     assert env_file["categories"] == ["small_cylinders"]
     assert env_file["reward"]["fall"] == TRAINING_REWARD.fall
@@ -114,9 +117,9 @@ def test_short_ppo_run_beats_a_random_policy_on_the_rotation_reward(tmp_path, mo
     from dexndm_learning.ppo.specialist import Specialist
 
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    env = ppo_env("cylinders", num_envs=64, friction_range=(0.8, 2.0))
     run = train_ppo(PPOTrainConfig(category="cylinders", out=str(tmp_path / "run"),
-                                   iterations=40, num_envs=64, steps_per_env=32,
-                                   friction_range=(0.8, 2.0), save_interval=40))
+                                   iterations=40, env=env, steps_per_env=32, save_interval=40))
     trained = Specialist(run["checkpoint"], num_envs=32, seed=11)
     torch.manual_seed(0)
     policy_rotation = mean_rotation(trained.env, trained.act, steps=150)

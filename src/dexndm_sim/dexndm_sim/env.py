@@ -17,6 +17,7 @@ import numpy as np
 
 from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPPER
 from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix, world_to_hand
+from dexndm_control.settings import setting
 from dexndm_sim.axes import axis_set
 from dexndm_sim.grasps import GraspCache, load_or_generate
 from dexndm_sim.hand_batch import HandBatch
@@ -43,11 +44,13 @@ class RotationEnvConfig:
     num_envs: int = 16
     categories: tuple[str, ...] = ("cylinders",)
     object_seed: int = 0
-    # only these objects of the categories (names such as "cylinders_004"); empty: all of them
-    objects: tuple[str, ...] = ()
-    wrists: tuple[str, ...] = ("palm_up",)
-    axes: str = "z"
-    profile: str = "nominal"
+    objects: tuple[str, ...] = setting((), help="only these objects of the categories (e.g. "
+                                                "cylinders_004); default: all of them")
+    wrists: tuple[str, ...] = setting(("palm_up",), help="canonical wrists (palm_up, palm_down, "
+                                                         "...) or random, resampled per reset")
+    axes: str = setting("z", help="axis set: x, y, z, principal, general")
+    profile: str = setting("nominal", help="hardware profile: nominal, real, or "
+                                           "NAME:key=value,...")
     # constructor arguments of the profile (real: goal_current_ma, latency_steps, spread_seed)
     profile_params: dict = field(default_factory=dict)
     # profile the initial grasps are searched under (None: ``profile``). Direct-transfer
@@ -62,13 +65,15 @@ class RotationEnvConfig:
     joint_noise: float = 0.005  # U(0, noise) added to observed joint positions
     randomize_physics: bool = True
     # None: the category's Table 14 range; narrower ranges make a small-budget curriculum stage
-    mass_range: tuple[float, float] | None = None
-    friction_range: tuple[float, float] | None = None
+    mass_range: tuple[float, float] | None = setting(None, help="object mass range in kg "
+                                                     "(default: the category's, paper Table 14)")
+    friction_range: tuple[float, float] | None = setting(
+        None, help="object friction range (default: the category's, paper Table 14)")
     fall_distance: float = FALL_DISTANCE
     grasps_per_object: int = 8
     # grasps are searched at this wrist and reused (palm-relative) for every wrist: palm down is
     # the hardest, so its grasps hold everywhere; a single-wrist run is easier from its own
-    grasp_wrist: str = "palm_down"
+    grasp_wrist: str = setting("palm_down", help="wrist the initial grasps are searched at")
     threads: int = 2
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)

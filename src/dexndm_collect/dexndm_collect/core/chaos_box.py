@@ -19,6 +19,7 @@ import yaml
 from dexndm_collect.core.waves import WAVES, wave_joints, wave_targets
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_RATE_HZ, JOINT_NAMES, LOWER, UPPER
+from dexndm_control.settings import setting
 from dexndm_control.trajectory_library import TrajectoryLibrary, load_library
 
 START, END, ABORT = 0, 1, 2
@@ -26,20 +27,24 @@ START, END, ABORT = 0, 1, 2
 
 @dataclass(frozen=True)
 class CollectorConfig:
-    output: str
-    library: str = ""
-    mode: str = "replay"  # replay (library) or waves
-    episodes: int = 0  # 0: until stopped
-    steps: int = 0  # 0: the library's length (400); waves: 400
-    noise_probability: float = 0.5
+    output: str = setting("chaos_box_run", deployment=True,
+                          help="run directory (bags, manifest); an existing run is continued")
+    library: str = setting("", deployment=True, help="trajectory library (.npz) to replay")
+    mode: str = setting("replay", help="replay (the library) or waves")
+    episodes: int = setting(0, help="0: until stopped")
+    steps: int = setting(0, help="0: the library's length (400); waves: 400")
+    noise_probability: float = setting(0.5, help="paper: N(0, sigma) on every action element "
+                                                 "with this probability per episode")
     noise_sigma: float = 0.01
     control_rate_hz: float = CONTROL_RATE_HZ
-    ramp_s: float = 2.0
-    stale_after_s: float = 0.15
-    order: str = "sequential"  # or random
+    ramp_s: float = setting(2.0, help="move to the episode's initial pose before replaying")
+    stale_after_s: float = setting(0.15, help="abort the episode when joint_states are older")
+    order: str = setting("sequential", help="sequential or random")
     seed: int = 0
-    min_free_bytes: int = 1_000_000_000
-    wave_skip_joints: tuple[str, ...] = ("if_rot", "mf_rot", "rf_rot")
+    min_free_bytes: int = setting(1_000_000_000, help="stop cleanly below this much free disk")
+    max_bag_size: int = setting(1_000_000_000, help="split bag files at this many bytes")
+    wave_skip_joints: tuple[str, ...] = setting(("if_rot", "mf_rot", "rf_rot"),
+                                                help="joints the wave mode leaves still")
 
     def __post_init__(self) -> None:
         if self.mode not in ("replay", "waves"):

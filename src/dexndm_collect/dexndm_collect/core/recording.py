@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from rosbags.interfaces import Qos
 from dexndm_collect.bag.typestore import TypeResolver
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_control.errors import DexndmError
+from dexndm_control.settings import setting
 
 # Never recorded by --all: they describe the graph, not the robot (ros2 bag does the same with
 # hidden topics).
@@ -19,14 +21,21 @@ GRAPH_TOPICS = ("/parameter_events",)
 
 @dataclass(frozen=True)
 class RecorderConfig:
-    output: Path
-    topics: tuple[str, ...] = ()
-    record_all: bool = False
-    max_bag_size: int = 0  # bytes per file; 0 = one file
+    output: str = setting("", aliases=("-o",), deployment=True,
+                          help="bag directory to create (empty: rosbag2_<date>-<time>)")
+    topics: tuple[str, ...] = setting((), help="topics to record")
+    record_all: bool = setting(False, flag="--all", aliases=("-a",), param="all",
+                               help="record every topic seen")
+    max_bag_size: int = setting(0, aliases=("-b",), help="start a new .mcap file when one "
+                                                        "exceeds this many bytes (0: never)")
     flush_period_s: float = 1.0
-    compress: bool = False
+    compress: bool = setting(False, help="zstd-compress MCAP chunks")
+    duration_s: float = setting(0.0, flag="--duration",
+                                help="stop after this many seconds (0: until Ctrl-C/SIGTERM)")
 
     def __post_init__(self) -> None:
+        if not self.output:  # like `ros2 bag record`
+            object.__setattr__(self, "output", time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
         if not self.topics and not self.record_all:
             raise DexndmError("name the topics to record, or pass --all")
         if self.max_bag_size < 0:
@@ -34,6 +43,8 @@ class RecorderConfig:
         if self.max_bag_size and self.max_bag_size < 64 * 1024:
             raise DexndmError("max bag size below 64 KiB splits on every chunk; use a larger "
                               "value (e.g. 1000000000 for 1 GB files)")
+        if self.duration_s < 0:
+            raise DexndmError("duration must be >= 0 s (0: until stopped)")
         if not self.flush_period_s > 0:
             raise DexndmError("flush period must be positive")
         bad = [t for t in self.topics if not t.startswith("/")]
@@ -45,7 +56,7 @@ class RecordingSession:
     def __init__(self, config: RecorderConfig, resolver: TypeResolver | None = None) -> None:
         self.config = config
         self.resolver = resolver or TypeResolver()
-        self.writer = SplitBagWriter(config.output, max_bytes=config.max_bag_size,
+        self.writer = SplitBagWriter(Path(config.output), max_bytes=config.max_bag_size,
                                      compress=config.compress)
         self._connections: dict[str, object] = {}
         self._last_flush: float | None = None

@@ -28,7 +28,7 @@ from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_collect.core.chaos_box import START, CollectorConfig, CollectorCore, Event
 from dexndm_control.errors import JointNameError
 from dexndm_control.hand import JOINT_NAMES, positions_by_name
-from dexndm_control.ros_node import guarded, run_node
+from dexndm_control.ros_node import declare_settings, guarded, run_node
 from dexndm_msgs.msg import EpisodeEvent
 
 TOPICS = {"/leap_hand/joint_states": "sensor_msgs/msg/JointState",
@@ -52,24 +52,18 @@ def open_run_bag(run_dir: Path, max_bag_size: int, resolver: TypeResolver
     return writer
 
 
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (CollectorConfig,)
+
+
 class ChaosBoxCollector(Node):
     def __init__(self) -> None:
         super().__init__("chaos_box_collector")
-        p = self.declare_parameter
-        self.config = CollectorConfig(
-            output=p("output", "chaos_box_run").value, library=p("library", "").value,
-            mode=p("mode", "replay").value, episodes=p("episodes", 0).value,
-            steps=p("steps", 0).value, noise_probability=p("noise_probability", 0.5).value,
-            noise_sigma=p("noise_sigma", 0.01).value,
-            control_rate_hz=p("control_rate_hz", 20.0).value, ramp_s=p("ramp_s", 2.0).value,
-            stale_after_s=p("stale_after_s", 0.15).value, order=p("order", "sequential").value,
-            seed=p("seed", 0).value, min_free_bytes=p("min_free_bytes", 1_000_000_000).value,
-            wave_skip_joints=tuple(p("wave_skip_joints", ["if_rot", "mf_rot", "rf_rot"]).value))
-        max_bag_size = p("max_bag_size", 1_000_000_000).value
+        self.config = declare_settings(self, CollectorConfig)
         self.run_dir = Path(self.config.output)
         resolver = TypeResolver()
         self._cdr = CdrSerializer(resolver)  # exact bytes: what the node writes skips DDS
-        self.writer = open_run_bag(self.run_dir, max_bag_size, resolver)
+        self.writer = open_run_bag(self.run_dir, self.config.max_bag_size, resolver)
         self.core = CollectorCore(self.config, self.run_dir)
         self.finished = False
         self.exit_code = 0

@@ -7,7 +7,6 @@ stamped with the receive time. Subscriptions match the publishers' reliability a
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -21,7 +20,7 @@ from rosbags.interfaces import (
 )
 
 from dexndm_collect.core.recording import RecorderConfig, RecordingSession
-from dexndm_control.ros_node import guarded, run_node
+from dexndm_control.ros_node import declare_settings, guarded, run_node
 from dexndm_control.ros_types import import_message_type
 
 
@@ -41,31 +40,20 @@ def _bag_qos(profile: QoSProfile) -> Qos:
         avoid_ros_namespace_conventions=bool(profile.avoid_ros_namespace_conventions))
 
 
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (RecorderConfig,)
+
+
 class Recorder(Node):
     def __init__(self, config: RecorderConfig | None = None) -> None:
         super().__init__("recorder")
-        self.declare_parameter("output", "")
-        self.declare_parameter("topics", [""])
-        self.declare_parameter("all", False)
-        self.declare_parameter("max_bag_size", 0)
-        self.declare_parameter("flush_period_s", 1.0)
-        self.declare_parameter("compress", False)
-        self.declare_parameter("duration_s", 0.0)
         if config is None:
-            output = (self.get_parameter("output").value
-                      or time.strftime("rosbag2_%Y_%m_%d-%H_%M_%S"))
-            config = RecorderConfig(
-                output=Path(output),
-                topics=tuple(t for t in self.get_parameter("topics").value if t),
-                record_all=bool(self.get_parameter("all").value),
-                max_bag_size=int(self.get_parameter("max_bag_size").value),
-                flush_period_s=float(self.get_parameter("flush_period_s").value),
-                compress=bool(self.get_parameter("compress").value))
+            config = declare_settings(self, RecorderConfig)
         self.session = RecordingSession(config)
         self.finished = False
         self.exit_code = 0
         self.summary: dict[str, int] = {}
-        self._duration = float(self.get_parameter("duration_s").value)
+        self._duration = config.duration_s
         self._start = time.monotonic()
         self._subs = []
         self._discover()
@@ -111,9 +99,8 @@ class Recorder(Node):
         print(f"bag closed: {self.session.config.output}", flush=True)
 
 
-def record(config: RecorderConfig, duration_s: float = 0.0) -> int:
-    argv = ["recorder", "--ros-args", "-p", f"duration_s:={float(duration_s)}"]
-    return run_node(lambda: Recorder(config), argv=argv, events_executor=True)
+def record(config: RecorderConfig) -> int:
+    return run_node(lambda: Recorder(config), argv=["recorder"], events_executor=True)
 
 
 def main() -> int:

@@ -12,19 +12,38 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.hand import CONTROL_RATE_HZ
 from dexndm_control.policy.runtime import PolicyRuntime, StepResult
+from dexndm_control.settings import setting
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    rate_hz: float = 20.0
-    stale_periods: float = 3.0
-    ramp_s: float = 2.0
-    command_timeout_s: float = 1.0  # rotation commands come at >= 10 Hz
+    base_bundle: str = setting("", deployment=True, help="base_policy bundle directory")
+    residual_bundle: str = setting("", deployment=True,
+                                   help="residual bundle directory (empty: base policy only)")
+    use_residual: bool = setting(True, help="A/B switch, also at runtime: ros2 param set "
+                                            "/rotation_controller use_residual false")
+    rate_hz: float = setting(CONTROL_RATE_HZ, help="control rate the policy was trained at")
+    stale_periods: float = setting(3.0, help="hold when joint_states are older than this many "
+                                             "control periods")
+    ramp_s: float = setting(2.0, help="ramp to the bundle's initial grasp pose before the "
+                                      "policy runs")
+    command_timeout_s: float = setting(1.0, help="rotation commands come at >= 10 Hz; hold "
+                                                 "after this long without one")
+    max_step_rad: float = setting(0.1, help="largest change of a target per tick")
+    inference_threads: int = setting(1, help="torch threads; 2+ halves inference time but "
+                                             "competes with a simulator on a 2-core machine")
+    wrist_quat: tuple[float, float, float, float] = setting(
+        (0.0, 1.0, 0.0, 0.0), help="w, x, y, z; palm up until /dexndm/wrist_orientation arrives")
+    stats_file: str = setting("", deployment=True,
+                              help="write the loop statistics as JSON here at exit")
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0 or self.stale_periods <= 0 or self.ramp_s < 0:
             raise DexndmError("rate_hz and stale_periods must be > 0, ramp_s >= 0")
+        if self.max_step_rad <= 0 or self.inference_threads < 1:
+            raise DexndmError("max_step_rad must be > 0 and inference_threads >= 1")
 
 
 @dataclass

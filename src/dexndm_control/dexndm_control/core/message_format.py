@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dexndm_control.settings import setting
+
+
+@dataclass(frozen=True)
+class EchoConfig:
+    """What `dexndm echo` and the ``topic_echo`` node print."""
+
+    topics: tuple[str, ...] = setting(("/dexndm/rotation_command",), help="topics to print")
+    count: int = setting(0, aliases=("-n",),
+                         help="exit after this many messages (0: until Ctrl-C)")
+    discovery_timeout_s: float = setting(10.0, flag="--timeout",
+                                         help="seconds to wait for a publisher to appear")
+    quiet: bool = setting(False, help="print only the summary")
 
 
 def _is_message(value: object) -> bool:

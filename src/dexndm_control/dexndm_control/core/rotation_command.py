@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.settings import setting
 
 
 class InvalidAxisError(DexndmError):
@@ -25,6 +26,22 @@ def normalize_axis(axis: Sequence[float]) -> tuple[float, float, float]:
         raise InvalidAxisError("the rotation axis is the zero vector; give a direction, "
                                "e.g. [0, 0, 1] for counter-clockwise about the hand z axis")
     return values[0] / norm, values[1] / norm, values[2] / norm
+
+
+@dataclass(frozen=True)
+class RotationCommanderConfig:
+    axis: tuple[float, float, float] = setting((0.0, 0.0, 1.0),
+                                               help="hand frame; changeable at runtime")
+    enabled: bool = setting(True, help="changeable at runtime")
+    source: str = setting("cli", help="label carried by every command")
+    frame_id: str = "hand"
+    keepalive_hz: float = setting(10.0, help="republish rate while nothing changes")
+    duration_s: float = setting(0.0, help="> 0: exit after this long (demos, scripts)")
+
+    def __post_init__(self) -> None:
+        normalize_axis(self.axis)
+        if self.keepalive_hz <= 0 or self.duration_s < 0:
+            raise DexndmError("keepalive_hz must be > 0 and duration_s >= 0")
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from dexndm_control.dynamixel.control_table import (
     span,
     to_signed,
 )
+from dexndm_control.settings import setting
 
 _STATE_ADDRESS, _STATE_LENGTH = span("present_current", "present_position")  # 126, 10
 _HEALTH_ADDRESS, _HEALTH_LENGTH = span("present_input_voltage", "present_temperature")
@@ -63,19 +64,23 @@ _INST_STATUS = 0x55
 
 @dataclass(frozen=True)
 class BusConfig:
-    port: str = "/dev/ttyUSB0"
+    port: str = setting("/dev/ttyUSB0", deployment=True,
+                        help="serial port of the U2D2 (or the virtual hand's pty)")
     baudrate: int = 4_000_000
     motor_ids: tuple[int, ...] = tuple(range(16))
-    position_p_gain: int = 800
+    position_p_gain: int = setting(800, help="XC330 register units (LEAP hand API value)")
     position_i_gain: int = 0
     position_d_gain: int = 200
-    side_motor_ids: tuple[int, ...] = (0, 4, 8)  # abduction motors run at side_gain_scale
+    side_motor_ids: tuple[int, ...] = setting((0, 4, 8),
+                                              help="abduction motors, run at side_gain_scale")
     side_gain_scale: float = 0.75
-    current_limit_ma: int = 550
-    goal_current_ma: int = 550
-    latency_ms: float = 1.0  # USB latency timer of the adapter (set it to 1 ms on Linux)
-    startup_timeout_s: float = 3.0
-    fast_sync_read: bool = True
+    current_limit_ma: int = setting(550, help="EEPROM current limit")
+    goal_current_ma: int = setting(550, help="torque cap of current-based position mode")
+    latency_ms: float = setting(1.0, help="USB latency timer of the adapter (1 ms on Linux)")
+    startup_timeout_s: float = setting(3.0, help="give up (naming the missing motors) after "
+                                                 "this long")
+    fast_sync_read: bool = setting(True, help="one status packet for all motors; falls back "
+                                              "when one fails")
     # after a failed register transfer, wait this long and discard what arrives: a reply that
     # comes late must not be taken as the answer to the next request
     late_reply_window_ms: float = 20.0

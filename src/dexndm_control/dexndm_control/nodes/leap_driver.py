@@ -20,48 +20,21 @@ from dexndm_control import hand
 from dexndm_control.driver.core import CommandRejected, DriverConfig, DriverCore
 from dexndm_control.dynamixel.bus import BusError
 from dexndm_control.dynamixel.dynamixel_bus import BusConfig, DynamixelBus
-from dexndm_control.ros_node import guarded, run_node
+from dexndm_control.ros_node import declare_settings, guarded, run_node
 
 _LEVELS = {"OK": DiagnosticStatus.OK, "WARN": DiagnosticStatus.WARN,
            "ERROR": DiagnosticStatus.ERROR, "STALE": DiagnosticStatus.STALE}
 
 
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (BusConfig, DriverConfig)
+
+
 class LeapDriver(Node):
     def __init__(self) -> None:
         super().__init__("leap_driver")
-        defaults = BusConfig()
-        bus_config = BusConfig(
-            port=self.declare_parameter("port", defaults.port).value,
-            baudrate=self.declare_parameter("baudrate", defaults.baudrate).value,
-            position_p_gain=self.declare_parameter("position_p_gain",
-                                                   defaults.position_p_gain).value,
-            position_i_gain=self.declare_parameter("position_i_gain",
-                                                   defaults.position_i_gain).value,
-            position_d_gain=self.declare_parameter("position_d_gain",
-                                                   defaults.position_d_gain).value,
-            side_gain_scale=self.declare_parameter("side_gain_scale",
-                                                   defaults.side_gain_scale).value,
-            current_limit_ma=self.declare_parameter("current_limit_ma",
-                                                    defaults.current_limit_ma).value,
-            goal_current_ma=self.declare_parameter("goal_current_ma",
-                                                   defaults.goal_current_ma).value,
-            latency_ms=self.declare_parameter("latency_ms", defaults.latency_ms).value,
-            startup_timeout_s=self.declare_parameter("startup_timeout_s",
-                                                     defaults.startup_timeout_s).value,
-            fast_sync_read=self.declare_parameter("fast_sync_read",
-                                                  defaults.fast_sync_read).value)
-        driver_defaults = DriverConfig()
-        self.config = DriverConfig(
-            state_rate_hz=self.declare_parameter("state_rate_hz",
-                                                 driver_defaults.state_rate_hz).value,
-            health_rate_hz=self.declare_parameter("health_rate_hz",
-                                                  driver_defaults.health_rate_hz).value,
-            max_step_rad=self.declare_parameter("max_step_rad", driver_defaults.max_step_rad).value,
-            command_timeout_s=self.declare_parameter("command_timeout_s",
-                                                     driver_defaults.command_timeout_s).value,
-            stale_after_s=self.declare_parameter("stale_after_s",
-                                                 driver_defaults.stale_after_s).value)
-        diagnostics_rate = self.declare_parameter("diagnostics_rate_hz", 2.0).value
+        bus_config = declare_settings(self, BusConfig)
+        self.config = declare_settings(self, DriverConfig)
         self.core = DriverCore(DynamixelBus(bus_config), self.config)
         self.finished = False
         self.exit_code = 0
@@ -75,7 +48,8 @@ class LeapDriver(Node):
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.create_service(SetBool, "~/set_torque", guarded(self, self._on_set_torque))
         self.create_service(Trigger, "~/reboot", guarded(self, self._on_reboot))
-        self.create_timer(1.0 / diagnostics_rate, guarded(self, self._publish_diagnostics))
+        self.create_timer(1.0 / self.config.diagnostics_rate_hz,
+                          guarded(self, self._publish_diagnostics))
         # the port is opened by the I/O thread, started once the node spins (no I/O in __init__)
         self._starter = self.create_timer(0.0, guarded(self, self._start_io))
         self._was_connected = False

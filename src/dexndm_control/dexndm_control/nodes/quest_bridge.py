@@ -17,52 +17,35 @@ from rclpy.node import Node
 from sensor_msgs.msg import Joy
 
 from dexndm_control.core.rotation_command import KeepalivePublisher
-from dexndm_control.ros_node import guarded, run_node
+from dexndm_control.ros_node import declare_settings, guarded, run_node
 from dexndm_control.teleop.controller_state import ControllerState, MalformedInput
-from dexndm_control.teleop.mapping import ArmMappingConfig, AxisConfig, TeleopCore, TeleopOutput
+from dexndm_control.teleop.mapping import (
+    ArmMappingConfig,
+    AxisConfig,
+    BridgeConfig,
+    TeleopCore,
+    TeleopOutput,
+)
 from dexndm_control.teleop.sources import SourceConfig, make_source
 from dexndm_msgs.msg import RotationCommand
 
-
-def _triples(values: list[float], what: str) -> tuple[tuple[float, float, float], ...]:
-    if len(values) % 3:
-        raise ValueError(f"{what} must hold x, y, z triples, got {len(values)} numbers")
-    return tuple(tuple(values[i:i + 3]) for i in range(0, len(values), 3))
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (SourceConfig, ArmMappingConfig, AxisConfig, BridgeConfig)
 
 
 class QuestBridge(Node):
     def __init__(self) -> None:
         super().__init__("quest_bridge")
-
-        def p(name: str, default: object) -> object:  # any parameter type
-            return self.declare_parameter(name, default).value
-
-        self.source_config = SourceConfig(
-            name=p("source", "webxr"), adb=p("adb", "adb"), adb_device=p("adb_device", ""),
-            logcat_command=p("logcat_command", ""), webxr_host=p("webxr_host", "127.0.0.1"),
-            webxr_port=p("webxr_port", 8765), webxr_token=p("webxr_token", ""),
-            gamepad_device=p("gamepad_device", "/dev/input/js0"))
-        arm = ArmMappingConfig(
-            translation_scale=p("translation_scale", 1.0), rotation_scale=p("rotation_scale", 1.0),
-            max_linear_speed=p("max_linear_speed", 0.5),
-            max_angular_speed=p("max_angular_speed", 2.0),
-            workspace_min=tuple(p("workspace_min", [0.2, -0.4, 0.05])),
-            workspace_max=tuple(p("workspace_max", [0.8, 0.4, 0.7])),
-            home_position=tuple(p("home_position", [0.45, 0.0, 0.35])),
-            home_orientation=tuple(p("home_orientation", [1.0, 0.0, 0.0, 0.0])),
-            hand_mount=tuple(p("hand_mount", [0.0, 1.0, 0.0, 0.0])))
-        axis = AxisConfig(
-            mode=p("axis_mode", "buttons"),
-            button_axes=_triples(p("button_axes", [0.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, -1.0, 0.0]),
-                                 "button_axes"),
-            short_axis_weight=p("short_axis_weight", 0.3),
-            deadzone=p("deadzone_deg", 15.0) * 3.141592653589793 / 180.0)
+        self.source_config = declare_settings(self, SourceConfig)
+        arm = declare_settings(self, ArmMappingConfig)
+        axis = declare_settings(self, AxisConfig)
+        bridge = declare_settings(self, BridgeConfig)
         source_label = "quest" if self.source_config.name in ("oculus_reader", "webxr") \
             else self.source_config.name
-        self.core = TeleopCore(arm, axis, p("stale_after_s", 0.2), source_label)
-        self.world_frame = p("world_frame", "world")
-        self.hand_frame = p("hand_frame", "hand")
-        self._keepalive = KeepalivePublisher(1.0 / p("keepalive_hz", 10.0))
+        self.core = TeleopCore(arm, axis, bridge.stale_after_s, source_label)
+        self.world_frame = bridge.world_frame
+        self.hand_frame = bridge.hand_frame
+        self._keepalive = KeepalivePublisher(1.0 / bridge.keepalive_hz)
         self._lock = threading.Lock()
         self.arm_publisher = self.create_publisher(PoseStamped, "/teleop/arm_target", 10)
         self.wrist_publisher = self.create_publisher(QuaternionStamped,

@@ -15,36 +15,33 @@ from rclpy.node import Node
 from dexndm_control.core.rotation_command import (
     InvalidAxisError,
     KeepalivePublisher,
+    RotationCommanderConfig,
     RotationState,
     normalize_axis,
 )
-from dexndm_control.ros_node import run_node
+from dexndm_control.ros_node import declare_settings, run_node
 from dexndm_msgs.msg import RotationCommand
+
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (RotationCommanderConfig,)
 
 
 class RotationCommander(Node):
     def __init__(self) -> None:
         super().__init__("rotation_commander")
-        self.declare_parameter("axis", [0.0, 0.0, 1.0])
-        self.declare_parameter("enabled", True)
-        self.declare_parameter("source", "cli")
-        self.declare_parameter("frame_id", "hand")
-        self.declare_parameter("keepalive_hz", 10.0)
-        self.declare_parameter("duration_s", 0.0)  # > 0: exit after this long (demos, scripts)
+        self.config = declare_settings(self, RotationCommanderConfig)
         self.finished = False
         self.exit_code = 0
-        self._state = self._read_state(self.get_parameter("axis").value,
-                                       self.get_parameter("enabled").value)
-        self._keepalive = KeepalivePublisher(1.0 / self.get_parameter("keepalive_hz").value)
+        self._state = self._read_state(self.config.axis, self.config.enabled)
+        self._keepalive = KeepalivePublisher(1.0 / self.config.keepalive_hz)
         self._publisher = self.create_publisher(RotationCommand, "/dexndm/rotation_command", 10)
         self._start = time.monotonic()
-        self._duration = float(self.get_parameter("duration_s").value)
+        self._duration = self.config.duration_s
         self.add_on_set_parameters_callback(self._on_parameters)
         self.create_timer(0.02, self._tick)
 
     def _read_state(self, axis, enabled) -> RotationState:
-        return RotationState(normalize_axis(axis), bool(enabled),
-                             str(self.get_parameter("source").value))
+        return RotationState(normalize_axis(axis), bool(enabled), self.config.source)
 
     def _on_parameters(self, parameters) -> SetParametersResult:
         values = {p.name: p.value for p in parameters}

@@ -25,29 +25,29 @@ from dexndm_control.core.controller import ControllerConfig, ControllerCore
 from dexndm_control.errors import JointNameError
 from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.policy.runtime import PolicyRuntime
-from dexndm_control.ros_node import guarded, run_node
+from dexndm_control.ros_node import declare_settings, guarded, run_node
 from dexndm_msgs.msg import ControlStep, RotationCommand
+
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (ControllerConfig,)
 
 
 class RotationController(Node):
     def __init__(self) -> None:
         super().__init__("rotation_controller")
-        p = self.declare_parameter
-        base = p("base_bundle", "").value
-        if not base:
+        self.config = declare_settings(self, ControllerConfig)
+        if not self.config.base_bundle:
             raise ValueError("parameter base_bundle is empty: point it at a base_policy bundle "
                              "(the repository ships policies/test_base_policy)")
-        self.runtime = PolicyRuntime(base, p("residual_bundle", "").value or None,
-                                     max_step=p("max_step_rad", 0.1).value,
-                                     threads=p("inference_threads", 1).value)
-        self.runtime.use_residual = bool(p("use_residual", True).value) and \
+        self.runtime = PolicyRuntime(self.config.base_bundle,
+                                     self.config.residual_bundle or None,
+                                     max_step=self.config.max_step_rad,
+                                     threads=self.config.inference_threads)
+        self.runtime.use_residual = self.config.use_residual and \
             self.runtime.residual is not None
-        self.config = ControllerConfig(rate_hz=p("rate_hz", 20.0).value,
-                                       stale_periods=p("stale_periods", 3.0).value,
-                                       ramp_s=p("ramp_s", 2.0).value)
         self.core = ControllerCore(self.runtime, self.config)
-        self._wrist = np.asarray(p("wrist_quat", [0.0, 1.0, 0.0, 0.0]).value, dtype=float)
-        self._stats_file = p("stats_file", "").value
+        self._wrist = np.asarray(self.config.wrist_quat, dtype=float)
+        self._stats_file = self.config.stats_file
         self.finished, self.exit_code = False, 0
         self._q: np.ndarray | None = None
         self._state_time: float | None = None

@@ -8,27 +8,23 @@ from collections import Counter
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from dexndm_control.core.message_format import format_message
-from dexndm_control.ros_node import run_node
+from dexndm_control.core.message_format import EchoConfig, format_message
+from dexndm_control.ros_node import declare_settings, run_node
 from dexndm_control.ros_types import import_message_type
+
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (EchoConfig,)
 
 
 class TopicEcho(Node):
-    def __init__(self, topics: list[str] | None = None, count: int | None = None,
-                 discovery_timeout: float | None = None) -> None:
+    def __init__(self, config: EchoConfig | None = None) -> None:
         super().__init__("topic_echo")
-        self.declare_parameter("topics", topics or ["/dexndm/rotation_command"])
-        self.declare_parameter("count", count if count is not None else 0)
-        self.declare_parameter("discovery_timeout_s",
-                               discovery_timeout if discovery_timeout is not None else 10.0)
-        self.declare_parameter("quiet", False)  # print only the summary
+        self.config = config or declare_settings(self, EchoConfig)
         self.finished = False
         self.exit_code = 0
         self.counts: Counter[str] = Counter()
-        self._pending = list(self.get_parameter("topics").value)
-        self._limit = int(self.get_parameter("count").value)
-        self._quiet = bool(self.get_parameter("quiet").value)
-        self._deadline = time.monotonic() + float(self.get_parameter("discovery_timeout_s").value)
+        self._pending = list(self.config.topics)
+        self._deadline = time.monotonic() + self.config.discovery_timeout_s
         self._subs = []
         self.create_timer(0.1, self._discover)
 
@@ -55,18 +51,18 @@ class TopicEcho(Node):
 
     def _on_message(self, topic: str, message: object) -> None:
         self.counts[topic] += 1
-        if not self._quiet:
+        if not self.config.quiet:
             print(f"# {topic}\n{format_message(message)}", flush=True)
-        if self._limit and sum(self.counts.values()) >= self._limit:
+        if self.config.count and sum(self.counts.values()) >= self.config.count:
             self.finished = True
 
     def close(self) -> None:
-        for topic in self.get_parameter("topics").value:
+        for topic in self.config.topics:
             print(f"received {self.counts[topic]} message(s) on {topic}", flush=True)
 
 
-def echo_topics(topics: list[str], count: int = 0, discovery_timeout: float = 10.0) -> int:
-    return run_node(lambda: TopicEcho(topics, count, discovery_timeout), argv=[])
+def echo_topics(config: EchoConfig) -> int:
+    return run_node(lambda: TopicEcho(config), argv=[])
 
 
 def main() -> int:

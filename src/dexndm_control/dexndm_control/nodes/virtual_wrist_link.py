@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import QuaternionStamped
 from rclpy.node import Node
 
-from dexndm_control.ros_node import guarded, run_node
+from dexndm_control.ros_node import declare_settings, guarded, run_node
+from dexndm_control.settings import setting
+
+
+@dataclass(frozen=True)
+class WristLinkConfig:
+    port: str = setting("/tmp/dexndm_leap_hand", deployment=True,
+                        help="the virtual hand's pty; its control socket is <port>.ctl")
+    rate_hz: float = setting(50.0, help="largest forwarding rate")
+
+
+# the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
+SETTINGS = (WristLinkConfig,)
 
 
 class VirtualWristLink(Node):
     def __init__(self) -> None:
         super().__init__("virtual_wrist_link")
-        self.control_path = self.declare_parameter("port", "/tmp/dexndm_leap_hand").value + ".ctl"
-        rate = self.declare_parameter("rate_hz", 50.0).value
+        config = declare_settings(self, WristLinkConfig)
+        self.control_path = config.port + ".ctl"
+        rate = config.rate_hz
         self._latest: np.ndarray | None = None
         self._sent: np.ndarray | None = None
         self._stream = None

@@ -23,6 +23,7 @@ import numpy as np
 from dexndm_control.core.rotation_command import RotationState, normalize_axis
 from dexndm_control.errors import DexndmError
 from dexndm_control.rotations import matrix_to_quat, quat_to_matrix
+from dexndm_control.settings import setting
 from dexndm_control.teleop.controller_state import (
     ControllerState,
 )
@@ -148,23 +149,31 @@ class ArmMapper:
 
 @dataclass(frozen=True)
 class AxisConfig:
-    mode: str = "buttons"  # "pose" or "buttons"
-    # buttons mode: the axes (hand frame) that X, Y and LG select; the paper's lightbulb set
-    button_axes: tuple[tuple[float, float, float], ...] = ((0.0, 0.0, 1.0), (0.0, 0.0, -1.0),
-                                                           (0.0, -1.0, 0.0))
+    mode: str = setting("buttons", param="axis_mode",
+                        help='"buttons" (X, Y, LG pick button_axes) or "pose" (left twist)')
+    # buttons mode: the axes (hand frame) that X, Y and LG select, as x, y, z triples; the
+    # paper's lightbulb set: z, -z, -y
+    button_axes: tuple[float, ...] = setting((0.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.0, -1.0, 0.0),
+                                             help="hand-frame axes for X, Y and LG (x y z each)")
     default_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     # pose mode
-    short_axis: tuple[float, float, float] = (1.0, 0.0, 0.0)  # controller frame (OpenXR grip)
+    short_axis: tuple[float, float, float] = setting(
+        (1.0, 0.0, 0.0), help="controller frame (OpenXR grip) axis the short twist is about")
     short_axis_weight: float = 0.3
-    deadzone: float = math.radians(15.0)  # twist needed before an axis is taken
+    deadzone_deg: float = setting(15.0, help="twist needed before an axis is taken")
     trigger_threshold: float = 0.5
+
+    @property
+    def button_axis_triples(self) -> tuple[tuple[float, float, float], ...]:
+        v = self.button_axes
+        return tuple((v[i], v[i + 1], v[i + 2]) for i in range(0, len(v), 3))
 
     def __post_init__(self) -> None:
         if self.mode not in ("pose", "buttons"):
             raise DexndmError(f"axis mode must be 'pose' or 'buttons', got {self.mode!r}")
-        if len(self.button_axes) != 3:
-            raise DexndmError("button_axes needs three axes: for X, Y and LG")
-        for axis in (*self.button_axes, self.default_axis, self.short_axis):
+        if len(self.button_axes) != 9:
+            raise DexndmError("button_axes needs three x, y, z axes (9 numbers): for X, Y and LG")
+        for axis in (*self.button_axis_triples, self.default_axis, self.short_axis):
             normalize_axis(axis)
         if not 0.0 <= self.short_axis_weight <= 1.0:
             raise DexndmError("short_axis_weight must be within [0, 1]")
@@ -200,7 +209,7 @@ class AxisSelector:
         deadman = (state.pressed("LTr")
                    or state.value("leftTrig") >= config.trigger_threshold)
         if config.mode == "buttons":
-            for button, axis in zip(("X", "Y", "LG"), config.button_axes, strict=False):
+            for button, axis in zip(("X", "Y", "LG"), config.button_axis_triples, strict=True):
                 if state.pressed(button):
                     self.axis = np.array(normalize_axis(axis))
             return deadman
@@ -212,13 +221,23 @@ class AxisSelector:
             self._engage_rotation = rotation
         axis = pose_mode_axis(rotation, self._engage_rotation, hand_rotation,
                               np.asarray(config.short_axis), config.short_axis_weight,
-                              config.deadzone)
+                              math.radians(config.deadzone_deg))
         if axis is not None:
             self.axis = axis
         return True
 
     def reset(self) -> None:
         self._engage_rotation = None
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """The quest_bridge node's own settings (frames and rates)."""
+
+    world_frame: str = "world"
+    hand_frame: str = "hand"
+    stale_after_s: float = setting(0.2, help="no input for this long: hold and say so")
+    keepalive_hz: float = setting(10.0, help="rotation command republish rate")
 
 
 @dataclass

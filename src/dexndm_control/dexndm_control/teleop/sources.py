@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.settings import setting
 from dexndm_control.teleop.controller_state import ControllerState
 
 SOURCES = ("oculus_reader", "webxr", "keyboard", "gamepad")
@@ -14,13 +15,18 @@ SOURCES = ("oculus_reader", "webxr", "keyboard", "gamepad")
 
 @dataclass(frozen=True)
 class SourceConfig:
-    name: str = "webxr"
+    name: str = setting("webxr", param="source",
+                        help="oculus_reader (adb logcat), webxr (Quest browser), keyboard, "
+                             "gamepad")
     adb: str = "adb"
-    adb_device: str = ""  # serial, or ip:port for adb over Wi-Fi
-    logcat_command: str = ""  # replaces `adb logcat` (replays, tests)
-    webxr_host: str = "127.0.0.1"
+    adb_device: str = setting("", deployment=True,
+                              help="USB serial, or ip:5555 for adb over Wi-Fi (oculus_reader)")
+    logcat_command: str = setting("", deployment=True,
+                                  help="replaces `adb logcat` (replays, tests)")
+    webxr_host: str = setting("127.0.0.1", help="reach it from the headset with `adb reverse "
+                                                "tcp:8765 tcp:8765`")
     webxr_port: int = 8765
-    webxr_token: str = ""  # empty: a fresh random token, printed at start-up
+    webxr_token: str = setting("", help="empty: a fresh random token, printed at start-up")
     gamepad_device: str = "/dev/input/js0"
 
     def __post_init__(self) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_network
+from dexndm_control.settings import setting
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import ARCHITECTURES, DynamicsModel
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
@@ -19,11 +20,12 @@ BUNDLE_KIND = "dynamics"
 
 @dataclass(kw_only=True)
 class DynamicsTrainConfig(RunConfig):
-    arch: str = "joint"
-    window: int = 10
-    hidden: list[int] = field(default_factory=list)  # empty: the architecture's default
+    arch: str = setting("joint", help="joint, finger, whole or shared")
+    window: int = setting(10, help="W: steps of (q, a) history per prediction")
+    hidden: list[int] = setting(default_factory=list,
+                                help="hidden sizes per net (default depends on --arch)")
     weight_decay: float = 0.0
-    init: str | None = None  # a dynamics bundle to start from (finetuning)
+    init: str | None = setting(None, help="dynamics bundle to finetune from")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -52,6 +52,26 @@ CATEGORY_ENVS: dict[str, dict] = {
 }
 
 
+# The environment settings `dexndm train ppo` takes on its command line (flags derived from
+# RotationEnvConfig); the rest come from the category (CATEGORY_ENVS, TRAINING_REWARD).
+PPO_ENV_OPTIONS = ("num_envs", "wrists", "axes", "profile", "objects", "mass_range",
+                   "friction_range", "grasp_wrist")
+PPO_ENV_DEFAULTS = {"num_envs": 128}
+
+
+def default_grasp_wrist(wrists: tuple[str, ...]) -> str:
+    """Where grasps are searched: the training wrist when there is one canonical wrist (its own
+    grasps settle best), else palm_down (the hardest; its grasps hold at every wrist)."""
+    return wrists[0] if len(wrists) == 1 and wrists[0] != "random" else "palm_down"
+
+
+def ppo_env(category: str, grasp_wrist: str | None = None, **overrides) -> RotationEnvConfig:
+    """The environment a PPO specialist of ``category`` trains in."""
+    values = {**PPO_ENV_DEFAULTS, **overrides}
+    wrists = tuple(values.get("wrists", RotationEnvConfig.wrists))
+    return env_config(category, grasp_wrist=grasp_wrist or default_grasp_wrist(wrists), **values)
+
+
 def env_config(category: str, **overrides) -> RotationEnvConfig:
     if category not in CATEGORY_ENVS:
         raise ValueError(f"unknown category '{category}'; choose {', '.join(CATEGORY_ENVS)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import yaml
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_DT
 from dexndm_control.rotations import world_to_hand
+from dexndm_control.settings import from_mapping
 from dexndm_control.transitions import Episode
 from dexndm_learning.ppo.config import env_config, ppo_config
 from dexndm_sim.env import RotationEnvConfig
@@ -32,16 +33,7 @@ def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvCon
     env_file, run_file = run_dir / "env.yaml", run_dir / "run.yaml"
     if env_file.is_file():
         values = yaml.safe_load(env_file.read_text())
-        from dexndm_sim.rewards import RewardConfig
-        values["reward"] = RewardConfig(**values.get("reward", {}))
-        for key in ("categories", "wrists", "objects"):
-            if key in values:
-                values[key] = tuple(values[key])
-        for key in ("mass_range", "friction_range"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        values.update(overrides)
-        return RotationEnvConfig(**values)
+        return replace(from_mapping(RotationEnvConfig, values), **overrides)
     if not run_file.is_file():
         raise DexndmError(f"{run_dir} has neither env.yaml nor run.yaml: pass a model_N.pt from "
                           "a `dexndm train ppo` run directory")

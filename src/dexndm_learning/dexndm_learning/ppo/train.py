@@ -14,37 +14,37 @@ import torch
 import yaml
 
 from dexndm_control.errors import DexndmError
-from dexndm_learning.ppo.config import CATEGORY_ENVS, env_config, ppo_config
+from dexndm_control.settings import setting
+from dexndm_learning.ppo.config import CATEGORY_ENVS, ppo_config, ppo_env
 from dexndm_learning.runs import check_output, pick_device, prepare_output, seed_everything
+from dexndm_sim.env import RotationEnvConfig
 
 
 @dataclass
 class PPOTrainConfig:
-    category: str
-    out: str
+    category: str = setting(help=", ".join(CATEGORY_ENVS))
+    out: str = setting(help="run directory (run.yaml, env.yaml, TensorBoard, model_N.pt)")
+    # the full environment; None: ppo_env(category, seed=seed), the category's defaults
+    env: RotationEnvConfig | None = None
     iterations: int = 1000
-    num_envs: int = 128
     steps_per_env: int = 32
-    wrists: tuple[str, ...] = ("palm_up",)
-    axes: str = "z"
-    profile: str = "nominal"
-    objects: tuple[str, ...] = ()  # a subset of the category's objects by name; empty: all
-    mass_range: tuple[float, float] | None = None  # None: Table 14 range of the category
-    friction_range: tuple[float, float] | None = None
-    # where grasps are searched: None = the training wrist when there is one canonical wrist
-    # (its own grasps settle best), else palm_down (they hold at every wrist)
-    grasp_wrist: str | None = None
     seed: int = 0
     save_interval: int = 50
-    resume: str | None = None
-    device: str = "auto"  # the PPO update; the MuJoCo environment always runs on the CPU
-    overwrite: bool = False
+    resume: str | None = setting(None, help="checkpoint model_N.pt to continue from")
+    device: str = setting("auto", help="device of the PPO update: auto (CUDA when torch sees "
+                                       "one), cpu, cuda; the MuJoCo environment runs on the CPU")
+    overwrite: bool = setting(False, help="replace an existing run directory")
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORY_ENVS:
             raise DexndmError(f"--category must be one of {', '.join(CATEGORY_ENVS)}")
-        if self.iterations < 1 or self.num_envs < 1 or self.steps_per_env < 1:
-            raise DexndmError("--iterations, --num-envs and --steps-per-env must be >= 1")
+        if self.iterations < 1 or self.steps_per_env < 1:
+            raise DexndmError("--iterations and --steps-per-env must be >= 1")
+        if self.env is None:
+            self.env = ppo_env(self.category, seed=self.seed)
+        if tuple(self.env.categories) != CATEGORY_ENVS[self.category]["categories"]:
+            raise DexndmError(f"the environment's categories {list(self.env.categories)} are "
+                              f"not --category {self.category}")
 
 
 def train_ppo(config: PPOTrainConfig) -> dict:
@@ -59,12 +59,7 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     check_output(out, config.overwrite or same_dir)
     if config.resume and not Path(config.resume).is_file():
         raise DexndmError(f"--resume {config.resume}: no such checkpoint (give RUN/model_N.pt)")
-    environment = env_config(config.category, num_envs=config.num_envs,
-                             wrists=tuple(config.wrists), axes=config.axes,
-                             profile=config.profile, seed=config.seed,
-                             objects=tuple(config.objects),
-                             mass_range=config.mass_range, friction_range=config.friction_range,
-                             grasp_wrist=config.grasp_wrist or _default_grasp_wrist(config.wrists))
+    environment = config.env
     device = pick_device(config.device)
     env = RotationVecEnv(environment)  # grasps are found (or refused) before OUT appears
     prepare_output(out, config, config.overwrite or same_dir)
@@ -86,10 +81,6 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     return {"out": str(out), "checkpoint": str(checkpoints[-1]) if checkpoints else None,
             "iterations": runner.current_learning_iteration + 1,
             "config": asdict(config)}
-
-
-def _default_grasp_wrist(wrists: tuple[str, ...]) -> str:
-    return wrists[0] if len(wrists) == 1 and wrists[0] != "random" else "palm_down"
 
 
 @torch.no_grad()

@@ -19,15 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.settings import setting
 from dexndm_learning.ppo.specialist import Specialist
 
 
 @dataclass
 class TransferConfig:
-    checkpoint: str
-    goal_currents_ma: tuple[float, ...] = (550.0, 650.0, 750.0)
-    episodes: int = 64
-    latency_steps: int | None = None  # None: the real profile's default
+    checkpoint: str = setting(help="RUN/model_N.pt of `dexndm train ppo`")
+    goal_currents_ma: tuple[float, ...] = setting((550.0, 650.0, 750.0), flag="--goal-currents",
+                                                  help="real-profile goal currents to measure (mA)")
+    episodes: int = setting(64, help="episodes per profile")
+    latency_steps: int | None = setting(None, help="real-profile command latency (default: the "
+                                                   "profile's)")
     seed: int = 0
 
     def __post_init__(self) -> None:

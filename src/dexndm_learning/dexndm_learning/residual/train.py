@@ -19,6 +19,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
+from dexndm_control.settings import setting
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.dynamics.models import DynamicsModel
 from dexndm_learning.dynamics.train import load_dynamics
@@ -30,10 +31,10 @@ BUNDLE_KIND = "residual"
 
 @dataclass(kw_only=True)
 class ResidualTrainConfig(RunConfig):
-    dynamics: str
-    history: int = 10  # T of the generalist observation
+    dynamics: str = setting(help="dynamics bundle (e.g. RUN/best)")
+    history: int = setting(10, help="T of the generalist observation")
     hidden: tuple[int, ...] = (256, 256)
-    scale: float = 0.05  # largest correction (rad)
+    scale: float = setting(0.05, help="largest correction (rad)")
     epochs: int = 5
     lr: float = 3e-4
 
