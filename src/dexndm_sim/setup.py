@@ -12,7 +12,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=['dexndm_control', 'numpy', 'mujoco', 'pyyaml'],
+    install_requires=['dexndm_control', 'numpy', 'mujoco', 'pyyaml', 'cma', 'scipy', 'tqdm',
+                      'matplotlib'],
     package_data={'dexndm_sim': ['assets/*.yaml']},
     zip_safe=True,
     maintainer="DexNDM stack developers",
@@ -23,5 +24,6 @@ setup(
     entry_points={
         "console_scripts": ["virtual_hand = dexndm_sim.xc330.cli:main",
                             "dexndm-virtual-hand = dexndm_sim.xc330.cli:main"],
+        "dexndm.commands": ["sysid = dexndm_sim.commands:sysid_command"],
     },
 )

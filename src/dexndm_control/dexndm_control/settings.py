@@ -208,7 +208,7 @@ def _dataclass_of(hint: Any) -> type | None:
 
 
 def _coerce(s: Setting, value: Any) -> Any:
-    if value is None or s.kind.sequence is None:
+    if s.kind.sequence is None or not isinstance(value, (list, tuple)):
         return value
     return s.kind.sequence(value)
 

@@ -60,6 +60,25 @@ class Shard:
     path: Path | None = None
 
 
+def shard_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Shard files and directories (every *.npz inside, sorted) -> shard files. A bag is refused
+    with the command that turns it into shards."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if (path / "metadata.yaml").is_file():
+            raise ShardError(f"{path} is a bag: build shards from it first (`dexndm dataset "
+                             f"build {path} -o SHARDS`), then pass SHARDS")
+        if path.is_dir():
+            found.extend(sorted(path.glob("**/*.npz")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ShardError(f"no shard or directory at {path}")
+    if not found:
+        raise ShardError(f"no .npz shards found in {', '.join(map(str, paths))}")
+    return found
+
+
 def write_shard(path: str | Path, episodes: Sequence[Episode], source: str,
                 control_dt: float = CONTROL_DT) -> Path:
     path = Path(path)

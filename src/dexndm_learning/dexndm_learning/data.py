@@ -11,22 +11,7 @@ import numpy as np
 import torch
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.transitions import Episode, read_shard, valid_window_ends
-
-
-def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """Files and directories (all *.npz inside, sorted) -> shard files."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found.extend(sorted(path.glob("**/*.npz")))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise DexndmError(f"no shard or directory at {path}")
-    if not found:
-        raise DexndmError(f"no .npz shards found in {', '.join(map(str, paths))}")
-    return found
+from dexndm_control.transitions import Episode, read_shard, shard_files, valid_window_ends
 
 
 def fingerprint(paths: Sequence[Path]) -> str:
@@ -48,7 +33,7 @@ class LoadedEpisodes:
 
 
 def load_episodes(paths: Sequence[str | Path]) -> LoadedEpisodes:
-    files = expand_paths(paths)
+    files = shard_files(paths)
     episodes, keys, dts = [], [], set()
     for file in files:
         shard = read_shard(file)

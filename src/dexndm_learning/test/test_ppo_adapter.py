@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 
+from dexndm_control.errors import DexndmError
 from dexndm_learning.ppo.config import TRAINING_REWARD, env_config, ppo_env
 from dexndm_learning.ppo.train import PPOTrainConfig, mean_rotation, train_ppo
 from dexndm_learning.ppo.vec_env import RotationVecEnv
@@ -65,6 +66,27 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path, monkeypatch):
                                        iterations=1, env=env, steps_per_env=4,
                                        resume=first["checkpoint"]))
     assert resumed["iterations"] == 2  # continued from the loaded iteration 1, not from 0
+
+
+def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    env = ppo_env("small_cylinders", num_envs=8)
+    first = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "a"),
+                                     iterations=1, env=env, steps_per_env=4))
+    warm = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "b"),
+                                    iterations=3, env=env, steps_per_env=4, save_interval=1,
+                                    init=first["checkpoint"], critic_warmup=2))
+    start = torch.load(first["checkpoint"], weights_only=False)["actor_state_dict"]
+    saved = {int(p.stem.split("_")[1]): torch.load(p, weights_only=False)
+             for p in (tmp_path / "b").glob("model_*.pt")}
+    assert warm["iterations"] == 3 and sorted(saved) == [0, 1, 2]
+    after_warmup = saved[1]["actor_state_dict"]
+    assert all(torch.equal(start[k], after_warmup[k]) for k in start)  # frozen, critic learnt
+    assert not torch.equal(saved[1]["critic_state_dict"]["mlp.0.weight"],
+                           saved[0]["critic_state_dict"]["mlp.0.weight"])
+    assert any(not torch.equal(start[k], saved[2]["actor_state_dict"][k]) for k in start)
+    with pytest.raises(DexndmError, match="needs --init"):
+        PPOTrainConfig(category="small_cylinders", out="x", critic_warmup=1)
 
 
 def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path, monkeypatch):

@@ -35,18 +35,19 @@ def test_kept_share_equals_hand_computed_ratio_and_error():
 def test_shipped_reference_keeps_a_paper_like_share_under_the_default_real_profile(
         tmp_path, monkeypatch):
     """The calibration itself: the nominal-trained reference specialist keeps 30-70 % of its
-    rotation under the default `real` profile (measured with 128 episodes: 58 +- 5 %)."""
+    rotation under the default `real` profile (measured with 64 episodes: 51 +- 7 %)."""
     from dexndm_sim.profiles import DEFAULT_GOAL_CURRENT_MA
 
     monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "transfer.json"
     result = measure_transfer(TransferConfig(str(REFERENCE), (DEFAULT_GOAL_CURRENT_MA,),
                                              episodes=24), out, progress=lambda line: None)
-    nominal, real = result["runs"]["nominal"], result["runs"]["real@650mA"]
+    label = f"real@{DEFAULT_GOAL_CURRENT_MA:.0f}mA"
+    nominal, real = result["runs"]["nominal"], result["runs"][label]
     assert nominal["radians"][0] > 5.0  # the reference rotates well in its training sim
     kept, error = real["kept"]
     assert 0.3 <= kept <= 0.7
     assert kept == pytest.approx(real["radians"][0] / nominal["radians"][0])
     assert 0.0 < error < 0.2
-    assert json.loads(out.read_text())["runs"]["real@650mA"]["kept"] == [kept, error]
-    assert "real@650mA" in format_transfer(result)
+    assert json.loads(out.read_text())["runs"][label]["kept"] == [kept, error]
+    assert label in format_transfer(result)

@@ -58,6 +58,10 @@ class HandBatch:
         self.applied = np.zeros((n, NUM_JOINTS))  # the targets acting (after latency)
         self._queue = np.zeros((n, first.profile.latency_steps, NUM_JOINTS))
         self._controls = np.zeros((n, NUM_JOINTS))
+        self._previous_controls = np.zeros((n, NUM_JOINTS))
+        # per hand: the physics substep from which a new target acts (the profile's
+        # latency_substeps; a system identification sets it per hand)
+        self.switch = np.full(n, first.profile.latency_substeps, dtype=int)
         self._pool = ThreadPoolExecutor(max(1, threads))
         self._chunks = [c for c in np.array_split(np.arange(n), max(1, threads)) if len(c)]
         for row, hand in enumerate(hands):
@@ -91,8 +95,12 @@ class HandBatch:
         for row in rows:
             hand = self.hands[row]
             self._push_force(hand)
+            switch = int(self.switch[row])
+            if switch:
+                hand.data.ctrl[:] = self._previous_controls[row]
+                mujoco.mj_step(hand.model, hand.data, nstep=switch)
             hand.data.ctrl[:] = self._controls[row]
-            mujoco.mj_step(hand.model, hand.data, nstep=SUBSTEPS)
+            mujoco.mj_step(hand.model, hand.data, nstep=SUBSTEPS - switch)
             self._read(row)
 
     def _substep(self, rows: np.ndarray, first: bool, last: bool) -> None:
@@ -115,6 +123,7 @@ class HandBatch:
         SimHand.control_step semantics (clip, latency queue, disturbance ``external_force``,
         the profile's actuation), batched."""
         self.targets = np.clip(np.asarray(targets, dtype=float), LOWER, UPPER)
+        previous = self.applied
         if self._queue.shape[1]:
             self.applied = self._queue[:, 0].copy()
             self._queue = np.concatenate([self._queue[:, 1:], self.targets[:, None]], axis=1)
@@ -122,11 +131,13 @@ class HandBatch:
             self.applied = self.targets.copy()
         if not self.explicit:
             self._controls = position_controls(self.profile, self.applied)
+            self._previous_controls = position_controls(self.profile, previous)
             self._map(self._control_step)
             return
         for substep in range(SUBSTEPS):
+            acting = np.where((substep < self.switch)[:, None], previous, self.applied)
             self._controls = self.profile.joint_torque(
-                self.applied, self.qpos[:, self._qpos_index], self.qvel[:, self._dof_index])
+                acting, self.qpos[:, self._qpos_index], self.qvel[:, self._dof_index])
             self._map(self._substep, substep == 0, substep == SUBSTEPS - 1)
 
     def _map(self, function, *args) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
-from dexndm_sim.profiles import get_profile, profile_from_spec
+from dexndm_sim.profiles import get_profile
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import wrist_quaternion
@@ -20,7 +20,7 @@ def tracking_gap(actions: np.ndarray, initial_q: np.ndarray, first: str = "nomin
     """Replay the same targets open loop under two profiles; per-joint RMS difference (rad)."""
     traces = {}
     for name in (first, second):
-        profile = profile_from_spec(name)
+        profile = get_profile(name)
         wrist_quat = wrist_quaternion(wrist, np.random.default_rng(seed))
         obj = generate_category(category, seed)[0] if category else None
         hand = SimHand(SceneConfig(tuple(wrist_quat), profile, "fast", obj))

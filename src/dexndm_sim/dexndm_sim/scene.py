@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS
+from dexndm_control.hand import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.model import PALM_POSITION, PRESETS, TIMESTEP, add_hand
 from dexndm_sim.objects import ObjectSpec, add_object
@@ -87,10 +87,12 @@ def build_scene(config: SceneConfig) -> Scene:
                             rgba=[0.6, 0.6, 0.65, 1])
     add_hand(spec, tuple(config.wrist_quat), self_collision=preset.self_collision)
     profile = config.profile
-    for joint in spec.joints:
-        joint.armature = profile.armature
-        joint.damping = [profile.damping, 0.0, 0.0]
-        joint.frictionloss = profile.frictionloss
+    for joint in spec.joints:  # the hand's only: the object and balls are added below
+        index = JOINT_INDEX[joint.name]
+        joint.armature = profile.armature[index]
+        joint.damping = [profile.damping[index], 0.0, 0.0]
+        joint.frictionloss = profile.frictionloss[index]
+    _apply_pads(spec, profile)
     for name, mass in profile.link_masses.items():
         body = spec.body(name)
         ratio = mass / body.mass
@@ -108,7 +110,8 @@ def build_scene(config: SceneConfig) -> Scene:
         else:  # torque from the firmware law, computed by the caller every physics step
             actuator.set_to_motor()
             actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
-            actuator.ctrlrange = [-limit, limit]
+            control = float(profile.control_limit[index])
+            actuator.ctrlrange = [-control, control]
     if config.object is not None:
         rotation = quat_to_matrix(np.asarray(config.wrist_quat))
         start = np.asarray(PALM_POSITION) + rotation @ OBJECT_IN_PALM
@@ -124,6 +127,23 @@ def build_scene(config: SceneConfig) -> Scene:
         _add_state_sensors(spec, config.object is not None)
     model = spec.compile()
     return _handles(model, config)
+
+
+def _apply_pads(spec: mujoco.MjSpec, profile: HardwareProfile) -> None:
+    """Compliant fingertip pads: softer contact and the pad's own friction; priority 1 makes
+    MuJoCo use the pad's settings whatever the other geom's (an object, a ball)."""
+    if profile.pad_solref is None and profile.pad_solimp is None and profile.pad_friction is None:
+        return
+    for name in TIP_GEOMS:
+        geom = spec.geom(name)
+        geom.priority = 1
+        geom.condim = 4  # keep the torsional friction object contacts have (objects.py)
+        if profile.pad_solref is not None:
+            geom.solref = list(profile.pad_solref)
+        if profile.pad_solimp is not None:
+            geom.solimp = [*profile.pad_solimp, 0.5, 2.0]
+        if profile.pad_friction is not None:
+            geom.friction = [profile.pad_friction, *geom.friction[1:]]
 
 
 #: per fingertip, in this order: body frame position (3) and orientation (4), linear velocity at

@@ -88,15 +88,20 @@ class SimHand:
     def control_step(self, target: np.ndarray) -> None:
         self.target = clip_to_limits(np.asarray(target, dtype=float))
         self._queue.append(self.target.copy())
+        previous = self.applied_target
         self.applied_target = self._queue.popleft()
         if self.scene.object_body is not None:
             self.data.xfrc_applied[self.scene.object_body, :3] = self.external_force
-        if not self._explicit:  # position actuators: the target holds for all substeps
+        switch = self.profile.latency_substeps  # the new target acts from this substep on
+        if not self._explicit:  # position actuators: a target holds over whole substep runs
+            if switch:
+                self._apply(previous)
+                mujoco.mj_step(self.model, self.data, nstep=switch)
             self._apply(self.applied_target)
-            mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
+            mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS - switch)
             return
-        for _ in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
-            self._apply(self.applied_target)
+        for substep in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
+            self._apply(previous if substep < switch else self.applied_target)
             mujoco.mj_step(self.model, self.data)
 
     @property

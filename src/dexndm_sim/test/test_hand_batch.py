@@ -3,6 +3,8 @@ quantities MuJoCo's own functions give."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mujoco
 import numpy as np
 import pytest
@@ -18,11 +20,18 @@ from dexndm_sim.wrist import CANONICAL
 N = 3
 
 
+def _profile(spec: str):
+    """A profile by name; "+substeps": new targets act from the 4th physics substep on."""
+    name, _, variant = spec.partition("+")
+    profile = get_profile(name)
+    return replace(profile, latency_substeps=3) if variant == "substeps" else profile
+
+
 def _hands(profile: str) -> list[SimHand]:
     objects = generate_category("small_cylinders")[:N]
     hands = []
     for obj in objects:
-        scene = SceneConfig(CANONICAL["palm_up"], get_profile(profile), "fast", obj,
+        scene = SceneConfig(CANONICAL["palm_up"], _profile(profile), "fast", obj,
                             state_sensors=True)
         hand = SimHand(scene)
         start = hand.scene.palm_to_world(OBJECT_IN_PALM)
@@ -56,7 +65,7 @@ def _tip_reference(hand: SimHand) -> tuple[np.ndarray, np.ndarray]:
     return tips, contacts
 
 
-@pytest.mark.parametrize("profile", ["nominal", "real"])
+@pytest.mark.parametrize("profile", ["nominal", "real", "nominal+substeps", "real+substeps"])
 def test_batch_equals_each_hand_stepped_alone(profile):
     batched, alone = _hands(profile), _hands(profile)
     batch = HandBatch(batched, threads=2)

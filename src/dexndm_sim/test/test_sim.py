@@ -47,7 +47,7 @@ def test_real_profile_uses_identified_masses_and_firmware_law():
     assert scene.model.body("th_ds").mass[0] == pytest.approx(TABLE17_MASSES["th_ds"])
     profile = real(spread_seed=None)
     torque = profile.joint_torque(np.full(16, 0.5), np.zeros(16), np.zeros(16))
-    assert np.allclose(torque, 0.517 * 0.65)  # saturated at 650 mA x 0.517 N*m/A
+    assert np.allclose(torque, 0.517 * 0.55)  # saturated at 550 mA x 0.517 N*m/A
     small = profile.joint_torque(np.full(16, 0.01), np.zeros(16), np.zeros(16))
     expected = np.asarray(profile.kp) * (np.round(0.01 / (2 * math.pi / 4096)) * 2 * math.pi
                                          / 4096 - np.deg2rad(0.125))

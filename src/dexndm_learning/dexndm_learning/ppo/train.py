@@ -15,7 +15,7 @@ import yaml
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.settings import setting
-from dexndm_learning.ppo.config import CATEGORY_ENVS, ppo_config, ppo_env
+from dexndm_learning.ppo.config import CATEGORY_ENVS, PPO_DEFAULTS, ppo_config, ppo_env
 from dexndm_learning.runs import check_output, pick_device, prepare_output, seed_everything
 from dexndm_sim.env import RotationEnvConfig
 
@@ -31,6 +31,15 @@ class PPOTrainConfig:
     seed: int = 0
     save_interval: int = 50
     resume: str | None = setting(None, help="checkpoint model_N.pt to continue from")
+    init: str | None = setting(None, help="warm start: a checkpoint whose actor this run starts "
+                                          "from (critic, optimiser and iteration count start "
+                                          "fresh; shipped checkpoints hold only the actor)")
+    critic_warmup: int = setting(0, help="with --init: iterations that train the fresh critic "
+                                         "with the actor frozen, before both learn")
+    learning_rate: float = setting(PPO_DEFAULTS["algorithm"]["learning_rate"],
+                                   help="initial PPO learning rate (lower it to fine-tune)")
+    desired_kl: float = setting(PPO_DEFAULTS["algorithm"]["desired_kl"],
+                                help="target KL of the adaptive learning-rate schedule")
     device: str = setting("auto", help="device of the PPO update: auto (CUDA when torch sees "
                                        "one), cpu, cuda; the MuJoCo environment runs on the CPU")
     overwrite: bool = setting(False, help="replace an existing run directory")
@@ -40,6 +49,15 @@ class PPOTrainConfig:
             raise DexndmError(f"--category must be one of {', '.join(CATEGORY_ENVS)}")
         if self.iterations < 1 or self.steps_per_env < 1:
             raise DexndmError("--iterations and --steps-per-env must be >= 1")
+        if self.init and self.resume:
+            raise DexndmError("--init starts a new run from an actor, --resume continues one: "
+                              "give one of them")
+        if self.critic_warmup and not self.init:
+            raise DexndmError("--critic-warmup needs --init (a trained actor to keep)")
+        if self.learning_rate <= 0 or self.desired_kl <= 0:
+            raise DexndmError("--learning-rate and --desired-kl must be > 0")
+        if not 0 <= self.critic_warmup < self.iterations:
+            raise DexndmError("--critic-warmup must be within [0, --iterations)")
         if self.env is None:
             self.env = ppo_env(self.category, seed=self.seed)
         if tuple(self.env.categories) != CATEGORY_ENVS[self.category]["categories"]:
@@ -57,8 +75,9 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     # resuming may continue in the same directory: its files are kept, run.yaml is rewritten
     same_dir = bool(config.resume) and Path(config.resume).parent.resolve() == out.resolve()
     check_output(out, config.overwrite or same_dir)
-    if config.resume and not Path(config.resume).is_file():
-        raise DexndmError(f"--resume {config.resume}: no such checkpoint (give RUN/model_N.pt)")
+    for flag, path in (("--resume", config.resume), ("--init", config.init)):
+        if path and not Path(path).is_file():
+            raise DexndmError(f"{flag} {path}: no such checkpoint (give RUN/model_N.pt)")
     environment = config.env
     device = pick_device(config.device)
     env = RotationVecEnv(environment)  # grasps are found (or refused) before OUT appears
@@ -67,20 +86,45 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     # and evaluations rebuild exactly what the specialist was trained in
     (out / "env.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(environment))),
                                                  sort_keys=False))
+    algorithm = {**PPO_DEFAULTS["algorithm"], "learning_rate": config.learning_rate,
+                 "desired_kl": config.desired_kl}
     runner = OnPolicyRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
                                             save_interval=config.save_interval,
-                                            seed=config.seed),
+                                            seed=config.seed, algorithm=algorithm),
                             log_dir=str(out), device=device)
     if config.resume:
         runner.load(config.resume)
+    if config.init:
+        runner.load(config.init, load_cfg={"actor": True}, map_location=device)
     try:
-        runner.learn(config.iterations)
+        if config.critic_warmup:
+            _learn_critic_only(runner, config.critic_warmup)
+        runner.learn(config.iterations - config.critic_warmup)
     finally:
         env.close()
     checkpoints = sorted(out.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
     return {"out": str(out), "checkpoint": str(checkpoints[-1]) if checkpoints else None,
             "iterations": runner.current_learning_iteration + 1,
             "config": asdict(config)}
+
+
+def _learn_critic_only(runner, iterations: int) -> None:
+    """PPO iterations with the actor frozen: a fresh critic learns the warm-started actor's
+    values before its advantages may move the actor. The adaptive learning rate grows while the
+    frozen actor's KL stays 0, so it is reset afterwards."""
+    actor = runner.alg._raw_actor
+    learning_rate = runner.alg.learning_rate
+    for parameter in actor.parameters():
+        parameter.requires_grad_(False)
+    try:
+        runner.learn(iterations)
+        runner.current_learning_iteration += 1  # learn() leaves it at its last iteration
+    finally:
+        for parameter in actor.parameters():
+            parameter.requires_grad_(True)
+        runner.alg.learning_rate = learning_rate
+        for group in runner.alg.optimizer.param_groups:
+            group["lr"] = learning_rate
 
 
 @torch.no_grad()
