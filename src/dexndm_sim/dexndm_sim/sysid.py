@@ -138,7 +138,7 @@ class Replayer:
         self.link_bodies = np.array([model.jnt_bodyid[j] for j in joints])
         self.link_names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b)
                            for b in self.link_bodies]
-        self._mass = model.body_mass[self.link_bodies].copy()
+        self.link_mass = model.body_mass[self.link_bodies].copy()  # the base model's, kg
         self._inertia = model.body_inertia[self.link_bodies].copy()
         self.steps = 0  # control steps simulated (all hands)
 
@@ -162,7 +162,7 @@ class Replayer:
         model.dof_frictionloss[self._dofs] = coulomb
         model.dof_damping[self._dofs] = viscous
         model.dof_armature[self._dofs] = armature
-        model.body_mass[self.link_bodies] = self._mass * scale
+        model.body_mass[self.link_bodies] = self.link_mass * scale
         model.body_inertia[self.link_bodies] = self._inertia * scale[:, None]
         mujoco.mj_setConst(model, hand.data)
 
@@ -476,7 +476,7 @@ def identified_profile(replayer: Replayer, candidate: Candidate,
                        name: str = "identified") -> HardwareProfile:
     kp, kd, limit, coulomb, viscous, armature, scale = (tuple(float(v) for v in column)
                                                         for column in candidate.values.T)
-    masses = {body: float(m * s) for body, m, s in zip(replayer.link_names, replayer._mass,
+    masses = {body: float(m * s) for body, m, s in zip(replayer.link_names, replayer.link_mass,
                                                        scale, strict=True)}
     base = replayer.base
     return replace(base, name=name, kp=kp, kd=kd, torque_limit=limit, frictionloss=coulomb,
@@ -488,8 +488,8 @@ def identified_profile(replayer: Replayer, candidate: Candidate,
 def profile_values(profile: HardwareProfile, replayer: Replayer) -> Candidate:
     """A profile's per-joint values in the search's terms (to score it, or compare to it)."""
     masses = [profile.link_masses.get(name, base) for name, base in
-              zip(replayer.link_names, replayer._mass, strict=True)]
-    scale = np.asarray(masses) / replayer._mass
+              zip(replayer.link_names, replayer.link_mass, strict=True)]
+    scale = np.asarray(masses) / replayer.link_mass
     values = np.stack([profile.kp, profile.kd, profile.torque_limit, profile.frictionloss,
                        profile.damping, profile.armature, scale], axis=1)
     return Candidate(values, profile.latency_steps, profile.latency_substeps)
