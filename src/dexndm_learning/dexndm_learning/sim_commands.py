@@ -13,6 +13,7 @@ from dexndm_control.settings import add_arguments, from_arguments
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
+    from dexndm_learning.comparison import CompareConfig
     from dexndm_learning.evaluation import EvalConfig
 
     sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -21,6 +22,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--goal-current", type=float, default=None, metavar="MA",
                           help="real profile: goal current in mA (default: the calibrated one)")
     evaluate.add_argument("--out", default=None, help="JSON file for the results")
+    compare = sub.add_parser("compare", help="a generalist against its specialist teachers in "
+                                             "their training environments (RotR, RotP, TTF, "
+                                             "Rot, drops; JSON and a markdown table)")
+    add_arguments(compare, CompareConfig, positional=["policy"])
+    compare.add_argument("--out", default=None, help="JSON file for the results")
     render = sub.add_parser("render", help="render an episode of a base policy (PNG/MP4/GIF)")
     render.add_argument("policy", help="base_policy bundle directory")
     render.add_argument("--out", required=True,
@@ -51,6 +57,12 @@ def _run(args: argparse.Namespace) -> int:
         result = evaluate_policy(from_arguments(EvalConfig, args, profile_params=profile_params),
                                  args.out)
         print(format_results(result))
+        return 0
+    if args.what == "compare":
+        from dexndm_learning.comparison import CompareConfig, compare, markdown_table
+
+        result = compare(from_arguments(CompareConfig, args), args.out)
+        print(markdown_table(result))
         return 0
     if args.what == "render":
         from dexndm_learning.evaluation import render_episode
@@ -84,5 +96,5 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def sim_command() -> Command:
-    return Command(name="sim", help="simulation tools: evaluate or render a policy, profile gap",
-                   add_arguments=_arguments, run=_run)
+    return Command(name="sim", help="simulation tools: evaluate, compare or render policies, "
+                                    "profile gap", add_arguments=_arguments, run=_run)

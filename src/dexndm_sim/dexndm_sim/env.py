@@ -11,6 +11,7 @@ Simulation sits behind this interface: another backend (MuJoCo Warp on a GPU) pr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,19 +105,24 @@ class BatchedRotationEnv:
         if missing:
             raise ValueError(f"objects {sorted(missing)} are not in categories "
                              f"{list(config.categories)} (object_seed {config.object_seed})")
-        self.objects = [objects[i % len(objects)] for i in range(config.num_envs)]
         grasp_wrist = np.array(CANONICAL[config.grasp_wrist])
+        # grasps are searched at one wrist and reused for every wrist, palm-relative; an object no
+        # searched grasp holds is left out of this environment (listed in `unheld_objects`)
+        caches = {obj.name: load_or_generate(obj, grasp_wrist, grasp_profile, config.preset,
+                                             grasp_cache_dir, wanted=config.grasps_per_object,
+                                             seed=config.seed) for obj in objects}
+        self.unheld_objects = [obj.name for obj in objects if len(caches[obj.name]) == 0]
+        held = [obj for obj in objects if len(caches[obj.name]) > 0]
+        if not held:
+            raise RuntimeError(f"no grasp holds any of {[o.name for o in objects]} at "
+                               f"{config.grasp_wrist}; try another grasp_wrist or object_seed")
+        if self.unheld_objects:
+            warnings.warn(f"no grasp holds {', '.join(self.unheld_objects)} at "
+                          f"{config.grasp_wrist}: left out of the environment", stacklevel=2)
+        self.objects = [held[i % len(held)] for i in range(config.num_envs)]
         self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj,
                                           state_sensors=True)) for obj in self.objects]
-        # grasps are searched palm down (the hardest) and reused for every wrist, palm-relative
-        self.grasps: list[GraspCache] = []
-        for obj in self.objects:
-            cache = load_or_generate(obj, grasp_wrist, grasp_profile, config.preset,
-                                     grasp_cache_dir, wanted=config.grasps_per_object,
-                                     seed=config.seed)
-            if len(cache) == 0:
-                raise RuntimeError(f"no grasp holds {obj.name}; try another object or seed")
-            self.grasps.append(cache)
+        self.grasps: list[GraspCache] = [caches[obj.name] for obj in self.objects]
         self.axes = axis_set(config.axes)
         n, h = config.num_envs, config.history
         self.q_history = np.zeros((n, h, NUM_JOINTS))

@@ -2,7 +2,11 @@
 
 Per (object, wrist, profile): place the object between the fingers with gravity off, close the
 hand toward a random pose around the paper's canonical grasp pose (appendix C), then switch
-gravity on and keep the grasp if the object stays put. Caches are .npz files reused across runs.
+gravity on and keep the grasp if the object stays put and still sits in the hand. A large object
+(a cuboid placed where a 4 cm cylinder sits starts inside the half-open fingers and is shot out)
+is searched again with its start moved out along the palm normal until it clears the fingers.
+Caches are .npz files reused across runs, keyed by everything the result depends on (the compiled
+scene, the profile, the search's seed, size and GRASP_SEARCH_VERSION).
 """
 
 from __future__ import annotations
@@ -10,17 +14,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+import mujoco
 import numpy as np
 
 from dexndm_control.hand import CANONICAL_POSE, clip_to_limits
 from dexndm_sim.objects import ObjectSpec
 from dexndm_sim.profiles import HardwareProfile
-from dexndm_sim.scene import OBJECT_IN_PALM, SceneConfig
+from dexndm_sim.scene import OBJECT_IN_PALM, SceneConfig, build_scene
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import random_quaternion
+
+GRASP_SEARCH_VERSION = 2
+HELD_DRIFT = 0.02  # m the object may move when gravity comes on
+# m the held object's centre may sit from the palm point, plus however far its start was lifted
+IN_HAND_REACH = 0.08
+MAX_LIFT = 0.06  # m the start point may move along the palm normal to clear the fingers
+PENETRATION_TOLERANCE = 0.001  # m
 
 
 @dataclass
@@ -52,37 +64,49 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("DEXNDM_CACHE", Path.home() / ".cache" / "dexndm")) / "grasps"
 
 
-def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str) -> str:
-    blob = json.dumps({"object": asdict(obj), "wrist": [round(float(v), 6) for v in wrist_quat],
-                       "profile": profile.name, "kp": list(profile.kp),
-                       "torque_limit": list(profile.torque_limit), "preset": preset},
-                      sort_keys=True, default=str)
-    return f"{obj.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str,
+              wanted: int, seed: int) -> str:
+    """Everything the search's result depends on: the compiled scene (hand, object, wrist,
+    profile parameters, solver), the profile's control law, the search settings and version."""
+    model = build_scene(SceneConfig(tuple(wrist_quat), profile, preset, obj)).model
+    buffer = np.zeros(mujoco.mj_sizeModel(model), dtype=np.uint8)
+    mujoco.mj_saveModel(model, None, buffer)
+    blob = json.dumps({"search": GRASP_SEARCH_VERSION, "profile": profile.to_dict(),
+                       "wanted": wanted, "seed": seed}, sort_keys=True)
+    digest = hashlib.sha256(buffer.tobytes() + blob.encode()).hexdigest()[:12]
+    return f"{obj.name}-{digest}"
+
+
+def clear_start(hand: SimHand, point: np.ndarray, quat: np.ndarray, q: np.ndarray,
+                step: float = 0.004) -> np.ndarray | None:
+    """The start position nearest ``point`` along the palm normal (away from the palm) where the
+    object does not penetrate the hand at joint positions ``q``; None if none within MAX_LIFT."""
+    normal = hand.scene.palm_rotation @ np.array([0.0, 0.0, -1.0])
+    body = hand.scene.object_body
+    for lift in np.arange(0.0, MAX_LIFT + 1e-9, step):
+        start = point + lift * normal
+        hand.reset(q, start, quat)
+        mujoco.mj_forward(hand.model, hand.data)
+        contacts = hand.data.contact[:hand.data.ncon]
+        bodies = hand.model.geom_bodyid
+        deepest = min((c.dist for c in contacts
+                       if body in (bodies[c.geom1], bodies[c.geom2])), default=0.0)
+        if deepest > -PENETRATION_TOLERANCE:
+            return start
+    return None
 
 
 def generate_grasps(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
                     preset: str = "fast", wanted: int = 16, max_trials: int = 400,
                     seed: int = 0, noise: float = 0.3) -> GraspCache:
-    rng = np.random.default_rng(seed)
+    """Up to ``wanted`` grasps: ``max_trials`` trials starting the object at the palm point, and
+    if none of them holds (a large object the closing fingers shoot out), as many again with the
+    start lifted clear of the half-open fingers."""
     hand = SimHand(SceneConfig(tuple(wrist_quat), profile, preset, obj))
-    palm = hand.scene.palm_to_world(OBJECT_IN_PALM)
-    found: list[tuple] = []
-    trials = 0
-    while len(found) < wanted and trials < max_trials:
-        trials += 1
-        hand.set_gravity(False)
-        hand.reset(clip_to_limits(CANONICAL_POSE * 0.3), palm, random_quaternion(rng))
-        start = clip_to_limits(CANONICAL_POSE * 0.3)
-        goal = clip_to_limits(CANONICAL_POSE + rng.uniform(-noise, noise, 16))
-        for k in range(1, 21):  # close over 1 s
-            hand.control_step(start + (goal - start) * k / 20)
-        before, _ = hand.object_pose()
-        hand.set_gravity(True)
-        for _ in range(30):  # hold for 1.5 s
-            hand.control_step(goal)
-        after, quat = hand.object_pose()
-        if np.linalg.norm(after - before) < 0.02 and np.linalg.norm(after - palm) < 0.08:
-            found.append((hand.q, goal, after, quat))
+    found, trials = _search(hand, wanted, max_trials, seed, noise, lift=False)
+    if not found:
+        found, more = _search(hand, wanted, max_trials, seed, noise, lift=True)
+        trials += more
     if not found:
         return GraspCache(np.zeros((0, 16)), np.zeros((0, 16)), np.zeros((0, 3)),
                           np.zeros((0, 4)), trials)
@@ -90,10 +114,40 @@ def generate_grasps(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
     return GraspCache(q, target, pos, quat, trials)
 
 
+def _search(hand: SimHand, wanted: int, max_trials: int, seed: int, noise: float,
+            lift: bool) -> tuple[list[tuple], int]:
+    rng = np.random.default_rng(seed)
+    palm = hand.scene.palm_to_world(OBJECT_IN_PALM)
+    open_pose = clip_to_limits(CANONICAL_POSE * 0.3)
+    found: list[tuple] = []
+    trials = 0
+    while len(found) < wanted and trials < max_trials:
+        trials += 1
+        hand.set_gravity(False)
+        quat = random_quaternion(rng)
+        goal = clip_to_limits(CANONICAL_POSE + rng.uniform(-noise, noise, 16))
+        start = clear_start(hand, palm, quat, open_pose) if lift else palm
+        if start is None:
+            continue
+        hand.reset(open_pose, start, quat)
+        for k in range(1, 21):  # close over 1 s
+            hand.control_step(open_pose + (goal - open_pose) * k / 20)
+        before, _ = hand.object_pose()
+        hand.set_gravity(True)
+        for _ in range(30):  # hold for 1.5 s
+            hand.control_step(goal)
+        after, held_quat = hand.object_pose()
+        reach = IN_HAND_REACH + np.linalg.norm(start - palm)
+        if np.linalg.norm(after - before) < HELD_DRIFT and np.linalg.norm(after - palm) < reach:
+            found.append((hand.q, goal, after, held_quat))
+    return found, trials
+
+
 def load_or_generate(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
                      preset: str = "fast", cache_dir: Path | None = None, wanted: int = 16,
                      seed: int = 0) -> GraspCache:
-    path = (cache_dir or default_cache_dir()) / f"{cache_key(obj, wrist_quat, profile, preset)}.npz"
+    key = cache_key(obj, wrist_quat, profile, preset, wanted, seed)
+    path = (cache_dir or default_cache_dir()) / f"{key}.npz"
     if path.is_file():
         return GraspCache.load(path)
     cache = generate_grasps(obj, wrist_quat, profile, preset, wanted=wanted, seed=seed)

@@ -4,6 +4,7 @@ batching."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import mujoco
 import numpy as np
@@ -13,7 +14,7 @@ from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.axes import axis_set, thirty_two_axes
 from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
-from dexndm_sim.grasps import generate_grasps
+from dexndm_sim.grasps import cache_key, generate_grasps
 from dexndm_sim.model import figures
 from dexndm_sim.objects import CATEGORIES, TRAINING_CATEGORIES, generate_category
 from dexndm_sim.profiles import TABLE17_MASSES, nominal, real
@@ -84,6 +85,63 @@ def test_every_category_holds_in_a_cached_grasp(category):
         hand.control_step(cache.target[0])
     position, _ = hand.object_pose()
     assert np.linalg.norm(position - cache.object_pos[0]) < 0.03
+
+
+def test_a_large_cuboid_is_grasped_from_a_start_clear_of_the_fingers():
+    """cuboids_000 starts inside the half-open fingers at the palm point and is shot out in all
+    60 trials; lifted clear along the palm normal, one of the next 60 holds (the 56th)."""
+    obj = generate_category("cuboids")[0]
+    cache = generate_grasps(obj, CANONICAL["palm_up"], nominal(), wanted=1, max_trials=60)
+    assert len(cache) == 1 and cache.trials == 60 + 56
+    hand = SimHand(SceneConfig(CANONICAL["palm_up"], nominal(), "fast", obj))
+    hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
+    for _ in range(40):
+        hand.control_step(cache.target[0])
+    assert np.linalg.norm(hand.object_pose()[0] - cache.object_pos[0]) < 0.03
+
+
+def test_grasp_cache_key_holds_everything_the_search_depends_on():
+    obj = generate_category("cylinders")[0]
+    wrist = CANONICAL["palm_up"]
+    key = cache_key(obj, wrist, nominal(), "fast", wanted=8, seed=0)
+    assert key == cache_key(obj, wrist, nominal(), "fast", wanted=8, seed=0)
+    assert key.startswith("cylinders_000-")
+    others = {cache_key(obj, wrist, nominal(), "fast", wanted=8, seed=1),
+              cache_key(obj, wrist, nominal(), "fast", wanted=4, seed=0),
+              cache_key(obj, CANONICAL["palm_down"], nominal(), "fast", wanted=8, seed=0),
+              cache_key(obj.with_physics(0.04, 1.0), wrist, nominal(), "fast", wanted=8, seed=0),
+              cache_key(obj, wrist, real(), "fast", wanted=8, seed=0),
+              # a parameter the scene compiles (joint damping) and one it does not (latency)
+              cache_key(obj, wrist, replace(nominal(), damping=(0.05,)), "fast", 8, 0),
+              cache_key(obj, wrist, replace(nominal(), latency_steps=1), "fast", 8, 0)}
+    assert key not in others and len(others) == 7
+
+
+def test_an_object_no_grasp_holds_is_left_out_of_the_environment(tmp_path, monkeypatch):
+    import dexndm_sim.env as env_module
+    from dexndm_sim.grasps import GraspCache, load_or_generate
+
+    def search(obj, *args, **kwargs):
+        if obj.name in unheld:
+            return GraspCache(np.zeros((0, 16)), np.zeros((0, 16)), np.zeros((0, 3)),
+                              np.zeros((0, 4)), 400)
+        return load_or_generate(obj, *args, **kwargs)
+
+    monkeypatch.setattr(env_module, "load_or_generate", search)
+    config = RotationEnvConfig(num_envs=4, categories=("long_cuboids",), wrists=("palm_up",),
+                               threads=1, grasps_per_object=1)
+    unheld = {"long_cuboids_001"}
+    with pytest.warns(UserWarning, match="no grasp holds long_cuboids_001 at palm_down"):
+        env = BatchedRotationEnv(config, tmp_path)
+    try:
+        assert env.unheld_objects == ["long_cuboids_001"]
+        assert [o.name for o in env.objects] == ["long_cuboids_000", "long_cuboids_002",
+                                                 "long_cuboids_003", "long_cuboids_000"]
+    finally:
+        env.close()
+    unheld = {f"long_cuboids_00{i}" for i in range(4)}
+    with pytest.raises(RuntimeError, match="no grasp holds any of"):
+        BatchedRotationEnv(config, tmp_path)
 
 
 def test_reward_terms_equal_hand_computed_values():

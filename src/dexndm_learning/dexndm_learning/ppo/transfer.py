@@ -40,27 +40,34 @@ class TransferConfig:
             raise DexndmError("--goal-currents needs one or more positive values in mA")
 
 
-def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
-    """Run until every environment has finished one episode; per-episode outcomes."""
-    env = specialist.env.env
+def first_episodes(vec_env, act) -> dict[str, np.ndarray]:
+    """Step every environment until each has finished one episode, the actions from
+    ``act(vec_env)``; per-episode outcomes (the first episode of each environment)."""
+    env = vec_env.env
     n = env.config.num_envs
-    radians, time_to_fall, fell = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
-    done = np.zeros(n, dtype=bool)
-    observations = specialist.env.get_observations()
+    outcomes = {name: np.zeros(n) for name in ("radians", "time_to_fall", "rot_reward",
+                                               "rot_penalty")}
+    fell, done = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     for _ in range(env.config.episode_length):
-        observations, _, _, _ = specialist.env.step(specialist.act(observations))
-        for record in specialist.env.last_infos["episodes"]:
+        vec_env.step(act(vec_env))
+        for record in vec_env.last_infos["episodes"]:
             i = record["env"]
             if not done[i]:
                 done[i] = True
-                radians[i] = record["metrics"].radians
-                time_to_fall[i] = record["metrics"].time_to_fall
+                for name in outcomes:
+                    outcomes[name][i] = getattr(record["metrics"], name)
                 fell[i] = record["fell"]
         if done.all():
             break
     if not done.all():
         raise RuntimeError("some episodes did not end within the episode length")
-    return {"radians": radians, "time_to_fall": time_to_fall, "fell": fell}
+    return {**outcomes, "fell": fell}
+
+
+def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
+    """A specialist's first episode in every environment."""
+    return first_episodes(specialist.env, lambda vec_env: specialist.act(
+        vec_env.get_observations()))
 
 
 def _summary(outcomes: dict[str, np.ndarray]) -> dict:

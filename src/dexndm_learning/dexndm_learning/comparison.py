@@ -1,0 +1,154 @@
+"""A generalist against its specialist teachers, in the teachers' own environments (the
+evaluation table of docs/base_policy.md).
+
+For every teacher (a `dexndm train ppo` checkpoint) and every profile, the teacher and the
+generalist each run ``episodes`` episodes in the environment the teacher was trained in
+(env.yaml: its category, objects, wrists, axes and Table 14 physics ranges), with the same seed,
+so both start from the same grasps, wrists, axes and object physics; disturbance forces are off.
+Under a profile other than the training one, the episodes still start from the training
+profile's grasps (a deployed policy starts from the grasp it was trained with). The teacher sees
+its oracle observation, the generalist the proprioceptive one the controller builds
+(ObservationLayout from the environment's joint and target histories).
+
+Per cell: RotR, RotP, TTF, Rot (radians per 400-step episode, i.e. per 20 s), drop rate, mean and
+standard deviation over episodes, and the generalist's share of its teacher's rotation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import load_network
+from dexndm_control.policy.observation import ObservationLayout
+from dexndm_control.settings import setting
+from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
+from dexndm_learning.ppo.transfer import episode_outcomes, first_episodes
+
+METRICS = ("rot_reward", "rot_penalty", "time_to_fall", "radians")
+
+
+@dataclass
+class CompareConfig:
+    policy: str = setting(help="generalist: a base_policy bundle directory")
+    teachers: tuple[str, ...] = setting(help="specialist checkpoints (RUN/model_N.pt)")
+    profiles: tuple[str, ...] = setting(("nominal", "real"), help="profiles to evaluate under")
+    episodes: int = setting(32, help="episodes per policy, teacher and profile")
+    seed: int | None = setting(None, help="environment seed (default: each teacher's training "
+                                          "seed, i.e. its training grasps)")
+
+    def __post_init__(self) -> None:
+        if not self.teachers:
+            raise DexndmError("--teachers needs at least one RUN/model_N.pt")
+        if self.episodes < 2:
+            raise DexndmError("--episodes must be >= 2 (a cell reports a spread)")
+
+
+class GeneralistOnEnv:
+    """A base_policy bundle acting in a RotationVecEnv from its proprioceptive observation."""
+
+    def __init__(self, bundle: str | Path) -> None:
+        self.network, loaded = load_network(bundle, "base_policy")
+        self.layout = ObservationLayout.from_dict(loaded.info["layout"])
+        self.action_scale = float(loaded.info["action_scale"])
+        self.network.eval()
+
+    def observation(self, env) -> np.ndarray:
+        """What the controller builds at this step: the last T joint readings and the last T
+        targets sent (the environment's target history lags the current target by one)."""
+        T = self.layout.history
+        if env.config.history < T:
+            raise DexndmError(f"the environment keeps {env.config.history} steps of history, "
+                              f"the policy needs {T}")
+        targets = np.concatenate([env.target_history[:, 1:], env.target[:, None]], axis=1)
+        groups = env.observation_groups()
+        return self.layout.build(groups["joint_pos_history"][:, -T:], targets[:, -T:],
+                                 groups["wrist_quat"], groups["rotation_axis"])
+
+    @torch.no_grad()
+    def act(self, vec_env) -> torch.Tensor:
+        if abs(vec_env.env.config.action_scale - self.action_scale) > 1e-12:
+            raise DexndmError(f"the bundle's action scale {self.action_scale} differs from the "
+                              f"environment's {vec_env.env.config.action_scale}")
+        obs = torch.as_tensor(self.observation(vec_env.env), dtype=torch.float32)
+        return self.network(obs)
+
+
+def _summary(outcomes: dict[str, np.ndarray]) -> dict:
+    row = {name: [float(outcomes[name].mean()), float(outcomes[name].std())] for name in METRICS}
+    row["drops"] = float(outcomes["fell"].mean())
+    row["episodes"] = len(outcomes["radians"])
+    return row
+
+
+def compare(config: CompareConfig, out: str | Path | None = None, progress=print) -> dict:
+    from dexndm_learning.ppo.vec_env import RotationVecEnv
+
+    generalist = GeneralistOnEnv(config.policy)
+    cells = []
+    for checkpoint in config.teachers:
+        trained = specialist_env_config(checkpoint)
+        for profile in config.profiles:
+            overrides = {"num_envs": config.episodes, "disturbance_probability": 0.0,
+                         "profile": profile, "grasp_profile": trained.profile}
+            if config.seed is not None:
+                overrides["seed"] = config.seed
+            teacher = Specialist(checkpoint, **overrides)
+            try:
+                taught = episode_outcomes(teacher)
+            finally:
+                teacher.close()
+            vec_env = RotationVecEnv(specialist_env_config(checkpoint, **overrides))
+            try:
+                student = first_episodes(vec_env, generalist.act)
+            finally:
+                vec_env.close()
+            env = teacher.env.env.config
+            cell = {"teacher": str(checkpoint), "categories": list(env.categories),
+                    "wrists": list(env.wrists), "axes": env.axes, "profile": profile,
+                    "teacher_result": _summary(taught), "generalist_result": _summary(student)}
+            rotation = cell["teacher_result"]["radians"][0]
+            cell["share_of_teacher"] = (cell["generalist_result"]["radians"][0] / rotation
+                                        if rotation > 0 else None)
+            cells.append(cell)
+            progress(format_cell(cell))
+    result = {"config": asdict(config), "cells": cells}
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _cell_text(row: dict) -> str:
+    mean = {name: row[name][0] for name in METRICS}
+    std = {name: row[name][1] for name in METRICS}
+    return (f"RotR {mean['rot_reward']:6.1f} +- {std['rot_reward']:5.1f}  "
+            f"TTF {mean['time_to_fall']:.2f} +- {std['time_to_fall']:.2f}  "
+            f"Rot {mean['radians']:5.2f} +- {std['radians']:4.2f}  drops {row['drops']:.0%}")
+
+
+def format_cell(cell: dict) -> str:
+    share = cell["share_of_teacher"]
+    name = f"{'+'.join(cell['categories'])} {'+'.join(cell['wrists'])} {cell['axes']}"
+    return (f"{name} [{cell['profile']}]\n  teacher     {_cell_text(cell['teacher_result'])}\n"
+            f"  generalist  {_cell_text(cell['generalist_result'])}"
+            + (f"  ({share:.0%} of teacher)" if share is not None else ""))
+
+
+def markdown_table(result: dict) -> str:
+    """The docs table: one row per cell and policy."""
+    lines = ["| category | wrist | axes | profile | policy | RotR | RotP | TTF | "
+             "Rot [rad / 20 s] | drops |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for cell in result["cells"]:
+        for who in ("teacher", "generalist"):
+            row = cell[f"{who}_result"]
+            values = [f"{row[n][0]:.2f} ± {row[n][1]:.2f}" for n in METRICS]
+            lines.append(f"| {'+'.join(cell['categories'])} | {'+'.join(cell['wrists'])} | "
+                         f"{cell['axes']} | {cell['profile']} | {who} | "
+                         + " | ".join(values) + f" | {row['drops']:.0%} |")
+    return "\n".join(lines)
