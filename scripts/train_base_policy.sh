@@ -2,8 +2,9 @@
 # Train the base policy (policies/base_policy) with the project's own commands, as in the paper
 # (sections 3.1-3.2): one PPO specialist per object category of Table 14 on oracle observations,
 # rollouts that keep only episodes surviving the full 400 steps, behaviour cloning of the
-# proprioceptive generalist on all of them, and the evaluation table of docs/base_policy.md
-# (generalist vs each teacher, nominal and real).
+# proprioceptive generalist on all of them, DAgger rounds in which the teachers label the states
+# the generalist visits (plain BC drops the object: docs/base_policy.md), and the evaluation
+# table of docs/base_policy.md (generalist vs each teacher, nominal and real).
 #
 # Every stage is resumable: run the script again and it continues a specialist from its last
 # checkpoint, skips a specialist that reached the budget, and skips rollouts, BC and evaluation
@@ -11,15 +12,17 @@
 #   ITERATIONS  PPO iterations per specialist (128 envs x 32 steps = 4,096 env steps each)
 #   EPISODES    surviving rollout episodes kept per specialist
 #   CATEGORIES  which specialists, in order; the first warm-starts from policies/gap_reference,
-#               the others from the first one's final checkpoint
+#               the others from WARM_START (default: the first one's final checkpoint)
+#   ROUNDS      DAgger rounds
 #   RUNS        where everything goes
 # On the 2-core CPU machine one iteration takes ~1.4 s: the defaults (5 x 800 iterations) take
 # about 1.6 h for the specialists and 20 min for the rest. Then:
-#   cp -r "$RUNS/bc/best" policies/base_policy
+#   cp -r "$RUNS/dagger/best" policies/base_policy
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 iterations=${ITERATIONS:-800}
 episodes=${EPISODES:-96}
+rounds=${ROUNDS:-5}
 runs=${RUNS:-runs/base}
 read -r -a categories <<< "${CATEGORIES:-cylinders cuboids long_cuboids small_cylinders irregular}"
 dexndm=.venv/bin/dexndm
@@ -49,8 +52,9 @@ train_specialist() {  # category, checkpoint to warm-start from
 
 first=${categories[0]}
 train_specialist "$first" policies/gap_reference/model_1949.pt
+warm_start=${WARM_START:-$(latest "$runs/ppo_$first")}
 for category in "${categories[@]:1}"; do
-    train_specialist "$category" "$(latest "$runs/ppo_$first")"
+    train_specialist "$category" "$warm_start"
 done
 
 for category in "${categories[@]}"; do
@@ -70,9 +74,15 @@ fi
 
 teachers=()
 for category in "${categories[@]}"; do teachers+=("$(latest "$runs/ppo_$category")"); done
+if [[ ! -d $runs/dagger/best ]]; then
+    echo "== DAgger"
+    $dexndm train dagger --data "$runs"/bc_data/* --init "$runs/bc/best" \
+        --teachers "${teachers[@]}" --out "$runs/dagger" --rounds "$rounds" --envs 64 \
+        --steps 400 --epochs 4 --no-progress --overwrite
+fi
 if [[ ! -f $runs/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"
-    $dexndm sim compare "$runs/bc/best" --teachers "${teachers[@]}" --profiles nominal real \
+    $dexndm sim compare "$runs/dagger/best" --teachers "${teachers[@]}" --profiles nominal real \
         --out "$runs/eval.json"
 fi
-echo "done: $runs/bc/best (cp -r it to policies/base_policy), table in $runs/eval.json"
+echo "done: $runs/dagger/best (cp -r it to policies/base_policy), table in $runs/eval.json"

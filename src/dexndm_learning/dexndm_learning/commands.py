@@ -11,6 +11,7 @@ from dexndm_control.settings import add_arguments, argument_values, from_argumen
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     from dexndm_learning.bc import BCConfig
+    from dexndm_learning.dagger import DaggerConfig
     from dexndm_learning.dynamics.train import DynamicsTrainConfig
     from dexndm_learning.ppo.config import PPO_ENV_DEFAULTS, PPO_ENV_OPTIONS
     from dexndm_learning.ppo.train import PPOTrainConfig
@@ -39,6 +40,13 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     bc = sub.add_parser("bc", help="behaviour-clone the generalist from simulated rollouts",
                         description="Exports a base_policy bundle for the rotation controller.")
     add_arguments(bc, BCConfig, metavars=_METAVARS)
+    dagger = sub.add_parser("dagger", help="distil further with the teachers in the loop (DAgger)",
+                            description="The behaviour-cloned student (--init) drives the "
+                                        "simulation, the specialist teachers label the states "
+                                        "it visits, each round trains on all data so far; "
+                                        "OUT/best is the round with the most closed-loop "
+                                        "rotation (a base_policy bundle).")
+    add_arguments(dagger, DaggerConfig, metavars={**_METAVARS, "teachers": "RUN/model_N.pt"})
 
 
 _METAVARS = {"data": "SHARDS"}
@@ -62,6 +70,10 @@ def _train(args: argparse.Namespace) -> int:
         from dexndm_learning.bc import BCConfig, train_bc
 
         result = train_bc(from_arguments(BCConfig, args))
+    elif args.what == "dagger":
+        from dexndm_learning.dagger import DaggerConfig, train_dagger
+
+        result = train_dagger(from_arguments(DaggerConfig, args))
     else:
         from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
 
@@ -72,7 +84,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_command() -> Command:
-    return Command(name="train", help="train models (dynamics, residual, ppo, bc)",
+    return Command(name="train", help="train models (dynamics, residual, ppo, bc, dagger)",
                    add_arguments=_train_arguments, run=_train)
 
 

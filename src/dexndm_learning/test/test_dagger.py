@@ -1,0 +1,75 @@
+"""DAgger: the teacher labels the states the student visits; rounds train on all data so far."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_learning.comparison import GeneralistOnEnv
+from dexndm_learning.dagger import DaggerConfig, collect, train_dagger
+from dexndm_learning.ppo.specialist import Specialist
+from dexndm_learning.rollout import RolloutConfig, rollout
+
+POLICIES = Path(__file__).resolve().parents[3] / "policies"
+REFERENCE = str(POLICIES / "gap_reference" / "model_1949.pt")
+STUDENT = POLICIES / "test_base_policy"
+
+
+def test_collect_labels_with_the_teacher_and_executes_by_beta(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    student = GeneralistOnEnv(STUDENT)
+    # beta 1: the teacher drives, so the labels are the teacher's own deterministic rollout
+    obs, labels = collect(student, REFERENCE, envs=3, steps=15, beta=1.0, seed=5)
+    assert obs.shape == (45, 327) and labels.shape == (45, 16)
+    teacher = Specialist(REFERENCE, num_envs=3, seed=5)
+    try:
+        expected = []
+        for _ in range(15):
+            action = torch.clamp(teacher.act(teacher.env.get_observations()), -1, 1)
+            teacher.env.step(action)
+            expected.append(action)
+    finally:
+        teacher.close()
+    assert torch.allclose(labels, torch.cat(expected), atol=1e-6)
+    # beta 0: the student drives; its observations then differ from the teacher-driven ones
+    own_obs, own_labels = collect(student, REFERENCE, envs=3, steps=15, beta=0.0, seed=5)
+    assert torch.allclose(own_obs[:3], obs[:3])  # same starts
+    assert not torch.allclose(own_obs[-3:], obs[-3:], atol=1e-3)
+    assert not torch.allclose(own_labels, labels, atol=1e-3)
+
+
+def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_bundle(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    rollout(RolloutConfig(episodes=2, steps=30, category="cylinders", wrists=("palm_up",),
+                          policy=REFERENCE, keep_steps=30, shards=str(tmp_path / "shards")))
+    config = DaggerConfig(data=[str(tmp_path / "shards")], out=str(tmp_path / "dagger"),
+                          teachers=(REFERENCE,), init=str(STUDENT), rounds=2, envs=10, steps=20,
+                          beta=0.5, eval_episodes=2, epochs=3, batch_size=32, lr=1e-3,
+                          device="cpu", progress=False)
+    result = train_dagger(config, progress=lambda line: None)
+    rounds = json.loads((tmp_path / "dagger" / "rounds.json").read_text())["rounds"]
+    assert [r["beta"] for r in rounds] == [1.0, 0.5]
+    # 2 rollouts of 30 steps give 20 windows each with T = 10 steps of history; + 10 x 20 a round
+    assert [r["samples"] for r in rounds] == [40 + 200, 40 + 400]
+    assert result["best_round"] in (0, 1)
+    # the held-out teacher labels are fitted better after training than by the initial student
+    metrics = [json.loads(line) for line in
+               (tmp_path / "dagger" / "round_1" / "metrics.jsonl").read_text().splitlines()]
+    first = metrics[0]["dagger/eval_action_mae"]
+    initial = GeneralistOnEnv(STUDENT)
+    obs, labels = collect(initial, REFERENCE, envs=10, steps=20, beta=1.0, seed=0)
+    held = torch.arange(len(obs)) % 10 < 1
+    with torch.no_grad():
+        before = float((initial.network(obs[held]) - labels[held]).abs().mean())
+    assert metrics[-1]["dagger/eval_action_mae"] <= first < before
+    runtime = PolicyRuntime(tmp_path / "dagger" / "best", max_step=1.0)
+    assert runtime.layout.history == 10 and np.isfinite(runtime.initial_pose).all()
+    with pytest.raises(DexndmError, match="teachers"):
+        DaggerConfig(data=["x"], out="y", teachers=(), init="z")
