@@ -1,10 +1,11 @@
 """Simulation throughput on the CPU: control steps/s (1 control step = 6 physics steps at 1/120 s).
 
-single_fast / single_accurate: one hand holding a cylinder, zero actions.
+single_fast / single_accurate: one hand alone (SimHand, no environment), the batch's workload:
+a small cylinder at palm up, the same random relative actions. single_fast_holding: the earlier
+measurement, a larger cylinder held still with zero actions (less contact work per step).
 batched_64_fast / batched_256_fast / batched_256_accurate: the full BatchedRotationEnv step
 (HandBatch: physics in 2 threads, observation groups, reward) with random actions, nominal.
-batch_speedup = batched_256_fast / single_fast (the issue's ratio: note that the single hand
-holds a cylinder still while the batch moves its fingers randomly, more contact work per step).
+batch_speedup = batched_256_fast / single_fast: how far the batch on 2 cores beats one hand.
 On the same 256 hands and states: physics_threads_speedup = one thread stepping every hand /
 the 2-thread pool doing the same (how far physics parallelises), and batch_over_physics =
 HandBatch.step / that pure 2-thread physics (what the batch adds on top).
@@ -31,7 +32,10 @@ import numpy as np
 from _common import Children, bin_path, isolated_ros_env, report, wait_for_path
 
 
-def _single(preset: str, seconds: float) -> float:
+def _single(preset: str, seconds: float, workload: str = "batch") -> float:
+    """One SimHand alone. workload "batch": a small cylinder and the random relative actions
+    every env of _batched gets; "holding": a cylinder held still with zero actions."""
+    from dexndm_control.hand import ACTION_SCALE, LOWER, UPPER
     from dexndm_sim.grasps import load_or_generate
     from dexndm_sim.objects import generate_category
     from dexndm_sim.profiles import nominal
@@ -39,14 +43,22 @@ def _single(preset: str, seconds: float) -> float:
     from dexndm_sim.sim_hand import SimHand
     from dexndm_sim.wrist import CANONICAL
 
-    obj = generate_category("cylinders")[0]
+    category = "small_cylinders" if workload == "batch" else "cylinders"
+    obj = generate_category(category)[0]
     cache = load_or_generate(obj, CANONICAL["palm_up"], nominal(), wanted=1)
     hand = SimHand(SceneConfig(CANONICAL["palm_up"], nominal(), preset, obj))
     hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
+    rng = np.random.default_rng(0)
+    target = cache.target[0].copy()
+    scale = 0.3 * ACTION_SCALE if workload == "batch" else 0.0
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        hand.control_step(cache.target[0])
+        target = np.clip(target + rng.uniform(-1, 1, 16) * scale, LOWER, UPPER)
+        hand.control_step(target)
         steps += 1
+        if steps % 400 == 0:  # a new episode from the grasp, as the environment resets
+            hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
+            target = cache.target[0].copy()
     return steps / (time.perf_counter() - start)
 
 
@@ -173,6 +185,7 @@ def main() -> None:
     real_actuator = _batched(256, "fast", args.batched_steps, "real", {"law": "actuator"})
     report("sim_throughput", {
         "single_fast": round(single, 1),
+        "single_fast_holding": round(_single("fast", args.seconds, "holding"), 1),
         "single_accurate": round(_single("accurate", args.seconds), 1),
         "batched_64_fast": round(_batched(64, "fast", args.batched_steps), 1),
         "batched_256_fast": round(batched, 1),

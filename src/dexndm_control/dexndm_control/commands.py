@@ -128,8 +128,8 @@ def _demo(args: argparse.Namespace) -> int:
                   f"deviation p99 {loop['period_deviation_ms'].get('p99')} ms; compute p99 "
                   f"{loop['compute_ms'].get('p99')} ms; latency p99 "
                   f"{loop['latency_ms'].get('p99')} ms")
-        print("policy: policies/base_policy, distilled from a PPO cylinder specialist trained on "
-              "a 2-core CPU budget (docs/base_policy.md); the hand runs the `real` profile")
+        print("policy: policies/base_policy, distilled (BC + DAgger) from the one-object reference "
+              "cylinder specialist (docs/base_policy.md); the hand runs the `real` profile")
         return 0 if result.exit_code == 0 else result.exit_code
 
 
