@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.hand import LOWER, UPPER
 from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
@@ -37,6 +38,7 @@ METRICS = ("rot_reward", "rot_penalty", "time_to_fall", "radians")
 class CompareConfig:
     policy: str = setting(help="generalist: a base_policy bundle directory")
     teachers: tuple[str, ...] = setting(help="specialist checkpoints (RUN/model_N.pt)")
+    residual: str | None = setting(None, help="residual bundle on top of the generalist")
     profiles: tuple[str, ...] = setting(("nominal", "real"), help="profiles to evaluate under")
     episodes: int = setting(32, help="episodes per policy, teacher and profile")
     seed: int | None = setting(None, help="environment seed (default: each teacher's training "
@@ -50,33 +52,74 @@ class CompareConfig:
 
 
 class GeneralistOnEnv:
-    """A base_policy bundle acting in a RotationVecEnv from its proprioceptive observation."""
+    """A base_policy bundle (optionally with a residual bundle) acting in a RotationVecEnv from
+    the proprioceptive observation the controller builds.
 
-    def __init__(self, bundle: str | Path) -> None:
+    As in the controller's PolicyRuntime, the base policy's "previous targets" are its own target
+    chain a_k = a_{k-1} + delta * scale; the command sent to the hand adds the residual. Without
+    a residual the two are the same and ``act`` gives the actions of the environment's own chain.
+    """
+
+    def __init__(self, bundle: str | Path, residual: str | Path | None = None) -> None:
         self.network, loaded = load_network(bundle, "base_policy")
         self.layout = ObservationLayout.from_dict(loaded.info["layout"])
         self.action_scale = float(loaded.info["action_scale"])
         self.network.eval()
+        self.residual = None
+        if residual is not None:
+            self.residual, bundled = load_network(residual, "residual")
+            if ObservationLayout.from_dict(bundled.info["layout"]) != self.layout:
+                raise DexndmError(f"residual {residual} was trained on another observation "
+                                  f"layout than {bundle}: retrain it for this base policy")
+        self._base_history = np.zeros(0)  # [N, T, 16]: a_{k-T} .. a_{k-1} of the base chain
+        self._chain_env = None
 
-    def observation(self, env) -> np.ndarray:
-        """What the controller builds at this step: the last T joint readings and the last T
-        targets sent (the environment's target history lags the current target by one)."""
-        T = self.layout.history
-        if env.config.history < T:
+    def _check(self, env) -> None:
+        if env.config.history < self.layout.history:
             raise DexndmError(f"the environment keeps {env.config.history} steps of history, "
-                              f"the policy needs {T}")
-        targets = np.concatenate([env.target_history[:, 1:], env.target[:, None]], axis=1)
+                              f"the policy needs {self.layout.history}")
+        if abs(env.config.action_scale - self.action_scale) > 1e-12:
+            raise DexndmError(f"the bundle's action scale {self.action_scale} differs from the "
+                              f"environment's {env.config.action_scale}")
+
+    def observation(self, env, targets: np.ndarray | None = None) -> np.ndarray:
+        """What the controller builds at this step: the last T joint readings and the last T
+        targets of the base chain (by default the environment's: its target history lags the
+        current target by one)."""
+        self._check(env)
+        T = self.layout.history
+        if targets is None:
+            targets = np.concatenate([env.target_history[:, 1:], env.target[:, None]], axis=1)
         groups = env.observation_groups()
         return self.layout.build(groups["joint_pos_history"][:, -T:], targets[:, -T:],
                                  groups["wrist_quat"], groups["rotation_axis"])
 
     @torch.no_grad()
     def act(self, vec_env) -> torch.Tensor:
-        if abs(vec_env.env.config.action_scale - self.action_scale) > 1e-12:
-            raise DexndmError(f"the bundle's action scale {self.action_scale} differs from the "
-                              f"environment's {vec_env.env.config.action_scale}")
+        """Base actions for the environment's own target chain (no residual)."""
         obs = torch.as_tensor(self.observation(vec_env.env), dtype=torch.float32)
         return self.network(obs)
+
+    @torch.no_grad()
+    def advance(self, vec_env) -> None:
+        """One control step: base target from the base chain, plus the residual if any."""
+        env = vec_env.env
+        if self._chain_env is not env:  # a new environment: chains start at its targets
+            self._base_history = np.repeat(env.target[:, None], self.layout.history, axis=1)
+            self._chain_env = env
+        obs = torch.as_tensor(self.observation(env, self._base_history), dtype=torch.float32)
+        delta = self.network(obs).numpy().astype(float)
+        base = np.clip(self._base_history[:, -1] + delta * self.action_scale, LOWER, UPPER)
+        command = base
+        if self.residual is not None:
+            q_now = torch.as_tensor(env.q_history[:, -1], dtype=torch.float32)
+            correction = self.residual(obs, torch.as_tensor(base, dtype=torch.float32), q_now)
+            command = np.clip(base + correction.numpy(), LOWER, UPPER)
+        vec_env.step_to(command)
+        self._base_history = np.roll(self._base_history, -1, axis=1)
+        self._base_history[:, -1] = base
+        for record in vec_env.last_infos["episodes"]:  # reset envs start a new chain
+            self._base_history[record["env"]] = env.target[record["env"]]
 
 
 def _summary(outcomes: dict[str, np.ndarray]) -> dict:
@@ -89,7 +132,7 @@ def _summary(outcomes: dict[str, np.ndarray]) -> dict:
 def compare(config: CompareConfig, out: str | Path | None = None, progress=print) -> dict:
     from dexndm_learning.ppo.vec_env import RotationVecEnv
 
-    generalist = GeneralistOnEnv(config.policy)
+    generalist = GeneralistOnEnv(config.policy, config.residual)
     cells = []
     for checkpoint in config.teachers:
         trained = specialist_env_config(checkpoint)
@@ -105,7 +148,7 @@ def compare(config: CompareConfig, out: str | Path | None = None, progress=print
                 teacher.close()
             vec_env = RotationVecEnv(specialist_env_config(checkpoint, **overrides))
             try:
-                student = first_episodes(vec_env, generalist.act)
+                student = first_episodes(vec_env, generalist.advance)
             finally:
                 vec_env.close()
             env = teacher.env.env.config

@@ -93,7 +93,7 @@ def closed_loop(student: GeneralistOnEnv, checkpoint: str, episodes: int, seed: 
     vec_env = RotationVecEnv(specialist_env_config(checkpoint, num_envs=episodes, seed=seed,
                                                    disturbance_probability=0.0))
     try:
-        outcomes = first_episodes(vec_env, student.act)
+        outcomes = first_episodes(vec_env, student.advance)
     finally:
         vec_env.close()
     return {"radians": [float(outcomes["radians"].mean()), float(outcomes["radians"].std())],

@@ -45,6 +45,8 @@ class EvalConfig:
     goal_oriented: bool = setting(False, help="GO success: random goals, axis = relative "
                                               "rotation axis")
     profile_params: dict = field(default_factory=dict)  # e.g. {"goal_current_ma": 550} for real
+    residual: str | None = setting(None, help="residual bundle run on top of the base policy, as "
+                                              "the controller runs it")
 
 
 def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, float]:
@@ -86,7 +88,7 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
 
 
 def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
-    runtime = PolicyRuntime(config.policy, max_step=1.0)
+    runtime = PolicyRuntime(config.policy, config.residual, max_step=1.0)
     profile = get_profile(config.profile, **config.profile_params)
     # every profile starts from the training sim's grasps: a direct-transfer comparison runs the
     # same start states, as a deployed policy starts from the grasp it was trained with

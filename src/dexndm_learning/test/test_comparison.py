@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.runtime import PolicyRuntime
@@ -45,6 +46,67 @@ def test_generalist_in_the_env_acts_as_in_the_controller_runtime(tmp_path, monke
             assert np.allclose(env.target[1], step.base_target, atol=1e-6)
     finally:
         vec_env.close()
+
+
+def _residual_bundle(path: Path, layout, zero: bool) -> Path:
+    from dexndm_control.policy.bundle import save_bundle
+    from dexndm_control.policy.networks import ResidualPolicyNet
+
+    network = ResidualPolicyNet(layout.size, hidden=(32,), scale=0.05)
+    if not zero:  # an arbitrary correction, for the runtime comparison
+        torch.manual_seed(3)
+        torch.nn.init.normal_(network.net[-1].weight, std=0.5)
+    save_bundle(path, "residual", network.config(), network.state_dict(),
+                {"layout": layout.to_dict()})
+    return path
+
+
+def test_base_plus_residual_in_the_env_commands_what_the_runtime_commands(tmp_path,
+                                                                          monkeypatch):
+    from dexndm_learning.ppo.vec_env import RotationVecEnv
+
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    bundle = POLICIES / "test_base_policy"
+    residual = _residual_bundle(tmp_path / "residual", GeneralistOnEnv(bundle).layout,
+                                zero=False)
+    controller = GeneralistOnEnv(bundle, residual)
+    vec_env = RotationVecEnv(RotationEnvConfig(num_envs=2, categories=("small_cylinders",),
+                                               wrists=("palm_up",), threads=1,
+                                               disturbance_probability=0.0))
+    env = vec_env.env
+    runtime = PolicyRuntime(bundle, residual, max_step=10.0)
+    runtime.reset(env.q_history[0, -1], env.target[0])
+    axis = env.observation_groups()["rotation_axis"][0]
+    corrections = []
+    try:
+        for _ in range(10):
+            step = runtime.step(env.q_history[0, -1], env.wrist[0], axis)
+            controller.advance(vec_env)
+            assert not vec_env.last_infos["episodes"]
+            assert np.allclose(env.target[0], step.target, atol=1e-5)  # base + residual
+            assert np.allclose(controller._base_history[0, -1], step.base_target, atol=1e-5)
+            corrections.append(np.abs(step.residual).max())
+    finally:
+        vec_env.close()
+    assert min(corrections) > 1e-3  # the residual did act
+
+
+def test_a_zero_residual_changes_no_result(tmp_path, monkeypatch):
+    from dexndm_learning.evaluation import EvalConfig, evaluate_policy
+
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    bundle = str(POLICIES / "test_base_policy")
+    zero = str(_residual_bundle(tmp_path / "zero", GeneralistOnEnv(bundle).layout, zero=True))
+    common = {"categories": ("small_cylinders",), "objects_per_category": 1, "seeds": (0,),
+              "steps": 60}
+    alone = evaluate_policy(EvalConfig(bundle, **common))["results"]
+    with_zero = evaluate_policy(EvalConfig(bundle, residual=zero, **common))["results"]
+    assert alone == with_zero
+    config = CompareConfig(bundle, (str(REFERENCE),), profiles=("nominal",), episodes=2)
+    plain = compare(config, progress=lambda line: None)["cells"][0]["generalist_result"]
+    config.residual = zero
+    zeroed = compare(config, progress=lambda line: None)["cells"][0]["generalist_result"]
+    assert plain == zeroed
 
 
 def test_compare_runs_teacher_and_generalist_from_the_same_starts(tmp_path, monkeypatch):

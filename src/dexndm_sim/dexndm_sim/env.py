@@ -197,11 +197,17 @@ class BatchedRotationEnv:
     # -- step ------------------------------------------------------------------------------------
 
     def step(self, actions: np.ndarray):
-        """actions [N, 16] in [-1, 1] -> (observations, rewards [N], dones [N], infos)."""
-        config = self.config
+        """actions [N, 16] in [-1, 1] -> (observations, rewards [N], dones [N], infos): each
+        target moves by at most ``action_scale`` per step (the policies' action chain)."""
         actions = np.clip(np.asarray(actions, dtype=float), -1.0, 1.0)
+        return self.step_to(self.target + actions * self.config.action_scale)
+
+    def step_to(self, targets: np.ndarray):
+        """One control step to absolute joint targets [N, 16] (clipped to the joint limits), for
+        a controller whose command is not the policy's own chain (base + residual)."""
+        config = self.config
         previous_target = self.target.copy()
-        self.target = np.clip(self.target + actions * config.action_scale, LOWER, UPPER)
+        self.target = np.clip(np.asarray(targets, dtype=float), LOWER, UPPER)
         for hand in self.hands:
             if self.rng.random() < config.disturbance_probability:
                 direction = self.rng.normal(size=3)

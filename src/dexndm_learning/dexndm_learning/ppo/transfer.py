@@ -40,16 +40,16 @@ class TransferConfig:
             raise DexndmError("--goal-currents needs one or more positive values in mA")
 
 
-def first_episodes(vec_env, act) -> dict[str, np.ndarray]:
-    """Step every environment until each has finished one episode, the actions from
-    ``act(vec_env)``; per-episode outcomes (the first episode of each environment)."""
+def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
+    """Step every environment until each has finished one episode, ``advance(vec_env)`` taking
+    one control step; per-episode outcomes (the first episode of each environment)."""
     env = vec_env.env
     n = env.config.num_envs
     outcomes = {name: np.zeros(n) for name in ("radians", "time_to_fall", "rot_reward",
                                                "rot_penalty")}
     fell, done = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     for _ in range(env.config.episode_length):
-        vec_env.step(act(vec_env))
+        advance(vec_env)
         for record in vec_env.last_infos["episodes"]:
             i = record["env"]
             if not done[i]:
@@ -66,8 +66,8 @@ def first_episodes(vec_env, act) -> dict[str, np.ndarray]:
 
 def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
     """A specialist's first episode in every environment."""
-    return first_episodes(specialist.env, lambda vec_env: specialist.act(
-        vec_env.get_observations()))
+    return first_episodes(specialist.env, lambda vec_env: vec_env.step(specialist.act(
+        vec_env.get_observations())))
 
 
 def _summary(outcomes: dict[str, np.ndarray]) -> dict:

@@ -75,8 +75,15 @@ class RotationVecEnv(VecEnv):
         return self._observations()
 
     def step(self, actions: torch.Tensor):
+        return self._advance(lambda: self.env.step(actions.detach().cpu().numpy()))
+
+    def step_to(self, targets: np.ndarray):
+        """One step to absolute joint targets (a base + residual controller's command)."""
+        return self._advance(lambda: self.env.step_to(targets))
+
+    def _advance(self, step):
         start = time.perf_counter()
-        self._groups, rewards, dones, infos = self.env.step(actions.detach().cpu().numpy())
+        self._groups, rewards, dones, infos = step()
         self.last_episodes = infos["episodes"]
         self.last_infos = infos
         self.last_terms = infos["reward_terms"]
