@@ -35,11 +35,16 @@ class ResidualTrainConfig(RunConfig):
     history: int = setting(10, help="T of the generalist observation")
     hidden: tuple[int, ...] = (256, 256)
     scale: float = setting(0.05, help="largest correction (rad)")
+    penalty: float = setting(0.0, help="weight of the mean squared correction (rad^2) added to "
+                                       "the loss: where the dynamics model shows no effect on q "
+                                       "(a finger blocked by the object), the correction stays 0")
     epochs: int = 5
     lr: float = 3e-4
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.penalty < 0:
+            raise DexndmError("--penalty must be >= 0")
         if not 0 < self.scale <= 0.5:
             raise DexndmError("--scale (largest residual, rad) must be within (0, 0.5]")
         if self.history < 1:
@@ -50,9 +55,10 @@ class ResidualObjective(torch.nn.Module):
     """Residual network + frozen dynamics: the loss of one batch of windows."""
 
     def __init__(self, residual: ResidualPolicyNet, dynamics: DynamicsModel,
-                 layout: ObservationLayout) -> None:
+                 layout: ObservationLayout, penalty: float = 0.0) -> None:
         super().__init__()
         self.residual, self.dynamics, self.layout = residual, dynamics, layout
+        self.penalty = float(penalty)
         for parameter in self.dynamics.parameters():
             parameter.requires_grad_(False)
 
@@ -72,11 +78,15 @@ class ResidualObjective(torch.nn.Module):
         q_now = q_span[:, -W:].reshape(batch * W, -1)
         return (base + self.residual(obs, base, q_now)).reshape(batch, W, -1)
 
-    def forward(self, q_span, a_span, wrist, axis, q_next):
+    def forward(self, q_span, a_span, wrist, axis, q_next, with_penalty: bool = True):
         W = self.dynamics.window
         corrected = self.corrected_targets(q_span, a_span, wrist, axis)
         predicted = self.dynamics(q_span[:, -W:], corrected)
-        return (predicted - q_next).norm(dim=-1).mean()
+        mismatch = (predicted - q_next).norm(dim=-1).mean()
+        if not (with_penalty and self.penalty):
+            return mismatch
+        correction = corrected - a_span[:, -W:]
+        return mismatch + self.penalty * correction.pow(2).mean()
 
 
 def _batch(windows: Windows, index: torch.Tensor, T: int, device: str):
@@ -102,7 +112,7 @@ def train_residual(config: ResidualTrainConfig) -> dict:
         raise DexndmError("no training window long enough for W + T steps in the data")
     residual = ResidualPolicyNet(layout.size, hidden=tuple(config.hidden), scale=config.scale)
     _set_normalisers(residual, train, layout)
-    objective = ResidualObjective(residual, dynamics, layout).to(device)
+    objective = ResidualObjective(residual, dynamics, layout, config.penalty).to(device)
     held_out = evaluation if len(evaluation) else train
     baseline = _evaluate(objective, held_out, layout, device, use_residual=False)
 
@@ -149,7 +159,7 @@ def _evaluate(objective: ResidualObjective, windows: Windows, layout: Observatio
         index = torch.arange(start, min(start + batch_size, len(windows)))
         q_span, a_span, wrist, axis, q_next = _batch(windows, index, layout.history, device)
         if use_residual:
-            loss = objective(q_span, a_span, wrist, axis, q_next)
+            loss = objective(q_span, a_span, wrist, axis, q_next, with_penalty=False)
         else:
             predicted = objective.dynamics(q_span[:, -W:], a_span[:, -W:])
             loss = (predicted - q_next).norm(dim=-1).mean()
