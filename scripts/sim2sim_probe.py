@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Sim-to-sim probe data (docs/sim2sim.md): a base policy's rollouts under `nominal` and their
+open-loop replay, object in hand, under a gap profile, as transition shards.
+
+This is the probe behind the first measurements of docs/sim2sim.md, not the full experiment
+(no chaos box, one object): every environment's first episode of the base policy in the reference
+specialist's training environment (cylinders_004, palm up, +-z, its grasps; disturbances and
+joint-reading noise off) is recorded under `nominal` (OUT/sim); the same environments, seeded
+alike so they start from the same grasps, then replay those targets open loop under --gap with the
+chaos-box collector's noise law (per episode, p = 0.5 of N(0, sigma) on every target; the
+collector's own episode_noise and episode_seed) and are recorded until the object falls
+(OUT/real). Then, e.g.:
+
+  dexndm train dynamics --arch joint --data OUT/sim --out OUT/ndm_pre
+  dexndm train dynamics --arch joint --data OUT/real --init OUT/ndm_pre/best --out OUT/ndm_ft
+  dexndm train residual --dynamics OUT/ndm_ft/best --data OUT/sim --out OUT/res --penalty 1
+  dexndm sim compare policies/base_policy --residual OUT/res/best \
+      --teachers policies/gap_reference/model_1949.pt --profiles GAP --episodes 64
+
+With --oracle-gain G it instead evaluates, in the same environment and episodes as `sim compare`,
+the base policy with the analytic correction command = base + G (base - q): for a pure gain gap
+(config/profiles/nominal_half_gain.yaml) G = 1 restores the proportional torque, the known
+answer a learned residual is measured against.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexndm_collect.core.chaos_box import episode_noise, episode_seed
+from dexndm_control.hand import CONTROL_DT, LOWER, UPPER
+from dexndm_control.rotations import world_to_hand
+from dexndm_control.transitions import Episode, write_shard
+from dexndm_learning.comparison import GeneralistOnEnv, _summary
+from dexndm_learning.ppo.specialist import specialist_env_config
+from dexndm_learning.ppo.transfer import first_episodes
+from dexndm_learning.ppo.vec_env import RotationVecEnv
+
+REFERENCE = "policies/gap_reference/model_1949.pt"
+STEPS = 400
+
+
+def environment(profile: str, envs: int, seed: int) -> RotationVecEnv:
+    return RotationVecEnv(specialist_env_config(REFERENCE, num_envs=envs, seed=seed,
+                                                profile=profile, grasp_profile="nominal",
+                                                disturbance_probability=0.0, joint_noise=0.0))
+
+
+def record(vec_env: RotationVecEnv, advance) -> tuple[list[Episode], list[np.ndarray]]:
+    """Every environment's first episode: q [T+1], targets [T], until it falls or ends; and
+    every environment's targets (the start target alone if it fell at once)."""
+    env = vec_env.env
+    n = env.config.num_envs
+    start = env.q_init.copy()
+    q = [[env.snapshot["q"][i].copy()] for i in range(n)]
+    targets: list[list[np.ndarray]] = [[] for _ in range(n)]
+    context = [{"wrist_quat": env.wrist[i].tolist(),
+                "axis": world_to_hand(env.axis_world[i], env.wrist[i]).tolist(), "env": i}
+               for i in range(n)]
+    alive = np.ones(n, dtype=bool)
+    for step in range(STEPS):
+        advance(vec_env, step)
+        infos = vec_env.last_infos
+        ended = {record["env"] for record in infos["episodes"]}
+        for i in np.flatnonzero(alive):
+            if i in ended and step + 1 < STEPS:  # fell: what follows is a new episode
+                alive[i] = False
+                continue
+            q[i].append(infos["q"][i].copy())
+            targets[i].append(infos["target"][i].copy())
+        if not alive.any():
+            break
+    episodes = [Episode(np.array(q[i]), np.array(targets[i]), np.arange(len(q[i])) * CONTROL_DT,
+                        context[i]) for i in range(n) if len(targets[i]) >= 20]
+    return episodes, [np.array(t) if t else start[i][None]
+                      for i, t in enumerate(targets)]
+
+
+class AnalyticCorrection(GeneralistOnEnv):
+    """The base policy with command = base + gain (base - q), clipped to the joint limits."""
+
+    def __init__(self, bundle: str, gain: float) -> None:
+        super().__init__(bundle)
+        self.gain = gain
+
+    @torch.no_grad()
+    def advance(self, vec_env) -> None:
+        env = vec_env.env
+        if self._chain_env is not env:
+            self._base_history = np.repeat(env.target[:, None], self.layout.history, axis=1)
+            self._chain_env = env
+        obs = torch.as_tensor(self.observation(env, self._base_history), dtype=torch.float32)
+        delta = self.network(obs).numpy().astype(float)
+        base = np.clip(self._base_history[:, -1] + delta * self.action_scale, LOWER, UPPER)
+        vec_env.step_to(np.clip(base + self.gain * (base - env.q_history[:, -1]), LOWER, UPPER))
+        self._base_history = np.roll(self._base_history, -1, axis=1)
+        self._base_history[:, -1] = base
+        for record in vec_env.last_infos["episodes"]:
+            self._base_history[record["env"]] = env.target[record["env"]]
+
+
+def oracle(args: argparse.Namespace) -> None:
+    """`sim compare`'s generalist episodes (64, the teacher's seed) with the analytic correction."""
+    controller = AnalyticCorrection(args.policy, args.oracle_gain)
+    vec_env = RotationVecEnv(specialist_env_config(REFERENCE, num_envs=args.envs,
+                                                   disturbance_probability=0.0,
+                                                   profile=args.gap, grasp_profile="nominal"))
+    try:
+        row = _summary(first_episodes(vec_env, controller.advance))
+    finally:
+        vec_env.close()
+    print(f"gain {args.oracle_gain:g} under {args.gap}: Rot {row['radians'][0]:.2f} +- "
+          f"{row['radians'][1]:.2f} rad, TTF {row['time_to_fall'][0]:.2f}, drops "
+          f"{row['drops']:.0%} ({args.envs} episodes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="where sim/ and real/ shards go")
+    parser.add_argument("--gap", required=True, help="profile the replay runs under (NAME, "
+                                                     "NAME:key=value or a profile YAML)")
+    parser.add_argument("--policy", default="policies/base_policy")
+    parser.add_argument("--envs", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise-sigma", type=float, default=0.01)
+    parser.add_argument("--noise-probability", type=float, default=0.5)
+    parser.add_argument("--oracle-gain", type=float, default=None,
+                        help="evaluate base + G (base - q) under --gap instead of collecting")
+    args = parser.parse_args()
+    if args.oracle_gain is not None:
+        oracle(args)
+        return
+
+    if args.out is None:
+        parser.error("--out is required to collect")
+    base = GeneralistOnEnv(args.policy)
+    vec_env = environment("nominal", args.envs, args.seed)
+    try:
+        episodes, targets = record(vec_env, lambda v, _step: base.advance(v))
+    finally:
+        vec_env.close()
+    write_shard(args.out / "sim" / "rollout.npz", episodes, "sim")
+    plans = np.zeros((args.envs, STEPS, 16))
+    for i, sent in enumerate(targets):
+        held = np.concatenate([sent, np.repeat(sent[-1:], STEPS - len(sent), axis=0)])
+        _, noise = episode_noise(episode_seed(args.seed, i), args.noise_probability,
+                                 args.noise_sigma, (STEPS, 16))
+        plans[i] = held + noise
+    vec_env = environment(args.gap, args.envs, args.seed)
+    try:
+        replayed, _ = record(vec_env, lambda v, step: v.step_to(plans[:, step]))
+    finally:
+        vec_env.close()
+    write_shard(args.out / "real" / "replay.npz", replayed, "real")
+    print(f"{len(episodes)} nominal episodes ({sum(len(e.a) for e in episodes)} steps) in "
+          f"{args.out / 'sim'}, {len(replayed)} replayed under {args.gap} "
+          f"({sum(len(e.a) for e in replayed)} steps) in {args.out / 'real'}")
+
+
+if __name__ == "__main__":
+    main()
