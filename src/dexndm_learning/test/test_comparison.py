@@ -52,9 +52,9 @@ def _residual_bundle(path: Path, layout, zero: bool) -> Path:
     from dexndm_control.policy.bundle import save_bundle
     from dexndm_control.policy.networks import ResidualPolicyNet
 
+    torch.manual_seed(3)  # the same network whatever ran before
     network = ResidualPolicyNet(layout.size, hidden=(32,), scale=0.05)
     if not zero:  # an arbitrary correction, for the runtime comparison
-        torch.manual_seed(3)
         torch.nn.init.normal_(network.net[-1].weight, std=0.5)
     save_bundle(path, "residual", network.config(), network.state_dict(),
                 {"layout": layout.to_dict()})

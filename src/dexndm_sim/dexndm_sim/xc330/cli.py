@@ -37,6 +37,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="palm_up, palm_down, base_up, base_down, thumb_up, thumb_down, random")
     parser.add_argument("--object-category", default="cylinders")
     parser.add_argument("--object-index", type=int, default=0)
+    parser.add_argument("--grasp-index", type=int, default=0,
+                        help="which grasp of the object's training-sim grasp search (nominal, 8 "
+                             "grasps, --seed) the object starts in; a base policy bundle names "
+                             "its own as initial_grasp (scripts/set_initial_grasp.py)")
     parser.add_argument("--axis", type=float, nargs=3, default=[0.0, 0.0, 1.0],
                         help="hand-frame axis (as commanded to the controller) the object's "
                              "rotation is measured about")
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model == "mujoco":
         from dexndm_sim.xc330.mujoco_model import MujocoMotorModel
         model = MujocoMotorModel(args.scene, args.wrist, args.object_category, args.object_index,
-                                 args.axis, args.balls, args.seed)
+                                 args.axis, args.balls, args.seed, grasp_index=args.grasp_index)
     bus = VirtualBus(model=model, faults=Faults(set(args.silent_ids), args.corrupt_rate,
                                                 args.seed))
     server = PtyServer(bus, args.port)

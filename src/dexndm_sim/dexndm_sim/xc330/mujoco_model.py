@@ -23,7 +23,7 @@ from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.model import PALM_POSITION, TIMESTEP
 from dexndm_sim.objects import generate_category
-from dexndm_sim.profiles import TORQUE_CONSTANT, real
+from dexndm_sim.profiles import TORQUE_CONSTANT, nominal, real
 from dexndm_sim.scene import ChaosBox, SceneConfig
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import wrist_quaternion
@@ -45,7 +45,7 @@ class MujocoMotorModel:
 
     def __init__(self, scene: str = "free", wrist: str = "palm_up", category: str = "cylinders",
                  object_index: int = 0, axis=(0.0, 0.0, 1.0), balls: int = 50,
-                 seed: int = 0, preset: str = "fast") -> None:
+                 seed: int = 0, preset: str = "fast", grasp_index: int = 0) -> None:
         if scene not in ("free", "object", "chaos_box"):
             raise ValueError(f"unknown scene '{scene}': free, object or chaos_box")
         self.profile = replace(real(spread_seed=seed), latency_steps=0)  # latency: bus timing
@@ -56,15 +56,21 @@ class MujocoMotorModel:
         self.hand.reset(np.zeros(16))
         self._dropped = False
         if obj is not None:
-            # start from a grasp that holds this object in this profile (cached on disk)
+            # start from a grasp of the training sim (nominal), found as the rotation env finds
+            # its grasps (8 per object, the seed), so a policy starts from a grasp it knows
             wrist_quat = self.hand.scene.config.wrist_quat
-            cache = load_or_generate(obj, wrist_quat, self.profile, preset, wanted=4, seed=seed)
-            if len(cache) == 0:
-                raise RuntimeError(f"no grasp holds {obj.name} at this wrist; pick another "
+            cache = load_or_generate(obj, wrist_quat, nominal(), preset, wanted=8, seed=seed)
+            if not 0 <= grasp_index < len(cache):
+                raise RuntimeError(f"{obj.name} has {len(cache)} grasps at this wrist: pick "
+                                   f"--grasp-index within 0-{len(cache) - 1}, or another "
+                                   "object (--object-index) or wrist" if len(cache) else
+                                   f"no grasp holds {obj.name} at this wrist; pick another "
                                    "object (--object-index) or wrist")
-            self.hand.reset(cache.q[0], cache.object_pos[0], cache.object_quat[0])
-            self._grasp_point = cache.object_pos[0].copy()
-            self._object_start = (self.hand.data.qpos.copy(), cache.object_quat[0].copy())
+            q, position, quat = (cache.q[grasp_index], cache.object_pos[grasp_index],
+                                 cache.object_quat[grasp_index])
+            self.hand.reset(q, position, quat)
+            self._grasp_point = position.copy()
+            self._object_start = (self.hand.data.qpos.copy(), quat.copy())
         # As on the real hand, the object is handed over once the hand grips it: it is kept at
         # its grasp pose until every motor has torque on AND the hand is commanded to move
         # (goal positions change from those at torque-on). A driver that connects and holds the
