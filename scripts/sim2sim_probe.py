@@ -29,10 +29,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dexndm_collect.core.chaos_box import episode_noise, episode_seed
-from dexndm_control.hand import CONTROL_DT, LOWER, UPPER
+from dexndm_control.hand import CONTROL_DT
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.transitions import Episode, write_shard
 from dexndm_learning.comparison import GeneralistOnEnv, _summary
@@ -81,26 +80,15 @@ def record(vec_env: RotationVecEnv, advance) -> tuple[list[Episode], list[np.nda
 
 
 class AnalyticCorrection(GeneralistOnEnv):
-    """The base policy with command = base + gain (base - q), clipped to the joint limits."""
+    """The base policy with command = base + gain (base - q), clipped to the joint limits (q:
+    the joint reading of this step, as the residual gets it)."""
 
     def __init__(self, bundle: str, gain: float) -> None:
         super().__init__(bundle)
         self.gain = gain
 
-    @torch.no_grad()
-    def advance(self, vec_env) -> None:
-        env = vec_env.env
-        if self._chain_env is not env:
-            self._base_history = np.repeat(env.target[:, None], self.layout.history, axis=1)
-            self._chain_env = env
-        obs = torch.as_tensor(self.observation(env, self._base_history), dtype=torch.float32)
-        delta = self.network(obs).numpy().astype(float)
-        base = np.clip(self._base_history[:, -1] + delta * self.action_scale, LOWER, UPPER)
-        vec_env.step_to(np.clip(base + self.gain * (base - env.q_history[:, -1]), LOWER, UPPER))
-        self._base_history = np.roll(self._base_history, -1, axis=1)
-        self._base_history[:, -1] = base
-        for record in vec_env.last_infos["episodes"]:
-            self._base_history[record["env"]] = env.target[record["env"]]
+    def correction(self, obs, base: np.ndarray, q: np.ndarray) -> np.ndarray:
+        return self.gain * (base - q)
 
 
 def oracle(args: argparse.Namespace) -> None:

@@ -101,6 +101,14 @@ class GeneralistOnEnv:
         return self.network(obs)
 
     @torch.no_grad()
+    def correction(self, obs: torch.Tensor, base: np.ndarray, q: np.ndarray) -> np.ndarray | None:
+        """What is added to the base target (the residual's output; None: nothing)."""
+        if self.residual is None:
+            return None
+        return self.residual(obs, torch.as_tensor(base, dtype=torch.float32),
+                             torch.as_tensor(q, dtype=torch.float32)).numpy()
+
+    @torch.no_grad()
     def advance(self, vec_env) -> None:
         """One control step: base target from the base chain, plus the residual if any."""
         env = vec_env.env
@@ -110,12 +118,8 @@ class GeneralistOnEnv:
         obs = torch.as_tensor(self.observation(env, self._base_history), dtype=torch.float32)
         delta = self.network(obs).numpy().astype(float)
         base = np.clip(self._base_history[:, -1] + delta * self.action_scale, LOWER, UPPER)
-        command = base
-        if self.residual is not None:
-            q_now = torch.as_tensor(env.q_history[:, -1], dtype=torch.float32)
-            correction = self.residual(obs, torch.as_tensor(base, dtype=torch.float32), q_now)
-            command = np.clip(base + correction.numpy(), LOWER, UPPER)
-        vec_env.step_to(command)
+        correction = self.correction(obs, base, env.q_history[:, -1])
+        vec_env.step_to(base if correction is None else np.clip(base + correction, LOWER, UPPER))
         self._base_history = np.roll(self._base_history, -1, axis=1)
         self._base_history[:, -1] = base
         for record in vec_env.last_infos["episodes"]:  # reset envs start a new chain
