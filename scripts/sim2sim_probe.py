@@ -34,7 +34,7 @@ from dexndm_collect.core.chaos_box import episode_noise, episode_seed
 from dexndm_control.hand import CONTROL_DT
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.transitions import Episode, write_shard
-from dexndm_learning.comparison import GeneralistOnEnv, _summary
+from dexndm_learning.comparison import GeneralistOnEnv, outcome_summary
 from dexndm_learning.ppo.specialist import specialist_env_config
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.ppo.vec_env import RotationVecEnv
@@ -98,7 +98,7 @@ def oracle(args: argparse.Namespace) -> None:
                                                    disturbance_probability=0.0,
                                                    profile=args.gap, grasp_profile="nominal"))
     try:
-        row = _summary(first_episodes(vec_env, controller.advance))
+        row = outcome_summary(first_episodes(vec_env, controller.advance))
     finally:
         vec_env.close()
     print(f"gain {args.oracle_gain:g} under {args.gap}: Rot {row['radians'][0]:.2f} +- "

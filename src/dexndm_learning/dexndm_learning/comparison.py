@@ -126,7 +126,8 @@ class GeneralistOnEnv:
             self._base_history[record["env"]] = env.target[record["env"]]
 
 
-def _summary(outcomes: dict[str, np.ndarray]) -> dict:
+def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict:
+    """One table cell from per-episode outcomes (first_episodes): [mean, std] per metric."""
     row = {name: [float(outcomes[name].mean()), float(outcomes[name].std())] for name in METRICS}
     row["drops"] = float(outcomes["fell"].mean())
     row["episodes"] = len(outcomes["radians"])
@@ -158,7 +159,8 @@ def compare(config: CompareConfig, out: str | Path | None = None, progress=print
             env = teacher.env.env.config
             cell = {"teacher": str(checkpoint), "categories": list(env.categories),
                     "wrists": list(env.wrists), "axes": env.axes, "profile": profile,
-                    "teacher_result": _summary(taught), "generalist_result": _summary(student)}
+                    "teacher_result": outcome_summary(taught),
+                    "generalist_result": outcome_summary(student)}
             rotation = cell["teacher_result"]["radians"][0]
             cell["share_of_teacher"] = (cell["generalist_result"]["radians"][0] / rotation
                                         if rotation > 0 else None)
