@@ -41,8 +41,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="which grasp of the object's training-sim grasp search (nominal, 8 "
                              "grasps, --seed) the object starts in; a base policy bundle names "
                              "its own as initial_grasp (scripts/set_initial_grasp.py)")
-    parser.add_argument("--axis", type=float, nargs=3, default=[0.0, 0.0, 1.0],
-                        help="hand-frame axis (as commanded to the controller) the object's "
+    parser.add_argument("--axis", nargs="+", default=["0", "0", "1"],
+                        help="X Y Z or [X, Y, Z] (a launch file's list): hand-frame axis (as "
+                             "commanded to the controller) the object's "
                              "rotation is measured about")
     parser.add_argument("--balls", type=int, default=50, help="chaos box balls")
     parser.add_argument("--report", default=None,
@@ -61,7 +62,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                              "'{\"cmd\": \"vanish\", \"seconds\": 2}', '{\"cmd\": \"silence\", "
                              "\"ids\": [3]}', '{\"cmd\": \"corrupt\", \"rate\": 0.1}', "
                              "'{\"cmd\": \"state\"}'")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.axis = [float(v) for v in " ".join(args.axis).strip("[] ").replace(",", " ").split()]
+    except ValueError:
+        args.axis = []
+    if len(args.axis) != 3:
+        parser.error("--axis needs three numbers: X Y Z or [X, Y, Z]")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
