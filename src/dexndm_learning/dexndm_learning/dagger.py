@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +28,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.settings import setting
 from dexndm_learning.bc import BUNDLE_KIND, bc_batch
-from dexndm_learning.comparison import GeneralistOnEnv
+from dexndm_learning.comparison import GeneralistOnEnv, outcome_summary
 from dexndm_learning.data import Windows, fingerprint, load_episodes
 from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
 from dexndm_learning.ppo.transfer import first_episodes
@@ -86,19 +85,16 @@ def collect(student: GeneralistOnEnv, checkpoint: str, envs: int, steps: int, be
 
 
 def closed_loop(student: GeneralistOnEnv, checkpoint: str, episodes: int, seed: int) -> dict:
-    """The student alone in the teacher's environment: mean and std of rotation, TTF, drops."""
+    """The student alone in the teacher's environment: RotR, RotP, TTF, Rot, drops."""
     from dexndm_learning.ppo.vec_env import RotationVecEnv
 
     student.network.eval()
     vec_env = RotationVecEnv(specialist_env_config(checkpoint, num_envs=episodes, seed=seed,
                                                    disturbance_probability=0.0))
     try:
-        outcomes = first_episodes(vec_env, student.advance)
+        return outcome_summary(first_episodes(vec_env, student.advance))
     finally:
         vec_env.close()
-    return {"radians": [float(outcomes["radians"].mean()), float(outcomes["radians"].std())],
-            "time_to_fall": float(outcomes["time_to_fall"].mean()),
-            "drops": float(outcomes["fell"].mean())}
 
 
 @dataclass
@@ -133,7 +129,7 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
     data = Aggregate(obs, labels, torch.zeros(len(obs), dtype=torch.bool))
     held_envs = max(1, round(config.eval_fraction * config.envs)) if config.eval_fraction else 0
     extra = {"layout": layout.to_dict(), "action_scale": scale,
-             "initial_pose": student_initial_pose(config.init),
+             "initial_pose": list(student.info["initial_pose"]),
              "data_fingerprint": fingerprint(loaded.files), "distilled_from": list(config.teachers)}
     rounds: list[dict] = []
     best_rotation, best_round = -np.inf, None
@@ -189,9 +185,3 @@ def _assess(policy: torch.nn.Module, data: Aggregate, eval_index: torch.Tensor, 
         mae = float(error.mean())
         return Evaluation(mae, {"eval_action_mae": mae}, line=f"eval action MAE {mae:.4f}")
     return assess
-
-
-def student_initial_pose(bundle: str | Path) -> list[float]:
-    from dexndm_control.policy.bundle import load_bundle
-
-    return list(load_bundle(bundle, BUNDLE_KIND).info["initial_pose"])

@@ -61,11 +61,9 @@ class MujocoMotorModel:
             wrist_quat = self.hand.scene.config.wrist_quat
             cache = load_or_generate(obj, wrist_quat, nominal(), preset, wanted=8, seed=seed)
             if not 0 <= grasp_index < len(cache):
-                raise RuntimeError(f"{obj.name} has {len(cache)} grasps at this wrist: pick "
-                                   f"--grasp-index within 0-{len(cache) - 1}, or another "
-                                   "object (--object-index) or wrist" if len(cache) else
-                                   f"no grasp holds {obj.name} at this wrist; pick another "
-                                   "object (--object-index) or wrist")
+                raise RuntimeError(f"{obj.name} has {len(cache)} grasps at this wrist: pick a "
+                                   "--grasp-index below that, another object (--object-index) "
+                                   "or another wrist")
             q, position, quat = (cache.q[grasp_index], cache.object_pos[grasp_index],
                                  cache.object_quat[grasp_index])
             self.hand.reset(q, position, quat)
