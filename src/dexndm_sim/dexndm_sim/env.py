@@ -134,6 +134,7 @@ class BatchedRotationEnv:
         self.goal = np.zeros((n, 4))
         self.grasp_point = np.zeros((n, 3))
         self.steps = np.zeros(n, dtype=int)
+        self.object_mass = np.zeros(n)  # kg, this episode's (disturbances scale with it)
         self.resets = 0
         self._along_sum = np.zeros(n)  # this episode's sums of omega . k and |omega x k|
         self._off_sum = np.zeros(n)
@@ -162,6 +163,7 @@ class BatchedRotationEnv:
             obj = randomize_physics(self.objects[env], self.rng, config.mass_range,
                                     config.friction_range)
             hand.set_object_physics(obj.mass, obj.friction)
+        self.object_mass[env] = hand.model.body_mass[hand.scene.object_body]
         cache = self.grasps[env]
         pick = self.rng.integers(len(cache))
         palm = np.asarray(PALM_POSITION)
@@ -208,12 +210,12 @@ class BatchedRotationEnv:
         config = self.config
         previous_target = self.target.copy()
         self.target = np.clip(np.asarray(targets, dtype=float), LOWER, UPPER)
-        for hand in self.hands:
-            if self.rng.random() < config.disturbance_probability:
-                direction = self.rng.normal(size=3)
-                mass = hand.model.body_mass[hand.scene.object_body]
-                hand.external_force = (config.disturbance_scale * mass * direction
-                                       / np.linalg.norm(direction))
+        # a new push on the object, held until the next one or the episode's end
+        pushed = np.flatnonzero(self.rng.random(config.num_envs) < config.disturbance_probability)
+        direction = self.rng.normal(size=(len(pushed), 3))
+        self.batch.external_force[pushed] = (
+            config.disturbance_scale * self.object_mass[pushed, None] * direction
+            / np.linalg.norm(direction, axis=1, keepdims=True))
         self.batch.step(self.target)
         self._gather()
         state = self._state()

@@ -1,35 +1,41 @@
-"""N simulated hands stepped together, with no per-hand numpy in the hot path.
+"""N simulated hands stepped together, with no per-hand Python in the hot path.
 
-Physics runs in a thread pool: MuJoCo releases the GIL inside ``mj_step``, so two threads step
-two hands at once. What Python does per hand and control step is a handful of whole-array copies
-(controls in; qpos, qvel, actuator forces and one sensor array out), made by the worker right
-after that hand's physics, so it overlaps with the other thread's physics. Everything else is
-batched over hands:
+Physics runs in ``mujoco.rollout``: C++ threads that hold no GIL, each reusing one scratch
+MjData (which stays in its core's cache) while every hand keeps its own model. The batch's
+``state`` rows ([N, mjSTATE_FULLPHYSICS]) are the hands' truth while it steps them; controls and
+the push on each object go in per physics substep, and qpos, qvel, actuator forces and the
+scene's state sensors (``SceneConfig.state_sensors``, layout in scene.py) come out of the last
+substep. Per control step that is
 
-* the ``real`` profile's XC330 law (quantised readings, backlash, torque limit) is evaluated
-  once per physics step for all hands as one [N, 16] expression, then each worker applies its
-  hands' rows and steps them one physics step (6 rounds per control step);
-* clipping, the latency queue and the controls of MuJoCo's actuators are [N, 16] arrays;
-* fingertip poses, velocities, contact forces and the object's orientation come from scene
-  sensors (``SceneConfig.state_sensors``, layout in scene.py) in one ``sensordata`` copy.
+* one rollout call of six substeps for MuJoCo position actuators (``nominal``,
+  ``real:law=actuator``, identified profiles); a latency that lands within the step switches the
+  controls at its substep;
+* six calls of one substep for the ``real`` profile's XC330 law, which numpy evaluates between
+  them for all hands at once (quantised readings, backlash, torque-speed curve, gear friction).
 
-The hands' MjData stay the single source of truth (warm starts included), so results equal
-stepping each ``SimHand`` alone, bit for bit. A backend on the GPU (MuJoCo Warp) replaces this
-class: same rows in, same arrays out (docs/simulation.md).
+Clipping, the latency queue and the controls are [N, 16] arrays. The rollout cannot hand back
+MuJoCo's solver warm start, so each call's first constraint solve starts from zero: a
+``SimHand`` with ``cold_start = True`` does the same and then equals the batch bit for bit
+(test_hand_batch.py); against a warm-started hand the difference is solver-tolerance sized on
+almost every hand and the policy-level metrics agree within their standard error
+(docs/simulation.md). A backend on the GPU (MuJoCo Warp) replaces this class: same rows in,
+same arrays out (docs/simulation.md).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import mujoco
 import numpy as np
+from mujoco import rollout
 
 from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
 from dexndm_sim.scene import CONTACT_VALUES, TIP_BODIES, TIP_VALUES
 from dexndm_sim.sim_hand import SUBSTEPS, SimHand, position_controls
 
 TIPS = len(TIP_BODIES)
+FULL_STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
+# what the rollout sets before every substep: the controls and the disturbance on the object
+CONTROL_STATE = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPLIED
 
 
 class HandBatch:
@@ -39,82 +45,73 @@ class HandBatch:
         first = hands[0]
         if not all(h.scene.config.state_sensors for h in hands):
             raise ValueError("build the scenes with SceneConfig(state_sensors=True)")
-        if len({(h.model.nq, h.model.nv, h.model.nsensordata, h.explicit_law,
+        if len({(h.model.nq, h.model.nv, h.model.nbody, h.model.nsensordata, h.explicit_law,
                  h.profile.latency_steps) for h in hands}) != 1:
             raise ValueError("every hand of a batch needs the same model sizes, sensors, "
                              "actuation and latency")
         self.hands = hands
         self.profile = first.profile
         self.explicit = first.explicit_law
-        n = len(hands)
+        n, model = len(hands), first.model
         scene = first.scene
         self._qpos_index, self._dof_index = scene.qpos_index, scene.dof_index
         self._object = scene.object_body
-        self.qpos = np.zeros((n, first.model.nq))
-        self.qvel = np.zeros((n, first.model.nv))
-        self.torque = np.zeros((n, NUM_JOINTS))
-        self.sensors = np.zeros((n, first.model.nsensordata))
         self.targets = np.zeros((n, NUM_JOINTS))  # last targets sent (clipped)
         self.applied = np.zeros((n, NUM_JOINTS))  # the targets acting (after latency)
+        # force on each hand's object centre of mass (N, world frame), held until changed
+        self.external_force = np.zeros((n, 3))
         self._queue = np.zeros((n, first.profile.latency_steps, NUM_JOINTS))
-        self._controls = np.zeros((n, NUM_JOINTS))
-        self._previous_controls = np.zeros((n, NUM_JOINTS))
         # per hand: the physics substep from which a new target acts (the profile's
         # latency_substeps; a system identification sets it per hand)
         self.switch = np.full(n, first.profile.latency_substeps, dtype=int)
-        self._pool = ThreadPoolExecutor(max(1, threads))
-        self._chunks = [c for c in np.array_split(np.arange(n), max(1, threads)) if len(c)]
+        # the hands' state (mjSTATE_FULLPHYSICS rows) and the last forward pass's sensors
+        self.state = np.zeros((n, mujoco.mj_stateSize(model, FULL_STATE)))
+        self.sensors = np.zeros((n, model.nsensordata))
+        self._qpos_slice = slice(1, 1 + model.nq)  # after the time
+        self._qvel_slice = slice(1 + model.nq, 1 + model.nq + model.nv)
+        self._torque_slice = slice(model.nsensordata - NUM_JOINTS, model.nsensordata)
+        # one rollout call covers what runs without Python in between: the six substeps of
+        # position actuators, one substep of the law computed in Python
+        substeps = 1 if self.explicit else SUBSTEPS
+        self._state_out = np.zeros((n, substeps, self.state.shape[1]))
+        self._sensors_out = np.zeros((n, substeps, model.nsensordata))
+        self._control_in = np.zeros((n, substeps, mujoco.mj_stateSize(model, CONTROL_STATE)))
+        self._warmstart = np.zeros((n, model.nv))
+        # the object's force in a control row: controls (nu), then xfrc_applied [nbody, 6]
+        self._force_column = model.nu + 6 * self._object if self._object is not None else None
+        threads = max(1, threads)
+        self._models = [h.model for h in hands]
+        self._rollout = rollout.Rollout(nthread=threads if threads > 1 else 0)
+        self._scratch = [mujoco.MjData(model) for _ in range(threads)]
+        # small chunks balance the threads (hands differ in contact work); measured best
+        self._chunk = max(1, n // (threads * 16))
         for row, hand in enumerate(hands):
             mujoco.mj_forward(hand.model, hand.data)  # sensors of a hand not yet reset
             self.sync(row)
 
     def sync(self, row: int) -> None:
-        """Take over hand ``row`` after it was reset or stepped on its own (its state, target
-        and latency queue). While the batch steps them, the hands' own ``target`` and queue are
-        not kept: the batch's arrays are."""
+        """Take over hand ``row`` after it was reset or stepped on its own (its state, target,
+        latency queue and disturbance force). While the batch steps them, the hands' own
+        MjData, ``target``, queue and force are not kept: the batch's arrays are (``restore``
+        writes them back)."""
         hand = self.hands[row]
         self.targets[row], self.applied[row] = hand.target, hand.applied_target
+        self.external_force[row] = hand.external_force
         if len(self._queue[row]):
             self._queue[row] = hand.pending_targets
-        self._read(row)
+        mujoco.mj_getState(hand.model, hand.data, self.state[row], FULL_STATE)
+        self.sensors[row] = hand.data.sensordata
 
-    # -- per hand, in the worker threads ---------------------------------------------------------
-
-    def _read(self, row: int) -> None:
-        data = self.hands[row].data
-        self.qpos[row] = data.qpos
-        self.qvel[row] = data.qvel
-        self.torque[row] = data.actuator_force
-        self.sensors[row] = data.sensordata
-
-    def _push_force(self, hand: SimHand) -> None:
-        if self._object is not None:
-            hand.data.xfrc_applied[self._object, :3] = hand.external_force
-
-    def _control_step(self, rows: np.ndarray) -> None:
-        for row in rows:
-            hand = self.hands[row]
-            self._push_force(hand)
-            switch = int(self.switch[row])
-            if switch:
-                hand.data.ctrl[:] = self._previous_controls[row]
-                mujoco.mj_step(hand.model, hand.data, nstep=switch)
-            hand.data.ctrl[:] = self._controls[row]
-            mujoco.mj_step(hand.model, hand.data, nstep=SUBSTEPS - switch)
-            self._read(row)
-
-    def _substep(self, rows: np.ndarray, first: bool, last: bool) -> None:
-        for row in rows:
-            hand = self.hands[row]
-            if first:
-                self._push_force(hand)
-            hand.data.ctrl[:] = self._controls[row]
-            mujoco.mj_step(hand.model, hand.data)
-            if last:
-                self._read(row)
-            else:  # what the next substep's law reads
-                self.qpos[row] = hand.data.qpos
-                self.qvel[row] = hand.data.qvel
+    def restore(self, row: int) -> SimHand:
+        """Hand ``row`` with the batch's state written into its MjData (forward pass done), to
+        render it or to step it on its own."""
+        hand = self.hands[row]
+        mujoco.mj_setState(hand.model, hand.data, self.state[row], FULL_STATE)
+        hand.target, hand.applied_target = self.targets[row].copy(), self.applied[row].copy()
+        hand.external_force = self.external_force[row].copy()
+        hand.apply_target(hand.applied_target)
+        mujoco.mj_forward(hand.model, hand.data)
+        return hand
 
     # -- batched ---------------------------------------------------------------------------------
 
@@ -129,22 +126,46 @@ class HandBatch:
             self._queue = np.concatenate([self._queue[:, 1:], self.targets[:, None]], axis=1)
         else:
             self.applied = self.targets.copy()
-        if not self.explicit:
-            self._controls = position_controls(self.profile, self.applied)
-            self._previous_controls = position_controls(self.profile, previous)
-            self._map(self._control_step)
+        if self._force_column is not None:
+            self._control_in[:, :, self._force_column:self._force_column + 3] = \
+                self.external_force[:, None]
+        controls = self._control_in[:, :, :NUM_JOINTS]
+        if not self.explicit:  # position actuators: the controls of each substep, one call
+            controls[:] = position_controls(self.profile, self.applied)[:, None]
+            early = np.arange(SUBSTEPS)[None, :] < self.switch[:, None]  # [N, substeps]
+            if early.any():
+                controls[early] = np.broadcast_to(
+                    position_controls(self.profile, previous)[:, None], controls.shape)[early]
+            self._physics()
             return
-        for substep in range(SUBSTEPS):
+        for substep in range(SUBSTEPS):  # the XC330 law reads the state of every substep
             acting = np.where((substep < self.switch)[:, None], previous, self.applied)
-            self._controls = self.profile.joint_torque(
-                acting, self.qpos[:, self._qpos_index], self.qvel[:, self._dof_index])
-            self._map(self._substep, substep == 0, substep == SUBSTEPS - 1)
+            controls[:, 0] = self.profile.joint_torque(acting, self.q, self.qd)
+            self._physics()
 
-    def _map(self, function, *args) -> None:
-        for future in [self._pool.submit(function, rows, *args) for rows in self._chunks]:
-            future.result()
+    def _physics(self) -> None:
+        self._rollout.rollout(self._models, self._scratch, self.state, self._control_in,
+                              control_spec=CONTROL_STATE, skip_checks=True,
+                              nstep=self._control_in.shape[1], initial_warmstart=self._warmstart,
+                              state=self._state_out, sensordata=self._sensors_out,
+                              chunk_size=self._chunk)
+        self.state[:] = self._state_out[:, -1]
+        self.sensors[:] = self._sensors_out[:, -1]
 
     # -- batched views -----------------------------------------------------------------------------
+
+    @property
+    def qpos(self) -> np.ndarray:
+        return self.state[:, self._qpos_slice]
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return self.state[:, self._qvel_slice]
+
+    @property
+    def torque(self) -> np.ndarray:
+        """[N, 16] actuator forces of the last physics step (N*m)."""
+        return self.sensors[:, self._torque_slice]
 
     @property
     def q(self) -> np.ndarray:
@@ -191,4 +212,4 @@ class HandBatch:
         return self.sensors[:, start:start + 4]
 
     def close(self) -> None:
-        self._pool.shutdown()
+        self._rollout.close()

@@ -150,8 +150,9 @@ def _apply_pads(spec: mujoco.MjSpec, profile: HardwareProfile) -> None:
 #: the centre of mass (3) and angular velocity (3), all in the world frame (13 values, the
 #: rotation env's "fingertips" group); then per fingertip the contact sensor: number of
 #: contacts (1) and the net contact force the fingertip exerts, world frame (3); then the
-#: object's orientation (4) when there is an object. Sensors are evaluated in the forward pass
-#: at the start of a physics step, like data.xpos after mj_step.
+#: object's orientation (4) when there is an object; last the 16 actuator forces (what
+#: data.actuator_force holds after mj_step). Sensors are evaluated in the forward pass at the
+#: start of a physics step, like data.xpos after mj_step.
 TIP_VALUES, CONTACT_VALUES = 13, 4
 
 
@@ -169,6 +170,9 @@ def _add_state_sensors(spec: mujoco.MjSpec, with_object: bool) -> None:
                         intprm=[0b11, 3, 1])
     if with_object:
         spec.add_sensor(type=sensor.mjSENS_FRAMEQUAT, objtype=obj.mjOBJ_XBODY, objname="object")
+    for actuator in spec.actuators:
+        spec.add_sensor(type=sensor.mjSENS_ACTUATORFRC, objtype=obj.mjOBJ_ACTUATOR,
+                        objname=actuator.name)
 
 
 def _add_chaos_box(spec: mujoco.MjSpec, box: ChaosBox) -> None:

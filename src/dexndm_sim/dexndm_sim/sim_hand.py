@@ -40,6 +40,10 @@ class SimHand:
         self._queue: deque[np.ndarray] = deque([self.target.copy()] *
                                                self.profile.latency_steps)
         self.external_force = np.zeros(3)  # applied to the object's centre of mass
+        # start each physics call's constraint solve from a zero warm start, as a HandBatch
+        # does (its rollout cannot carry one over): one call per control step with position
+        # actuators, one per physics step with the law computed in Python
+        self.cold_start = False
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -82,7 +86,7 @@ class SimHand:
         self.applied_target = self.target.copy()
         self._queue = deque([self.target.copy()] * self.profile.latency_steps)
         self.external_force[:] = 0
-        self._apply(self.applied_target)
+        self.apply_target(self.applied_target)
         mujoco.mj_forward(self.model, self.data)
 
     def control_step(self, target: np.ndarray) -> None:
@@ -94,14 +98,18 @@ class SimHand:
             self.data.xfrc_applied[self.scene.object_body, :3] = self.external_force
         switch = self.profile.latency_substeps  # the new target acts from this substep on
         if not self._explicit:  # position actuators: a target holds over whole substep runs
+            if self.cold_start:
+                self.data.qacc_warmstart[:] = 0
             if switch:
-                self._apply(previous)
+                self.apply_target(previous)
                 mujoco.mj_step(self.model, self.data, nstep=switch)
-            self._apply(self.applied_target)
+            self.apply_target(self.applied_target)
             mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS - switch)
             return
         for substep in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
-            self._apply(previous if substep < switch else self.applied_target)
+            if self.cold_start:
+                self.data.qacc_warmstart[:] = 0
+            self.apply_target(previous if substep < switch else self.applied_target)
             mujoco.mj_step(self.model, self.data)
 
     @property
@@ -114,7 +122,7 @@ class SimHand:
         """Targets sent but not yet acting (the latency queue), oldest first."""
         return list(self._queue)
 
-    def _apply(self, target: np.ndarray) -> None:
+    def apply_target(self, target: np.ndarray) -> None:
         if self._explicit:
             self.data.ctrl[:] = self.profile.joint_torque(
                 target, self.data.qpos[self.scene.qpos_index],

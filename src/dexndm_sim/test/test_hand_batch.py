@@ -68,14 +68,16 @@ def _tip_reference(hand: SimHand) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("profile", ["nominal", "real", "nominal+substeps", "real+substeps"])
 def test_batch_equals_each_hand_stepped_alone(profile):
     batched, alone = _hands(profile), _hands(profile)
+    for hand in alone:  # the batch's rollout starts each physics call's solve cold
+        hand.cold_start = True
     batch = HandBatch(batched, threads=2)
     rng = np.random.default_rng(0)
     touched = 0
     for step in range(12):
         targets = CANONICAL_POSE + rng.normal(0, 0.1, (N, 16))
         forces = rng.normal(0, 0.05, (N, 3)) if step % 3 == 0 else np.zeros((N, 3))
+        batch.external_force[:] = forces
         for row in range(N):
-            batched[row].external_force = forces[row].copy()
             alone[row].external_force = forces[row].copy()
             alone[row].control_step(targets[row])
         batch.step(targets)
@@ -116,6 +118,8 @@ def test_chaos_box_hands_batch_the_same_way():
         return made
 
     batched, alone = hands(), hands()
+    for hand in alone:
+        hand.cold_start = True
     batch = HandBatch(batched)
     rng = np.random.default_rng(3)
     for _ in range(4):
@@ -125,4 +129,24 @@ def test_chaos_box_hands_batch_the_same_way():
             hand.control_step(targets[row])
             assert np.array_equal(batch.qpos[row], hand.data.qpos)  # balls included
             assert np.array_equal(batch.q[row], hand.q)
+    batch.close()
+
+
+def test_restore_hands_a_row_back_to_its_hand():
+    """After batched steps, ``restore`` writes a row back into its SimHand: the hand shows the
+    batch's state, and stepped alone it lands where the batch's next step does."""
+    batched = _hands("nominal")
+    batch = HandBatch(batched)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        batch.step(CANONICAL_POSE + rng.normal(0, 0.1, (N, 16)))
+    hand = batch.restore(1)
+    assert np.array_equal(hand.data.qpos, batch.qpos[1])
+    assert np.array_equal(hand.data.qvel, batch.qvel[1])
+    assert np.array_equal(hand.target, batch.targets[1])
+    target = CANONICAL_POSE + rng.normal(0, 0.1, (N, 16))
+    hand.cold_start = True
+    hand.control_step(target[1])
+    batch.step(target)
+    assert np.array_equal(hand.data.qpos, batch.qpos[1])
     batch.close()
