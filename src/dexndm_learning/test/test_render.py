@@ -34,3 +34,35 @@ def test_episode_renders_to_png_frames_and_mp4(tmp_path, monkeypatch):
     decoded = iio.imread(video["out"])
     assert decoded.shape[0] == 6 and decoded.shape[1:3] == (120, 160)
     assert np.abs(decoded[0].astype(float) - first.astype(float)).mean() < 20  # same scene
+
+
+def test_frames_show_the_hand_not_only_the_object():
+    """The hand's geoms (group 3, hidden by MuJoCo's default scene options) are drawn: a
+    segmentation render of the hand holding an object contains hand geoms and object geoms."""
+    import mujoco
+
+    from dexndm_control.hand import CANONICAL_POSE
+    from dexndm_sim.objects import generate_category
+    from dexndm_sim.profiles import nominal
+    from dexndm_sim.render import FrameRenderer
+    from dexndm_sim.scene import SceneConfig
+    from dexndm_sim.sim_hand import SimHand
+    from dexndm_sim.wrist import CANONICAL
+
+    hand = SimHand(SceneConfig(CANONICAL["palm_up"], nominal(), "fast",
+                               generate_category("small_cylinders")[0]))
+    hand.reset(CANONICAL_POSE, hand.scene.palm_to_world(np.array([0.0, 0.0, -0.05])),
+               np.array([1.0, 0.0, 0.0, 0.0]))
+    try:
+        renderer = FrameRenderer(hand.model, 160, 120)
+    except RenderingUnavailable as error:
+        pytest.skip(f"no OpenGL backend here: {error}")
+    try:
+        segments = renderer.segmentation(hand.data)
+    finally:
+        renderer.close()
+    geoms = segments[..., 0][segments[..., 1] == mujoco.mjtObj.mjOBJ_GEOM]
+    bodies = set(hand.model.geom_bodyid[np.unique(geoms)])
+    hand_pixels = np.isin(hand.model.geom_bodyid[geoms], hand.scene.hand_bodies).sum()
+    assert hand.scene.object_body in bodies
+    assert hand_pixels > 0.05 * segments[..., 0].size  # the hand fills part of the frame

@@ -39,6 +39,10 @@ class FrameRenderer:
             raise RenderingUnavailable(
                 f"no OpenGL backend for offscreen rendering ({error}); install EGL (libegl1) "
                 "or OSMesa (libosmesa6) and set MUJOCO_GL=egl or osmesa") from None
+        # the hand's geoms sit in group 3 (collision boxes and fingertip meshes, model.py),
+        # which MuJoCo's default scene options hide: show every group the scene uses
+        self.option = mujoco.MjvOption()
+        self.option.geomgroup[:] = 1
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
         self._camera.distance, self._camera.azimuth = view.distance, view.azimuth
@@ -46,8 +50,16 @@ class FrameRenderer:
         self._camera.lookat[:] = view.lookat
 
     def render(self, data) -> np.ndarray:
-        self._renderer.update_scene(data, camera=self._camera)
+        self._renderer.update_scene(data, camera=self._camera, scene_option=self.option)
         return self._renderer.render().copy()
+
+    def segmentation(self, data) -> np.ndarray:
+        """[H, W, 2]: per pixel the object id and type MuJoCo drew there (-1: nothing)."""
+        self._renderer.enable_segmentation_rendering()
+        try:
+            return self.render(data)
+        finally:
+            self._renderer.disable_segmentation_rendering()
 
     def close(self) -> None:
         self._renderer.close()
