@@ -22,8 +22,10 @@ class SysidConfig:
                                                  "trajectory library (.npz) for the collector")
     probe_count: int = setting(12, help="--write-probe: trajectories")
     probe_steps: int = setting(160, help="--write-probe: control steps each")
-    base: str = setting("nominal", help="the simulator model to start from (a profile name or "
-                                        "file with position actuators)")
+    base: str = setting("nominal", help="the simulator model whose parameters are identified "
+                                        "(a profile name or file): nominal (MuJoCo position "
+                                        "actuators) or real:effects=false,spread_seed=null "
+                                        "(the XC330 firmware law, quantised readings, backlash)")
     population: int = setting(32, help="K: simulated hands stepped together (least squares "
                                        "needs >= 29)")
     random_generations: int = setting(4, help="stage 1: random search (also picks the latency)")

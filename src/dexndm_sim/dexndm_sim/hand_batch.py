@@ -64,6 +64,11 @@ class HandBatch:
         # per hand: the physics substep from which a new target acts (the profile's
         # latency_substeps; a system identification sets it per hand)
         self.switch = np.full(n, first.profile.latency_substeps, dtype=int)
+        # per hand: the XC330 law's gains and torque cap (a system identification sets them per
+        # hand; position actuators keep theirs in each hand's model)
+        self.kp = np.tile(np.asarray(self.profile.kp, dtype=float), (n, 1))
+        self.kd = np.tile(np.asarray(self.profile.kd, dtype=float), (n, 1))
+        self.torque_limit = np.tile(np.asarray(self.profile.torque_limit, dtype=float), (n, 1))
         # the hands' state (mjSTATE_FULLPHYSICS rows) and the last forward pass's sensors
         self.state = np.zeros((n, mujoco.mj_stateSize(model, FULL_STATE)))
         self.sensors = np.zeros((n, model.nsensordata))
@@ -140,7 +145,8 @@ class HandBatch:
             return
         for substep in range(SUBSTEPS):  # the XC330 law reads the state of every substep
             acting = np.where((substep < self.switch)[:, None], previous, self.applied)
-            controls[:, 0] = self.profile.joint_torque(acting, self.q, self.qd)
+            controls[:, 0] = self.profile.joint_torque(acting, self.q, self.qd, self.kp, self.kd,
+                                                       self.torque_limit)
             self._physics()
 
     def _physics(self) -> None:

@@ -130,9 +130,12 @@ class HardwareProfile:
         return replace(self, kp=jitter(self.kp), kd=jitter(self.kd),
                        torque_limit=jitter(self.torque_limit))
 
-    def joint_torque(self, target: np.ndarray, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
+    def joint_torque(self, target: np.ndarray, q: np.ndarray, qd: np.ndarray,
+                     kp: np.ndarray | None = None, kd: np.ndarray | None = None,
+                     torque_limit: np.ndarray | None = None) -> np.ndarray:
         """The XC330 law: clip(kp * e - kd * w, +-limit) on quantised readings, with deadband;
-        then what the motor and gears make of it at the joint's true speed ``qd``."""
+        then what the motor and gears make of it at the joint's true speed ``qd``. ``kp``,
+        ``kd`` and ``torque_limit`` replace the profile's (e.g. [N, 16], one row per hand)."""
         speed = qd
         if self.quantize:
             target = np.round(target / RAD_PER_TICK) * RAD_PER_TICK
@@ -141,8 +144,10 @@ class HardwareProfile:
         error = target - q
         if self.backlash:
             error = np.sign(error) * np.maximum(np.abs(error) - self.backlash, 0.0)
-        limit = np.asarray(self.torque_limit)
-        torque = np.clip(np.asarray(self.kp) * error - np.asarray(self.kd) * qd, -limit, limit)
+        kp = np.asarray(self.kp if kp is None else kp)
+        kd = np.asarray(self.kd if kd is None else kd)
+        limit = np.asarray(self.torque_limit if torque_limit is None else torque_limit)
+        torque = np.clip(kp * error - kd * qd, -limit, limit)
         if self.stall_torque:
             direction = np.sign(torque)
             available = self.stall_torque * (1.0 - direction * speed / self.no_load_speed)

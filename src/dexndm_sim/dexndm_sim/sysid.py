@@ -10,8 +10,8 @@ Two stages at a fixed simulator budget (replays of the recordings by one simulat
 
 0. the latency (whole control steps) from the recordings alone: the lag at which joint motion
    starts to follow target changes (``estimate_latency``);
-1. random search: parameters drawn log-uniformly from ``SEARCH_SPACE``; each finger's best
-   parameters are kept;
+1. random search: parameters drawn log-uniformly from ``SEARCH_SPACE``, the base model's own
+   values among them; each finger's best parameters are kept;
 2. refinement at that latency, one of ``REFINERS``:
    - "least_squares" (default): scipy's trust-region least squares on the tracking errors
      themselves, with a Jacobian from finite differences computed in the population's hands in
@@ -124,9 +124,8 @@ class Replayer:
     """K free hands that replay recordings open loop with per-hand parameters."""
 
     def __init__(self, base: HardwareProfile, population: int, threads: int = 2) -> None:
-        if base.actuation != "position":
-            raise SysidError("identify against a profile with MuJoCo position actuators (e.g. "
-                             f"nominal); '{base.name}' computes its law in Python")
+        # the base fixes the model's structure: MuJoCo position actuators (nominal), or the
+        # XC330 firmware law with its quantised readings and backlash (real:effects=false)
         self.base = replace(base, latency_steps=0)  # latency is applied to the targets here
         self.wrist = np.array([1.0, 0.0, 0.0, 0.0])
         hands = [SimHand(SceneConfig(tuple(self.wrist), self.base, "fast", state_sensors=True))
@@ -155,10 +154,15 @@ class Replayer:
         hand = self.batch.hands[row]
         model = hand.model
         kp, kd, limit, coulomb, viscous, armature, scale = values.T
-        model.actuator_gainprm[:NUM_JOINTS, 0] = kp
-        model.actuator_biasprm[:NUM_JOINTS, 1] = -kp
-        model.actuator_biasprm[:NUM_JOINTS, 2] = -kd
-        model.actuator_forcerange[:NUM_JOINTS] = np.stack([-limit, limit], axis=1)
+        if self.batch.explicit:  # the law's gains and cap are the batch's, per hand
+            self.batch.kp[row], self.batch.kd[row], self.batch.torque_limit[row] = kp, kd, limit
+            control = limit * (1.0 + self.base.gear_friction)
+            model.actuator_ctrlrange[:NUM_JOINTS] = np.stack([-control, control], axis=1)
+        else:
+            model.actuator_gainprm[:NUM_JOINTS, 0] = kp
+            model.actuator_biasprm[:NUM_JOINTS, 1] = -kp
+            model.actuator_biasprm[:NUM_JOINTS, 2] = -kd
+            model.actuator_forcerange[:NUM_JOINTS] = np.stack([-limit, limit], axis=1)
         model.dof_frictionloss[self._dofs] = coulomb
         model.dof_damping[self._dofs] = viscous
         model.dof_armature[self._dofs] = armature
@@ -209,7 +213,9 @@ class Replayer:
         self.apply(0, candidate.values)
         self._set_gravity(recording.wrist_quat)
         hand = self.batch.hands[0]
-        hand.profile = replace(self.base, latency_substeps=candidate.substeps)
+        kp, kd, limit = (tuple(float(v) for v in column) for column in candidate.values.T[:3])
+        hand.profile = replace(self.base, latency_substeps=candidate.substeps, kp=kp, kd=kd,
+                               torque_limit=limit)
         start = np.clip(recording.q[0], LOWER, UPPER)
         hand.reset(start)
         padded = np.concatenate([np.repeat(start[None], candidate.latency, 0), recording.a])
@@ -329,8 +335,10 @@ def search(replayer: Replayer, recordings: Sequence[Recording], random_generatio
     # stage 1: random search over every parameter at the latency; each group's best
     best_unit = np.zeros((NUM_JOINTS, dims))
     best_cost = np.full(len(groups), np.inf)
-    for _ in range(random_generations):
+    for generation in range(random_generations):
         unit = sample(k)
+        if generation == 0:  # the model's own values compete too: the search never ends worse
+            unit[0] = base_unit
         cost = group_costs(replayer.replay([Candidate(to_values(u), chosen) for u in unit],
                                            recordings))
         _keep_better(best_unit, best_cost, unit, cost, groups)
