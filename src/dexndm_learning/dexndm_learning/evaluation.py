@@ -60,9 +60,10 @@ def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, f
 
 def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
                 axis: np.ndarray | None, steps: int, rng: np.random.Generator,
-                on_step=None) -> dict:
-    """One episode; ``on_step(hand)`` is called after every control step (e.g. rendering)."""
-    pick = rng.integers(len(cache))
+                on_step=None, grasp: int | None = None) -> dict:
+    """One episode from grasp ``grasp`` of ``cache`` (default: a random one); ``on_step(hand)``
+    is called after every control step (e.g. rendering)."""
+    pick = rng.integers(len(cache)) if grasp is None else grasp
     hand.reset(cache.q[pick], cache.object_pos[pick], cache.object_quat[pick])
     runtime.reset(hand.q, cache.target[pick])
     goal = None
@@ -128,30 +129,53 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     return result
 
 
-def render_episode(policy: str, out: str | Path, category: str = "cylinders",
-                   wrist: str = "palm_up", axis: tuple[float, float, float] = (0.0, 0.0, 1.0),
-                   steps: int = 200, profile: str = "nominal", seed: int = 0,
-                   width: int = 640, height: int = 480) -> dict:
-    """Run one evaluation episode of a base policy and write its frames (PNG dir, MP4, GIF)."""
+def render_episode(policy: str, out: str | Path, category: str | None = None,
+                   wrist: str | None = None, axis: tuple[float, float, float] = (0.0, 0.0, 1.0),
+                   steps: int = 200, profile: str = "nominal", seed: int | None = None,
+                   width: int = 640, height: int = 480, object_index: int | None = None,
+                   grasp_index: int | None = None) -> dict:
+    """Run one evaluation episode of a base policy and write its frames (PNG dir, MP4, GIF).
+    What is left unset comes from the bundle's ``initial_grasp`` (the object, wrist and grasp
+    it starts from on the virtual hand), else cylinders, palm up, object 0, a random grasp."""
+    from dexndm_control.policy.bundle import load_bundle
     from dexndm_sim.render import FrameRenderer, write_frames
 
+    start = load_bundle(policy, "base_policy").info.get("initial_grasp") or {}
+    own = category is None or category == start.get("category")
+    category = category or start.get("category", "cylinders")
+    wrist = wrist or start.get("wrist", "palm_up")
+    seed = start.get("seed", 0) if seed is None else seed
+    if object_index is None:
+        object_index = start.get("object_index", 0) if own else 0
+    if grasp_index is None and own and object_index == start.get("object_index"):
+        grasp_index = start.get("grasp_index")
     rng = np.random.default_rng(seed)
     wrist_quat = wrist_quaternion(wrist, rng)
     hardware = get_profile(profile)
-    obj = generate_category(category, seed)[0]
-    cache = load_or_generate(obj, wrist_quat, hardware, wanted=4, seed=seed)
+    objects = generate_category(category, seed)
+    if not 0 <= object_index < len(objects):
+        raise ValueError(f"--object-index must be within 0-{len(objects) - 1} for {category}")
+    obj = objects[object_index]
+    # the training sim's grasps (what a deployed policy starts from), as the virtual hand uses
+    cache = load_or_generate(obj, wrist_quat, get_profile("nominal"),
+                             wanted=start.get("grasps", 4), seed=seed)
     if len(cache) == 0:
         raise ValueError(f"no grasp holds {obj.name} at {wrist}")
+    if grasp_index is not None and not 0 <= grasp_index < len(cache):
+        raise ValueError(f"{obj.name} has {len(cache)} grasps: --grasp-index must be within "
+                         f"0-{len(cache) - 1}")
     hand = SimHand(SceneConfig(tuple(wrist_quat), hardware, "fast", obj))
     renderer = FrameRenderer(hand.model, width, height)
     frames: list[np.ndarray] = []
     try:
         metrics = run_episode(hand, PolicyRuntime(policy, max_step=1.0), cache, wrist_quat,
                               np.asarray(axis, dtype=float), steps, rng,
-                              on_step=lambda h: frames.append(renderer.render(h.data)))
+                              on_step=lambda h: frames.append(renderer.render(h.data)),
+                              grasp=grasp_index)
     finally:
         renderer.close()
-    return {"out": str(write_frames(frames, out)), "frames": len(frames), "metrics": metrics}
+    return {"out": str(write_frames(frames, out)), "frames": len(frames), "object": obj.name,
+            "grasp": grasp_index, "metrics": metrics}
 
 
 def format_results(result: dict) -> str:

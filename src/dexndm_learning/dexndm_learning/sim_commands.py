@@ -31,13 +31,21 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     render.add_argument("policy", help="base_policy bundle directory")
     render.add_argument("--out", required=True,
                         help="episode.mp4, episode.gif, or a directory for PNG frames")
-    render.add_argument("--category", default="cylinders")
-    render.add_argument("--wrist", default="palm_up")
+    render.add_argument("--category", default=None,
+                        help="object category (default: the bundle's initial_grasp, else "
+                             "cylinders)")
+    render.add_argument("--object-index", type=int, default=None,
+                        help="object of the category (default: the bundle's initial_grasp)")
+    render.add_argument("--grasp-index", type=int, default=None,
+                        help="grasp of the object's training-sim grasp search (default: the "
+                             "bundle's initial_grasp, else a random one)")
+    render.add_argument("--wrist", default=None, help="default: the bundle's, else palm_up")
     render.add_argument("--axis", type=float, nargs=3, default=[0.0, 0.0, 1.0],
                         help="rotation axis (world frame)")
     render.add_argument("--steps", type=int, default=200)
     render.add_argument("--profile", default="nominal")
-    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--seed", type=int, default=None,
+                        help="objects and grasps seed (default: the bundle's, else 0)")
     render.add_argument("--size", type=int, nargs=2, default=[640, 480], metavar=("W", "H"))
     gap = sub.add_parser("gap", help="per-joint open-loop tracking difference of two profiles")
     gap.add_argument("--library", default=None, help="trajectory library (first trajectory); "
@@ -69,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
 
         result = render_episode(args.policy, args.out, args.category, args.wrist,
                                 tuple(args.axis), args.steps, args.profile, args.seed,
-                                *args.size)
+                                *args.size, object_index=args.object_index,
+                                grasp_index=args.grasp_index)
         print(json.dumps(result))
         return 0
     from dexndm_control.hand import ACTION_SCALE, CANONICAL_POSE, LOWER, UPPER

@@ -66,3 +66,30 @@ def test_frames_show_the_hand_not_only_the_object():
     hand_pixels = np.isin(hand.model.geom_bodyid[geoms], hand.scene.hand_bodies).sum()
     assert hand.scene.object_body in bodies
     assert hand_pixels > 0.05 * segments[..., 0].size  # the hand fills part of the frame
+
+
+def test_render_starts_from_the_bundles_initial_grasp(tmp_path, monkeypatch):
+    """Without --category/--object-index/--grasp-index the episode starts where the bundle's
+    initial_grasp says (the virtual hand's start); a grasp index out of range is refused."""
+    import shutil
+
+    import yaml
+
+    from dexndm_learning.evaluation import render_episode
+
+    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+    bundle = tmp_path / "policy"
+    shutil.copytree(POLICY, bundle)
+    info = yaml.safe_load((bundle / "bundle.yaml").read_text())
+    info["initial_grasp"] = {"object": "small_cylinders_001", "category": "small_cylinders",
+                             "object_index": 1, "wrist": "palm_up", "grasp_index": 1,
+                             "profile": "nominal", "grasps": 2, "seed": 0}
+    (bundle / "bundle.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+    try:
+        result = render_episode(str(bundle), tmp_path / "frames", steps=2, width=64, height=48)
+    except RenderingUnavailable as error:
+        pytest.skip(f"no OpenGL backend here: {error}")
+    assert (result["object"], result["grasp"], result["frames"]) == ("small_cylinders_001", 1, 2)
+    with pytest.raises(ValueError, match="grasp-index must be within 0-1"):
+        render_episode(str(bundle), tmp_path / "frames2", steps=2, width=64, height=48,
+                       grasp_index=5)

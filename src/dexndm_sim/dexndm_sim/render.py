@@ -20,6 +20,9 @@ class RenderingUnavailable(DexndmError):
     pass
 
 
+HEADLIGHT_AMBIENT, HEADLIGHT_DIFFUSE = 0.45, 0.75
+
+
 @dataclass(frozen=True)
 class CameraView:
     distance: float = 0.42
@@ -33,6 +36,10 @@ class FrameRenderer:
                  view: CameraView = CameraView()) -> None:
         import mujoco
 
+        # a brighter headlight than MuJoCo's default: the hand's geoms are dark grey (visual
+        # settings only; the physics does not read them)
+        model.vis.headlight.ambient[:] = HEADLIGHT_AMBIENT
+        model.vis.headlight.diffuse[:] = HEADLIGHT_DIFFUSE
         try:
             self._renderer = mujoco.Renderer(model, height, width)
         except Exception as error:  # noqa: BLE001 - GL failures surface as many types
