@@ -22,6 +22,10 @@ _domains = itertools.count((os.getpid() * 7) % 90)
 
 def pytest_configure(config):
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    # before any test module imports mujoco, which fixes its OpenGL platform on first import
+    from dexndm_sim import choose_gl_backend
+
+    choose_gl_backend()
 
 
 @pytest.fixture

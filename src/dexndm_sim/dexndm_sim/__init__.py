@@ -5,11 +5,18 @@ import os as _os
 
 __version__ = "0.1.0"
 
-# MuJoCo picks its OpenGL platform once, when it is first imported. Headless (no DISPLAY) the
-# default (GLFW) cannot render offscreen: prefer EGL, then OSMesa, unless the user chose.
-if not _os.environ.get("MUJOCO_GL") and not _os.environ.get("DISPLAY"):
-    for _backend, _library in (("egl", "EGL"), ("osmesa", "OSMesa")):
-        if _ctypes_util.find_library(_library):
-            _os.environ["MUJOCO_GL"] = _backend
-            _os.environ.setdefault("PYOPENGL_PLATFORM", _backend)
-            break
+
+def choose_gl_backend() -> None:
+    """MuJoCo picks its OpenGL platform once, when it is first imported. Headless (no DISPLAY)
+    the default (GLFW) cannot render offscreen: prefer EGL, then OSMesa, unless the user chose.
+    Called on import of this package; a process that imports mujoco first calls it before."""
+    if _os.environ.get("MUJOCO_GL") or _os.environ.get("DISPLAY"):
+        return
+    for backend, library in (("egl", "EGL"), ("osmesa", "OSMesa")):
+        if _ctypes_util.find_library(library):
+            _os.environ["MUJOCO_GL"] = backend
+            _os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+            return
+
+
+choose_gl_backend()

@@ -109,7 +109,8 @@ class HandBatch:
 
     def restore(self, row: int) -> SimHand:
         """Hand ``row`` with the batch's state written into its MjData (forward pass done), to
-        render it or to step it on its own."""
+        render it or to step it on its own (with its own profile's law: per-hand ``kp``, ``kd``
+        and ``torque_limit`` set on the batch stay in the batch)."""
         hand = self.hands[row]
         mujoco.mj_setState(hand.model, hand.data, self.state[row], FULL_STATE)
         hand.target, hand.applied_target = self.targets[row].copy(), self.applied[row].copy()

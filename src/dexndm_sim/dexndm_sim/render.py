@@ -7,6 +7,7 @@ dexndm_sim/__init__.py). Without one, RenderingUnavailable says what to install.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,11 @@ class FrameRenderer:
                  view: CameraView = CameraView()) -> None:
         import mujoco
 
+        if mujoco.GLContext.__module__ == "mujoco.glfw" and not os.environ.get("DISPLAY"):
+            # GLFW without a display: creating a context fails, and a second try aborts
+            raise RenderingUnavailable(
+                "mujoco was imported with its GLFW backend and there is no DISPLAY; import "
+                "dexndm_sim before mujoco, or set MUJOCO_GL=egl (or osmesa)")
         # a brighter headlight than MuJoCo's default: the hand's geoms are dark grey (visual
         # settings only; the physics does not read them)
         model.vis.headlight.ambient[:] = HEADLIGHT_AMBIENT

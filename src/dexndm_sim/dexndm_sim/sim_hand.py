@@ -34,7 +34,6 @@ class SimHand:
         self.data = mujoco.MjData(self.model)
         self.profile = self.scene.config.profile
         self._explicit = self.profile.actuation == "xc330"
-        self._kp = np.asarray(self.profile.kp)
         self.target = np.zeros(16)
         self.applied_target = np.zeros(16)
         self._queue: deque[np.ndarray] = deque([self.target.copy()] *
