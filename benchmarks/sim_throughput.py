@@ -16,8 +16,8 @@ earlier runs; contact work per step is lighter there than in the batch.
 batched_64_fast / batched_256_accurate: the environment with 64 hands / the accurate preset.
 On the same 256 hands and states: physics_threads_speedup = the rollout on one thread / on two,
 and batch_over_physics = HandBatch.step / that 2-thread rollout alone (what the batch adds).
-real_over_nominal: batched_256 under the `real` profile (XC330 law in Python every physics
-step, so six rollout calls per control step) over nominal in the same run;
+real_over_nominal: batched_256 under the `real` profile (the XC330 law, evaluated by MuJoCo
+inside every physics step) over nominal in the same run;
 real_actuator_over_nominal: `real:law=actuator` (the law as MuJoCo actuator parameters).
 chaos_box: one hand in a box of 50 soft balls (CG solver, 100 iterations), palm down, real
 profile; chaos_box_batched: 8 such hands in one HandBatch (control steps/s, all hands).

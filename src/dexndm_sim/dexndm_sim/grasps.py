@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import mujoco
 import numpy as np
 
 from dexndm_control.hand import CANONICAL_POSE, clip_to_limits
+from dexndm_sim.cache import cache_root
 from dexndm_sim.objects import ObjectSpec
 from dexndm_sim.profiles import HardwareProfile
 from dexndm_sim.scene import OBJECT_IN_PALM, SceneConfig, build_scene
@@ -61,7 +61,7 @@ class GraspCache:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("DEXNDM_CACHE", Path.home() / ".cache" / "dexndm")) / "grasps"
+    return cache_root() / "grasps"
 
 
 def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str,

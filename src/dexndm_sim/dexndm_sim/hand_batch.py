@@ -5,13 +5,10 @@ MjData (which stays in its core's cache) while every hand keeps its own model. T
 ``state`` rows ([N, mjSTATE_FULLPHYSICS]) are the hands' truth while it steps them; controls and
 the push on each object go in per physics substep, and qpos, qvel, actuator forces and the
 scene's state sensors (``SceneConfig.state_sensors``, layout in scene.py) come out of the last
-substep. Per control step that is
-
-* one rollout call of six substeps for MuJoCo position actuators (``nominal``,
-  ``real:law=actuator``, identified profiles); a latency that lands within the step switches the
-  controls at its substep;
-* six calls of one substep for the ``real`` profile's XC330 law, which numpy evaluates between
-  them for all hands at once (quantised readings, backlash, torque-speed curve, gear friction).
+substep. Per control step that is one rollout call of six substeps, for MuJoCo position
+actuators (``nominal``, ``real:law=actuator``, identified profiles) and for the ``real``
+profile's XC330 law alike (MuJoCo evaluates the law inside each substep: native/law.py); a
+latency that lands within the step switches the controls at its substep.
 
 Clipping, the latency queue and the controls are [N, 16] arrays. The rollout cannot hand back
 MuJoCo's solver warm start, so each call's first constraint solve starts from zero: a
@@ -30,7 +27,7 @@ from mujoco import rollout
 
 from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
 from dexndm_sim.scene import CONTACT_VALUES, TIP_BODIES, TIP_VALUES
-from dexndm_sim.sim_hand import SUBSTEPS, SimHand, position_controls
+from dexndm_sim.sim_hand import SUBSTEPS, SimHand, actuator_controls
 
 TIPS = len(TIP_BODIES)
 FULL_STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -45,13 +42,12 @@ class HandBatch:
         first = hands[0]
         if not all(h.scene.config.state_sensors for h in hands):
             raise ValueError("build the scenes with SceneConfig(state_sensors=True)")
-        if len({(h.model.nq, h.model.nv, h.model.nbody, h.model.nsensordata, h.explicit_law,
-                 h.profile.latency_steps) for h in hands}) != 1:
+        if len({(h.model.nq, h.model.nv, h.model.nbody, h.model.nsensordata,
+                 h.profile.actuation, h.profile.latency_steps) for h in hands}) != 1:
             raise ValueError("every hand of a batch needs the same model sizes, sensors, "
                              "actuation and latency")
         self.hands = hands
         self.profile = first.profile
-        self.explicit = first.explicit_law
         n, model = len(hands), first.model
         scene = first.scene
         self._qpos_index, self._dof_index = scene.qpos_index, scene.dof_index
@@ -64,23 +60,15 @@ class HandBatch:
         # per hand: the physics substep from which a new target acts (the profile's
         # latency_substeps; a system identification sets it per hand)
         self.switch = np.full(n, first.profile.latency_substeps, dtype=int)
-        # per hand: the XC330 law's gains and torque cap (a system identification sets them per
-        # hand; position actuators keep theirs in each hand's model)
-        self.kp = np.tile(np.asarray(self.profile.kp, dtype=float), (n, 1))
-        self.kd = np.tile(np.asarray(self.profile.kd, dtype=float), (n, 1))
-        self.torque_limit = np.tile(np.asarray(self.profile.torque_limit, dtype=float), (n, 1))
         # the hands' state (mjSTATE_FULLPHYSICS rows) and the last forward pass's sensors
         self.state = np.zeros((n, mujoco.mj_stateSize(model, FULL_STATE)))
         self.sensors = np.zeros((n, model.nsensordata))
         self._qpos_slice = slice(1, 1 + model.nq)  # after the time
         self._qvel_slice = slice(1 + model.nq, 1 + model.nq + model.nv)
         self._torque_slice = slice(model.nsensordata - NUM_JOINTS, model.nsensordata)
-        # one rollout call covers what runs without Python in between: the six substeps of
-        # position actuators, one substep of the law computed in Python
-        substeps = 1 if self.explicit else SUBSTEPS
-        self._state_out = np.zeros((n, substeps, self.state.shape[1]))
-        self._sensors_out = np.zeros((n, substeps, model.nsensordata))
-        self._control_in = np.zeros((n, substeps, mujoco.mj_stateSize(model, CONTROL_STATE)))
+        self._state_out = np.zeros((n, SUBSTEPS, self.state.shape[1]))
+        self._sensors_out = np.zeros((n, SUBSTEPS, model.nsensordata))
+        self._control_in = np.zeros((n, SUBSTEPS, mujoco.mj_stateSize(model, CONTROL_STATE)))
         self._warmstart = np.zeros((n, model.nv))
         # the object's force in a control row: controls (nu), then xfrc_applied [nbody, 6]
         self._force_column = model.nu + 6 * self._object if self._object is not None else None
@@ -109,8 +97,7 @@ class HandBatch:
 
     def restore(self, row: int) -> SimHand:
         """Hand ``row`` with the batch's state written into its MjData (forward pass done), to
-        render it or to step it on its own (with its own profile's law: per-hand ``kp``, ``kd``
-        and ``torque_limit`` set on the batch stay in the batch)."""
+        render it or to step it on its own."""
         hand = self.hands[row]
         mujoco.mj_setState(hand.model, hand.data, self.state[row], FULL_STATE)
         hand.target, hand.applied_target = self.targets[row].copy(), self.applied[row].copy()
@@ -136,24 +123,17 @@ class HandBatch:
             self._control_in[:, :, self._force_column:self._force_column + 3] = \
                 self.external_force[:, None]
         controls = self._control_in[:, :, :NUM_JOINTS]
-        if not self.explicit:  # position actuators: the controls of each substep, one call
-            controls[:] = position_controls(self.profile, self.applied)[:, None]
-            early = np.arange(SUBSTEPS)[None, :] < self.switch[:, None]  # [N, substeps]
-            if early.any():
-                controls[early] = np.broadcast_to(
-                    position_controls(self.profile, previous)[:, None], controls.shape)[early]
-            self._physics()
-            return
-        for substep in range(SUBSTEPS):  # the XC330 law reads the state of every substep
-            acting = np.where((substep < self.switch)[:, None], previous, self.applied)
-            controls[:, 0] = self.profile.joint_torque(acting, self.q, self.qd, self.kp, self.kd,
-                                                       self.torque_limit)
-            self._physics()
+        controls[:] = actuator_controls(self.profile, self.applied)[:, None]
+        early = np.arange(SUBSTEPS)[None, :] < self.switch[:, None]  # [N, substeps]
+        if early.any():
+            controls[early] = np.broadcast_to(
+                actuator_controls(self.profile, previous)[:, None], controls.shape)[early]
+        self._physics()
 
     def _physics(self) -> None:
         self._rollout.rollout(self._models, self._scratch, self.state, self._control_in,
                               control_spec=CONTROL_STATE, skip_checks=True,
-                              nstep=self._control_in.shape[1], initial_warmstart=self._warmstart,
+                              nstep=SUBSTEPS, initial_warmstart=self._warmstart,
                               state=self._state_out, sensordata=self._sensors_out,
                               chunk_size=self._chunk)
         self.state[:] = self._state_out[:, -1]

@@ -62,8 +62,9 @@ TABLE17_MASSES = {
 class HardwareProfile:
     name: str
     # "position": MuJoCo PD actuators (gain kp, bias -kp q - kd qd, force range +-limit), the
-    # target quantised once per control step if ``quantize``; "xc330": the firmware law computed
-    # in Python at every physics step (quantised readings, backlash and the motor effects below)
+    # target quantised once per control step if ``quantize``; "xc330": the firmware law (
+    # joint_torque) evaluated inside every physics step by MuJoCo's user actuator bias
+    # (native/xc330_law.c: quantised readings, backlash and the motor effects below)
     actuation: str
     kp: tuple[float, ...]
     kd: tuple[float, ...]
@@ -135,7 +136,8 @@ class HardwareProfile:
                      torque_limit: np.ndarray | None = None) -> np.ndarray:
         """The XC330 law: clip(kp * e - kd * w, +-limit) on quantised readings, with deadband;
         then what the motor and gears make of it at the joint's true speed ``qd``. ``kp``,
-        ``kd`` and ``torque_limit`` replace the profile's (e.g. [N, 16], one row per hand)."""
+        ``kd`` and ``torque_limit`` replace the profile's (e.g. [N, 16], one row per hand).
+        The reference for native/xc330_law.c, which simulation runs (tested equal)."""
         speed = qd
         if self.quantize:
             target = np.round(target / RAD_PER_TICK) * RAD_PER_TICK
@@ -155,11 +157,6 @@ class HardwareProfile:
         if self.gear_friction:
             torque = torque - self.gear_friction * np.abs(torque) * np.tanh(speed / GEAR_SPEED)
         return torque
-
-    @property
-    def control_limit(self) -> np.ndarray:
-        """Largest joint torque the law can output (gear friction adds to braking)."""
-        return np.asarray(self.torque_limit) * (1.0 + self.gear_friction)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -211,10 +208,10 @@ NO_LOAD_SPEED = 8.48  # rad/s (81 rpm)
 def real(goal_current_ma: float = DEFAULT_GOAL_CURRENT_MA, latency_steps: int = 1,
          spread_seed: int | None = 0, law: str = "per_substep",
          effects: bool = True) -> HardwareProfile:
-    """``law``: "per_substep" computes the XC330 law in Python at every physics step (quantised
-    readings, backlash, torque-speed curve, gear friction); "actuator" gives MuJoCo the same PD
-    law with its force limit as actuator parameters (exact but for reading quantisation,
-    backlash and the two motor effects), so physics runs in one call per control step.
+    """``law``: "per_substep" evaluates the XC330 law at every physics step (quantised
+    readings, backlash, torque-speed curve, gear friction; MuJoCo calls it, native/law.py);
+    "actuator" gives MuJoCo the same PD law with its force limit as position-actuator
+    parameters (exact but for reading quantisation, backlash and the two motor effects).
     ``effects``: the stand-in's effects outside a simulator's parameter set (torque-speed
     curve, load-dependent gear friction, compliant fingertip pads; docs/reality_gap.md)."""
     if law not in ("per_substep", "actuator"):

@@ -11,6 +11,7 @@ import numpy as np
 from dexndm_control.hand import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.model import PALM_POSITION, PRESETS, TIMESTEP, add_hand
+from dexndm_sim.native import law
 from dexndm_sim.objects import ObjectSpec, add_object
 from dexndm_sim.profiles import HardwareProfile, nominal
 
@@ -98,6 +99,9 @@ def build_scene(config: SceneConfig) -> Scene:
         ratio = mass / body.mass
         body.mass = mass
         body.inertia = [value * ratio for value in body.inertia]
+    if profile.actuation == "xc330":
+        law.install()
+        law_rows = law.law_parameters(profile)
     for index, name in enumerate(JOINT_NAMES):
         actuator = spec.add_actuator(name=f"act_{name}", target=name,
                                      trntype=mujoco.mjtTrn.mjTRN_JOINT)
@@ -107,11 +111,13 @@ def build_scene(config: SceneConfig) -> Scene:
             actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
             actuator.forcerange = [-limit, limit]
             actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
-        else:  # torque from the firmware law, computed by the caller every physics step
-            actuator.set_to_motor()
-            actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
-            control = float(profile.control_limit[index])
-            actuator.ctrlrange = [-control, control]
+        else:  # the firmware law on the target (ctrl) inside every physics step (native/)
+            actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+            actuator.gainprm = [0.0] * mujoco.mjNGAIN
+            actuator.biastype = mujoco.mjtBias.mjBIAS_USER
+            actuator.biasprm = law_rows[index]
+            actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+            actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_FALSE
     if config.object is not None:
         rotation = quat_to_matrix(np.asarray(config.wrist_quat))
         start = np.asarray(PALM_POSITION) + rotation @ OBJECT_IN_PALM

@@ -1,8 +1,8 @@
 """One simulated hand: a compiled scene, its data, the profile's actuation and command latency.
 
 ``control_step(target)`` is one 20 Hz tick: the target enters the latency queue, and 6 physics
-steps run with either MuJoCo's position actuators (nominal) or the XC330 law recomputed every
-physics step (real). Joint arrays are in model order.
+steps run with either MuJoCo's position actuators (nominal) or the XC330 law, which MuJoCo
+evaluates inside every physics step (real; native/law.py). Joint arrays are in model order.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from dexndm_sim.scene import Scene, SceneConfig, build_scene
 SUBSTEPS = 6
 
 
-def position_controls(profile: HardwareProfile, target: np.ndarray) -> np.ndarray:
-    """Controls of MuJoCo position actuators for ``target`` (any leading shape): the motor
-    receives whole ticks when the profile quantises."""
-    if profile.quantize:
+def actuator_controls(profile: HardwareProfile, target: np.ndarray) -> np.ndarray:
+    """The hand actuators' controls for ``target`` (any leading shape): the target itself, in
+    whole ticks for position actuators of a quantising profile (the XC330 law quantises what it
+    reads itself, native/xc330_law.c)."""
+    if profile.quantize and profile.actuation == "position":
         return np.round(target / RAD_PER_TICK) * RAD_PER_TICK
     return target
 
@@ -33,15 +34,13 @@ class SimHand:
         self.model = self.scene.model
         self.data = mujoco.MjData(self.model)
         self.profile = self.scene.config.profile
-        self._explicit = self.profile.actuation == "xc330"
         self.target = np.zeros(16)
         self.applied_target = np.zeros(16)
         self._queue: deque[np.ndarray] = deque([self.target.copy()] *
                                                self.profile.latency_steps)
         self.external_force = np.zeros(3)  # applied to the object's centre of mass
-        # start each physics call's constraint solve from a zero warm start, as a HandBatch
-        # does (its rollout cannot carry one over): one call per control step with position
-        # actuators, one per physics step with the law computed in Python
+        # start each control step's constraint solve from a zero warm start, as a HandBatch
+        # does (its rollout cannot carry one over)
         self.cold_start = False
 
     # -- state ---------------------------------------------------------------------------------
@@ -96,25 +95,13 @@ class SimHand:
         if self.scene.object_body is not None:
             self.data.xfrc_applied[self.scene.object_body, :3] = self.external_force
         switch = self.profile.latency_substeps  # the new target acts from this substep on
-        if not self._explicit:  # position actuators: a target holds over whole substep runs
-            if self.cold_start:
-                self.data.qacc_warmstart[:] = 0
-            if switch:
-                self.apply_target(previous)
-                mujoco.mj_step(self.model, self.data, nstep=switch)
-            self.apply_target(self.applied_target)
-            mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS - switch)
-            return
-        for substep in range(SUBSTEPS):  # the XC330 law depends on the state of each substep
-            if self.cold_start:
-                self.data.qacc_warmstart[:] = 0
-            self.apply_target(previous if substep < switch else self.applied_target)
-            mujoco.mj_step(self.model, self.data)
-
-    @property
-    def explicit_law(self) -> bool:
-        """True when the profile's law is computed by the caller at every physics step."""
-        return self._explicit
+        if self.cold_start:
+            self.data.qacc_warmstart[:] = 0
+        if switch:
+            self.apply_target(previous)
+            mujoco.mj_step(self.model, self.data, nstep=switch)
+        self.apply_target(self.applied_target)
+        mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS - switch)
 
     @property
     def pending_targets(self) -> list[np.ndarray]:
@@ -122,12 +109,7 @@ class SimHand:
         return list(self._queue)
 
     def apply_target(self, target: np.ndarray) -> None:
-        if self._explicit:
-            self.data.ctrl[:] = self.profile.joint_torque(
-                target, self.data.qpos[self.scene.qpos_index],
-                self.data.qvel[self.scene.dof_index])
-        else:
-            self.data.ctrl[:] = position_controls(self.profile, target)
+        self.data.ctrl[:] = actuator_controls(self.profile, target)
 
     def set_gravity(self, enabled: bool) -> None:
         self.model.opt.gravity[:] = (0.0, 0.0, -9.81 if enabled else 0.0)

@@ -38,6 +38,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES, LOWER, NUM_JOINTS, UPPER
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.hand_batch import HandBatch
+from dexndm_sim.native.law import set_law_gains
 from dexndm_sim.profiles import HardwareProfile
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
@@ -154,10 +155,8 @@ class Replayer:
         hand = self.batch.hands[row]
         model = hand.model
         kp, kd, limit, coulomb, viscous, armature, scale = values.T
-        if self.batch.explicit:  # the law's gains and cap are the batch's, per hand
-            self.batch.kp[row], self.batch.kd[row], self.batch.torque_limit[row] = kp, kd, limit
-            control = limit * (1.0 + self.base.gear_friction)
-            model.actuator_ctrlrange[:NUM_JOINTS] = np.stack([-control, control], axis=1)
+        if self.base.actuation == "xc330":  # the law's parameters, in each hand's model
+            set_law_gains(model, kp, kd, limit)
         else:
             model.actuator_gainprm[:NUM_JOINTS, 0] = kp
             model.actuator_biasprm[:NUM_JOINTS, 1] = -kp

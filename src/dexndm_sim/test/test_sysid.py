@@ -145,7 +145,7 @@ def test_search_in_the_firmware_law_recovers_the_register_gains():
                                      [WRISTS[i % 4] for i in range(6)])
     replayer = Replayer(base, population=32)
     try:
-        assert replayer.batch.explicit
+        assert replayer.batch.profile.actuation == "xc330"
         result = search(replayer, recordings, random_generations=1, refine_generations=8,
                         seed=0)
         start = rms_per_joint(replayer, profile_values(base, replayer), recordings).mean()

@@ -22,6 +22,7 @@ from dexndm_control.hand import MOTOR_IDS, RAD_PER_TICK, RAD_S_PER_VELOCITY_UNIT
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.model import PALM_POSITION, TIMESTEP
+from dexndm_sim.native.law import set_law_gains
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import TORQUE_CONSTANT, nominal, real
 from dexndm_sim.scene import ChaosBox, SceneConfig
@@ -96,19 +97,17 @@ class MujocoMotorModel:
     def _physics_step(self, commands: dict[str, np.ndarray]) -> None:
         hand = self.hand
         by_joint = {name: commands[name][MOTOR_IDS] for name in commands}
-        q = hand.data.qpos[hand.scene.qpos_index]
-        qd = hand.data.qvel[hand.scene.dof_index]
         target = (by_joint["goal_position"] - TICKS_OFFSET) * RAD_PER_TICK
         # firmware law on the registers, in SI: kp = Kt/1000 * P/128 * ticks/rad, and so on
         kp = TORQUE_CONSTANT / 1000 * by_joint["position_p_gain"] / 128 / RAD_PER_TICK
         kd = TORQUE_CONSTANT / 1000 * by_joint["position_d_gain"] / 16 / RAD_S_PER_VELOCITY_UNIT
         limit = TORQUE_CONSTANT / 1000 * np.minimum(np.abs(by_joint["goal_current"]),
                                                     by_joint["current_limit"])
-        law = replace(self.profile, kp=tuple(kp * self._spread), kd=tuple(kd * self._spread),
-                      torque_limit=tuple(limit))
-        torque = law.joint_torque(target, q, qd)
         enabled = by_joint["torque_enable"] > 0
-        hand.data.ctrl[:] = np.where(enabled, torque, 0.0)
+        # a motor without torque outputs none: a zero cap makes the law's output exactly 0
+        set_law_gains(hand.model, kp * self._spread, kd * self._spread,
+                      np.where(enabled, limit, 0.0))
+        hand.data.ctrl[:] = target
         if self._holding_object:
             self._hand_over(enabled.all(), by_joint["goal_position"])
         if self._holding_object:
