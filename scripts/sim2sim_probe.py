@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dexndm_collect.core.chaos_box import episode_noise, episode_seed
+from dexndm_control.episode_plan import episode_noise, episode_seed
 from dexndm_control.hand import CONTROL_DT
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.transitions import Episode, write_shard

@@ -11,12 +11,12 @@ from dexndm_collect.core.chaos_box import (
     START,
     CollectorConfig,
     CollectorCore,
-    episode_noise,
 )
-from dexndm_collect.core.waves import wave_targets
+from dexndm_control.episode_plan import episode_noise
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CANONICAL_POSE, JOINT_INDEX, LOWER, UPPER
 from dexndm_control.trajectory_library import LibraryError, TrajectoryLibrary
+from dexndm_control.waves import wave_targets
 
 
 def _library(n: int = 3, steps: int = 10) -> TrajectoryLibrary:

@@ -14,8 +14,8 @@ from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import JointState
 
 from conftest import wait_until
-from dexndm_collect.core.chaos_box import episode_noise
 from dexndm_collect.dataset.build import build_dataset
+from dexndm_control.episode_plan import episode_noise
 from dexndm_control.hand import CANONICAL_POSE, JOINT_NAMES, LOWER, UPPER
 from dexndm_control.trajectory_library import TrajectoryLibrary
 from dexndm_msgs.msg import EpisodeEvent

@@ -1,5 +1,6 @@
 """``dexndm sim ...``: evaluate or render a base policy in simulation (evaluation.py, here in
-learning because it runs policies), and the profile gap (dexndm_sim.profile_gap)."""
+learning because it runs policies), chaos-box data in simulation (dexndm_sim.chaos_replay) and
+the profile gap (dexndm_sim.profile_gap)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     render.add_argument("--seed", type=int, default=None,
                         help="objects and grasps seed (default: the bundle's, else 0)")
     render.add_argument("--size", type=int, nargs=2, default=[640, 480], metavar=("W", "H"))
+    from dexndm_sim.chaos_replay import ChaosReplayConfig
+
+    chaos = sub.add_parser("chaos-box", help="the chaos-box collector's episodes replayed by "
+                                             "simulated hands in boxes of balls, batched, "
+                                             "written as transition shards")
+    add_arguments(chaos, ChaosReplayConfig)
     gap = sub.add_parser("gap", help="per-joint open-loop tracking difference of two profiles")
     gap.add_argument("--library", default=None, help="trajectory library (first trajectory); "
                                                      "default: a smooth random one")
@@ -81,6 +88,13 @@ def _run(args: argparse.Namespace) -> int:
                                 grasp_index=args.grasp_index)
         print(json.dumps(result))
         return 0
+    if args.what == "chaos-box":
+        from dexndm_sim.chaos_replay import ChaosReplayConfig, chaos_replay
+
+        report = chaos_replay(from_arguments(ChaosReplayConfig, args), progress=True)
+        print(json.dumps({key: report[key] for key in ("episodes", "transitions", "seconds")}
+                         | {"out": report["config"]["out"]}))
+        return 0
     from dexndm_control.hand import ACTION_SCALE, CANONICAL_POSE, LOWER, UPPER
     from dexndm_sim.profile_gap import tracking_gap
 
@@ -106,4 +120,5 @@ def _run(args: argparse.Namespace) -> int:
 
 def sim_command() -> Command:
     return Command(name="sim", help="simulation tools: evaluate, compare or render policies, "
-                                    "profile gap", add_arguments=_arguments, run=_run)
+                                    "chaos-box data, profile gap", add_arguments=_arguments,
+                   run=_run)

@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 import yaml
 
-from dexndm_control.hand import JOINT_NAMES
+from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
 
 PALM_POSITION = (0.0, 0.0, 0.5)  # palm origin in the world (m); the floor is at z = 0
 
@@ -93,3 +93,30 @@ def add_hand(spec: mujoco.MjSpec, wrist_quat: tuple[float, float, float, float],
         bodies[entry["name"]] = body
     for first, second in data["contact_excludes"]:
         spec.add_exclude(bodyname1=first, bodyname2=second)
+
+
+@lru_cache(maxsize=1)
+def hand_reach(samples: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """The palm-frame box (low and high corners, m, from the palm origin) that the hand's
+    geoms stay inside over its joint ranges: the corners of their bounding boxes at the range
+    limits and at ``samples`` seeded random joint configurations."""
+    spec = mujoco.MjSpec()
+    add_hand(spec, (1.0, 0.0, 0.0, 0.0), palm_position=(0.0, 0.0, 0.0))
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    address = [int(model.joint(name).qposadr[0]) for name in JOINT_NAMES]
+    configurations = np.concatenate([[LOWER, UPPER], np.random.default_rng(0).uniform(
+        LOWER, UPPER, (samples, len(JOINT_NAMES)))])
+    # the corners of each geom's local bounding box (geom_aabb: centre, half sizes)
+    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T  # [8, 3]
+    aabb = model.geom_aabb.reshape(-1, 2, 3)
+    corners = aabb[:, None, 0] + signs[None] * aabb[:, None, 1]  # [ngeom, 8, 3]
+    low, high = np.full(3, np.inf), np.full(3, -np.inf)
+    for q in configurations:
+        data.qpos[address] = q
+        mujoco.mj_kinematics(model, data)
+        rotation = data.geom_xmat.reshape(-1, 3, 3)
+        world = data.geom_xpos[:, None] + np.einsum("gij,gkj->gki", rotation, corners)
+        low = np.minimum(low, world.reshape(-1, 3).min(axis=0))
+        high = np.maximum(high, world.reshape(-1, 3).max(axis=0))
+    return low, high

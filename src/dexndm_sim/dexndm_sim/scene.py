@@ -10,7 +10,7 @@ import numpy as np
 
 from dexndm_control.hand import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 from dexndm_control.rotations import quat_to_matrix
-from dexndm_sim.model import PALM_POSITION, PRESETS, TIMESTEP, add_hand
+from dexndm_sim.model import PALM_POSITION, PRESETS, TIMESTEP, add_hand, hand_reach
 from dexndm_sim.native import law
 from dexndm_sim.objects import ObjectSpec, add_object
 from dexndm_sim.profiles import HardwareProfile, nominal
@@ -23,13 +23,26 @@ OBJECT_IN_PALM = np.array([0.045, -0.02, -0.075])
 
 @dataclass(frozen=True)
 class ChaosBox:
-    """A box of soft, light balls around the hand (paper Fig. 38 A)."""
+    """A box of soft, light balls around the hand (paper Fig. 38 A), like a ball pit's.
 
-    balls: int = 100
-    radius: float = 0.02
-    mass: float = 0.005
-    half_size: tuple[float, float, float] = (0.12, 0.12, 0.14)
+    The box fits the hand's reach at the scene's wrist (``model.hand_reach``, the whole joint
+    ranges) with ``margin`` to spare on every side, so no pose the hand can take touches a wall:
+    what loads the fingers are the balls, which lie where gravity puts them."""
+
+    balls: int = 60
+    radius: float = 0.035  # m (ball-pit balls are 6-8 cm across)
+    mass: float = 0.008  # kg
+    margin: float = 0.03  # m between the hand's reach and the walls
     seed: int = 0
+
+    def bounds(self, wrist_quat) -> tuple[np.ndarray, np.ndarray]:
+        """(centre, half sizes) of the box's inside in the world, for the hand at
+        ``wrist_quat``."""
+        low, high = hand_reach()
+        corners = np.array(np.meshgrid(*zip(low, high, strict=True))).reshape(3, -1).T
+        world = corners @ quat_to_matrix(np.asarray(wrist_quat)).T
+        low, high = world.min(axis=0), world.max(axis=0)
+        return np.asarray(PALM_POSITION) + (low + high) / 2, (high - low) / 2 + self.margin
 
 
 @dataclass(frozen=True)
@@ -128,7 +141,7 @@ def build_scene(config: SceneConfig) -> Scene:
                                   objtype=mujoco.mjtObj.mjOBJ_BODY,
                                   solref=[0.05, 1.0])  # soft ties, like a bandage
     if config.chaos_box is not None:
-        _add_chaos_box(spec, config.chaos_box)
+        _add_chaos_box(spec, config.chaos_box, config.wrist_quat)
     if config.state_sensors:
         _add_state_sensors(spec, config.object is not None)
     model = spec.compile()
@@ -181,17 +194,16 @@ def _add_state_sensors(spec: mujoco.MjSpec, with_object: bool) -> None:
                         objname=actuator.name)
 
 
-def _add_chaos_box(spec: mujoco.MjSpec, box: ChaosBox) -> None:
-    hx, hy, hz = box.half_size
-    center = np.array(PALM_POSITION)
-    wall = 0.005
+def _add_chaos_box(spec: mujoco.MjSpec, box: ChaosBox, wrist_quat) -> None:
+    center, (hx, hy, hz) = box.bounds(wrist_quat)
+    wall = 0.005  # half thickness, outside the box's inside
     for name, pos, size in (
-            ("box_bottom", (0, 0, -hz), (hx, hy, wall)),
-            ("box_wall_px", (hx, 0, 0), (wall, hy, hz)),
-            ("box_wall_nx", (-hx, 0, 0), (wall, hy, hz)),
-            ("box_wall_py", (0, hy, 0), (hx, wall, hz)),
-            ("box_wall_ny", (0, -hy, 0), (hx, wall, hz)),
-            ("box_lid", (0, 0, hz), (hx, hy, wall))):
+            ("box_bottom", (0, 0, -hz - wall), (hx, hy, wall)),
+            ("box_wall_px", (hx + wall, 0, 0), (wall, hy, hz)),
+            ("box_wall_nx", (-hx - wall, 0, 0), (wall, hy, hz)),
+            ("box_wall_py", (0, hy + wall, 0), (hx, wall, hz)),
+            ("box_wall_ny", (0, -hy - wall, 0), (hx, wall, hz)),
+            ("box_lid", (0, 0, hz + wall), (hx, hy, wall))):
         spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_BOX, size=size,
                                 pos=tuple(center + np.array(pos)), rgba=[0.4, 0.5, 0.8, 0.15],
                                 contype=2, conaffinity=1)
@@ -202,9 +214,9 @@ def _add_chaos_box(spec: mujoco.MjSpec, box: ChaosBox) -> None:
                                    [hx - margin, hy - margin, hz - margin])
         ball = spec.worldbody.add_body(name=f"ball{index}", pos=tuple(pos))
         ball.add_freejoint()
-        # balls collide with the hand (conaffinity 1) and the box (contype 2) but not with each
-        # other frictionally: contype 2 / conaffinity 1 means ball-ball contacts do not happen
-        # at all; soft solref keeps them from being launched.
+        # balls collide with the hand (its contype 1 meets their conaffinity 3), the box and
+        # each other (contype 2 meets conaffinity 3): a pile that gives way around the fingers;
+        # soft solref keeps them from being launched.
         ball.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[box.radius, 0, 0],
                       mass=box.mass, contype=2, conaffinity=3, friction=[0.8, 0.005, 0.0001],
                       solref=[0.03, 1.0], rgba=[0.9, 0.3, 0.3, 1.0])

@@ -203,20 +203,48 @@ def test_real_vs_nominal_gap_is_real_and_reproducible():
 
 
 def test_chaos_box_episode_is_stable():
-    hand = SimHand(SceneConfig(CANONICAL["palm_down"], real(), "fast",
-                               chaos_box=ChaosBox(balls=50, seed=2)))
+    box = ChaosBox(balls=50, seed=2)
+    hand = SimHand(SceneConfig(CANONICAL["palm_down"], real(), "fast", chaos_box=box))
     hand.reset(np.zeros(16))
     rng = np.random.default_rng(0)
     target = np.zeros(16)
-    lo = np.array(build_scene(SceneConfig()).palm_to_world(np.zeros(3)))
+    touched = 0
     for _ in range(400):
         target = np.clip(target + rng.uniform(-1, 1, 16) / 24, LOWER, UPPER)
         hand.control_step(target)
+        touched += _hand_ball_contacts(hand)
     assert np.all(np.isfinite(hand.data.qpos)) and np.all(np.isfinite(hand.data.qvel))
+    center, half = box.bounds(CANONICAL["palm_down"])
     balls = hand.data.xpos[hand.scene.ball_bodies]
-    inside = np.all(np.abs(balls - lo) <= np.array(ChaosBox().half_size) + 0.01, axis=1)
+    inside = np.all(np.abs(balls - center) <= half - box.radius + 0.005, axis=1)
     assert inside.all(), f"{(~inside).sum()} balls escaped"
+    assert touched > 100  # the balls load the fingers (palm down, they hang into the pile)
     assert hand.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number == 0
+
+
+def _hand_ball_contacts(hand: SimHand) -> int:
+    data, scene = hand.data, hand.scene
+    bodies = hand.model.geom_bodyid
+    balls, fingers = set(scene.ball_bodies.tolist()), set(scene.hand_bodies.tolist())
+    return sum(1 for c in data.contact[:data.ncon]
+               if {bodies[c.geom1], bodies[c.geom2]} & balls
+               and {bodies[c.geom1], bodies[c.geom2]} & fingers)
+
+
+def test_the_chaos_box_leaves_the_hand_its_whole_reach():
+    """No joint configuration puts a hand geom into a wall (an earlier box centred on the palm
+    origin had the fingertips inside its floor at grasp poses, palm down)."""
+    rng = np.random.default_rng(1)
+    for wrist in ("palm_down", "palm_up", "base_down", "thumb_up"):
+        hand = SimHand(SceneConfig(CANONICAL[wrist], real(), "fast",
+                                   chaos_box=ChaosBox(balls=0)))
+        walls = {hand.model.geom(f"box_{name}").id for name in
+                 ("bottom", "wall_px", "wall_nx", "wall_py", "wall_ny", "lid")}
+        for q in np.concatenate([[LOWER, UPPER], rng.uniform(LOWER, UPPER, (200, 16))]):
+            hand.reset(q)
+            hits = [c for c in hand.data.contact[:hand.data.ncon]
+                    if {c.geom1, c.geom2} & walls]
+            assert not hits, f"{wrist}: the hand touches a wall at {np.round(q, 2)}"
 
 
 def test_batched_results_equal_serial_results(tmp_path):

@@ -45,7 +45,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="X Y Z or [X, Y, Z] (a launch file's list): hand-frame axis (as "
                              "commanded to the controller) the object's "
                              "rotation is measured about")
-    parser.add_argument("--balls", type=int, default=50, help="chaos box balls")
+    parser.add_argument("--balls", type=int, default=None,
+                        help="chaos box balls (default: ChaosBox's)")
     parser.add_argument("--report", default=None,
                         help="JSON file for the object report at exit (scene object)")
     parser.add_argument("--report-period", type=float, default=5.0,

@@ -45,13 +45,15 @@ class MujocoMotorModel:
     """A MotorModel (xc330/motor_models.py) backed by the MuJoCo hand in the ``real`` profile."""
 
     def __init__(self, scene: str = "free", wrist: str = "palm_up", category: str = "cylinders",
-                 object_index: int = 0, axis=(0.0, 0.0, 1.0), balls: int = 50,
+                 object_index: int = 0, axis=(0.0, 0.0, 1.0), balls: int | None = None,
                  seed: int = 0, preset: str = "fast", grasp_index: int = 0) -> None:
         if scene not in ("free", "object", "chaos_box"):
             raise ValueError(f"unknown scene '{scene}': free, object or chaos_box")
         self.profile = replace(real(spread_seed=seed), latency_steps=0)  # latency: bus timing
         obj = generate_category(category, seed)[object_index] if scene == "object" else None
-        box = ChaosBox(balls=balls, seed=seed) if scene == "chaos_box" else None
+        box = None
+        if scene == "chaos_box":
+            box = ChaosBox(seed=seed) if balls is None else ChaosBox(balls=balls, seed=seed)
         self.hand = SimHand(SceneConfig(tuple(wrist_quaternion(wrist, np.random.default_rng(seed))),
                                         self.profile, preset, obj, box))
         self.hand.reset(np.zeros(16))
