@@ -143,3 +143,35 @@ def _rollout(args: argparse.Namespace) -> int:
 def rollout_command() -> Command:
     return Command(name="rollout", help="roll out a policy in simulation (libraries, shards)",
                    add_arguments=_rollout_arguments, run=_rollout)
+
+
+QUICK_CONFIG = "config/experiments/sim2sim_quick.yaml"
+
+
+def _experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
+    sim2sim = sub.add_parser(
+        "sim2sim", help="nominal -> gap profile: data, dynamics, residuals and the table, as "
+                        "resumable stages (docs/sim2sim.md)")
+    sim2sim.add_argument("--config", default="config/experiments/sim2sim.yaml",
+                         help="experiment settings (YAML of Sim2SimConfig's fields)")
+    sim2sim.add_argument("--quick", action="store_true",
+                         help=f"the tiny-budget configuration ({QUICK_CONFIG}) instead")
+    sim2sim.add_argument("--out", required=True, help="experiment directory (stages, report)")
+    sim2sim.add_argument("--from", dest="start", default=None, metavar="STAGE",
+                         help="rerun this stage and every later one (default: only stages "
+                              "whose inputs changed)")
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from dexndm_learning.sim2sim import Sim2Sim, load_config, markdown_report
+
+    config = load_config(QUICK_CONFIG if args.quick else args.config)
+    report = Sim2Sim(config, args.out).run(args.start)
+    print(markdown_report(report))
+    return 0
+
+
+def experiment_command() -> Command:
+    return Command(name="experiment", help="run an experiment end to end (sim2sim)",
+                   add_arguments=_experiment_arguments, run=_experiment)

@@ -1,0 +1,364 @@
+"""`dexndm experiment sim2sim`: the sim-to-sim experiment (paper Table 6, `nominal` -> a gap
+profile) as resumable stages (stages.py), from a base policy to the table.
+
+Stages, each in its own directory of the experiment:
+
+- ``sim``: the base policy's first episodes under ``nominal`` in the evaluation environment
+  (the specialist checkpoint ``environment`` was trained in: its objects, wrist, axes and
+  grasps), recorded as transition shards (dynamics pretraining, residual training) and as a
+  trajectory library (what the chaos box replays);
+- ``chaos``: that library replayed under the gap profile in boxes of soft balls with the
+  collector's noise law (dexndm_sim.chaos_replay, the collector's own episode plans), at every
+  wrist of ``chaos_wrists``; ``free``: the same replay with no balls (the "w/o load" ablation);
+- ``ood``: the base policy's own episodes under the gap profile (the held-out task data on which
+  every dynamics model's error is measured; never trained on);
+- ``dynamics``: per architecture, pretrained on ``sim`` and finetuned on ``chaos`` (DexNDM and
+  the finger-wise, whole-hand and shared-weight baselines), plus joint-wise without pretraining
+  and joint-wise finetuned on ``free``; one-step errors on held-out chaos and on ``ood`` data;
+- ``residual``: a residual through each frozen dynamics model, on ``sim``;
+- ``evaluate``: every row under the gap profile (and the base under ``nominal``, the ceiling) on
+  the same objects, grasps, axes and seeds: RotR, RotP, TTF, Rot, drops; the ratio to Direct and
+  the share of the gap closed. ``report.json`` and ``report.md`` at the top.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import CONTROL_DT
+from dexndm_control.rotations import world_to_hand
+from dexndm_control.settings import from_mapping, setting
+from dexndm_control.trajectory_library import TrajectoryLibrary
+from dexndm_control.transitions import Episode, write_shard
+from dexndm_learning.stages import Stage, run_stages
+
+ARCHITECTURES = ("joint", "finger", "whole", "shared")
+# dynamics variants beyond "<arch>" (pretrained on sim, finetuned on the chaos box)
+ABLATIONS = {"joint_no_pretrain": ("joint", None, "chaos"),
+             "joint_free_hand": ("joint", "sim", "free")}
+
+
+@dataclass(frozen=True)
+class Sim2SimConfig:
+    base: str = setting("policies/base_policy", help="the base policy bundle")
+    environment: str = setting("policies/gap_reference/model_1949.pt",
+                               help="specialist checkpoint whose training environment every row "
+                                    "is measured in (objects, wrist, axes, grasps)")
+    gap: str = setting("real", help="the target profile (name, NAME:key=value or a file)")
+    sim_episodes: int = setting(128, help="base-policy episodes under nominal (shards, library)")
+    chaos_episodes: int = setting(256, help="chaos-box episodes, split over the wrists")
+    chaos_wrists: tuple[str, ...] = ("palm_down", "palm_up")
+    chaos_steps: int = setting(0, help="steps replayed per episode (0: the library's)")
+    free_episodes: int = setting(64, help="free-hand replay episodes (no balls)")
+    ood_episodes: int = setting(64, help="base-policy episodes under the gap profile (held-out "
+                                         "task data for the dynamics errors)")
+    noise_probability: float = 0.5
+    noise_sigma: float = 0.01
+    architectures: tuple[str, ...] = ARCHITECTURES
+    ablations: tuple[str, ...] = tuple(ABLATIONS)
+    window: int = 10
+    pretrain_epochs: int = 20
+    finetune_epochs: int = 30
+    residual_epochs: int = 10
+    residual_scale: float = 0.05
+    residual_penalty: float = 1.0
+    eval_episodes: int = setting(64, help="episodes per row (the same starts in every row)")
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.architectures if a not in ARCHITECTURES] + \
+            [a for a in self.ablations if a not in ABLATIONS]
+        if unknown:
+            raise DexndmError(f"unknown architectures/ablations {unknown}: choose from "
+                              f"{', '.join(ARCHITECTURES + tuple(ABLATIONS))}")
+        if "joint" not in self.architectures:
+            raise DexndmError("the joint-wise model is DexNDM's row: keep 'joint' in "
+                              "architectures")
+        if min(self.sim_episodes, self.chaos_episodes, self.free_episodes, self.ood_episodes,
+               self.eval_episodes) < 2:
+            raise DexndmError("every episode count must be >= 2")
+
+
+def load_config(path: str | Path, **overrides) -> Sim2SimConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise DexndmError(f"no experiment configuration at {path} (the repository ships "
+                          "config/experiments/sim2sim.yaml and sim2sim_quick.yaml)")
+    values = yaml.safe_load(path.read_text()) or {}
+    return from_mapping(Sim2SimConfig, {**values, **overrides})
+
+
+# -- recording ------------------------------------------------------------------------------------
+
+def record_episodes(vec_env, advance) -> tuple[list[Episode], np.ndarray]:
+    """Every environment's first episode, stepped by ``advance(vec_env)``: q [T+1] and targets
+    [T] until it falls or ends (with the wrist and the axis in the hand frame); and every
+    environment's targets as [N, episode_length, 16], held after a fall (a library row)."""
+    env = vec_env.env
+    n, steps = env.config.num_envs, env.config.episode_length
+    q = [[env.snapshot["q"][i].copy()] for i in range(n)]
+    targets: list[list[np.ndarray]] = [[] for _ in range(n)]
+    context = [{"wrist_quat": env.wrist[i].tolist(),
+                "axis": world_to_hand(env.axis_world[i], env.wrist[i]).tolist(), "env": i}
+               for i in range(n)]
+    start = env.q_init.copy()
+    alive = np.ones(n, dtype=bool)
+    for step in range(steps):
+        advance(vec_env)
+        infos = vec_env.last_infos
+        ended = {record["env"] for record in infos["episodes"]}
+        for i in np.flatnonzero(alive):
+            if i in ended and step + 1 < steps:  # fell: what follows is a new episode
+                alive[i] = False
+                continue
+            q[i].append(infos["q"][i].copy())
+            targets[i].append(infos["target"][i].copy())
+        if not alive.any():
+            break
+    episodes = [Episode(np.array(q[i]), np.array(targets[i]), np.arange(len(q[i])) * CONTROL_DT,
+                        context[i]) for i in range(n) if len(targets[i]) >= 20]
+    rows = np.zeros((n, steps, 16))
+    for i in range(n):
+        sent = np.array(targets[i]) if targets[i] else start[i][None]
+        rows[i] = np.concatenate([sent, np.repeat(sent[-1:], steps - len(sent), axis=0)])
+    return episodes, rows
+
+
+# -- the experiment ------------------------------------------------------------------------------
+
+class Sim2Sim:
+    def __init__(self, config: Sim2SimConfig, out: str | Path) -> None:
+        self.config = config
+        self.out = Path(out)
+        for path, what in ((Path(config.base) / "bundle.yaml", "base policy bundle"),
+                           (Path(config.environment), "environment checkpoint")):
+            if not path.is_file():
+                raise DexndmError(f"{what} {path.parent if what.startswith('base') else path} "
+                                  "not found")
+
+    # environments ---------------------------------------------------------------------------
+
+    def _vec_env(self, profile: str, episodes: int, seed_offset: int = 0):
+        from dexndm_learning.ppo.specialist import specialist_env_config
+        from dexndm_learning.ppo.vec_env import RotationVecEnv
+
+        trained = specialist_env_config(self.config.environment)
+        return RotationVecEnv(specialist_env_config(
+            self.config.environment, num_envs=episodes, profile=profile,
+            grasp_profile=trained.profile, disturbance_probability=0.0,
+            seed=trained.seed + seed_offset, threads=self.config.threads))
+
+    def _base(self, residual: str | None = None):
+        from dexndm_learning.comparison import GeneralistOnEnv
+
+        return GeneralistOnEnv(self.config.base, residual)
+
+    # stages -----------------------------------------------------------------------------------
+
+    def stages(self) -> list[Stage]:
+        c = self.config
+        variants = self.variants()
+        return [
+            Stage("sim", {"base": c.base, "environment": c.environment,
+                          "episodes": c.sim_episodes}, self._sim),
+            Stage("chaos", {"gap": c.gap, "episodes": c.chaos_episodes, "wrists": c.chaos_wrists,
+                            "steps": c.chaos_steps, "p": c.noise_probability,
+                            "sigma": c.noise_sigma, "seed": c.seed},
+                  lambda d: self._replay(d, c.chaos_episodes, None), after=("sim",)),
+            Stage("free", {"gap": c.gap, "episodes": c.free_episodes, "wrists": c.chaos_wrists,
+                           "steps": c.chaos_steps, "p": c.noise_probability,
+                           "sigma": c.noise_sigma, "seed": c.seed},
+                  lambda d: self._replay(d, c.free_episodes, 0), after=("sim",)),
+            Stage("ood", {"gap": c.gap, "episodes": c.ood_episodes}, self._ood),
+            Stage("dynamics", {"variants": variants, "window": c.window,
+                               "pretrain_epochs": c.pretrain_epochs,
+                               "finetune_epochs": c.finetune_epochs, "seed": c.seed},
+                  self._dynamics, after=("sim", "chaos", "free", "ood")),
+            Stage("residual", {"epochs": c.residual_epochs, "scale": c.residual_scale,
+                               "penalty": c.residual_penalty, "seed": c.seed},
+                  self._residual, after=("sim", "dynamics")),
+            Stage("evaluate", {"episodes": c.eval_episodes, "gap": c.gap},
+                  self._evaluate, after=("residual",)),
+        ]
+
+    def variants(self) -> dict[str, tuple[str, str | None, str]]:
+        """name -> (architecture, pretraining data or None, finetuning data)."""
+        found = {arch: (arch, "sim", "chaos") for arch in self.config.architectures}
+        found.update({name: ABLATIONS[name] for name in self.config.ablations})
+        return found
+
+    def _sim(self, directory: Path) -> dict:
+        vec_env = self._vec_env("nominal", self.config.sim_episodes)
+        base = self._base()
+        try:
+            episodes, rows = record_episodes(vec_env, base.advance)
+            env = vec_env.env
+            wrists = [str(w) for w in env.config.wrists]
+            library = TrajectoryLibrary(
+                rows, env.q_init, env.wrist, np.stack([world_to_hand(env.axis_world[i],
+                                                                     env.wrist[i])
+                                                       for i in range(len(rows))]),
+                {"source": "sim2sim", "policy": self.config.base,
+                 "wrist_labels": [wrists[0] if len(wrists) == 1 else "unknown"] * len(rows)})
+        finally:
+            vec_env.close()
+        library.save(directory / "library.npz")
+        write_shard(directory / "shards" / "rollout.npz", episodes, "sim:nominal")
+        return {"episodes": len(episodes), "transitions": int(sum(len(e.a) for e in episodes)),
+                "survived": int(sum(len(e.a) == rows.shape[1] for e in episodes)),
+                "library": str(directory / "library.npz"), "shards": str(directory / "shards")}
+
+    def _replay(self, directory: Path, episodes: int, balls: int | None) -> dict:
+        from dexndm_sim.chaos_replay import ChaosReplayConfig, chaos_replay
+        from dexndm_sim.scene import ChaosBox
+
+        c = self.config
+        wrists = c.chaos_wrists
+        reports = []
+        for k, wrist in enumerate(wrists):
+            share = episodes // len(wrists) + (k < episodes % len(wrists))
+            if share == 0:
+                continue
+            reports.append(chaos_replay(ChaosReplayConfig(
+                library=str(self.out / "sim" / "library.npz"), steps=c.chaos_steps,
+                noise_probability=c.noise_probability, noise_sigma=c.noise_sigma,
+                order="random", seed=c.seed + 1000 * k, out=str(directory / wrist),
+                episodes=share, profile=c.gap, wrist=wrist,
+                balls=ChaosBox.balls if balls is None else balls, threads=c.threads)))
+        return {"episodes": sum(r["episodes"] for r in reports),
+                "transitions": sum(r["transitions"] for r in reports),
+                "seconds": round(sum(r["seconds"] for r in reports), 1),
+                "shards": str(directory)}
+
+    def _ood(self, directory: Path) -> dict:
+        vec_env = self._vec_env(self.config.gap, self.config.ood_episodes, seed_offset=1)
+        try:
+            episodes, _ = record_episodes(vec_env, self._base().advance)
+        finally:
+            vec_env.close()
+        write_shard(directory / "rollout.npz", episodes, f"sim:{self.config.gap}")
+        return {"episodes": len(episodes), "transitions": int(sum(len(e.a) for e in episodes)),
+                "shards": str(directory)}
+
+    def _dynamics(self, directory: Path) -> dict:
+        from dexndm_learning.dynamics.evaluate import evaluate_checkpoints
+        from dexndm_learning.dynamics.train import DynamicsTrainConfig, train_dynamics
+
+        c = self.config
+        data = {"sim": [str(self.out / "sim" / "shards")], "chaos": [str(self.out / "chaos")],
+                "free": [str(self.out / "free")]}
+        common = {"window": c.window, "seed": c.seed, "progress": False, "device": "cpu"}
+        pretrained: dict[str, str] = {}
+        results = {}
+        for name, (arch, pre, fine) in self.variants().items():
+            init = None
+            if pre is not None:
+                if arch not in pretrained:
+                    run = directory / f"pretrained_{arch}"
+                    train_dynamics(DynamicsTrainConfig(arch=arch, data=data[pre], out=str(run),
+                                                       epochs=c.pretrain_epochs, **common))
+                    pretrained[arch] = str(run / "best")
+                init = pretrained[arch]
+            epochs = c.finetune_epochs if init else c.pretrain_epochs + c.finetune_epochs
+            result = train_dynamics(DynamicsTrainConfig(arch=arch, data=data[fine],
+                                                        out=str(directory / name), init=init,
+                                                        epochs=epochs, **common))
+            results[name] = {"arch": arch, "pretrained_on": pre, "finetuned_on": fine,
+                             "held_out_mae_rad": result["best_eval_mae_rad"],
+                             "bundle": str(directory / name / "best")}
+        errors = evaluate_checkpoints([r["bundle"] for r in results.values()],
+                                      data["chaos"], [str(self.out / "ood")], directory / "eval")
+        for name, entry in results.items():
+            entry["chaos_mae_rad"] = float(np.mean(errors[name]["id_mae"]))
+            entry["ood_mae_rad"] = float(np.mean(errors[name]["ood_mae"]))
+            entry["ood_mae_per_joint"] = errors[name]["ood_mae"]
+        return results
+
+    def _residual(self, directory: Path) -> dict:
+        from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
+
+        c = self.config
+        dynamics = json.loads((self.out / "dynamics" / "stage.json").read_text())["outputs"]
+        results = {}
+        for name, entry in dynamics.items():
+            result = train_residual(ResidualTrainConfig(
+                dynamics=entry["bundle"], data=[str(self.out / "sim" / "shards")],
+                out=str(directory / name), epochs=c.residual_epochs, scale=c.residual_scale,
+                penalty=c.residual_penalty, seed=c.seed, progress=False, device="cpu"))
+            results[name] = {"bundle": str(directory / name / "best"),
+                             **{k: v for k, v in result.items() if k != "history"}}
+        return results
+
+    def _evaluate(self, directory: Path) -> dict:
+        from dexndm_learning.comparison import outcome_summary
+        from dexndm_learning.ppo.transfer import first_episodes
+
+        c = self.config
+        residuals = json.loads((self.out / "residual" / "stage.json").read_text())["outputs"]
+        rows = {"no_gap": ("nominal", None), "direct": (c.gap, None)}
+        rows.update({f"dexndm_{name}": (c.gap, entry["bundle"])
+                     for name, entry in residuals.items()})
+        results = {}
+        for name, (profile, residual) in rows.items():
+            vec_env = self._vec_env(profile, c.eval_episodes)
+            try:
+                results[name] = outcome_summary(first_episodes(vec_env,
+                                                               self._base(residual).advance))
+            finally:
+                vec_env.close()
+            results[name]["profile"] = profile
+            results[name]["residual"] = residual
+        return summarise(results)
+
+    def run(self, start: str | None = None, progress=print) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(yaml.safe_dump(
+            json.loads(json.dumps(asdict(self.config))), sort_keys=False))
+        outputs = run_stages(self.stages(), self.out, start, progress)
+        report = {"config": asdict(self.config), "rows": outputs["evaluate"],
+                  "dynamics": outputs["dynamics"],
+                  "data": {name: outputs[name] for name in ("sim", "chaos", "free", "ood")}}
+        (self.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (self.out / "report.md").write_text(markdown_report(report))
+        return report
+
+
+def summarise(rows: dict) -> dict:
+    """Each row with its ratio to Direct and the share of the gap it closes
+    ((row - Direct) / (No gap - Direct), rotation in rad per episode)."""
+    direct = rows["direct"]["radians"][0]
+    ceiling = rows["no_gap"]["radians"][0]
+    for row in rows.values():
+        rotation = row["radians"][0]
+        row["ratio_to_direct"] = rotation / direct if direct > 0 else None
+        row["gap_closed"] = (rotation - direct) / (ceiling - direct) if ceiling > direct \
+            else None
+    return rows
+
+
+def markdown_report(report: dict) -> str:
+    lines = ["| row | profile | RotR | RotP | TTF | Rot [rad / 20 s] | drops | × Direct | "
+             "gap closed | dynamics one-step MAE: chaos / OOD (mrad) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    dynamics = report["dynamics"]
+    for name, row in report["rows"].items():
+        cells = [f"{row[m][0]:.2f} ± {row[m][1]:.2f}"
+                 for m in ("rot_reward", "rot_penalty", "time_to_fall", "radians")]
+        ratio = "–" if row["ratio_to_direct"] is None else f"{row['ratio_to_direct']:.2f}"
+        closed = "–" if row["gap_closed"] is None else f"{row['gap_closed']:.2f}"
+        variant = dynamics.get(name.removeprefix("dexndm_"))
+        errors = "–" if variant is None else \
+            f"{1000 * variant['chaos_mae_rad']:.2f} / {1000 * variant['ood_mae_rad']:.2f}"
+        lines.append(f"| {name} | {row['profile']} | {' | '.join(cells)} | {row['drops']:.0%} | "
+                     f"{ratio} | {closed} | {errors} |")
+    episodes = next(iter(report["rows"].values()))["episodes"]
+    return ("# sim2sim report\n\n" + "\n".join(lines) + f"\n\n{episodes} episodes per row, the "
+            "same starts in every row; rows `dexndm_*`: base + residual through that dynamics "
+            "model.\n")

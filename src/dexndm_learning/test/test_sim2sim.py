@@ -1,0 +1,55 @@
+"""`dexndm experiment sim2sim --quick`: every stage's outputs and a table with every row."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from dexndm_control.trajectory_library import load_library
+from dexndm_control.transitions import read_shard
+from dexndm_learning.sim2sim import ABLATIONS, ARCHITECTURES, Sim2Sim, load_config, summarise
+
+QUICK = Path(__file__).resolve().parents[3] / "config" / "experiments" / "sim2sim_quick.yaml"
+
+
+def test_quick_experiment_produces_every_stage_and_row(tmp_path):
+    config = load_config(QUICK)
+    messages: list[str] = []
+    report = Sim2Sim(config, tmp_path).run(progress=messages.append)
+
+    library = load_library(tmp_path / "sim" / "library.npz")
+    assert library.actions.shape == (config.sim_episodes, 400, 16)
+    assert read_shard(tmp_path / "sim" / "shards" / "rollout.npz").episodes
+    for wrist in config.chaos_wrists:
+        chaos = [e for s in (tmp_path / "chaos" / wrist).glob("*.npz")
+                 for e in read_shard(s).episodes]
+        assert len(chaos) == config.chaos_episodes // 2
+        assert all(len(e.a) == config.chaos_steps for e in chaos)
+        assert all(e.meta["trajectory_id"].startswith("library:") for e in chaos)
+    variants = (*ARCHITECTURES, *ABLATIONS)
+    for name in variants:
+        assert (tmp_path / "dynamics" / name / "best" / "bundle.yaml").is_file()
+        assert (tmp_path / "residual" / name / "best" / "bundle.yaml").is_file()
+        entry = report["dynamics"][name]
+        assert 0 < entry["chaos_mae_rad"] < 0.5 and 0 < entry["ood_mae_rad"] < 0.5
+    rows = report["rows"]
+    assert set(rows) == {"no_gap", "direct", *(f"dexndm_{name}" for name in variants)}
+    assert all(row["episodes"] == config.eval_episodes for row in rows.values())
+    assert rows["no_gap"]["profile"] == "nominal" and rows["direct"]["profile"] == "real"
+    assert rows["direct"]["ratio_to_direct"] == 1.0
+    table = (tmp_path / "report.md").read_text()
+    assert all(f"| {name} |" in table for name in rows)
+    assert json.loads((tmp_path / "report.json").read_text())["rows"] == rows
+
+    messages.clear()  # nothing changed: every stage is skipped, the report is the same
+    again = Sim2Sim(config, tmp_path).run(progress=messages.append)
+    assert all("skipped" in m for m in messages) and again["rows"] == rows
+
+
+def test_gap_closed_and_ratio_are_computed_from_the_direct_and_ceiling_rows():
+    def row(rotation):
+        return {"radians": [rotation, 1.0]}
+    rows = summarise({"no_gap": row(10.0), "direct": row(4.0), "dexndm_joint": row(7.0)})
+    assert np.isclose(rows["dexndm_joint"]["gap_closed"], 0.5)
+    assert np.isclose(rows["dexndm_joint"]["ratio_to_direct"], 1.75)
+    assert np.isclose(rows["no_gap"]["gap_closed"], 1.0) and rows["direct"]["gap_closed"] == 0.0
