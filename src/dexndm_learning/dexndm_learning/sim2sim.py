@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.hand import CONTROL_DT
+from dexndm_control.hand import CONTROL_DT, JOINT_NAMES
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.settings import from_mapping, setting
 from dexndm_control.trajectory_library import TrajectoryLibrary
@@ -41,7 +41,12 @@ from dexndm_learning.stages import Stage, run_stages
 ARCHITECTURES = ("joint", "finger", "whole", "shared")
 # dynamics variants beyond "<arch>" (pretrained on sim, finetuned on the chaos box)
 ABLATIONS = {"joint_no_pretrain": ("joint", None, "chaos"),
-             "joint_free_hand": ("joint", "sim", "free")}
+             "joint_free_hand": ("joint", "sim", "free"),
+             # the ceiling of the closability analysis: finetuned on the chaos box AND on the
+             # base policy's own episodes under the gap (the evaluation's task data itself)
+             "joint_task_ceiling": ("joint", "sim", "chaos+ood")}
+# a joint is "at its limit" when its torque is within 1 % of the actuator's cap
+SATURATED = 0.99
 
 
 @dataclass(frozen=True)
@@ -97,10 +102,11 @@ def load_config(path: str | Path, **overrides) -> Sim2SimConfig:
 
 # -- recording ------------------------------------------------------------------------------------
 
-def record_episodes(vec_env, advance) -> tuple[list[Episode], np.ndarray]:
+def record_episodes(vec_env, advance) -> tuple[list[Episode], np.ndarray, np.ndarray]:
     """Every environment's first episode, stepped by ``advance(vec_env)``: q [T+1] and targets
-    [T] until it falls or ends (with the wrist and the axis in the hand frame); and every
-    environment's targets as [N, episode_length, 16], held after a fall (a library row)."""
+    [T] until it falls or ends (with the wrist and the axis in the hand frame); every
+    environment's targets as [N, episode_length, 16], held after a fall; and which environments
+    held their object for the whole episode [N]."""
     env = vec_env.env
     n, steps = env.config.num_envs, env.config.episode_length
     q = [[env.snapshot["q"][i].copy()] for i in range(n)]
@@ -128,7 +134,8 @@ def record_episodes(vec_env, advance) -> tuple[list[Episode], np.ndarray]:
     for i in range(n):
         sent = np.array(targets[i]) if targets[i] else start[i][None]
         rows[i] = np.concatenate([sent, np.repeat(sent[-1:], steps - len(sent), axis=0)])
-    return episodes, rows
+    survived = np.array([len(t) == steps for t in targets])
+    return episodes, rows, survived
 
 
 # -- the experiment ------------------------------------------------------------------------------
@@ -198,21 +205,24 @@ class Sim2Sim:
         vec_env = self._vec_env("nominal", self.config.sim_episodes)
         base = self._base()
         try:
-            episodes, rows = record_episodes(vec_env, base.advance)
+            episodes, rows, survived = record_episodes(vec_env, base.advance)
+            if not survived.any():
+                raise DexndmError(f"{self.config.base} dropped the object in every one of "
+                                  f"{len(rows)} episodes under nominal: no trajectory to replay")
             env = vec_env.env
             wrists = [str(w) for w in env.config.wrists]
+            keep = np.flatnonzero(survived)  # the paper replays the trajectories that succeed
             library = TrajectoryLibrary(
-                rows, env.q_init, env.wrist, np.stack([world_to_hand(env.axis_world[i],
-                                                                     env.wrist[i])
-                                                       for i in range(len(rows))]),
+                rows[keep], env.q_init[keep], env.wrist[keep],
+                np.stack([world_to_hand(env.axis_world[i], env.wrist[i]) for i in keep]),
                 {"source": "sim2sim", "policy": self.config.base,
-                 "wrist_labels": [wrists[0] if len(wrists) == 1 else "unknown"] * len(rows)})
+                 "wrist_labels": [wrists[0] if len(wrists) == 1 else "unknown"] * len(keep)})
         finally:
             vec_env.close()
         library.save(directory / "library.npz")
         write_shard(directory / "shards" / "rollout.npz", episodes, "sim:nominal")
         return {"episodes": len(episodes), "transitions": int(sum(len(e.a) for e in episodes)),
-                "survived": int(sum(len(e.a) == rows.shape[1] for e in episodes)),
+                "survived": int(survived.sum()),
                 "library": str(directory / "library.npz"), "shards": str(directory / "shards")}
 
     def _replay(self, directory: Path, episodes: int, balls: int | None) -> dict:
@@ -240,7 +250,7 @@ class Sim2Sim:
     def _ood(self, directory: Path) -> dict:
         vec_env = self._vec_env(self.config.gap, self.config.ood_episodes, seed_offset=1)
         try:
-            episodes, _ = record_episodes(vec_env, self._base().advance)
+            episodes, _, _ = record_episodes(vec_env, self._base().advance)
         finally:
             vec_env.close()
         write_shard(directory / "rollout.npz", episodes, f"sim:{self.config.gap}")
@@ -253,7 +263,8 @@ class Sim2Sim:
 
         c = self.config
         data = {"sim": [str(self.out / "sim" / "shards")], "chaos": [str(self.out / "chaos")],
-                "free": [str(self.out / "free")]}
+                "free": [str(self.out / "free")], "chaos+ood": [str(self.out / "chaos"),
+                                                               str(self.out / "ood")]}
         common = {"window": c.window, "seed": c.seed, "progress": False, "device": "cpu"}
         pretrained: dict[str, str] = {}
         results = {}
@@ -279,6 +290,7 @@ class Sim2Sim:
             entry["chaos_mae_rad"] = float(np.mean(errors[name]["id_mae"]))
             entry["ood_mae_rad"] = float(np.mean(errors[name]["ood_mae"]))
             entry["ood_mae_per_joint"] = errors[name]["ood_mae"]
+            entry["ood_is_training_data"] = "ood" in entry["finetuned_on"]
         return results
 
     def _residual(self, directory: Path) -> dict:
@@ -308,13 +320,14 @@ class Sim2Sim:
         results = {}
         for name, (profile, residual) in rows.items():
             vec_env = self._vec_env(profile, c.eval_episodes)
+            meter = SaturationMeter(vec_env.env)
+            base = self._base(residual)
             try:
-                results[name] = outcome_summary(first_episodes(vec_env,
-                                                               self._base(residual).advance))
+                results[name] = outcome_summary(first_episodes(
+                    vec_env, lambda v, meter=meter, base=base: meter.after(v, base.advance)))
             finally:
                 vec_env.close()
-            results[name]["profile"] = profile
-            results[name]["residual"] = residual
+            results[name].update(profile=profile, residual=residual, **meter.summary())
         return summarise(results)
 
     def run(self, start: str | None = None, progress=print) -> dict:
@@ -328,6 +341,32 @@ class Sim2Sim:
         (self.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (self.out / "report.md").write_text(markdown_report(report))
         return report
+
+
+class SaturationMeter:
+    """Per joint, the share of control steps at which its torque is at the actuator's cap
+    (within 1 %), over each environment's first episode: how much of a gap is force the
+    motors do not have, which no target can buy."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.limit = np.stack([hand.torque_limit for hand in env.hands])
+        self.at_limit = np.zeros(16)
+        self.steps = 0
+        self.done = np.zeros(env.config.num_envs, dtype=bool)
+
+    def after(self, vec_env, advance) -> None:
+        advance(vec_env)
+        alive = ~self.done
+        torque = np.abs(self.env.batch.torque)
+        self.at_limit += (torque[alive] >= SATURATED * self.limit[alive]).sum(axis=0)
+        self.steps += int(alive.sum())
+        for record in vec_env.last_infos["episodes"]:
+            self.done[record["env"]] = True
+
+    def summary(self) -> dict:
+        share = self.at_limit / max(self.steps, 1)
+        return {"saturation_per_joint": share.tolist(), "saturation": float(share.mean())}
 
 
 def summarise(rows: dict) -> dict:
@@ -345,8 +384,8 @@ def summarise(rows: dict) -> dict:
 
 def markdown_report(report: dict) -> str:
     lines = ["| row | profile | RotR | RotP | TTF | Rot [rad / 20 s] | drops | × Direct | "
-             "gap closed | dynamics one-step MAE: chaos / OOD (mrad) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "gap closed | at torque limit (mean, max joint) | dynamics one-step MAE: chaos / "
+             "OOD (mrad) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     dynamics = report["dynamics"]
     for name, row in report["rows"].items():
         cells = [f"{row[m][0]:.2f} ± {row[m][1]:.2f}"
@@ -355,9 +394,13 @@ def markdown_report(report: dict) -> str:
         closed = "–" if row["gap_closed"] is None else f"{row['gap_closed']:.2f}"
         variant = dynamics.get(name.removeprefix("dexndm_"))
         errors = "–" if variant is None else \
-            f"{1000 * variant['chaos_mae_rad']:.2f} / {1000 * variant['ood_mae_rad']:.2f}"
+            f"{1000 * variant['chaos_mae_rad']:.2f} / {1000 * variant['ood_mae_rad']:.2f}" + \
+            (" (trained on it)" if variant["ood_is_training_data"] else "")
+        worst = int(np.argmax(row["saturation_per_joint"]))
+        saturation = (f"{row['saturation']:.1%}, {JOINT_NAMES[worst]} "
+                      f"{row['saturation_per_joint'][worst]:.0%}")
         lines.append(f"| {name} | {row['profile']} | {' | '.join(cells)} | {row['drops']:.0%} | "
-                     f"{ratio} | {closed} | {errors} |")
+                     f"{ratio} | {closed} | {saturation} | {errors} |")
     episodes = next(iter(report["rows"].values()))["episodes"]
     return ("# sim2sim report\n\n" + "\n".join(lines) + f"\n\n{episodes} episodes per row, the "
             "same starts in every row; rows `dexndm_*`: base + residual through that dynamics "

@@ -18,8 +18,12 @@ def test_quick_experiment_produces_every_stage_and_row(tmp_path):
     report = Sim2Sim(config, tmp_path).run(progress=messages.append)
 
     library = load_library(tmp_path / "sim" / "library.npz")
-    assert library.actions.shape == (config.sim_episodes, 400, 16)
-    assert read_shard(tmp_path / "sim" / "shards" / "rollout.npz").episodes
+    rollouts = read_shard(tmp_path / "sim" / "shards" / "rollout.npz").episodes
+    survivors = [e for e in rollouts if len(e.a) == 400]
+    # the library holds the episodes that kept the object (the paper's rule), whole
+    assert report["data"]["sim"]["survived"] == len(survivors) == len(library) > 0
+    assert library.actions.shape[1:] == (400, 16)
+    assert np.array_equal(library.actions, np.stack([e.a for e in survivors]))
     for wrist in config.chaos_wrists:
         chaos = [e for s in (tmp_path / "chaos" / wrist).glob("*.npz")
                  for e in read_shard(s).episodes]
@@ -32,11 +36,15 @@ def test_quick_experiment_produces_every_stage_and_row(tmp_path):
         assert (tmp_path / "residual" / name / "best" / "bundle.yaml").is_file()
         entry = report["dynamics"][name]
         assert 0 < entry["chaos_mae_rad"] < 0.5 and 0 < entry["ood_mae_rad"] < 0.5
+        assert entry["ood_is_training_data"] == (name == "joint_task_ceiling")
     rows = report["rows"]
     assert set(rows) == {"no_gap", "direct", *(f"dexndm_{name}" for name in variants)}
     assert all(row["episodes"] == config.eval_episodes for row in rows.values())
     assert rows["no_gap"]["profile"] == "nominal" and rows["direct"]["profile"] == "real"
     assert rows["direct"]["ratio_to_direct"] == 1.0
+    for row in rows.values():  # torque at the cap: some under `real`'s 550 mA, a share
+        assert len(row["saturation_per_joint"]) == 16 and 0 <= row["saturation"] <= 1
+    assert rows["direct"]["saturation"] > 0
     table = (tmp_path / "report.md").read_text()
     assert all(f"| {name} |" in table for name in rows)
     assert json.loads((tmp_path / "report.json").read_text())["rows"] == rows

@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 
 from dexndm_control.hand import RAD_PER_TICK, clip_to_limits
+from dexndm_sim.native.law import BIAS_LIMIT
 from dexndm_sim.profiles import HardwareProfile
 from dexndm_sim.scene import Scene, SceneConfig, build_scene
 
@@ -102,6 +103,14 @@ class SimHand:
             mujoco.mj_step(self.model, self.data, nstep=switch)
         self.apply_target(self.applied_target)
         mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS - switch)
+
+    @property
+    def torque_limit(self) -> np.ndarray:
+        """[16] the actuators' torque cap (N*m): the law's current limit, or the position
+        actuators' force range."""
+        if self.profile.actuation == "xc330":
+            return self.model.actuator_biasprm[:16, BIAS_LIMIT].copy()
+        return self.model.actuator_forcerange[:16, 1].copy()
 
     @property
     def pending_targets(self) -> list[np.ndarray]:
