@@ -291,6 +291,10 @@ class Sim2Sim:
             entry["ood_mae_rad"] = float(np.mean(errors[name]["ood_mae"]))
             entry["ood_mae_per_joint"] = errors[name]["ood_mae"]
             entry["ood_is_training_data"] = "ood" in entry["finetuned_on"]
+            # how the model says a joint answers its own target now and one step ago
+            entry["sensitivity_current"] = float(np.mean(errors[name]["ood_sensitivity_current"]))
+            entry["sensitivity_previous"] = float(
+                np.mean(errors[name]["ood_sensitivity_previous"]))
         return results
 
     def _residual(self, directory: Path) -> dict:
@@ -385,7 +389,7 @@ def summarise(rows: dict) -> dict:
 def markdown_report(report: dict) -> str:
     lines = ["| row | profile | RotR | RotP | TTF | Rot [rad / 20 s] | drops | × Direct | "
              "gap closed | at torque limit (mean, max joint) | dynamics one-step MAE: chaos / "
-             "OOD (mrad) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "OOD (mrad) | dq/da_t, dq/da_t-1 |", "|" + "---|" * 12]
     dynamics = report["dynamics"]
     for name, row in report["rows"].items():
         cells = [f"{row[m][0]:.2f} ± {row[m][1]:.2f}"
@@ -399,8 +403,10 @@ def markdown_report(report: dict) -> str:
         worst = int(np.argmax(row["saturation_per_joint"]))
         saturation = (f"{row['saturation']:.1%}, {JOINT_NAMES[worst]} "
                       f"{row['saturation_per_joint'][worst]:.0%}")
+        sensitivity = "–" if variant is None else \
+            f"{variant['sensitivity_current']:.3f}, {variant['sensitivity_previous']:.3f}"
         lines.append(f"| {name} | {row['profile']} | {' | '.join(cells)} | {row['drops']:.0%} | "
-                     f"{ratio} | {closed} | {saturation} | {errors} |")
+                     f"{ratio} | {closed} | {saturation} | {errors} | {sensitivity} |")
     episodes = next(iter(report["rows"].values()))["episodes"]
     return ("# sim2sim report\n\n" + "\n".join(lines) + f"\n\n{episodes} episodes per row, the "
             "same starts in every row; rows `dexndm_*`: base + residual through that dynamics "

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from dexndm_control.transitions import write_shard
 from dexndm_learning.synthetic import make_episodes, real_plant
 
@@ -39,3 +41,25 @@ def test_eval_compares_checkpoints_in_and_out_of_distribution(tmp_path):
     for picture in ("per_joint_error.png", "traces.png"):
         data = (tmp_path / "eval" / picture).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_action_sensitivity_reads_each_target_of_the_window():
+    """A plant that answers the previous target (one step of latency) and a little against the
+    current one: d q_(t+1) / d a is 0.3 at a_(t-1), -0.1 at a_t, 0 elsewhere."""
+    import torch
+
+    from dexndm_control.transitions import Episode
+    from dexndm_learning.data import Windows
+    from dexndm_learning.dynamics.evaluate import action_sensitivity
+
+    class LatePlant(torch.nn.Module):
+        def forward(self, q_hist, a_hist):
+            return q_hist[:, -1] + 0.3 * a_hist[:, -2] - 0.1 * a_hist[:, -1]
+
+    rng = np.random.default_rng(0)
+    episodes = [Episode(rng.normal(size=(41, 16)), rng.normal(size=(40, 16)),
+                        np.arange(41) * 0.05) for _ in range(3)]
+    sensitivity = action_sensitivity(LatePlant(), Windows(episodes, 10, 0.05))
+    assert sensitivity.shape == (16, 10)
+    assert np.allclose(sensitivity[:, -1], -0.1) and np.allclose(sensitivity[:, -2], 0.3)
+    assert np.allclose(sensitivity[:, :-2], 0.0)

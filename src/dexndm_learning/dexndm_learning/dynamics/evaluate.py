@@ -24,6 +24,22 @@ def _select(loaded, keys: list[str]) -> list:
     return [e for e, k in zip(loaded.episodes, loaded.keys, strict=True) if k in wanted]
 
 
+def action_sensitivity(model, windows: Windows, samples: int = 2000) -> np.ndarray:
+    """[16, W]: the mean of d q_{t+1}^j / d a^j at each step of the window (the last column is
+    the current target a_t, the one before it a_{t-1}), over up to ``samples`` windows spread
+    through ``windows``. How the model says a joint answers a change of its own target: a hand
+    whose commands act one control step late answers a_{t-1}, not a_t."""
+    index = torch.arange(0, len(windows), max(1, len(windows) // samples))
+    q_hist, a_hist, _ = windows.batch(index)
+    a_hist = a_hist.clone().requires_grad_(True)
+    predicted = model(q_hist, a_hist)
+    rows = []
+    for joint in range(predicted.shape[1]):
+        grad, = torch.autograd.grad(predicted[:, joint].sum(), a_hist, retain_graph=True)
+        rows.append(grad[:, :, joint].mean(dim=0))
+    return torch.stack(rows).detach().numpy()
+
+
 def evaluate_checkpoints(checkpoints: list[str], data: list[str] | None, ood: list[str] | None,
                          out: str | Path, trace_joints: tuple[int, ...] = (0, 2, 6, 12)) -> dict:
     if not data and not ood:
@@ -50,9 +66,12 @@ def evaluate_checkpoints(checkpoints: list[str], data: list[str] | None, ood: li
                                "cpu")
             entry["id_mae"] = metrics["mae"].tolist()
         if loaded_ood is not None:
-            metrics = evaluate(model, Windows(loaded_ood.episodes, model.window,
-                                              loaded_ood.control_dt), "cpu")
+            windows = Windows(loaded_ood.episodes, model.window, loaded_ood.control_dt)
+            metrics = evaluate(model, windows, "cpu")
             entry["ood_mae"] = metrics["mae"].tolist()
+            sensitivity = action_sensitivity(model, windows)
+            entry["ood_sensitivity_current"] = sensitivity[:, -1].tolist()
+            entry["ood_sensitivity_previous"] = sensitivity[:, -2].tolist()
         results[name] = entry
     (out / "dynamics_eval.json").write_text(json.dumps(results, indent=2))
     print(format_table(results))
@@ -76,6 +95,14 @@ def format_table(results: dict[str, dict]) -> str:
                                                  for n in names))
         lines.append("mean     " + "".join(f"{1e3 * np.mean(results[n][split]):>15.3f}"
                                            for n in names))
+        lines.append("")
+    names = [n for n in results if "ood_sensitivity_current" in results[n]]
+    if names:
+        lines.append("out-of-distribution: mean d q_(t+1) / d a of each joint's own target, "
+                     "current a_t / previous a_(t-1)")
+        for n in names:
+            lines.append(f"{n:<22} {np.mean(results[n]['ood_sensitivity_current']):7.3f} / "
+                         f"{np.mean(results[n]['ood_sensitivity_previous']):7.3f}")
         lines.append("")
     return "\n".join(lines)
 
