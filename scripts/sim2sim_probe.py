@@ -31,13 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.episode_plan import episode_noise, episode_seed
-from dexndm_control.hand import CONTROL_DT
-from dexndm_control.rotations import world_to_hand
-from dexndm_control.transitions import Episode, write_shard
+from dexndm_control.transitions import write_shard
 from dexndm_learning.comparison import GeneralistOnEnv, outcome_summary
 from dexndm_learning.ppo.specialist import specialist_env_config
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.ppo.vec_env import RotationVecEnv
+from dexndm_learning.sim2sim import record_episodes
 
 REFERENCE = "policies/gap_reference/model_1949.pt"
 STEPS = 400
@@ -47,36 +46,6 @@ def environment(profile: str, envs: int, seed: int) -> RotationVecEnv:
     return RotationVecEnv(specialist_env_config(REFERENCE, num_envs=envs, seed=seed,
                                                 profile=profile, grasp_profile="nominal",
                                                 disturbance_probability=0.0, joint_noise=0.0))
-
-
-def record(vec_env: RotationVecEnv, advance) -> tuple[list[Episode], list[np.ndarray]]:
-    """Every environment's first episode: q [T+1], targets [T], until it falls or ends; and
-    every environment's targets (the start target alone if it fell at once)."""
-    env = vec_env.env
-    n = env.config.num_envs
-    start = env.q_init.copy()
-    q = [[env.snapshot["q"][i].copy()] for i in range(n)]
-    targets: list[list[np.ndarray]] = [[] for _ in range(n)]
-    context = [{"wrist_quat": env.wrist[i].tolist(),
-                "axis": world_to_hand(env.axis_world[i], env.wrist[i]).tolist(), "env": i}
-               for i in range(n)]
-    alive = np.ones(n, dtype=bool)
-    for step in range(STEPS):
-        advance(vec_env, step)
-        infos = vec_env.last_infos
-        ended = {record["env"] for record in infos["episodes"]}
-        for i in np.flatnonzero(alive):
-            if i in ended and step + 1 < STEPS:  # fell: what follows is a new episode
-                alive[i] = False
-                continue
-            q[i].append(infos["q"][i].copy())
-            targets[i].append(infos["target"][i].copy())
-        if not alive.any():
-            break
-    episodes = [Episode(np.array(q[i]), np.array(targets[i]), np.arange(len(q[i])) * CONTROL_DT,
-                        context[i]) for i in range(n) if len(targets[i]) >= 20]
-    return episodes, [np.array(t) if t else start[i][None]
-                      for i, t in enumerate(targets)]
 
 
 class AnalyticCorrection(GeneralistOnEnv):
@@ -128,19 +97,19 @@ def main() -> None:
     base = GeneralistOnEnv(args.policy)
     vec_env = environment("nominal", args.envs, args.seed)
     try:
-        episodes, targets = record(vec_env, lambda v, _step: base.advance(v))
+        episodes, held, _ = record_episodes(vec_env, base.advance)
     finally:
         vec_env.close()
     write_shard(args.out / "sim" / "rollout.npz", episodes, "sim")
     plans = np.zeros((args.envs, STEPS, 16))
-    for i, sent in enumerate(targets):
-        held = np.concatenate([sent, np.repeat(sent[-1:], STEPS - len(sent), axis=0)])
+    for i, sent in enumerate(held):  # held after a fall, as a library row
         _, noise = episode_noise(episode_seed(args.seed, i), args.noise_probability,
                                  args.noise_sigma, (STEPS, 16))
-        plans[i] = held + noise
+        plans[i] = sent + noise
     vec_env = environment(args.gap, args.envs, args.seed)
+    step = iter(range(STEPS))
     try:
-        replayed, _ = record(vec_env, lambda v, step: v.step_to(plans[:, step]))
+        replayed, _, _ = record_episodes(vec_env, lambda v: v.step_to(plans[:, next(step)]))
     finally:
         vec_env.close()
     write_shard(args.out / "real" / "replay.npz", replayed, "real")

@@ -178,11 +178,11 @@ class Sim2Sim:
             Stage("chaos", {"gap": c.gap, "episodes": c.chaos_episodes, "wrists": c.chaos_wrists,
                             "steps": c.chaos_steps, "p": c.noise_probability,
                             "sigma": c.noise_sigma, "seed": c.seed},
-                  lambda d: self._replay(d, c.chaos_episodes, None), after=("sim",)),
+                  lambda d, _: self._replay(d, c.chaos_episodes, None), after=("sim",)),
             Stage("free", {"gap": c.gap, "episodes": c.free_episodes, "wrists": c.chaos_wrists,
                            "steps": c.chaos_steps, "p": c.noise_probability,
                            "sigma": c.noise_sigma, "seed": c.seed},
-                  lambda d: self._replay(d, c.free_episodes, 0), after=("sim",)),
+                  lambda d, _: self._replay(d, c.free_episodes, 0), after=("sim",)),
             Stage("ood", {"gap": c.gap, "episodes": c.ood_episodes}, self._ood),
             Stage("dynamics", {"variants": variants, "window": c.window,
                                "pretrain_epochs": c.pretrain_epochs,
@@ -201,7 +201,7 @@ class Sim2Sim:
         found.update({name: ABLATIONS[name] for name in self.config.ablations})
         return found
 
-    def _sim(self, directory: Path) -> dict:
+    def _sim(self, directory: Path, _upstream: dict) -> dict:
         vec_env = self._vec_env("nominal", self.config.sim_episodes)
         base = self._base()
         try:
@@ -247,7 +247,7 @@ class Sim2Sim:
                 "seconds": round(sum(r["seconds"] for r in reports), 1),
                 "shards": str(directory)}
 
-    def _ood(self, directory: Path) -> dict:
+    def _ood(self, directory: Path, _upstream: dict) -> dict:
         vec_env = self._vec_env(self.config.gap, self.config.ood_episodes, seed_offset=1)
         try:
             episodes, _, _ = record_episodes(vec_env, self._base().advance)
@@ -257,7 +257,7 @@ class Sim2Sim:
         return {"episodes": len(episodes), "transitions": int(sum(len(e.a) for e in episodes)),
                 "shards": str(directory)}
 
-    def _dynamics(self, directory: Path) -> dict:
+    def _dynamics(self, directory: Path, _upstream: dict) -> dict:
         from dexndm_learning.dynamics.evaluate import evaluate_checkpoints
         from dexndm_learning.dynamics.train import DynamicsTrainConfig, train_dynamics
 
@@ -297,13 +297,12 @@ class Sim2Sim:
                 np.mean(errors[name]["ood_sensitivity_previous"]))
         return results
 
-    def _residual(self, directory: Path) -> dict:
+    def _residual(self, directory: Path, upstream: dict) -> dict:
         from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
 
         c = self.config
-        dynamics = json.loads((self.out / "dynamics" / "stage.json").read_text())["outputs"]
         results = {}
-        for name, entry in dynamics.items():
+        for name, entry in upstream["dynamics"].items():
             result = train_residual(ResidualTrainConfig(
                 dynamics=entry["bundle"], data=[str(self.out / "sim" / "shards")],
                 out=str(directory / name), epochs=c.residual_epochs, scale=c.residual_scale,
@@ -312,15 +311,14 @@ class Sim2Sim:
                              **{k: v for k, v in result.items() if k != "history"}}
         return results
 
-    def _evaluate(self, directory: Path) -> dict:
+    def _evaluate(self, directory: Path, upstream: dict) -> dict:
         from dexndm_learning.comparison import outcome_summary
         from dexndm_learning.ppo.transfer import first_episodes
 
         c = self.config
-        residuals = json.loads((self.out / "residual" / "stage.json").read_text())["outputs"]
         rows = {"no_gap": ("nominal", None), "direct": (c.gap, None)}
         rows.update({f"dexndm_{name}": (c.gap, entry["bundle"])
-                     for name, entry in residuals.items()})
+                     for name, entry in upstream["residual"].items()})
         results = {}
         for name, (profile, residual) in rows.items():
             vec_env = self._vec_env(profile, c.eval_episodes)

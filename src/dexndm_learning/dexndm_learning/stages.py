@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import git_commit
 
 RECORD = "stage.json"
 
@@ -23,21 +23,9 @@ RECORD = "stage.json"
 class Stage:
     name: str
     settings: dict  # what the stage's result depends on, besides its upstream stages
-    run: Callable[[Path], dict]  # writes into the directory, returns its outputs (JSON)
+    # writes into its directory and returns its outputs (JSON); gets every earlier stage's
+    run: Callable[[Path, dict[str, dict]], dict]
     after: tuple[str, ...] = ()
-
-
-def commit() -> str:
-    """The repository's commit (with "-dirty" for uncommitted changes), or "unknown"."""
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
 
 
 def run_stages(stages: list[Stage], root: Path, start: str | None = None,
@@ -69,9 +57,9 @@ def run_stages(stages: list[Stage], root: Path, start: str | None = None,
         directory.mkdir(parents=True)
         progress(f"[{stage.name}] running")
         started = time.perf_counter()
-        result = stage.run(directory)
+        result = stage.run(directory, outputs)
         seconds = time.perf_counter() - started
-        record = {"stage": stage.name, "digest": digest, "status": "done", "commit": commit(),
+        record = {"stage": stage.name, "digest": digest, "status": "done", "commit": git_commit(),
                   "seconds": round(seconds, 1), "settings": stage.settings,
                   "after": list(stage.after), "outputs": result}
         record_path.write_text(json.dumps(record, indent=2, default=str) + "\n")

@@ -10,7 +10,9 @@ from dexndm_learning.stages import RECORD, Stage, run_stages
 
 def _pipeline(calls: list[str], setting: int) -> list[Stage]:
     def stage(name: str):
-        def run(directory):
+        def run(directory, upstream):
+            order = ["data", "model", "table"]
+            assert list(upstream) == order[:order.index(name)]  # every earlier stage's outputs
             calls.append(name)
             (directory / "out.txt").write_text(name)
             return {"name": name}
@@ -45,7 +47,7 @@ def test_a_stage_that_failed_runs_again_from_a_clean_directory(tmp_path):
     calls: list[str] = []
     stages = _pipeline(calls, 8)
 
-    def broken(directory):
+    def broken(directory, upstream):
         (directory / "half.txt").write_text("partial")
         raise RuntimeError("interrupted")
     with pytest.raises(RuntimeError):
