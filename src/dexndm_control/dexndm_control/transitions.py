@@ -121,16 +121,19 @@ def read_shard(path: str | Path) -> Shard:
 
 
 def valid_window_ends(episode: Episode, window: int, control_dt: float,
-                      history: int = 0) -> np.ndarray:
+                      history: int = 0, horizon: int = 1) -> np.ndarray:
     """Indices k (into the episode's targets) such that steps k-window-history+1..k and the
-    next state k+1 lie in the episode with no time gap. ``history`` extends the window back
-    (policy observations need T more steps)."""
+    next ``horizon`` states k+1..k+horizon lie in the episode with no time gap. ``history``
+    extends the window back (policy observations need T more steps); ``horizon`` forward
+    (multi-step rollouts need the states, and the targets before them, that follow)."""
+    if horizon < 1:
+        raise ValueError("horizon must be >= 1")
     span = window + history
     steps = len(episode.a)
-    if steps < span:
+    if steps < span + horizon - 1:
         return np.zeros(0, dtype=np.int64)
     gaps = np.diff(episode.t) > GAP_FACTOR * control_dt  # gap between q[i] and q[i+1]
     bad = np.concatenate([[0], np.cumsum(gaps)])  # bad[i] = gaps before q[i]
-    ends = np.arange(span - 1, steps)
-    # window uses q[k-span+1 .. k+1]: no gap inside means bad[k+1] == bad[k-span+1]
-    return ends[bad[ends + 1] == bad[ends - span + 1]]
+    ends = np.arange(span - 1, steps - horizon + 1)
+    # the sample uses q[k-span+1 .. k+horizon]: no gap inside means the counts agree
+    return ends[bad[ends + horizon] == bad[ends - span + 1]]

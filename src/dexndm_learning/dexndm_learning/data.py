@@ -59,17 +59,18 @@ def split_by_episode(keys: Sequence[str], eval_fraction: float, seed: int
 class Windows:
     """Every valid window of a set of episodes, as flat arrays plus gather indices.
 
-    ``history`` extra steps before each window make room for policy observations (residual).
+    ``history`` extra steps before each window make room for policy observations (residual);
+    ``horizon`` states after it (``future``) for multi-step rollouts.
     """
 
     def __init__(self, episodes: Sequence[Episode], window: int, control_dt: float,
-                 history: int = 0, meta_arrays: bool = False) -> None:
-        self.window, self.history = window, history
+                 history: int = 0, meta_arrays: bool = False, horizon: int = 1) -> None:
+        self.window, self.history, self.horizon = window, history, horizon
         q_rows, a_rows, ends_q, ends_a, episode_of = [], [], [], [], []
         wrist, axis = [], []
         q_offset = a_offset = 0
         for number, episode in enumerate(episodes):
-            ends = valid_window_ends(episode, window, control_dt, history)
+            ends = valid_window_ends(episode, window, control_dt, history, horizon)
             q_rows.append(episode.q)
             a_rows.append(episode.a)
             ends_a.append(a_offset + ends)
@@ -103,6 +104,15 @@ class Windows:
         steps = torch.arange(-length + 1, 1)
         qi, ai = self.end_q[index], self.end_a[index]
         return self.q[qi[:, None] + steps], self.a[ai[:, None] + steps]
+
+    def future(self, index: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``steps`` states after each window, q_{k+1..k+steps} [B, steps, 16], and the
+        targets between them, a_{k+1..k+steps-1} [B, steps - 1, 16] (k: the window's end)."""
+        if not 1 <= steps <= self.horizon:
+            raise ValueError(f"these windows keep {self.horizon} future steps, not {steps}")
+        qi, ai = self.end_q[index], self.end_a[index]
+        return (self.q[qi[:, None] + torch.arange(1, steps + 1)],
+                self.a[ai[:, None] + torch.arange(1, steps)])
 
     def statistics(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per-joint mean/std of q, a and dq = q_{t+1} - q_t over the windows' rows."""

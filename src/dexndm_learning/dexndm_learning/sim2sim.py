@@ -73,6 +73,10 @@ class Sim2SimConfig:
     residual_epochs: int = 10
     residual_scale: float = 0.05
     residual_penalty: float = 1.0
+    residual_horizon: int = setting(1, help="steps the residual's training rolls the model "
+                                            "ahead (1: the paper's one-step objective)")
+    residual_base_in_loop: bool = setting(False, help="run the base policy on the model's "
+                                                      "predicted states in those steps")
     eval_episodes: int = setting(64, help="episodes per row (the same starts in every row)")
     seed: int = 0
     threads: int = 2
@@ -189,11 +193,20 @@ class Sim2Sim:
                                "finetune_epochs": c.finetune_epochs, "seed": c.seed},
                   self._dynamics, after=("sim", "chaos", "free", "ood")),
             Stage("residual", {"epochs": c.residual_epochs, "scale": c.residual_scale,
-                               "penalty": c.residual_penalty, "seed": c.seed},
+                               "penalty": c.residual_penalty, "seed": c.seed,
+                               **self._residual_rollout()},
                   self._residual, after=("sim", "dynamics")),
             Stage("evaluate", {"episodes": c.eval_episodes, "gap": c.gap},
                   self._evaluate, after=("residual",)),
         ]
+
+    def _residual_rollout(self) -> dict:
+        """The residual stage's multi-step settings, in its digest only when used (stages of
+        earlier experiments stay valid)."""
+        c = self.config
+        if c.residual_horizon == 1 and not c.residual_base_in_loop:
+            return {}
+        return {"horizon": c.residual_horizon, "base_in_loop": c.residual_base_in_loop}
 
     def variants(self) -> dict[str, tuple[str, str | None, str]]:
         """name -> (architecture, pretraining data or None, finetuning data)."""
@@ -306,7 +319,9 @@ class Sim2Sim:
             result = train_residual(ResidualTrainConfig(
                 dynamics=entry["bundle"], data=[str(self.out / "sim" / "shards")],
                 out=str(directory / name), epochs=c.residual_epochs, scale=c.residual_scale,
-                penalty=c.residual_penalty, seed=c.seed, progress=False, device="cpu"))
+                penalty=c.residual_penalty, horizon=c.residual_horizon,
+                base=c.base if c.residual_base_in_loop else None, seed=c.seed,
+                progress=False, device="cpu"))
             results[name] = {"bundle": str(directory / name / "best"),
                              **{k: v for k, v in result.items() if k != "history"}}
         return results

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from dexndm_control.policy.bundle import save_bundle
+from dexndm_control.policy.networks import ResidualPolicyNet
+from dexndm_control.policy.observation import ObservationLayout
+from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.transitions import write_shard
 from dexndm_learning.data import Windows
 from dexndm_learning.dynamics.train import DynamicsTrainConfig, load_dynamics, train_dynamics
 from dexndm_learning.residual.train import (
+    BaseChain,
     ResidualObjective,
     ResidualTrainConfig,
     load_residual,
     train_residual,
 )
 from dexndm_learning.synthetic import make_episodes, real_plant, sim_plant
+
+BASE = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 
 
 def test_residual_reduces_the_true_one_step_mismatch(tmp_path):
@@ -66,3 +75,102 @@ def test_residual_bundle_reloads_identically(tmp_path):
     base, q_now = torch.randn(7, 16), torch.randn(7, 16)
     assert torch.equal(first(obs, base, q_now), second(obs, base, q_now))
     assert layout.history == 3 and info["layout"]["groups"][0] == ["joint_positions", 48]
+
+
+class _LatePlantModel(torch.nn.Module):
+    """A known plant with one step of command latency, in the dynamics models' interface."""
+
+    window = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plant = real_plant()
+
+    def forward(self, q_hist: torch.Tensor, a_hist: torch.Tensor) -> torch.Tensor:
+        alpha = torch.as_tensor(self.plant.alpha, dtype=q_hist.dtype)
+        beta = torch.as_tensor(self.plant.beta, dtype=q_hist.dtype)
+        q, q_prev = q_hist[:, -1], q_hist[:, -2]
+        return q + alpha * (a_hist[:, -2] - q) + beta * (q - q_prev)
+
+
+def _nonzero_residual(layout, scale: float = 0.05) -> ResidualPolicyNet:
+    torch.manual_seed(3)
+    residual = ResidualPolicyNet(layout.size, scale=scale)
+    torch.nn.init.normal_(residual.net[-1].weight, std=0.5)
+    return residual
+
+
+def test_multi_step_rollout_is_what_the_runtime_does_on_the_predicted_hand(tmp_path):
+    """Training's K-step rollout with the base in the loop, replayed step by step with the
+    controller's PolicyRuntime fed the model's predicted joint positions: the same base
+    targets, commands and predicted states (the time alignment training relies on)."""
+    base = BaseChain(BASE)
+    layout = base.layout
+    residual = _nonzero_residual(layout)
+    save_bundle(tmp_path / "res", "residual", residual.config(), residual.state_dict(),
+                {"layout": layout.to_dict()})
+    model = _LatePlantModel()
+    objective = ResidualObjective(residual, model, layout, base=base)
+    horizon, W, T = 5, model.window, layout.history
+    windows = Windows(make_episodes(sim_plant(), 2, steps=60, seed=4), W, 0.05,
+                      history=T, horizon=horizon)
+    index = torch.tensor([0, 17, len(windows) - 1])
+    q_span, a_span = windows.span(index, W + T)
+    q_future, a_future = windows.future(index, horizon)
+    episode = windows.episode[index]
+    with torch.no_grad():
+        predicted, commands, bases = objective.rollout(
+            q_span, a_span, windows.wrist[episode], windows.axis[episode], a_future, horizon)
+        first = objective.corrected_targets(q_span, a_span, windows.wrist[episode],
+                                            windows.axis[episode])
+    assert predicted.shape == (3, horizon, 16) and commands.shape == (3, W + horizon - 1, 16)
+    assert torch.allclose(commands[:, :W], first)  # the recorded window, corrected
+    assert torch.equal(bases[:, :W], a_span[:, -W:])
+    for b in range(3):
+        runtime = PolicyRuntime(BASE, tmp_path / "res", max_step=10.0)
+        runtime.q_history = q_span[b, -T:].double().numpy()
+        runtime.target_history = a_span[b, -T:].double().numpy()  # a_{t-T+1} .. a_t
+        runtime.base_target = a_span[b, -1].double().numpy()
+        q_seq = list(q_span[b, -W:].double().numpy())
+        sent = list(commands[b, :W].double().numpy())
+        for k in range(horizon):
+            q_next = model.plant.next_state(np.array(q_seq[-W:])[None],
+                                            np.array(sent[-W:])[None])[0]
+            assert np.allclose(q_next, predicted[b, k].numpy(), atol=1e-5)
+            if k == horizon - 1:
+                break
+            result = runtime.step(q_next, windows.wrist[episode[b]].numpy(),
+                                  windows.axis[episode[b]].numpy())
+            assert np.allclose(result.base_target, bases[b, W + k].numpy(), atol=1e-5)
+            assert np.allclose(result.target, commands[b, W + k].numpy(), atol=1e-5)
+            q_seq.append(q_next)
+            sent.append(result.target)
+
+
+def test_one_step_objective_and_teacher_forced_rollout_by_hand():
+    """Horizon 1 is the paper's one-step loss; longer horizons without a base feed the recorded
+    targets (plus the residual) through the model's own predictions."""
+    layout = ObservationLayout(history=3)
+    residual = _nonzero_residual(layout)
+    model = _LatePlantModel()
+    objective = ResidualObjective(residual, model, layout)
+    W, T = model.window, layout.history
+    windows = Windows(make_episodes(sim_plant(), 2, steps=40, seed=5), W, 0.05, history=T,
+                      horizon=3)
+    index = torch.arange(len(windows))
+    q_span, a_span = windows.span(index, W + T)
+    q_future, a_future = windows.future(index, 3)
+    wrist, axis = windows.wrist[windows.episode[index]], windows.axis[windows.episode[index]]
+    with torch.no_grad():
+        corrected = objective.corrected_targets(q_span, a_span, wrist, axis)
+        one_step = objective(q_span, a_span, wrist, axis, q_future[:, :1], a_future[:, :0])
+        expected = (model(q_span[:, -W:], corrected) - q_future[:, 0]).norm(dim=-1).mean()
+        assert torch.allclose(one_step, expected)
+        predicted, commands, bases = objective.rollout(q_span, a_span, wrist, axis, a_future, 3)
+    assert torch.equal(bases[:, W:], a_future)  # the recorded a_{t+1}, a_{t+2}
+    q_hist = torch.cat([q_span[:, -W:], predicted[:, :1]], 1)
+    obs = layout.build(q_hist[:, -T:], a_span[:, -T:], wrist, axis)
+    with torch.no_grad():
+        command = a_future[:, 0] + residual(obs, a_future[:, 0], predicted[:, 0])
+    assert torch.allclose(commands[:, W], command)
+    assert torch.allclose(predicted[:, 1], model(q_hist[:, -W:], commands[:, 1:W + 1]))
