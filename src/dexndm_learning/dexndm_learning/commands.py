@@ -164,7 +164,8 @@ def _experiment_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from dexndm_learning.sim2sim import Sim2Sim, load_config, markdown_report
+    from dexndm_learning.sim2sim import Sim2Sim, load_config
+    from dexndm_learning.sim2sim_report import markdown_report
 
     config = load_config(QUICK_CONFIG if args.quick else args.config)
     report = Sim2Sim(config, args.out).run(args.start)

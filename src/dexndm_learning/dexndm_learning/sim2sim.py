@@ -10,12 +10,17 @@ Stages, each in its own directory of the experiment:
 - ``chaos``: that library replayed under the gap profile in boxes of soft balls with the
   collector's noise law (dexndm_sim.chaos_replay, the collector's own episode plans), at every
   wrist of ``chaos_wrists``; ``free``: the same replay with no balls (the "w/o load" ablation);
+  ``sigma``: the chaos replay again at each noise sigma of ``sigma_ablation`` (paper Table 11);
+  ``waves``: the collector's wave episodes on the free hand (the UAN-like baseline's data);
 - ``ood``: the base policy's own episodes under the gap profile (the held-out task data on which
   every dynamics model's error is measured; never trained on);
 - ``dynamics``: per architecture, pretrained on ``sim`` and finetuned on ``chaos`` (DexNDM and
   the finger-wise, whole-hand and shared-weight baselines), plus joint-wise without pretraining
   and joint-wise finetuned on ``free``; one-step errors on held-out chaos and on ``ood`` data;
-- ``residual``: a residual through each frozen dynamics model, on ``sim``;
+- ``efficiency``: joint-wise and whole-hand models finetuned on growing subsets of the chaos
+  episodes, their out-of-distribution error against the count (paper Fig. 6B);
+- ``residual``: a residual through each frozen dynamics model, on ``sim``, one per seed of
+  ``residual_seeds`` (a row pools their evaluations: residual training is a draw too);
 - ``evaluate``: every row under the gap profile (and the base under ``nominal``, the ceiling) on
   the same objects, grasps, axes and seeds: RotR, RotP, TTF, Rot, drops; the ratio to Direct and
   the share of the gap closed. ``report.json`` and ``report.md`` at the top.
@@ -31,11 +36,17 @@ import numpy as np
 import yaml
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.hand import CONTROL_DT, JOINT_NAMES
+from dexndm_control.hand import CONTROL_DT
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.settings import from_mapping, setting
 from dexndm_control.trajectory_library import TrajectoryLibrary
 from dexndm_control.transitions import Episode, write_shard
+from dexndm_learning.sim2sim_report import (
+    markdown_report,
+    plot_efficiency,
+    plot_rows,
+    summarise,
+)
 from dexndm_learning.stages import Stage, run_stages
 
 ARCHITECTURES = ("joint", "finger", "whole", "shared")
@@ -44,7 +55,10 @@ ABLATIONS = {"joint_no_pretrain": ("joint", None, "chaos"),
              "joint_free_hand": ("joint", "sim", "free"),
              # the ceiling of the closability analysis: finetuned on the chaos box AND on the
              # base policy's own episodes under the gap (the evaluation's task data itself)
-             "joint_task_ceiling": ("joint", "sim", "chaos+ood")}
+             "joint_task_ceiling": ("joint", "sim", "chaos+ood"),
+             # UAN-like: one network shared by every actuator, trained on free-hand wave data
+             # only (no simulated pretraining), then used like the others
+             "uan_like": ("shared", None, "waves")}
 # a joint is "at its limit" when its torque is within 1 % of the actuator's cap
 SATURATED = 0.99
 
@@ -61,6 +75,11 @@ class Sim2SimConfig:
     chaos_wrists: tuple[str, ...] = ("palm_down", "palm_up")
     chaos_steps: int = setting(0, help="steps replayed per episode (0: the library's)")
     free_episodes: int = setting(64, help="free-hand replay episodes (no balls)")
+    wave_episodes: int = setting(64, help="free-hand wave episodes (uan_like's data)")
+    sigma_ablation: tuple[float, ...] = setting((), help="chaos-box noise sigmas replayed again "
+                                                         "for the joint-wise sigma rows")
+    efficiency_episodes: tuple[int, ...] = setting((), help="chaos-episode counts of the "
+                                                            "data-efficiency curve")
     ood_episodes: int = setting(64, help="base-policy episodes under the gap profile (held-out "
                                          "task data for the dynamics errors)")
     noise_probability: float = 0.5
@@ -71,6 +90,8 @@ class Sim2SimConfig:
     pretrain_epochs: int = 20
     finetune_epochs: int = 30
     residual_epochs: int = 10
+    residual_seeds: tuple[int, ...] = setting((0,), help="a residual per seed per model; rows "
+                                                         "pool their evaluations")
     residual_scale: float = 0.05
     residual_penalty: float = 1.0
     residual_horizon: int = setting(1, help="steps the residual's training rolls the model "
@@ -91,8 +112,15 @@ class Sim2SimConfig:
             raise DexndmError("the joint-wise model is DexNDM's row: keep 'joint' in "
                               "architectures")
         if min(self.sim_episodes, self.chaos_episodes, self.free_episodes, self.ood_episodes,
-               self.eval_episodes) < 2:
+               self.eval_episodes, self.wave_episodes) < 2:
             raise DexndmError("every episode count must be >= 2")
+        if not self.residual_seeds or len(set(self.residual_seeds)) != len(self.residual_seeds):
+            raise DexndmError("residual_seeds: give one or more distinct seeds")
+        if any(not sigma > 0 for sigma in self.sigma_ablation):
+            raise DexndmError("sigma_ablation: every sigma must be > 0 (rad)")
+        if any(not 2 <= n < self.chaos_episodes for n in self.efficiency_episodes):
+            raise DexndmError("efficiency_episodes: counts between 2 and chaos_episodes - 1 (the "
+                              "whole set is the curve's last point)")
 
 
 def load_config(path: str | Path, **overrides) -> Sim2SimConfig:
@@ -176,29 +204,46 @@ class Sim2Sim:
     def stages(self) -> list[Stage]:
         c = self.config
         variants = self.variants()
-        return [
+        replay = {"gap": c.gap, "wrists": c.chaos_wrists, "steps": c.chaos_steps,
+                  "p": c.noise_probability, "seed": c.seed}
+        data_stages = ["sim", "chaos", "free"]
+        stages = [
             Stage("sim", {"base": c.base, "environment": c.environment,
                           "episodes": c.sim_episodes}, self._sim),
-            Stage("chaos", {"gap": c.gap, "episodes": c.chaos_episodes, "wrists": c.chaos_wrists,
-                            "steps": c.chaos_steps, "p": c.noise_probability,
-                            "sigma": c.noise_sigma, "seed": c.seed},
+            Stage("chaos", {**replay, "episodes": c.chaos_episodes, "sigma": c.noise_sigma},
                   lambda d, _: self._replay(d, c.chaos_episodes, None), after=("sim",)),
-            Stage("free", {"gap": c.gap, "episodes": c.free_episodes, "wrists": c.chaos_wrists,
-                           "steps": c.chaos_steps, "p": c.noise_probability,
-                           "sigma": c.noise_sigma, "seed": c.seed},
+            Stage("free", {**replay, "episodes": c.free_episodes, "sigma": c.noise_sigma},
                   lambda d, _: self._replay(d, c.free_episodes, 0), after=("sim",)),
+        ]
+        if c.sigma_ablation:
+            stages.append(Stage("sigma", {**replay, "episodes": c.chaos_episodes,
+                                          "sigmas": c.sigma_ablation},
+                                self._sigma, after=("sim",)))
+            data_stages.append("sigma")
+        if any(fine == "waves" for _, _, fine in variants.values()):
+            stages.append(Stage("waves", {"gap": c.gap, "wrists": c.chaos_wrists,
+                                          "steps": c.chaos_steps, "seed": c.seed,
+                                          "episodes": c.wave_episodes}, self._waves))
+            data_stages.append("waves")
+        stages += [
             Stage("ood", {"gap": c.gap, "episodes": c.ood_episodes}, self._ood),
             Stage("dynamics", {"variants": variants, "window": c.window,
                                "pretrain_epochs": c.pretrain_epochs,
                                "finetune_epochs": c.finetune_epochs, "seed": c.seed},
-                  self._dynamics, after=("sim", "chaos", "free", "ood")),
+                  self._dynamics, after=(*data_stages, "ood")),
+        ]
+        if c.efficiency_episodes:
+            stages.append(Stage("efficiency", {"episodes": c.efficiency_episodes},
+                                self._efficiency, after=("dynamics",)))
+        stages += [
             Stage("residual", {"epochs": c.residual_epochs, "scale": c.residual_scale,
-                               "penalty": c.residual_penalty, "seed": c.seed,
+                               "penalty": c.residual_penalty, "seeds": c.residual_seeds,
                                **self._residual_rollout()},
                   self._residual, after=("sim", "dynamics")),
             Stage("evaluate", {"episodes": c.eval_episodes, "gap": c.gap},
                   self._evaluate, after=("residual",)),
         ]
+        return stages
 
     def _residual_rollout(self) -> dict:
         """The residual stage's multi-step settings, in its digest only when used (stages of
@@ -212,6 +257,8 @@ class Sim2Sim:
         """name -> (architecture, pretraining data or None, finetuning data)."""
         found = {arch: (arch, "sim", "chaos") for arch in self.config.architectures}
         found.update({name: ABLATIONS[name] for name in self.config.ablations})
+        found.update({f"joint_sigma_{sigma:g}": ("joint", "sim", f"sigma_{sigma:g}")
+                      for sigma in self.config.sigma_ablation})
         return found
 
     def _sim(self, directory: Path, _upstream: dict) -> dict:
@@ -238,7 +285,9 @@ class Sim2Sim:
                 "survived": int(survived.sum()),
                 "library": str(directory / "library.npz"), "shards": str(directory / "shards")}
 
-    def _replay(self, directory: Path, episodes: int, balls: int | None) -> dict:
+    def _replay(self, directory: Path, episodes: int, balls: int | None,
+                sigma: float | None = None, mode: str = "replay") -> dict:
+        """The collector's episodes under the gap profile, split over the chaos wrists."""
         from dexndm_sim.chaos_replay import ChaosReplayConfig, chaos_replay
         from dexndm_sim.scene import ChaosBox
 
@@ -250,8 +299,9 @@ class Sim2Sim:
             if share == 0:
                 continue
             reports.append(chaos_replay(ChaosReplayConfig(
-                library=str(self.out / "sim" / "library.npz"), steps=c.chaos_steps,
-                noise_probability=c.noise_probability, noise_sigma=c.noise_sigma,
+                library=str(self.out / "sim" / "library.npz") if mode == "replay" else "",
+                mode=mode, steps=c.chaos_steps, noise_probability=c.noise_probability,
+                noise_sigma=c.noise_sigma if sigma is None else sigma,
                 order="random", seed=c.seed + 1000 * k, out=str(directory / wrist),
                 episodes=share, profile=c.gap, wrist=wrist,
                 balls=ChaosBox.balls if balls is None else balls, threads=c.threads)))
@@ -259,6 +309,14 @@ class Sim2Sim:
                 "transitions": sum(r["transitions"] for r in reports),
                 "seconds": round(sum(r["seconds"] for r in reports), 1),
                 "shards": str(directory)}
+
+    def _sigma(self, directory: Path, _upstream: dict) -> dict:
+        return {f"{sigma:g}": self._replay(directory / f"sigma_{sigma:g}",
+                                           self.config.chaos_episodes, None, sigma)
+                for sigma in self.config.sigma_ablation}
+
+    def _waves(self, directory: Path, _upstream: dict) -> dict:
+        return self._replay(directory, self.config.wave_episodes, 0, mode="waves")
 
     def _ood(self, directory: Path, _upstream: dict) -> dict:
         vec_env = self._vec_env(self.config.gap, self.config.ood_episodes, seed_offset=1)
@@ -276,8 +334,10 @@ class Sim2Sim:
 
         c = self.config
         data = {"sim": [str(self.out / "sim" / "shards")], "chaos": [str(self.out / "chaos")],
-                "free": [str(self.out / "free")], "chaos+ood": [str(self.out / "chaos"),
-                                                               str(self.out / "ood")]}
+                "free": [str(self.out / "free")], "waves": [str(self.out / "waves")],
+                "chaos+ood": [str(self.out / "chaos"), str(self.out / "ood")],
+                **{f"sigma_{sigma:g}": [str(self.out / "sigma" / f"sigma_{sigma:g}")]
+                   for sigma in c.sigma_ablation}}
         common = {"window": c.window, "seed": c.seed, "progress": False, "device": "cpu"}
         pretrained: dict[str, str] = {}
         results = {}
@@ -303,6 +363,7 @@ class Sim2Sim:
             entry["chaos_mae_rad"] = float(np.mean(errors[name]["id_mae"]))
             entry["ood_mae_rad"] = float(np.mean(errors[name]["ood_mae"]))
             entry["ood_mae_per_joint"] = errors[name]["ood_mae"]
+            entry["ood_open_loop_mae_rad"] = float(np.mean(errors[name]["ood_open_loop_mae"]))
             entry["ood_is_training_data"] = "ood" in entry["finetuned_on"]
             # how the model says a joint answers its own target now and one step ago
             entry["sensitivity_current"] = float(np.mean(errors[name]["ood_sensitivity_current"]))
@@ -310,20 +371,60 @@ class Sim2Sim:
                 np.mean(errors[name]["ood_sensitivity_previous"]))
         return results
 
+    def _efficiency(self, directory: Path, upstream: dict) -> dict:
+        """OOD one-step error against the number of chaos episodes a pretrained model is
+        finetuned on (nested random subsets; the whole set is the dynamics stage's model)."""
+        from dexndm_learning.data import Windows, load_episodes
+        from dexndm_learning.dynamics.train import (
+            DynamicsTrainConfig,
+            evaluate,
+            load_dynamics,
+            train_dynamics,
+        )
+
+        c = self.config
+        chaos = load_episodes([str(self.out / "chaos")])
+        ood = load_episodes([str(self.out / "ood")])
+        order = np.random.default_rng(c.seed).permutation(len(chaos.episodes))
+        curves: dict[str, dict[str, float]] = {}
+        for arch in [a for a in ("joint", "whole") if a in c.architectures]:
+            curve = {}
+            for count in sorted(c.efficiency_episodes):
+                subset = directory / f"chaos_{count}"
+                write_shard(subset / "chaos.npz", [chaos.episodes[i] for i in order[:count]],
+                            f"sim:{c.gap}")
+                run = directory / f"{arch}_{count}"
+                train_dynamics(DynamicsTrainConfig(
+                    arch=arch, data=[str(subset)], out=str(run), epochs=c.finetune_epochs,
+                    init=str(self.out / "dynamics" / f"pretrained_{arch}" / "best"),
+                    window=c.window, seed=c.seed, progress=False, device="cpu"))
+                model = load_dynamics(run / "best")
+                curve[str(count)] = float(evaluate(model, Windows(
+                    ood.episodes, model.window, ood.control_dt), "cpu")["mae"].mean())
+            curve[str(len(chaos.episodes))] = upstream["dynamics"][arch]["ood_mae_rad"]
+            curves[arch] = curve
+        plot_efficiency(curves, directory / "efficiency.png")
+        return {"ood_mae_rad": curves, "figure": str(directory / "efficiency.png")}
+
     def _residual(self, directory: Path, upstream: dict) -> dict:
         from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
 
         c = self.config
         results = {}
         for name, entry in upstream["dynamics"].items():
-            result = train_residual(ResidualTrainConfig(
-                dynamics=entry["bundle"], data=[str(self.out / "sim" / "shards")],
-                out=str(directory / name), epochs=c.residual_epochs, scale=c.residual_scale,
-                penalty=c.residual_penalty, horizon=c.residual_horizon,
-                base=c.base if c.residual_base_in_loop else None, seed=c.seed,
-                progress=False, device="cpu"))
-            results[name] = {"bundle": str(directory / name / "best"),
-                             **{k: v for k, v in result.items() if k != "history"}}
+            bundles, draws = [], []
+            for seed in c.residual_seeds:
+                out = directory / name / f"seed_{seed}"
+                result = train_residual(ResidualTrainConfig(
+                    dynamics=entry["bundle"], data=[str(self.out / "sim" / "shards")],
+                    out=str(out), epochs=c.residual_epochs, scale=c.residual_scale,
+                    penalty=c.residual_penalty, horizon=c.residual_horizon,
+                    base=c.base if c.residual_base_in_loop else None, seed=seed,
+                    progress=False, device="cpu"))
+                bundles.append(str(out / "best"))
+                draws.append({"seed": seed, **{k: v for k, v in result.items()
+                                               if k not in ("history", "out")}})
+            results[name] = {"bundles": bundles, "draws": draws}
         return results
 
     def _evaluate(self, directory: Path, upstream: dict) -> dict:
@@ -331,20 +432,27 @@ class Sim2Sim:
         from dexndm_learning.ppo.transfer import first_episodes
 
         c = self.config
-        rows = {"no_gap": ("nominal", None), "direct": (c.gap, None)}
-        rows.update({f"dexndm_{name}": (c.gap, entry["bundle"])
+        rows = {"no_gap": ("nominal", [None]), "direct": (c.gap, [None])}
+        rows.update({f"dexndm_{name}": (c.gap, entry["bundles"])
                      for name, entry in upstream["residual"].items()})
         results = {}
-        for name, (profile, residual) in rows.items():
-            vec_env = self._vec_env(profile, c.eval_episodes)
-            meter = SaturationMeter(vec_env.env)
-            base = self._base(residual)
-            try:
-                results[name] = outcome_summary(first_episodes(
-                    vec_env, lambda v, meter=meter, base=base: meter.after(v, base.advance)))
-            finally:
-                vec_env.close()
-            results[name].update(profile=profile, residual=residual, **meter.summary())
+        for name, (profile, residuals) in rows.items():
+            draws, meters = [], []
+            for residual in residuals:  # the same starts for every draw and every row
+                vec_env = self._vec_env(profile, c.eval_episodes)
+                meter = SaturationMeter(vec_env.env)
+                base = self._base(residual)
+                try:
+                    draws.append(first_episodes(
+                        vec_env, lambda v, meter=meter, base=base: meter.after(v, base.advance)))
+                finally:
+                    vec_env.close()
+                meters.append(meter)
+            pooled = {key: np.concatenate([d[key] for d in draws]) for key in draws[0]}
+            results[name] = outcome_summary(pooled)
+            results[name].update(profile=profile, residuals=residuals,
+                                 draw_radians=[float(d["radians"].mean()) for d in draws],
+                                 **SaturationMeter.pooled(meters))
         return summarise(results)
 
     def run(self, start: str | None = None, progress=print) -> dict:
@@ -353,10 +461,12 @@ class Sim2Sim:
             json.loads(json.dumps(asdict(self.config))), sort_keys=False))
         outputs = run_stages(self.stages(), self.out, start, progress)
         report = {"config": asdict(self.config), "rows": outputs["evaluate"],
-                  "dynamics": outputs["dynamics"],
-                  "data": {name: outputs[name] for name in ("sim", "chaos", "free", "ood")}}
+                  "dynamics": outputs["dynamics"], "efficiency": outputs.get("efficiency"),
+                  "data": {name: outputs[name] for name in ("sim", "chaos", "free", "sigma",
+                                                             "waves", "ood") if name in outputs}}
         (self.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (self.out / "report.md").write_text(markdown_report(report))
+        plot_rows(report["rows"], self.out / "rotation.png")
         return report
 
 
@@ -382,45 +492,9 @@ class SaturationMeter:
             self.done[record["env"]] = True
 
     def summary(self) -> dict:
-        share = self.at_limit / max(self.steps, 1)
+        return SaturationMeter.pooled([self])
+
+    @staticmethod
+    def pooled(meters: list[SaturationMeter]) -> dict:
+        share = sum(m.at_limit for m in meters) / max(sum(m.steps for m in meters), 1)
         return {"saturation_per_joint": share.tolist(), "saturation": float(share.mean())}
-
-
-def summarise(rows: dict) -> dict:
-    """Each row with its ratio to Direct and the share of the gap it closes
-    ((row - Direct) / (No gap - Direct), rotation in rad per episode)."""
-    direct = rows["direct"]["radians"][0]
-    ceiling = rows["no_gap"]["radians"][0]
-    for row in rows.values():
-        rotation = row["radians"][0]
-        row["ratio_to_direct"] = rotation / direct if direct > 0 else None
-        row["gap_closed"] = (rotation - direct) / (ceiling - direct) if ceiling > direct \
-            else None
-    return rows
-
-
-def markdown_report(report: dict) -> str:
-    lines = ["| row | profile | RotR | RotP | TTF | Rot [rad / 20 s] | drops | × Direct | "
-             "gap closed | at torque limit (mean, max joint) | dynamics one-step MAE: chaos / "
-             "OOD (mrad) | dq/da_t, dq/da_t-1 |", "|" + "---|" * 12]
-    dynamics = report["dynamics"]
-    for name, row in report["rows"].items():
-        cells = [f"{row[m][0]:.2f} ± {row[m][1]:.2f}"
-                 for m in ("rot_reward", "rot_penalty", "time_to_fall", "radians")]
-        ratio = "–" if row["ratio_to_direct"] is None else f"{row['ratio_to_direct']:.2f}"
-        closed = "–" if row["gap_closed"] is None else f"{row['gap_closed']:.2f}"
-        variant = dynamics.get(name.removeprefix("dexndm_"))
-        errors = "–" if variant is None else \
-            f"{1000 * variant['chaos_mae_rad']:.2f} / {1000 * variant['ood_mae_rad']:.2f}" + \
-            (" (trained on it)" if variant["ood_is_training_data"] else "")
-        worst = int(np.argmax(row["saturation_per_joint"]))
-        saturation = (f"{row['saturation']:.1%}, {JOINT_NAMES[worst]} "
-                      f"{row['saturation_per_joint'][worst]:.0%}")
-        sensitivity = "–" if variant is None else \
-            f"{variant['sensitivity_current']:.3f}, {variant['sensitivity_previous']:.3f}"
-        lines.append(f"| {name} | {row['profile']} | {' | '.join(cells)} | {row['drops']:.0%} | "
-                     f"{ratio} | {closed} | {saturation} | {errors} | {sensitivity} |")
-    episodes = next(iter(report["rows"].values()))["episodes"]
-    return ("# sim2sim report\n\n" + "\n".join(lines) + f"\n\n{episodes} episodes per row, the "
-            "same starts in every row; rows `dexndm_*`: base + residual through that dynamics "
-            "model.\n")

@@ -63,3 +63,35 @@ def test_action_sensitivity_reads_each_target_of_the_window():
     assert sensitivity.shape == (16, 10)
     assert np.allclose(sensitivity[:, -1], -0.1) and np.allclose(sensitivity[:, -2], 0.3)
     assert np.allclose(sensitivity[:, :-2], 0.0)
+
+
+def test_open_loop_error_compounds_a_model_bias_and_vanishes_for_the_true_plant():
+    import torch
+
+    from dexndm_learning.dynamics.evaluate import open_loop_error
+    from dexndm_learning.synthetic import sim_plant
+
+    plant = sim_plant()
+
+    class TruePlant(torch.nn.Module):
+        window = 3
+
+        def forward(self, q_hist, a_hist):
+            alpha, beta = torch.tensor(plant.alpha), torch.tensor(plant.beta)
+            q, q_prev = q_hist[:, -1], q_hist[:, -2]
+            return q + alpha * (a_hist[:, -1] - q) + beta * (q - q_prev)
+
+    class Biased(TruePlant):
+        def forward(self, q_hist, a_hist):  # every prediction 1 mrad high
+            return super().forward(q_hist, a_hist) + 0.001
+
+    episodes = make_episodes(plant, 3, steps=60, seed=9)
+    exact = open_loop_error(TruePlant(), episodes, 0.05, steps=10)
+    assert exact.shape == (16,) and exact.max() < 1e-5
+    # the bias re-enters through q_t and (1 + beta) q_t - beta q_(t-1), (1 - alpha) q_t:
+    # e_(k+1) = (1 - alpha + beta) e_k - beta e_(k-1) + 0.001, with alpha 0.5, beta 0.3
+    errors = [0.0, 0.0]
+    for _ in range(10):
+        errors.append(0.8 * errors[-1] - 0.3 * errors[-2] + 0.001)
+    biased = open_loop_error(Biased(), episodes, 0.05, steps=10)
+    assert np.allclose(biased, errors[-1], atol=1e-6), (biased[:3], errors[-1])

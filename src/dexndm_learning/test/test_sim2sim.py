@@ -7,7 +7,8 @@ import numpy as np
 
 from dexndm_control.trajectory_library import load_library
 from dexndm_control.transitions import read_shard
-from dexndm_learning.sim2sim import ABLATIONS, ARCHITECTURES, Sim2Sim, load_config, summarise
+from dexndm_learning.sim2sim import ABLATIONS, ARCHITECTURES, Sim2Sim, load_config
+from dexndm_learning.sim2sim_report import summarise
 
 QUICK = Path(__file__).resolve().parents[3] / "config" / "experiments" / "sim2sim_quick.yaml"
 
@@ -30,16 +31,36 @@ def test_quick_experiment_produces_every_stage_and_row(tmp_path):
         assert len(chaos) == config.chaos_episodes // 2
         assert all(len(e.a) == config.chaos_steps for e in chaos)
         assert all(e.meta["trajectory_id"].startswith("library:") for e in chaos)
-    variants = (*ARCHITECTURES, *ABLATIONS)
+    waves = [e for s in (tmp_path / "waves").rglob("*.npz") for e in read_shard(s).episodes]
+    assert len(waves) == config.wave_episodes
+    assert all(e.meta["trajectory_id"].startswith("wave:") for e in waves)
+    for sigma in config.sigma_ablation:
+        noisy = [e for s in (tmp_path / "sigma" / f"sigma_{sigma:g}").rglob("*.npz")
+                 for e in read_shard(s).episodes]
+        assert len(noisy) == config.chaos_episodes
+    variants = (*ARCHITECTURES, *ABLATIONS, *(f"joint_sigma_{s:g}" for s in config.sigma_ablation))
     for name in variants:
         assert (tmp_path / "dynamics" / name / "best" / "bundle.yaml").is_file()
-        assert (tmp_path / "residual" / name / "best" / "bundle.yaml").is_file()
+        for seed in config.residual_seeds:
+            assert (tmp_path / "residual" / name / f"seed_{seed}" / "best" / "bundle.yaml"
+                    ).is_file()
         entry = report["dynamics"][name]
         assert 0 < entry["chaos_mae_rad"] < 0.5 and 0 < entry["ood_mae_rad"] < 0.5
+        assert 0 < entry["ood_open_loop_mae_rad"] < 1.0
         assert entry["ood_is_training_data"] == (name == "joint_task_ceiling")
     rows = report["rows"]
     assert set(rows) == {"no_gap", "direct", *(f"dexndm_{name}" for name in variants)}
-    assert all(row["episodes"] == config.eval_episodes for row in rows.values())
+    draws = len(config.residual_seeds)
+    for name, row in rows.items():  # residual rows pool one evaluation per training seed
+        pooled = draws if name.startswith("dexndm_") else 1
+        assert row["episodes"] == config.eval_episodes * pooled
+        assert len(row["draw_radians"]) == pooled
+        assert np.isclose(np.mean(row["draw_radians"]), row["radians"][0])
+    curves = report["efficiency"]["ood_mae_rad"]
+    assert set(curves) == {"joint", "whole"}
+    assert all(set(c) == {"3", str(config.chaos_episodes)} for c in curves.values())
+    for picture in (tmp_path / "rotation.png", tmp_path / "efficiency" / "efficiency.png"):
+        assert picture.read_bytes().startswith(b"\x89PNG")
     assert rows["no_gap"]["profile"] == "nominal" and rows["direct"]["profile"] == "real"
     assert rows["direct"]["ratio_to_direct"] == 1.0
     for row in rows.values():  # torque at the cap: some under `real`'s 550 mA, a share

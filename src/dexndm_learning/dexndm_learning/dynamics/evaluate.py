@@ -18,6 +18,8 @@ from dexndm_control.hand import JOINT_NAMES
 from dexndm_learning.data import Windows, load_episodes
 from dexndm_learning.dynamics.train import evaluate, load_dynamics
 
+OPEN_LOOP_STEPS = 10  # 0.5 s at 20 Hz
+
 
 def _select(loaded, keys: list[str]) -> list:
     wanted = set(keys)
@@ -38,6 +40,29 @@ def action_sensitivity(model, windows: Windows, samples: int = 2000) -> np.ndarr
         grad, = torch.autograd.grad(predicted[:, joint].sum(), a_hist, retain_graph=True)
         rows.append(grad[:, :, joint].mean(dim=0))
     return torch.stack(rows).detach().numpy()
+
+
+@torch.no_grad()
+def open_loop_error(model, episodes, control_dt: float, steps: int = 10,
+                    batch_size: int = 4096) -> np.ndarray:
+    """[16]: the mean absolute error (rad) of q_{t+steps} when the model rolls ``steps`` steps
+    ahead on its own predictions under the recorded targets, from every window of ``episodes``
+    (the error that compounds, which one-step errors hide)."""
+    windows = Windows(episodes, model.window, control_dt, horizon=steps)
+    W = model.window
+    total, count = torch.zeros(16), 0
+    for start in range(0, len(windows), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(windows)))
+        q_hist, a_hist, _ = windows.batch(index)
+        q_future, a_future = windows.future(index, steps)
+        for k in range(steps):
+            predicted = model(q_hist[:, -W:], a_hist[:, -W:])
+            if k < steps - 1:
+                q_hist = torch.cat([q_hist[:, 1:], predicted[:, None]], 1)
+                a_hist = torch.cat([a_hist[:, 1:], a_future[:, k, None]], 1)
+        total += (predicted - q_future[:, -1]).abs().sum(0)
+        count += len(index)
+    return (total / max(1, count)).numpy()
 
 
 def evaluate_checkpoints(checkpoints: list[str], data: list[str] | None, ood: list[str] | None,
@@ -69,6 +94,8 @@ def evaluate_checkpoints(checkpoints: list[str], data: list[str] | None, ood: li
             windows = Windows(loaded_ood.episodes, model.window, loaded_ood.control_dt)
             metrics = evaluate(model, windows, "cpu")
             entry["ood_mae"] = metrics["mae"].tolist()
+            entry["ood_open_loop_mae"] = open_loop_error(
+                model, loaded_ood.episodes, loaded_ood.control_dt, OPEN_LOOP_STEPS).tolist()
             sensitivity = action_sensitivity(model, windows)
             entry["ood_sensitivity_current"] = sensitivity[:, -1].tolist()
             entry["ood_sensitivity_previous"] = sensitivity[:, -2].tolist()
@@ -95,6 +122,13 @@ def format_table(results: dict[str, dict]) -> str:
                                                  for n in names))
         lines.append("mean     " + "".join(f"{1e3 * np.mean(results[n][split]):>15.3f}"
                                            for n in names))
+        lines.append("")
+    names = [n for n in results if "ood_open_loop_mae" in results[n]]
+    if names:
+        lines.append(f"out-of-distribution: mean absolute error of q_(t+{OPEN_LOOP_STEPS}) rolled "
+                     "open loop on the model's own predictions [mrad]")
+        for n in names:
+            lines.append(f"{n:<22} {1e3 * np.mean(results[n]['ood_open_loop_mae']):7.2f}")
         lines.append("")
     names = [n for n in results if "ood_sensitivity_current" in results[n]]
     if names:
