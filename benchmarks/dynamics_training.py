@@ -26,14 +26,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
+    from dexndm_control.policy.dynamics_model import load_dynamics
     from dexndm_control.transitions import write_shard
     from dexndm_learning.data import Windows, load_episodes
-    from dexndm_learning.dynamics.train import (
-        DynamicsTrainConfig,
-        evaluate,
-        load_dynamics,
-        train_dynamics,
-    )
+    from dexndm_learning.dynamics.train import DynamicsTrainConfig, evaluate, train_dynamics
     from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
     from dexndm_learning.synthetic import make_episodes, real_plant, sim_plant
 

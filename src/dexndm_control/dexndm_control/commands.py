@@ -93,44 +93,42 @@ def echo_command() -> Command:
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=30.0,
-                        help="seconds to run before stopping and printing the summary")
+                        help="seconds of each run before stopping it")
     parser.add_argument("--axis", default="[0.0, 0.0, 1.0]", help="rotation axis (hand frame)")
+    parser.add_argument("--residual", default=None,
+                        help="residual bundle for the second run (default: the shipped "
+                             "policies/dexndm_residual; 'none': the base policy alone, once)")
+    parser.add_argument("--dynamics", default=None,
+                        help="dynamics bundle of the live gap meter (default: the shipped "
+                             "policies/dexndm_dynamics; 'none': no meter)")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """The main job on the embedded default: virtual hand with an object, driver, controller."""
-    import json
-    import tempfile
+    """The main job on the embedded default: virtual hand with an object, driver, controller;
+    base alone, then base + the DexNDM residual."""
+    from dexndm_control.demo import SHIPPED_DYNAMICS, SHIPPED_RESIDUAL, run_rotation, summary_lines
 
-    from dexndm_control.launcher import Supervisor, resolve_launch
-
-    launch_file = Path(__file__).resolve().parents[3] / "launch" / "rotate.launch.xml"
-    if not launch_file.is_file():
-        raise DexndmError(f"{launch_file} not found: run `dexndm demo` from a checkout of the "
-                          "repository (pip install -e)")
-    with tempfile.TemporaryDirectory() as tmp:
-        report, stats = Path(tmp) / "object.json", Path(tmp) / "loop.json"
-        specs = resolve_launch(launch_file, {"report": str(report), "stats_file": str(stats),
-                                             "axis": args.axis})
-        result = Supervisor(specs).run(duration=args.duration)
-        print("\n=== dexndm demo: virtual LEAP hand, driver, rotation controller ===")
-        if report.is_file():
-            data = json.loads(report.read_text())
-            ttf = data["time_to_first_fall"]
-            print(f"object: rotated {data['radians']:.2f} rad about {data['axis']} in "
-                  f"{data['seconds']:.1f} s simulated; "
-                  + (f"fell after {ttf:.1f} s (TTF)" if ttf is not None else "never fell"))
-        else:
-            print("object: no report (the virtual hand did not finish cleanly)")
-        if stats.is_file():
-            loop = json.loads(stats.read_text())
-            print(f"controller: {loop['ticks']} ticks at {loop['rate_hz']:.2f} Hz; period "
-                  f"deviation p99 {loop['period_deviation_ms'].get('p99')} ms; compute p99 "
-                  f"{loop['compute_ms'].get('p99')} ms; latency p99 "
-                  f"{loop['latency_ms'].get('p99')} ms")
-        print("policy: policies/base_policy, distilled (BC + DAgger) from the one-object reference "
-              "cylinder specialist (docs/base_policy.md); the hand runs the `real` profile")
-        return 0 if result.exit_code == 0 else result.exit_code
+    residual = str(SHIPPED_RESIDUAL) if args.residual is None else args.residual
+    dynamics = str(SHIPPED_DYNAMICS) if args.dynamics is None else args.dynamics
+    for bundle, flag, what in ((residual, "--residual", "the base policy alone"),
+                               (dynamics, "--dynamics", "no gap meter")):
+        if bundle != "none" and not (Path(bundle) / "bundle.yaml").is_file():
+            raise DexndmError(f"no bundle at {bundle}: pass {flag} BUNDLE, or {flag} none for "
+                              f"{what}")
+    plans = [("base policy (direct transfer)", "")]
+    if residual != "none":
+        plans.append(("base + DexNDM residual", residual))
+    meter = "" if dynamics == "none" else dynamics
+    runs = [run_rotation(label, bundle, meter, args.duration, args.axis)
+            for label, bundle in plans]
+    print("\n=== dexndm demo: virtual LEAP hand (`real` profile), driver, rotation controller ===")
+    print("\n".join(summary_lines(runs)))
+    print("one run of each, the same object and grasp (cylinders_004, grasp 0), axis "
+          f"{args.axis}; base: policies/base_policy (docs/base_policy.md)"
+          + (f"; residual: {residual} (docs/sim2sim.md)" if residual != "none" else "")
+          + (f"; gap meter: {dynamics} one step ahead, per-joint error against its held-out "
+             "error" if meter else ""))
+    return 1 if any(run.failed for run in runs) else 0
 
 
 def demo_command() -> Command:

@@ -184,7 +184,10 @@ class Sim2Sim:
 
     # environments ---------------------------------------------------------------------------
 
-    def _vec_env(self, profile: str, episodes: int, seed_offset: int = 0):
+    def vec_env(self, profile: str, episodes: int, seed_offset: int = 0):
+        """The evaluation environment under ``profile``: the specialist checkpoint's objects,
+        wrist, axes and grasps (found under its training profile), disturbances off; the
+        same starts for the same ``episodes`` and ``seed_offset``."""
         from dexndm_learning.ppo.specialist import specialist_env_config
         from dexndm_learning.ppo.vec_env import RotationVecEnv
 
@@ -194,7 +197,8 @@ class Sim2Sim:
             grasp_profile=trained.profile, disturbance_probability=0.0,
             seed=trained.seed + seed_offset, threads=self.config.threads))
 
-    def _base(self, residual: str | None = None):
+    def policy(self, residual: str | None = None):
+        """The base policy (+ a residual bundle) as the controller runs it."""
         from dexndm_learning.comparison import GeneralistOnEnv
 
         return GeneralistOnEnv(self.config.base, residual)
@@ -262,8 +266,8 @@ class Sim2Sim:
         return found
 
     def _sim(self, directory: Path, _upstream: dict) -> dict:
-        vec_env = self._vec_env("nominal", self.config.sim_episodes)
-        base = self._base()
+        vec_env = self.vec_env("nominal", self.config.sim_episodes)
+        base = self.policy()
         try:
             episodes, rows, survived = record_episodes(vec_env, base.advance)
             if not survived.any():
@@ -319,9 +323,9 @@ class Sim2Sim:
         return self._replay(directory, self.config.wave_episodes, 0, mode="waves")
 
     def _ood(self, directory: Path, _upstream: dict) -> dict:
-        vec_env = self._vec_env(self.config.gap, self.config.ood_episodes, seed_offset=1)
+        vec_env = self.vec_env(self.config.gap, self.config.ood_episodes, seed_offset=1)
         try:
-            episodes, _, _ = record_episodes(vec_env, self._base().advance)
+            episodes, _, _ = record_episodes(vec_env, self.policy().advance)
         finally:
             vec_env.close()
         write_shard(directory / "rollout.npz", episodes, f"sim:{self.config.gap}")
@@ -374,13 +378,9 @@ class Sim2Sim:
     def _efficiency(self, directory: Path, upstream: dict) -> dict:
         """OOD one-step error against the number of chaos episodes a pretrained model is
         finetuned on (nested random subsets; the whole set is the dynamics stage's model)."""
+        from dexndm_control.policy.dynamics_model import load_dynamics
         from dexndm_learning.data import Windows, load_episodes
-        from dexndm_learning.dynamics.train import (
-            DynamicsTrainConfig,
-            evaluate,
-            load_dynamics,
-            train_dynamics,
-        )
+        from dexndm_learning.dynamics.train import DynamicsTrainConfig, evaluate, train_dynamics
 
         c = self.config
         chaos = load_episodes([str(self.out / "chaos")])
@@ -439,9 +439,9 @@ class Sim2Sim:
         for name, (profile, residuals) in rows.items():
             draws, meters = [], []
             for residual in residuals:  # the same starts for every draw and every row
-                vec_env = self._vec_env(profile, c.eval_episodes)
+                vec_env = self.vec_env(profile, c.eval_episodes)
                 meter = SaturationMeter(vec_env.env)
-                base = self._base(residual)
+                base = self.policy(residual)
                 try:
                     draws.append(first_episodes(
                         vec_env, lambda v, meter=meter, base=base: meter.after(v, base.advance)))

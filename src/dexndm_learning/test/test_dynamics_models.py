@@ -9,9 +9,9 @@ from torch import nn
 
 from dexndm_control.hand import FINGERS
 from dexndm_control.policy.bundle import BundleError, load_bundle, save_bundle
+from dexndm_control.policy.dynamics_model import DynamicsModel, load_dynamics
 from dexndm_control.transitions import write_shard
-from dexndm_learning.dynamics.models import DynamicsModel
-from dexndm_learning.dynamics.train import DynamicsTrainConfig, load_dynamics, train_dynamics
+from dexndm_learning.dynamics.train import DynamicsTrainConfig, train_dynamics
 from dexndm_learning.synthetic import make_episodes, sim_plant
 
 

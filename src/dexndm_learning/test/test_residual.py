@@ -8,12 +8,13 @@ import numpy as np
 import torch
 
 from dexndm_control.policy.bundle import save_bundle
+from dexndm_control.policy.dynamics_model import load_dynamics
 from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.transitions import write_shard
 from dexndm_learning.data import Windows
-from dexndm_learning.dynamics.train import DynamicsTrainConfig, load_dynamics, train_dynamics
+from dexndm_learning.dynamics.train import DynamicsTrainConfig, train_dynamics
 from dexndm_learning.residual.train import (
     BaseChain,
     ResidualObjective,

@@ -3,14 +3,21 @@
 Hold (send the last target again) when joint states are older than ``stale_periods`` control
 periods, when rotation is disabled (no command, enabled = false, or the command's keepalive
 stopped), or when anything the policy would see or produce is not finite.
+
+With a dynamics bundle, the gap meter (core/gap_meter.py) scores every policy tick: it lives here,
+in the controller, because the controller alone holds the reading the policy saw and the target
+it sent at the same tick (a separate node would pair two topics by time and add their latency).
+It restarts after every hold or ramp, whose targets the dynamics was not trained on.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from dexndm_control.core.gap_meter import GapMeter, GapReading
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_RATE_HZ
 from dexndm_control.policy.runtime import PolicyRuntime, StepResult
@@ -38,12 +45,30 @@ class ControllerConfig:
         (0.0, 1.0, 0.0, 0.0), help="w, x, y, z; palm up until /dexndm/wrist_orientation arrives")
     stats_file: str = setting("", deployment=True,
                               help="write the loop statistics as JSON here at exit")
+    dynamics_bundle: str = setting("", deployment=True,
+                                   help="dynamics bundle the live gap meter runs one step ahead "
+                                        "(empty: no meter)")
+    gap_window_s: float = setting(1.0, help="gap meter: rolling window of the per-joint error")
+    gap_warn_factor: float = setting(3.0, help="gap meter: WARN when a joint's rolling error "
+                                               "reaches this many times the bundle's held-out "
+                                               "error")
+    gap_error_factor: float = setting(10.0, help="gap meter: ERROR at this many times")
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0 or self.stale_periods <= 0 or self.ramp_s < 0:
             raise DexndmError("rate_hz and stale_periods must be > 0, ramp_s >= 0")
         if self.max_step_rad <= 0 or self.inference_threads < 1:
             raise DexndmError("max_step_rad must be > 0 and inference_threads >= 1")
+        if self.gap_window_s <= 0 or not 0 < self.gap_warn_factor < self.gap_error_factor:
+            raise DexndmError("gap_window_s must be > 0 and 0 < gap_warn_factor < "
+                              "gap_error_factor")
+
+    def gap_meter(self) -> GapMeter | None:
+        """The meter these settings describe (None without a dynamics bundle)."""
+        if not self.dynamics_bundle:
+            return None
+        return GapMeter(self.dynamics_bundle, max(1, int(round(self.gap_window_s * self.rate_hz))),
+                        self.gap_warn_factor, self.gap_error_factor)
 
 
 @dataclass
@@ -53,12 +78,14 @@ class Decision:
     holding: bool = False
     reason: str = ""
     step: StepResult | None = None
+    gap: GapReading | None = None  # the gap meter's score of this tick's reading
+    gap_s: float = 0.0  # time the meter took
 
 
 class ControllerCore:
-    def __init__(self, runtime: PolicyRuntime, config: ControllerConfig = ControllerConfig()
-                 ) -> None:
-        self.runtime, self.config = runtime, config
+    def __init__(self, runtime: PolicyRuntime, config: ControllerConfig = ControllerConfig(),
+                 meter: GapMeter | None = None) -> None:
+        self.runtime, self.config, self.meter = runtime, config, meter
         self.period = 1.0 / config.rate_hz
         self.phase = "wait"
         self.last_target: np.ndarray | None = None
@@ -78,6 +105,7 @@ class ControllerCore:
         if self.phase == "wait":
             self.phase, self._ramp_from, self._ramp_step = "ramp", np.asarray(q, float), 0
         if self.phase == "ramp":
+            self._restart_meter()
             self._ramp_step += 1
             fraction = min(1.0, self._ramp_step / self._ramp_steps)
             target = self._ramp_from + (self.runtime.initial_pose - self._ramp_from) * fraction
@@ -97,7 +125,17 @@ class ControllerCore:
         if not np.all(np.isfinite(step.target)):
             return self._hold("policy produced a non-finite target")
         self.last_target = step.target
-        return Decision(step.target, "run", False, "", step)
+        decision = Decision(step.target, "run", False, "", step)
+        if self.meter is not None:
+            started = time.perf_counter()
+            decision.gap = self.meter.update(q, step.target)
+            decision.gap_s = time.perf_counter() - started
+        return decision
 
     def _hold(self, reason: str) -> Decision:
+        self._restart_meter()
         return Decision(self.last_target, self.phase, True, reason)
+
+    def _restart_meter(self) -> None:
+        if self.meter is not None:
+            self.meter.reset()

@@ -1,11 +1,12 @@
 """Node ``rotation_controller``: the base generalist (+ residual) at 20 Hz on the steady clock.
 
 Subscribes /leap_hand/joint_states, /dexndm/rotation_command, /dexndm/wrist_orientation;
-publishes /leap_hand/joint_commands and /dexndm/control_step. Policy and observation come from
-bundles (policy/runtime.py); ramp/hold decisions from core/controller.py. The loop is timed:
-period, inference and publish times, latency from joint_states receipt to command publish;
-overruns are logged with their cause, and statistics are printed (and written to
-``stats_file``) at exit.
+publishes /leap_hand/joint_commands and /dexndm/control_step, and with a dynamics bundle the gap
+meter: /dexndm/gap_meter every policy tick and its summary on /diagnostics at 1 Hz. Policy and
+observation come from bundles (policy/runtime.py); ramp/hold decisions and the meter from
+core/controller.py. The loop is timed: period, inference and publish times, latency from
+joint_states receipt to command publish; overruns are logged with their cause, and statistics
+are printed (and written to ``stats_file``) at exit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Quaternion, QuaternionStamped, Vector3
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -22,11 +24,12 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from dexndm_control.core.controller import ControllerConfig, ControllerCore
+from dexndm_control.core.gap_meter import GapReading, GapSummary
 from dexndm_control.errors import JointNameError
 from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.ros_node import declare_settings, guarded, run_node
-from dexndm_msgs.msg import ControlStep, RotationCommand
+from dexndm_msgs.msg import ControlStep, GapMeter, RotationCommand
 
 # the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
 SETTINGS = (ControllerConfig,)
@@ -45,7 +48,12 @@ class RotationController(Node):
                                      threads=self.config.inference_threads)
         self.runtime.use_residual = self.config.use_residual and \
             self.runtime.residual is not None
-        self.core = ControllerCore(self.runtime, self.config)
+        self.meter = self.config.gap_meter()
+        self.core = ControllerCore(self.runtime, self.config, self.meter)
+        self.gap_summary = GapSummary()
+        self.gap_times: list[float] = []
+        self._last_gap: GapReading | None = None
+        self._gap_ticks = 0
         self._wrist = np.asarray(self.config.wrist_quat, dtype=float)
         self._stats_file = self.config.stats_file
         self.finished, self.exit_code = False, 0
@@ -62,6 +70,11 @@ class RotationController(Node):
         self.publish_times: list[float] = []
         self._commands = self.create_publisher(JointState, "/leap_hand/joint_commands", 10)
         self._steps = self.create_publisher(ControlStep, "/dexndm/control_step", 10)
+        if self.meter is not None:
+            self._gap = self.create_publisher(GapMeter, "/dexndm/gap_meter", 10)
+            self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            self.create_timer(1.0, guarded(self, self._publish_diagnostics),
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_subscription(JointState, "/leap_hand/joint_states",
                                  guarded(self, self._on_state), 10)
         self.create_subscription(RotationCommand, "/dexndm/rotation_command",
@@ -126,7 +139,35 @@ class RotationController(Node):
         if decision.step is not None:
             self.compute.append(decision.step.compute_s)
         self._steps.publish(self._control_step(decision, started))
+        if self.meter is not None:
+            self._publish_gap(decision)
         self.publish_times.append(time.monotonic() - publish_started)
+
+    def _publish_gap(self, decision) -> None:
+        if decision.step is not None:
+            self.gap_times.append(decision.gap_s)
+        reading = decision.gap
+        self._last_gap = reading
+        if reading is None:
+            return
+        self.gap_summary.add(reading)
+        message = GapMeter(predicted=reading.predicted.tolist(),
+                           measured=reading.measured.tolist(), error=reading.error.tolist(),
+                           rolling_mae=reading.rolling_mae.tolist(),
+                           warn_threshold=self.meter.warn.tolist(),
+                           error_threshold=self.meter.error.tolist(), level=reading.level,
+                           joints_out=reading.joints_out)
+        message.header.stamp = self.get_clock().now().to_msg()
+        self._gap.publish(message)
+
+    def _publish_diagnostics(self) -> None:
+        level, text, values = self.meter.diagnostic(self._last_gap)
+        status = DiagnosticStatus(level=bytes([level]), name="rotation_controller: reality gap",
+                                  message=text, hardware_id=self.config.dynamics_bundle)
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
 
     def _overrun_cause(self, period: float) -> str:
         """Which part of the previous tick used the time: inference, publish, or neither (then
@@ -178,7 +219,10 @@ class RotationController(Node):
                 else 0.0, "period_deviation_ms": percentiles(deviation),
                 "compute_ms": percentiles(self.compute),
                 "publish_ms": percentiles(self.publish_times),
-                "latency_ms": percentiles(self.latency)}
+                "latency_ms": percentiles(self.latency),
+                **({"gap_meter_ms": percentiles(self.gap_times),
+                    "gap_meter": self.gap_summary.to_dict(self.meter.reference)}
+                   if self.meter is not None else {})}
 
     def close(self) -> None:
         stats = self.statistics()

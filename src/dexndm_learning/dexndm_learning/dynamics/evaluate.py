@@ -15,8 +15,9 @@ import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
+from dexndm_control.policy.dynamics_model import load_dynamics
 from dexndm_learning.data import Windows, load_episodes
-from dexndm_learning.dynamics.train import evaluate, load_dynamics
+from dexndm_learning.dynamics.train import evaluate
 
 OPEN_LOOP_STEPS = 10  # 0.5 s at 20 Hz
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.policy.bundle import load_network
+from dexndm_control.policy.dynamics_model import (
+    ARCHITECTURES,
+    BUNDLE_KIND,
+    DynamicsModel,
+    load_dynamics,
+)
 from dexndm_control.settings import setting
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
-from dexndm_learning.dynamics.models import ARCHITECTURES, DynamicsModel
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
 from dexndm_learning.trainer import train as train_loop
-
-BUNDLE_KIND = "dynamics"
 
 
 @dataclass(kw_only=True)
@@ -102,11 +103,3 @@ def train_dynamics(config: DynamicsTrainConfig) -> dict:
     return {"best_eval_mae_rad": recorder.best, "history": recorder.history, "out": str(out),
             "windows": {"train": len(train), "eval": len(evaluation)}}
 
-
-def load_dynamics(path: str | Path) -> DynamicsModel:
-    model, _ = load_network(path, BUNDLE_KIND, _dynamics_network)
-    return model
-
-
-def _dynamics_network(config: dict) -> DynamicsModel:
-    return DynamicsModel(config["arch"], config["window"], tuple(config["hidden"]))

@@ -25,12 +25,11 @@ import torch
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import LOWER, UPPER
 from dexndm_control.policy.bundle import load_network
+from dexndm_control.policy.dynamics_model import DynamicsModel, load_dynamics
 from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
-from dexndm_learning.dynamics.models import DynamicsModel
-from dexndm_learning.dynamics.train import load_dynamics
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
 from dexndm_learning.trainer import train as train_loop
 

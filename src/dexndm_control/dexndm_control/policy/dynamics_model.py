@@ -10,6 +10,9 @@ All four are one ``GroupedMLP``: G independent MLPs evaluated as one batched mat
 | whole   | 1      | all 16 joints' histories                | all 16 joints       |
 | shared  | 1 (x16)| one joint's history (same weights for all joints, UAN-style) | that joint |
 
+The networks live here, beside the policies, because deployment runs them too (the controller's
+gap meter); training is dexndm_learning.dynamics.
+
 Output convention: the networks predict the normalised change dq = q_{t+1} - q_t per joint;
 ``DynamicsModel.forward`` returns q_{t+1} = q_t + dq (radians). Inputs are standardised per joint
 (q and a statistics of the training data, stored as buffers in the weights).
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,6 +31,7 @@ from dexndm_control.hand import FINGERS, NUM_JOINTS
 from dexndm_control.policy.networks import Normalizer
 
 ARCHITECTURES = ("joint", "finger", "whole", "shared")
+BUNDLE_KIND = "dynamics"
 
 
 class GroupedMLP(nn.Module):
@@ -115,3 +120,16 @@ def default_hidden(arch: str) -> tuple[int, ...]:
     (the per-joint nets are small because there are 16 of them)."""
     return {"joint": (96, 96), "finger": (256, 256), "whole": (512, 512),
             "shared": (256, 256)}[arch]
+
+
+def load_dynamics_bundle(path: str | Path) -> tuple[DynamicsModel, dict]:
+    """The dynamics model a bundle holds (eval mode) and the bundle's information."""
+    from dexndm_control.policy.bundle import load_network
+
+    model, bundle = load_network(path, BUNDLE_KIND, lambda config: DynamicsModel(
+        config["arch"], config["window"], tuple(config["hidden"])))
+    return model, bundle.info
+
+
+def load_dynamics(path: str | Path) -> DynamicsModel:
+    return load_dynamics_bundle(path)[0]

@@ -1,0 +1,40 @@
+"""`dexndm demo`'s side-by-side summary and its refusal of a missing residual bundle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dexndm_control.demo import DemoRun, summary_lines
+
+DEXNDM = str(Path(sys.executable).parent / "dexndm")
+
+
+def test_summary_puts_both_runs_side_by_side():
+    loop = {"rate_hz": 19.98, "compute_ms": {"p99": 4.1}, "period_deviation_ms": {"p99": 0.9},
+            "gap_meter": {"ticks": 400, "mae_mrad": 2.5, "mae_over_reference": 1.93,
+                          "worst_joint": "rf_mcp",
+                          "level_share": {"OK": 0.9, "WARN": 0.075, "ERROR": 0.025}}}
+    lines = summary_lines([
+        DemoRun("base policy (direct transfer)", 0,
+                {"radians": 5.391, "seconds": 21.6, "time_to_first_fall": None}, loop),
+        DemoRun("base + DexNDM residual", 0,
+                {"radians": 2.0, "seconds": 22.0, "time_to_first_fall": 7.25}, loop),
+        DemoRun("broken", 1, None, None),
+        DemoRun("no controller", 0, {"radians": 0.0, "seconds": 0.0, "time_to_first_fall": None},
+                None)])
+    assert len(lines) == 5 and "rotated" in lines[0]
+    assert "5.39 rad" in lines[1] and "21.6 s" in lines[1] and "never" in lines[1]
+    assert "19.98 Hz" in lines[1] and "4.1 ms" in lines[1] and "0.9 ms" in lines[1]
+    assert "2.50 mrad, 1.9x held-out (worst rf_mcp); OK 90% / WARN 8% / ERROR 2% of 400" \
+        in lines[1]
+    assert "2.00 rad" in lines[2] and "7.2 s" in lines[2]
+    assert "no report" in lines[3] and "the controller did not run" in lines[4]
+
+
+def test_demo_refuses_a_missing_residual_bundle_before_starting_anything(tmp_path):
+    result = subprocess.run([DEXNDM, "demo", "--residual", str(tmp_path / "nothing")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "no bundle at" in result.stderr and "--residual none" in result.stderr
