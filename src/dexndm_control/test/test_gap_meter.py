@@ -13,7 +13,7 @@ from dexndm_control.core.controller import ControllerConfig, ControllerCore
 from dexndm_control.core.gap_meter import ERROR, OK, WARN, GapMeter, GapSummary
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
-from dexndm_control.policy.bundle import save_bundle
+from dexndm_control.policy.bundle import save_bundle, update_bundle_info
 from dexndm_control.policy.dynamics_model import DynamicsModel
 from dexndm_control.policy.runtime import PolicyRuntime
 
@@ -59,7 +59,7 @@ def test_levels_and_named_joints_follow_the_bundles_own_error(tmp_path):
     reference = np.full(16, 1e-3)
     reference[JOINT_NAMES.index("rf_mcp")] = 2e-4  # 5x: warn
     reference[JOINT_NAMES.index("th_cmc")] = 5e-5  # 20x: error
-    meter = GapMeter(_drift_bundle(tmp_path / "d", reference), window=2)
+    meter = GapMeter(_drift_bundle(tmp_path / "d", reference), window=2, warn_factor=3.0)
     q = np.zeros(16)
     levels = [meter.update(q, q) for _ in range(6)]
     assert levels[3].level == OK  # one scored tick of two
@@ -69,7 +69,7 @@ def test_levels_and_named_joints_follow_the_bundles_own_error(tmp_path):
     assert values["th_cmc rolling MAE [mrad]"] == "1.00"
     assert values["rf_mcp warn at [mrad]"] == "0.60"
     reference[JOINT_NAMES.index("th_cmc")] = 1e-3
-    meter = GapMeter(_drift_bundle(tmp_path / "e", reference), window=2)
+    meter = GapMeter(_drift_bundle(tmp_path / "e", reference), window=2, warn_factor=3.0)
     levels = [meter.update(q, q) for _ in range(6)]
     assert levels[-1].level == WARN and levels[-1].joints_out == ["rf_mcp"]
     summary = GapSummary()
@@ -109,3 +109,14 @@ def test_the_controller_scores_policy_ticks_and_restarts_after_a_hold(tmp_path):
     assert np.allclose(gaps[3].predicted, q + DRIFT, atol=1e-6)
     assert np.allclose(gaps[3].error, -DRIFT, atol=1e-6)
     assert np.allclose(gaps[7].predicted, q + DRIFT, atol=1e-6)
+
+
+def test_a_reference_measured_on_the_task_takes_precedence(tmp_path):
+    bundle = _drift_bundle(tmp_path / "d", [1e-4] * 16)  # held-out: every tick 10x, ERROR
+    update_bundle_info(bundle, gap_meter={"reference_mae_per_joint": [5e-4] * 16})
+    meter = GapMeter(bundle, window=2)
+    assert meter.reference_source == "task runs" and np.allclose(meter.reference, 5e-4)
+    readings = [meter.update(np.zeros(16), np.zeros(16)) for _ in range(6)]
+    assert readings[-1].level == OK  # 2x the task error, under 5x
+    level, message, _ = meter.diagnostic(readings[-1])
+    assert level == OK and "2.0x its error on task runs" in message

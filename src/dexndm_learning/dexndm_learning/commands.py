@@ -6,6 +6,7 @@ import argparse
 import json
 
 from dexndm_control.cli import Command
+from dexndm_control.errors import DexndmError
 from dexndm_control.settings import add_arguments, argument_values, from_arguments
 
 
@@ -98,6 +99,9 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the training shards (each model is scored on its held-out episodes)")
     dyn.add_argument("--ood", nargs="*", default=None, help="out-of-distribution shards")
     dyn.add_argument("--out", required=True, help="where the table, JSON and PNGs go")
+    dyn.add_argument("--meter-reference", action="store_true",
+                     help="store each bundle's per-joint --ood error in it as the live gap "
+                          "meter's reference (give shards of supervised runs of the task)")
     transfer = sub.add_parser(
         "transfer", help="rotation a PPO specialist keeps under the real profile",
         description="Runs the specialist deterministically in its training environment, then "
@@ -115,10 +119,20 @@ def _eval(args: argparse.Namespace) -> int:
         result = measure_transfer(from_arguments(TransferConfig, args), args.out)
         print(format_transfer(result))
         return 0
-    from dexndm_learning.dynamics.evaluate import evaluate_checkpoints
+    from dexndm_learning.dynamics.evaluate import evaluate_checkpoints, store_meter_reference
 
-    evaluate_checkpoints(args.checkpoints, args.data, args.ood, args.out)
+    if args.meter_reference and not args.ood:
+        raise DexndmError("--meter-reference needs --ood SHARDS: supervised runs of the task, "
+                          "whose per-joint error becomes the meter's reference")
+    results = evaluate_checkpoints(args.checkpoints, args.data, args.ood, args.out)
     print(f"plots and JSON written to {args.out}")
+    if args.meter_reference:
+        if len(results) != len(args.checkpoints):
+            raise DexndmError("--meter-reference: give bundles whose directories have distinct "
+                              "names (the results are keyed by them)")
+        for checkpoint, entry in zip(args.checkpoints, results.values(), strict=True):
+            store_meter_reference(checkpoint, entry["ood_mae"], args.ood)
+            print(f"{checkpoint}: gap meter reference = its per-joint error on {args.ood}")
     return 0
 
 

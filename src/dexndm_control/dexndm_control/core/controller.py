@@ -48,9 +48,9 @@ class ControllerConfig:
     dynamics_bundle: str = setting("", deployment=True,
                                    help="dynamics bundle the live gap meter runs one step ahead "
                                         "(empty: no meter)")
-    gap_window_s: float = setting(1.0, help="gap meter: rolling window of the per-joint error")
-    gap_warn_factor: float = setting(3.0, help="gap meter: WARN when a joint's rolling error "
-                                               "reaches this many times the bundle's held-out "
+    gap_window_s: float = setting(2.0, help="gap meter: rolling window of the per-joint error")
+    gap_warn_factor: float = setting(5.0, help="gap meter: WARN when a joint's rolling error "
+                                               "reaches this many times the bundle's reference "
                                                "error")
     gap_error_factor: float = setting(10.0, help="gap meter: ERROR at this many times")
 

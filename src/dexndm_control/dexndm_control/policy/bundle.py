@@ -78,6 +78,18 @@ def save_bundle(path: str | Path, kind: str, config: dict, state_dict: dict,
     return path
 
 
+def update_bundle_info(path: str | Path, **fields) -> None:
+    """Add or replace top-level entries of a bundle's information (bundle.yaml); the weights
+    are not touched."""
+    info_file = Path(path) / "bundle.yaml"
+    if not info_file.is_file():
+        raise BundleError(f"{path} is not a bundle (no bundle.yaml)")
+    info = yaml.safe_load(info_file.read_text())
+    info.update(fields)
+    info_file.with_suffix(".yaml.tmp").write_text(yaml.safe_dump(info, sort_keys=False))
+    info_file.with_suffix(".yaml.tmp").replace(info_file)
+
+
 def load_bundle(path: str | Path, kind: str) -> Bundle:
     path = Path(path)
     info_file = path / "bundle.yaml"

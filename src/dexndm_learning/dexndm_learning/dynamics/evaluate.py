@@ -7,6 +7,7 @@ on chaos-box bags, tested on task rollouts), and predicted-vs-actual traces.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
+from dexndm_control.policy.bundle import update_bundle_info
 from dexndm_control.policy.dynamics_model import load_dynamics
 from dexndm_learning.data import Windows, load_episodes
 from dexndm_learning.dynamics.train import evaluate
@@ -107,6 +109,16 @@ def evaluate_checkpoints(checkpoints: list[str], data: list[str] | None, ood: li
     if loaded_ood is not None:
         _plot_traces(models, loaded_ood, out / "traces.png", trace_joints)
     return results
+
+
+def store_meter_reference(bundle: str | Path, mae_per_joint: list[float],
+                          shards: list[str]) -> None:
+    """Write a bundle's per-joint error on the task (supervised runs) into it, as the live gap
+    meter's reference (dexndm_control.core.gap_meter)."""
+    update_bundle_info(bundle, gap_meter={
+        "reference_mae_per_joint": [float(v) for v in mae_per_joint],
+        "reference_data": [Path(s).name for s in shards],
+        "measured": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")})
 
 
 def format_table(results: dict[str, dict]) -> str:

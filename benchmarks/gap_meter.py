@@ -1,0 +1,115 @@
+"""The live gap meter on the virtual hand: its cost in the controller, and how fast it sees a
+change the dynamics model was not trained on.
+
+`launch/rotate.launch.xml` on the virtual hand (`real` profile, goal current 550 mA, the shipped
+base policy) with the shipped dynamics bundle as the meter. After the meter has judged the hand
+for ``--settle`` seconds (its WARN share there is the false-alarm rate), every motor's goal
+current is lowered through the emulator's control socket (as a hotter motor or a wrong register
+would), and restored ``--hold`` seconds later. Prints one JSON line: overhead_ms_p99 (the meter's
+time per controller tick), detect_seconds (lowered -> first WARN or ERROR on /dexndm/gap_meter),
+recover_seconds (restored -> first OK), baseline_warn_share, view_hz (the live view's update rate:
+null while `dexndm view` does not exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import Children, isolated_ros_env, report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _wait(predicate, timeout: float, spin) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        spin()
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dynamics", default=str(REPO / "policies" / "dexndm_dynamics"))
+    parser.add_argument("--low-ma", type=int, default=250, help="goal current injected (mA)")
+    parser.add_argument("--normal-ma", type=int, default=550, help="the hand's goal current")
+    parser.add_argument("--settle", type=float, default=8.0, help="seconds judged before")
+    parser.add_argument("--hold", type=float, default=5.0, help="seconds at the low current")
+    args = parser.parse_args()
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from dexndm_msgs.msg import GapMeter
+    from dexndm_sim.xc330.server import control_request
+
+    env = isolated_ros_env()
+    levels: list[tuple[float, int]] = []
+    with (tempfile.TemporaryDirectory() as tmp, Children() as children,
+          open(Path(tmp) / "launch.log", "w") as log):
+        port, stats = Path(tmp) / "hand", Path(tmp) / "loop.json"
+        launch = children.start(
+            [str(Path(sys.executable).parent / "dexndm"), "launch",
+             str(REPO / "launch" / "rotate.launch.xml"), f"dynamics_bundle:={args.dynamics}",
+             f"virtual_port:={port}", f"report:={Path(tmp) / 'object.json'}",
+             f"stats_file:={stats}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        rclpy.init()
+        try:
+            node = rclpy.create_node("gap_meter_probe")
+            node.create_subscription(
+                GapMeter, "/dexndm/gap_meter",
+                lambda m: levels.append((time.monotonic(), int(m.level))), 50)
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            spin = functools.partial(executor.spin_once, timeout_sec=0.01)
+            if not _wait(lambda: len(levels) > 0, 180, spin):
+                sys.exit("no /dexndm/gap_meter message within 180 s: "
+                         + (Path(tmp) / "launch.log").read_text()[-2000:])
+            started = time.monotonic()
+            _wait(lambda: False, args.settle, spin)  # judge the undisturbed hand
+            baseline = [level for t, level in levels if t >= started]
+
+            def set_current(milliamperes: int) -> float:
+                for motor in range(16):
+                    control_request(port, {"cmd": "set", "id": motor, "name": "goal_current",
+                                           "value": milliamperes})
+                return time.monotonic()
+
+            lowered = set_current(args.low_ma)
+            detected = _wait(lambda: any(t > lowered and lv > 0 for t, lv in levels), 10, spin)
+            detect = next((t - lowered for t, lv in levels if t > lowered and lv > 0), None)
+            _wait(lambda: False, max(0.0, args.hold - (time.monotonic() - lowered)), spin)
+            restored = set_current(args.normal_ma)
+            _wait(lambda: any(t > restored and lv == 0 for t, lv in levels), 10, spin)
+            recover = next((t - restored for t, lv in levels if t > restored and lv == 0), None)
+            node.destroy_node()
+        finally:
+            rclpy.shutdown()
+        os.killpg(launch.pid, signal.SIGINT)  # a clean stop writes the loop statistics
+        with contextlib.suppress(subprocess.TimeoutExpired):  # else Children kills it
+            launch.wait(timeout=30)
+        loop = json.loads(stats.read_text()) if stats.is_file() else {}
+    report("gap_meter", {
+        "overhead_ms_p99": loop.get("gap_meter_ms", {}).get("p99"),
+        "detect_seconds": None if not detected or detect is None else round(detect, 2),
+        "recover_seconds": None if recover is None else round(recover, 2),
+        "view_hz": None,
+        "baseline_warn_share": round(sum(lv > 0 for lv in baseline) / max(len(baseline), 1), 3),
+        "baseline_ticks": len(baseline), "low_current_ma": args.low_ma,
+        "controller_compute_ms_p99": loop.get("compute_ms", {}).get("p99"),
+        "gap_meter": loop.get("gap_meter")})
+
+
+if __name__ == "__main__":
+    main()
