@@ -181,3 +181,25 @@ class Output:
                 return match
         return None
 
+
+DRIFT = 0.001  # rad: drift_dynamics_bundle's model predicts q_(t+1) = q_t + 1 mrad
+
+
+def drift_dynamics_bundle(path: Path, reference, window: int = 3) -> Path:
+    """A joint-wise dynamics bundle whose prediction is known exactly: its networks output 0
+    (normalised dq), so it predicts q_t + DRIFT whatever the targets. ``reference``: the
+    held-out error per joint it carries (None: none)."""
+    import torch
+
+    from dexndm_control.policy.bundle import save_bundle
+    from dexndm_control.policy.dynamics_model import DynamicsModel
+
+    model = DynamicsModel("joint", window)
+    with torch.no_grad():
+        for weight, bias in zip(model.net.weights, model.net.biases, strict=True):
+            weight.zero_()
+            bias.zero_()
+    model.dq_norm.set(torch.full((16,), DRIFT), torch.ones(16))
+    info = {"metrics": {"eval_mae_per_joint": [float(r) for r in reference]}} \
+        if reference is not None else {}
+    return save_bundle(path, "dynamics", model.config(), model.state_dict(), info)

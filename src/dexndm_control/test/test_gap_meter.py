@@ -7,37 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+from conftest import DRIFT, drift_dynamics_bundle
 from dexndm_control.core.controller import ControllerConfig, ControllerCore
 from dexndm_control.core.gap_meter import ERROR, OK, WARN, GapMeter, GapSummary
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
-from dexndm_control.policy.bundle import save_bundle, update_bundle_info
-from dexndm_control.policy.dynamics_model import DynamicsModel
+from dexndm_control.policy.bundle import update_bundle_info
 from dexndm_control.policy.runtime import PolicyRuntime
 
 BASE = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 WRIST, AXIS = np.array([0.0, 1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
-DRIFT = 0.001  # rad: the known model predicts q_(t+1) = q_t + 1 mrad, whatever the targets
-
-
-def _drift_bundle(path, reference, window=3, extra=None):
-    """A joint-wise model whose networks output 0 (normalised dq): q_t + dq mean, exactly."""
-    model = DynamicsModel("joint", window)
-    with torch.no_grad():
-        for weight, bias in zip(model.net.weights, model.net.biases, strict=True):
-            weight.zero_()
-            bias.zero_()
-    model.dq_norm.set(torch.full((16,), DRIFT), torch.ones(16))
-    info = {"metrics": {"eval_mae_per_joint": [float(r) for r in reference]}} \
-        if reference is not None else {}
-    return save_bundle(path, "dynamics", model.config(), model.state_dict(), {**info,
-                                                                              **(extra or {})})
-
-
 def test_predictions_are_scored_against_the_next_reading(tmp_path):
-    meter = GapMeter(_drift_bundle(tmp_path / "d", [5e-4] * 16), window=4)
+    meter = GapMeter(drift_dynamics_bundle(tmp_path / "d", [5e-4] * 16), window=4)
     q = np.linspace(-0.3, 0.3, 16)
     readings = [meter.update(q + 0.002 * k, np.zeros(16)) for k in range(8)]
     # W = 3 pairs before the first prediction, scored at the 4th reading
@@ -59,7 +41,7 @@ def test_levels_and_named_joints_follow_the_bundles_own_error(tmp_path):
     reference = np.full(16, 1e-3)
     reference[JOINT_NAMES.index("rf_mcp")] = 2e-4  # 5x: warn
     reference[JOINT_NAMES.index("th_cmc")] = 5e-5  # 20x: error
-    meter = GapMeter(_drift_bundle(tmp_path / "d", reference), window=2, warn_factor=3.0)
+    meter = GapMeter(drift_dynamics_bundle(tmp_path / "d", reference), window=2, warn_factor=3.0)
     q = np.zeros(16)
     levels = [meter.update(q, q) for _ in range(6)]
     assert levels[3].level == OK  # one scored tick of two
@@ -69,7 +51,7 @@ def test_levels_and_named_joints_follow_the_bundles_own_error(tmp_path):
     assert values["th_cmc rolling MAE [mrad]"] == "1.00"
     assert values["rf_mcp warn at [mrad]"] == "0.60"
     reference[JOINT_NAMES.index("th_cmc")] = 1e-3
-    meter = GapMeter(_drift_bundle(tmp_path / "e", reference), window=2, warn_factor=3.0)
+    meter = GapMeter(drift_dynamics_bundle(tmp_path / "e", reference), window=2, warn_factor=3.0)
     levels = [meter.update(q, q) for _ in range(6)]
     assert levels[-1].level == WARN and levels[-1].joints_out == ["rf_mcp"]
     summary = GapSummary()
@@ -83,11 +65,11 @@ def test_levels_and_named_joints_follow_the_bundles_own_error(tmp_path):
 
 def test_a_bundle_without_its_held_out_error_is_refused(tmp_path):
     with pytest.raises(DexndmError, match="eval_mae_per_joint"):
-        GapMeter(_drift_bundle(tmp_path / "d", None))
+        GapMeter(drift_dynamics_bundle(tmp_path / "d", None))
 
 
 def test_the_controller_scores_policy_ticks_and_restarts_after_a_hold(tmp_path):
-    bundle = _drift_bundle(tmp_path / "d", [1e-3] * 16, window=2)
+    bundle = drift_dynamics_bundle(tmp_path / "d", [1e-3] * 16, window=2)
     config = ControllerConfig(base_bundle=str(BASE), ramp_s=0.05, dynamics_bundle=str(bundle),
                               gap_window_s=0.1)
     runtime = PolicyRuntime(BASE)
@@ -112,7 +94,7 @@ def test_the_controller_scores_policy_ticks_and_restarts_after_a_hold(tmp_path):
 
 
 def test_a_reference_measured_on_the_task_takes_precedence(tmp_path):
-    bundle = _drift_bundle(tmp_path / "d", [1e-4] * 16)  # held-out: every tick 10x, ERROR
+    bundle = drift_dynamics_bundle(tmp_path / "d", [1e-4] * 16)  # held-out: every tick 10x, ERROR
     update_bundle_info(bundle, gap_meter={"reference_mae_per_joint": [5e-4] * 16})
     meter = GapMeter(bundle, window=2)
     assert meter.reference_source == "task runs" and np.allclose(meter.reference, 5e-4)

@@ -9,24 +9,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 
-from conftest import wait_until
+from conftest import DRIFT, drift_dynamics_bundle, wait_until
 from dexndm_control.hand import LOWER, UPPER
-from dexndm_msgs.msg import ControlStep
+from dexndm_msgs.msg import ControlStep, GapMeter
 
 BIN = Path(sys.executable).parent
 BASE = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 MAX_STEP_RAD = 0.1
 
 
-def _start_loop(virtual_hand, processes) -> None:
+def _start_loop(virtual_hand, processes, *controller_args: str) -> None:
     port, _ = virtual_hand()
     processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
                      "-p", f"port:={port}"])
     processes.start([sys.executable, str(BIN / "rotation_controller"), "--ros-args",
                      "-p", f"base_bundle:={BASE}", "-p", "ramp_s:=0.5",
-                     "-p", f"max_step_rad:={MAX_STEP_RAD}"])
+                     "-p", f"max_step_rad:={MAX_STEP_RAD}", *controller_args])
     processes.start([sys.executable, str(BIN / "rotation_commander"), "--ros-args",
                      "-p", "axis:=[0.0, 0.0, 1.0]"])
 
@@ -54,6 +55,40 @@ def test_policy_runs_and_commands_stay_within_limits(virtual_hand, processes, ro
     moved = np.ptp([s.target for s in running], axis=0)
     assert moved.max() > 1e-3, "the policy never changed the target"
     assert (running[-1].axis.x, running[-1].axis.y, running[-1].axis.z) == (0.0, 0.0, 1.0)
+
+
+def test_gap_meter_scores_each_tick_against_the_reading_after_it(virtual_hand, processes,
+                                                                 ros_node, tmp_path):
+    """A dynamics bundle with a known prediction (q_t + 1 mrad): each GapMeter message's
+    prediction is the previous policy tick's reading + 1 mrad, its measurement this tick's
+    reading; /diagnostics carries the meter's status."""
+    bundle = drift_dynamics_bundle(tmp_path / "dynamics", [1e-3] * 16, window=2)
+    _start_loop(virtual_hand, processes, "-p", f"dynamics_bundle:={bundle}",
+                "-p", "gap_window_s:=0.25")
+    steps: list[ControlStep] = []
+    gaps: list[GapMeter] = []
+    statuses: list = []
+    ros_node.create_subscription(ControlStep, "/dexndm/control_step", steps.append, 100)
+    ros_node.create_subscription(GapMeter, "/dexndm/gap_meter", gaps.append, 100)
+    ros_node.create_subscription(
+        DiagnosticArray, "/diagnostics",
+        lambda m: statuses.extend(s for s in m.status if "reality gap" in s.name), 10)
+    assert wait_until(lambda: len(gaps) >= 20 and statuses, 60, spin=ros_node.spin)
+    running = [s for s in steps if not s.holding and not s.hold_reason]
+    readings = [np.asarray(s.q) for s in running]
+    matched = 0
+    for gap in gaps:
+        now = next((k for k, q in enumerate(readings) if np.array_equal(q, gap.measured)), None)
+        if now is None or now == 0:
+            continue
+        assert np.allclose(gap.predicted, readings[now - 1] + DRIFT, atol=1e-6)
+        assert np.allclose(gap.error, np.asarray(gap.measured) - gap.predicted, atol=1e-12)
+        matched += 1
+    assert matched >= 10
+    assert all(gap.level in (0, 1, 2) for gap in gaps)
+    assert np.allclose(gaps[-1].warn_threshold, 5e-3) and np.allclose(gaps[-1].error_threshold,
+                                                                      1e-2)
+    assert statuses[-1].message and len(statuses[-1].values) == 32
 
 
 @pytest.mark.slow
