@@ -44,7 +44,7 @@ def markdown_report(report: dict) -> str:
         worst = int(np.argmax(row["saturation_per_joint"]))
         saturation = (f"{row['saturation']:.1%}, {JOINT_NAMES[worst]} "
                       f"{row['saturation_per_joint'][worst]:.0%}")
-        sensitivity = "–" if variant is None else \
+        sensitivity = "–" if variant is None or "sensitivity_current" not in variant else \
             f"{variant['sensitivity_current']:.3f}, {variant['sensitivity_previous']:.3f}"
         lines.append(f"| {name} | {row['profile']} | {' | '.join(cells)} | {per_draw} | "
                      f"{row['drops']:.0%} | {ratio} | {closed} | {saturation} | {errors} | "
