@@ -79,6 +79,6 @@ def gap_text(summary: dict | None) -> str:
     if not summary or not summary.get("ticks"):
         return "–"
     shares = summary["level_share"]
-    return (f"{summary['mae_mrad']:.2f} mrad, {summary['mae_over_reference']:.1f}x held-out "
+    return (f"{summary['mae_mrad']:.2f} mrad, {summary['mae_over_reference']:.1f}x its reference "
             f"(worst {summary['worst_joint']}); OK {shares['OK']:.0%} / WARN "
             f"{shares['WARN']:.0%} / ERROR {shares['ERROR']:.0%} of {summary['ticks']} ticks")

@@ -27,7 +27,7 @@ def test_summary_puts_both_runs_side_by_side():
     assert len(lines) == 5 and "rotated" in lines[0]
     assert "5.39 rad" in lines[1] and "21.6 s" in lines[1] and "never" in lines[1]
     assert "19.98 Hz" in lines[1] and "4.1 ms" in lines[1] and "0.9 ms" in lines[1]
-    assert "2.50 mrad, 1.9x held-out (worst rf_mcp); OK 90% / WARN 8% / ERROR 2% of 400" \
+    assert "2.50 mrad, 1.9x its reference (worst rf_mcp); OK 90% / WARN 8% / ERROR 2% of 400" \
         in lines[1]
     assert "2.00 rad" in lines[2] and "7.2 s" in lines[2]
     assert "no report" in lines[3] and "the controller did not run" in lines[4]
