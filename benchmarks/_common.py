@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,3 +68,13 @@ def wait_for_path(path: str | Path, timeout: float = 120.0) -> None:
 
 def bin_path(name: str) -> str:
     return str(Path(sys.executable).parent / name)
+
+
+def spin_until(predicate, timeout: float, spin) -> bool:
+    """Call ``spin`` (e.g. one executor turn) until ``predicate()`` holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        spin()
+    return False

@@ -25,18 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import Children, isolated_ros_env, report
+from _common import Children, isolated_ros_env, report, spin_until
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _wait(predicate, timeout: float, spin) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        spin()
-    return False
 
 
 def main() -> None:
@@ -73,11 +64,11 @@ def main() -> None:
             executor = SingleThreadedExecutor()
             executor.add_node(node)
             spin = functools.partial(executor.spin_once, timeout_sec=0.01)
-            if not _wait(lambda: len(levels) > 0, 180, spin):
+            if not spin_until(lambda: len(levels) > 0, 180, spin):
                 sys.exit("no /dexndm/gap_meter message within 180 s: "
                          + (Path(tmp) / "launch.log").read_text()[-2000:])
             started = time.monotonic()
-            _wait(lambda: False, args.settle, spin)  # judge the undisturbed hand
+            spin_until(lambda: False, args.settle, spin)  # judge the undisturbed hand
             baseline = [level for t, level in levels if t >= started]
 
             def set_current(milliamperes: int) -> float:
@@ -87,11 +78,11 @@ def main() -> None:
                 return time.monotonic()
 
             lowered = set_current(args.low_ma)
-            detected = _wait(lambda: any(t > lowered and lv > 0 for t, lv in levels), 10, spin)
+            detected = spin_until(lambda: any(t > lowered and lv > 0 for t, lv in levels), 10, spin)
             detect = next((t - lowered for t, lv in levels if t > lowered and lv > 0), None)
-            _wait(lambda: False, max(0.0, args.hold - (time.monotonic() - lowered)), spin)
+            spin_until(lambda: False, max(0.0, args.hold - (time.monotonic() - lowered)), spin)
             restored = set_current(args.normal_ma)
-            _wait(lambda: any(t > restored and lv == 0 for t, lv in levels), 10, spin)
+            spin_until(lambda: any(t > restored and lv == 0 for t, lv in levels), 10, spin)
             recover = next((t - restored for t, lv in levels if t > restored and lv == 0), None)
             node.destroy_node()
         finally:

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from _common import Children, bin_path, isolated_ros_env, report
+from _common import Children, bin_path, isolated_ros_env, report, spin_until
 
 HZ = 90.0
 
@@ -39,15 +39,6 @@ def _bridge(children: Children, *params: str):
     return process, lines
 
 
-def _wait(predicate, timeout: float, spin) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        spin()
-    return False
-
-
 def _measure(send, node, spin, count: int) -> list[float]:
     """send(k, malformed) -> None. Returns latencies (ms) of the well-formed inputs."""
     from geometry_msgs.msg import PoseStamped
@@ -56,7 +47,8 @@ def _measure(send, node, spin, count: int) -> list[float]:
     node.create_subscription(PoseStamped, "/teleop/arm_target", lambda m: arrivals.setdefault(
         round(m.pose.position.x * 1e4), m.header.stamp.sec + m.header.stamp.nanosec * 1e-9), 1000)
     # discovery: input k=0 (engage) until targets arrive
-    assert _wait(lambda: (send(0, False), bool(arrivals))[1], 30, spin), "no arm target arrived"
+    assert spin_until(lambda: (send(0, False), bool(arrivals))[1], 30, spin), \
+        "no arm target arrived"
     sent: dict[int, float] = {}
     period, next_time = 1.0 / HZ, time.monotonic()
     for k in range(1, count + 1):
@@ -68,7 +60,7 @@ def _measure(send, node, spin, count: int) -> list[float]:
         next_time += period
         while time.monotonic() < next_time:
             spin()
-    _wait(lambda: all(k in arrivals for k in sent), 3.0, spin)
+    spin_until(lambda: all(k in arrivals for k in sent), 3.0, spin)
     return [(arrivals[k] - sent[k]) * 1000.0 for k in sent if k in arrivals]
 
 
@@ -97,7 +89,7 @@ def main() -> None:
             spin = functools.partial(executor.spin_once, timeout_sec=0.0005)
             process, lines = _bridge(children, "source:=webxr", "webxr_port:=0",
                                      "webxr_token:=bench")
-            assert _wait(lambda: any("localhost:" in line for line in lines), 30, spin)
+            assert spin_until(lambda: any("localhost:" in line for line in lines), 30, spin)
             port = int(re.search(r"localhost:(\d+)/", "".join(lines)).group(1))
             with connect(f"ws://127.0.0.1:{port}/ws?token=bench") as client:
 
