@@ -61,7 +61,7 @@ def summary_lines(runs: list[DemoRun]) -> list[str]:
             continue
         ttf = run.object["time_to_first_fall"]
         fell = "never" if ttf is None else f"{ttf:.1f} s"
-        loop = run.loop or {}
+        loop = run.loop
         compute = loop.get("compute_ms", {}).get("p99")
         deviation = loop.get("period_deviation_ms", {}).get("p99")
         rate = loop.get("rate_hz")
@@ -75,7 +75,7 @@ def summary_lines(runs: list[DemoRun]) -> list[str]:
 
 
 def gap_text(summary: dict | None) -> str:
-    """The gap meter's run in a few words: error against the model's held-out error, levels."""
+    """The gap meter's run in a few words: error against the meter's reference, levels."""
     if not summary or not summary.get("ticks"):
         return "–"
     shares = summary["level_share"]

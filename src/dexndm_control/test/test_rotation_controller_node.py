@@ -73,7 +73,10 @@ def test_gap_meter_scores_each_tick_against_the_reading_after_it(virtual_hand, p
     ros_node.create_subscription(
         DiagnosticArray, "/diagnostics",
         lambda m: statuses.extend(s for s in m.status if "reality gap" in s.name), 10)
-    assert wait_until(lambda: len(gaps) >= 20 and statuses, 60, spin=ros_node.spin)
+    def scored() -> list:  # statuses sent after the meter scored a tick ("waiting" before)
+        return [s for s in statuses if s.values]
+
+    assert wait_until(lambda: len(gaps) >= 20 and scored(), 60, spin=ros_node.spin)
     running = [s for s in steps if not s.holding and not s.hold_reason]
     readings = [np.asarray(s.q) for s in running]
     matched = 0
@@ -88,7 +91,9 @@ def test_gap_meter_scores_each_tick_against_the_reading_after_it(virtual_hand, p
     assert all(gap.level in (0, 1, 2) for gap in gaps)
     assert np.allclose(gaps[-1].warn_threshold, 5e-3) and np.allclose(gaps[-1].error_threshold,
                                                                       1e-2)
-    assert statuses[-1].message and len(statuses[-1].values) == 32
+    assert scored()[-1].message.startswith("within the dynamics model's data") or \
+        "beyond" in scored()[-1].message
+    assert len(scored()[-1].values) == 32  # rolling error and warn threshold per joint
 
 
 @pytest.mark.slow

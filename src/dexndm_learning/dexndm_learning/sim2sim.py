@@ -15,8 +15,9 @@ Stages, each in its own directory of the experiment:
 - ``ood``: the base policy's own episodes under the gap profile (the held-out task data on which
   every dynamics model's error is measured; never trained on);
 - ``dynamics``: per architecture, pretrained on ``sim`` and finetuned on ``chaos`` (DexNDM and
-  the finger-wise, whole-hand and shared-weight baselines), plus joint-wise without pretraining
-  and joint-wise finetuned on ``free``; one-step errors on held-out chaos and on ``ood`` data;
+  the finger-wise, whole-hand and shared-weight baselines), plus joint-wise without pretraining,
+  joint-wise finetuned on ``free``, per sigma, UAN-like (shared weights on ``waves`` only) and
+  the ceiling (chaos + ``ood``); one-step and 10-step open-loop errors on ``ood``;
 - ``efficiency``: joint-wise and whole-hand models finetuned on growing subsets of the chaos
   episodes, their out-of-distribution error against the count (paper Fig. 6B);
 - ``residual``: a residual through each frozen dynamics model, on ``sim``, one per seed of

@@ -65,6 +65,7 @@ class GapMeter:
                               "dynamics`, or measure it with `dexndm eval dynamics --ood SHARDS "
                               "--meter-reference`")
         self.reference = np.asarray(reference, dtype=float)
+        self.warn_factor, self.error_factor = warn_factor, error_factor
         self.warn = warn_factor * self.reference
         self.error = error_factor * self.reference
         self.window = window
@@ -110,9 +111,8 @@ class GapMeter:
             message = (f"within the dynamics model's data: worst {JOINT_NAMES[worst]} at "
                        f"{ratio[worst]:.1f}x its error on {self.reference_source} ({window})")
         else:
-            factor = self.error / self.reference if reading.level == ERROR else \
-                self.warn / self.reference
-            message = (f"{', '.join(reading.joints_out)} beyond {factor[0]:.0f}x the dynamics "
+            factor = self.error_factor if reading.level == ERROR else self.warn_factor
+            message = (f"{', '.join(reading.joints_out)} beyond {factor:g}x the dynamics "
                        f"model's error on {self.reference_source} (worst {JOINT_NAMES[worst]} "
                        f"{ratio[worst]:.1f}x, {window}): the hand left the data the residual "
                        "was trained on")

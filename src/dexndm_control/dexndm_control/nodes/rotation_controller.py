@@ -53,7 +53,6 @@ class RotationController(Node):
         self.gap_summary = GapSummary()
         self.gap_times: list[float] = []
         self._last_gap: GapReading | None = None
-        self._gap_ticks = 0
         self._wrist = np.asarray(self.config.wrist_quat, dtype=float)
         self._stats_file = self.config.stats_file
         self.finished, self.exit_code = False, 0
