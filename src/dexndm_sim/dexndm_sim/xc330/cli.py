@@ -7,7 +7,9 @@ import json
 import signal
 import sys
 
+from dexndm_control.errors import DexndmError
 from dexndm_sim.xc330.server import PtyServer, control_request
+from dexndm_sim.xc330.thermal import ThermalConfig
 from dexndm_sim.xc330.virtual_bus import Faults, VirtualBus
 
 
@@ -57,11 +59,24 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--corrupt-rate", type=float, default=0.0,
                         help="fault: fraction of replies sent with a bad CRC")
     parser.add_argument("--seed", type=int, default=0)
+    thermal = ThermalConfig()
+    parser.add_argument("--thermal-speedup", type=float, default=thermal.speedup,
+                        help="heat and cool the motors this many times faster than real time "
+                             "(tests, benchmarks)")
+    parser.add_argument("--ambient-c", type=float, default=thermal.ambient_c,
+                        help="room temperature the motors start at and cool to")
+    parser.add_argument("--overload-current-ma", type=float,
+                        default=thermal.overload_current_ma,
+                        help="current the firmware's overload detection counts as full load")
+    parser.add_argument("--overload-time-s", type=float, default=thermal.overload_time_s,
+                        help="seconds at full load before the overload error latches")
     parser.add_argument("--control", metavar="JSON", default=None,
                         help="send one request to the emulator already running on --port and "
                              "print its reply, e.g. '{\"cmd\": \"overload\", \"id\": 5}', "
                              "'{\"cmd\": \"vanish\", \"seconds\": 2}', '{\"cmd\": \"silence\", "
-                             "\"ids\": [3]}', '{\"cmd\": \"corrupt\", \"rate\": 0.1}', "
+                             "\"ids\": [3]}', '{\"cmd\": \"load\", \"id\": 5, \"torque\": "
+                             "0.4, \"seconds\": 30}', '{\"cmd\": \"ambient\", \"celsius\": 55, "
+                             "\"seconds\": 120}', '{\"cmd\": \"corrupt\", \"rate\": 0.1}', "
                              "'{\"cmd\": \"state\"}'")
     args = parser.parse_args(argv)
     try:
@@ -87,13 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 <= args.corrupt_rate <= 1.0:
         print("dexndm-virtual-hand: --corrupt-rate must be within [0, 1]", file=sys.stderr)
         return 2
+    try:
+        thermal = ThermalConfig(ambient_c=args.ambient_c, speedup=args.thermal_speedup,
+                                overload_current_ma=args.overload_current_ma,
+                                overload_time_s=args.overload_time_s)
+    except DexndmError as error:
+        print(f"dexndm-virtual-hand: {error}", file=sys.stderr)
+        return 2
     model = None
     if args.model == "mujoco":
         from dexndm_sim.xc330.mujoco_model import MujocoMotorModel
         model = MujocoMotorModel(args.scene, args.wrist, args.object_category, args.object_index,
                                  args.axis, args.balls, args.seed, grasp_index=args.grasp_index)
     bus = VirtualBus(model=model, faults=Faults(set(args.silent_ids), args.corrupt_rate,
-                                                args.seed))
+                                                args.seed), thermal=thermal)
     server = PtyServer(bus, args.port)
     if model is not None and model.report is not None:
         server.on_tick(args.report_period, lambda: print(

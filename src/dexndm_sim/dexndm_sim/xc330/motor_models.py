@@ -27,6 +27,9 @@ class MotorModel(Protocol):
     def present(self) -> dict[str, np.ndarray]:
         """position (ticks, float), velocity (rad/s), current (mA) per motor ID."""
 
+    def apply_load(self, motor_id: int, torque_nm: float) -> None:
+        """An external torque on the motor's output (0 removes it); held until changed."""
+
 
 class FirmwareMotorModel:
     """Current-based position control (operating mode 5) on a link with friction, per motor.
@@ -47,6 +50,7 @@ class FirmwareMotorModel:
         self.position = np.full(count, initial_ticks * RAD_PER_TICK)  # rad, motor frame
         self.velocity = np.zeros(count)
         self.current = np.zeros(count)
+        self.external_torque = np.zeros(count)
         self._integral = np.zeros(count)
 
     def step(self, dt: float, commands: dict[str, np.ndarray]) -> None:
@@ -62,7 +66,8 @@ class FirmwareMotorModel:
         torque = TORQUE_CONSTANT * current / 1000.0
         friction = self.coulomb * np.tanh(self.velocity / 0.01)
         # semi-implicit: viscous term implicit for stability
-        self.velocity = (self.velocity + dt / self.inertia * (torque - friction)) / (
+        self.velocity = (self.velocity + dt / self.inertia * (
+            torque + self.external_torque - friction)) / (
             1.0 + dt * self.viscous / self.inertia)
         self.position = self.position + dt * self.velocity
         self.current = current
@@ -70,6 +75,9 @@ class FirmwareMotorModel:
     def present(self) -> dict[str, np.ndarray]:
         return {"position": self.position / RAD_PER_TICK, "velocity": self.velocity.copy(),
                 "current": self.current.copy()}
+
+    def apply_load(self, motor_id: int, torque_nm: float) -> None:
+        self.external_torque[motor_id] = torque_nm
 
 
 __all__ = ["FirmwareMotorModel", "MotorModel", "TORQUE_CONSTANT"]

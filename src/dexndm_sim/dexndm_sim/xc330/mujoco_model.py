@@ -18,7 +18,12 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from dexndm_control.hand import MOTOR_IDS, RAD_PER_TICK, RAD_S_PER_VELOCITY_UNIT
+from dexndm_control.hand import (
+    MODEL_INDEX_OF_MOTOR,
+    MOTOR_IDS,
+    RAD_PER_TICK,
+    RAD_S_PER_VELOCITY_UNIT,
+)
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.model import PALM_POSITION, TIMESTEP
@@ -181,8 +186,14 @@ class MujocoMotorModel:
         current = np.empty(16)
         by_motor[MOTOR_IDS] = q / RAD_PER_TICK + TICKS_OFFSET
         velocity[MOTOR_IDS] = qd
-        current[MOTOR_IDS] = self.hand.data.ctrl / TORQUE_CONSTANT * 1000.0
+        # the law's output torque (ctrl holds the target angle, not a current)
+        current[MOTOR_IDS] = self.hand.data.actuator_force / TORQUE_CONSTANT * 1000.0
         return {"position": by_motor, "velocity": velocity, "current": current}
+
+    def apply_load(self, motor_id: int, torque_nm: float) -> None:
+        """External torque on the motor's joint (MuJoCo qfrc_applied; it persists)."""
+        joint = int(MODEL_INDEX_OF_MOTOR[motor_id])
+        self.hand.data.qfrc_applied[self.hand.scene.dof_index[joint]] = torque_nm
 
     # -- report ----------------------------------------------------------------------------------
 

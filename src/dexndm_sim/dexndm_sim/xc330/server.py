@@ -3,8 +3,8 @@
 The driver opens the symlink (e.g. /tmp/leap_hand) exactly like /dev/ttyUSB0. Everything runs in
 one thread: wait for bytes (or 1 ms), advance the motor model to the wall clock, answer packets.
 The control socket (<port>.ctl, JSON lines) lets tests and tools inspect the control tables and
-inject faults: silence motors, corrupt replies, answer late, overload a motor, make the port
-vanish.
+inject faults: silence motors, corrupt replies, answer late, overload a motor, load a joint (its
+motor then draws current and heats), warm the room for a while, make the port vanish.
 """
 
 from __future__ import annotations
@@ -115,6 +115,10 @@ class PtyServer:
                 wrist = getattr(self.bus.model, "wrist", None)
                 return {"ok": True, "registers": self.bus.snapshot(), "time": self.bus.time,
                         "stats": self.bus.stats,
+                        "temperature_c": [round(float(v), 2)
+                                          for v in self.bus.thermals.temperature],
+                        "peak_temperature_c": [round(float(v), 2)
+                                               for v in self.bus.thermals.peak],
                         "wrist": None if wrist is None else [float(v) for v in wrist]}
             if command == "silence":
                 self.bus.faults.silent_ids = set(request.get("ids", []))
@@ -122,6 +126,11 @@ class PtyServer:
                 self.bus.faults.corrupt_rate = float(request["rate"])
             elif command == "overload":
                 self.bus.overload(int(request["id"]))
+            elif command == "ambient":
+                self.bus.set_ambient(float(request["celsius"]), float(request["seconds"]))
+            elif command == "load":
+                self.bus.load(int(request["id"]), float(request["torque"]),
+                              float(request.get("seconds", 1.0)))
             elif command == "vanish":
                 self.vanish(float(request.get("seconds", 1.0)))
             elif command == "late":

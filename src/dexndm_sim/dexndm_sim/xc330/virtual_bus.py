@@ -22,7 +22,9 @@ from dexndm_control.dynamixel.control_table import (
 )
 from dexndm_sim.xc330 import protocol as p
 from dexndm_sim.xc330.motor_models import FirmwareMotorModel, MotorModel
+from dexndm_sim.xc330.thermal import MotorThermals, ThermalConfig
 
+OVERHEATING_BIT = 1 << 2
 OVERLOAD_BIT = 1 << 5
 PHYSICS_DT = 0.001
 
@@ -47,14 +49,18 @@ class Faults:
 
 class VirtualBus:
     def __init__(self, ids: range = range(16), model: MotorModel | None = None,
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, thermal: ThermalConfig | None = None) -> None:
         self.ids = list(ids)
         self.tables = {i: _default_table(i) for i in self.ids}
         self.model = model or FirmwareMotorModel(len(self.ids))
         self.faults = faults or Faults()
+        self.thermals = MotorThermals(len(self.ids), thermal)
         self._rng = random.Random(self.faults.seed)
         self.time = 0.0
-        self.stats = {"packets": 0, "corrupted": 0, "ignored": 0}
+        self.stats = {"packets": 0, "corrupted": 0, "ignored": 0, "overloads_detected": 0,
+                      "overheats_detected": 0}
+        self._loads: dict[int, float] = {}  # motor ID -> bus time its external load ends
+        self._warm_until: float | None = None  # bus time a warm spell (set_ambient) ends
         self._sync_present()
 
     # -- control table access ----------------------------------------------------------------
@@ -81,14 +87,36 @@ class VirtualBus:
 
     def overload(self, motor_id: int) -> None:
         """Latch an overload: hardware error bit 5 set, torque off until a reboot."""
+        self._latch(motor_id, OVERLOAD_BIT)
+
+    def _latch(self, motor_id: int, bit: int) -> None:
+        """A hardware error: the bit stays set until a reboot; the torque goes off if the
+        Shutdown register (63) selects that error (its default, 53, selects all of them)."""
         self.set(motor_id, "hardware_error_status",
-                 self.get(motor_id, "hardware_error_status") | OVERLOAD_BIT)
-        self.set(motor_id, "torque_enable", 0)
+                 self.get(motor_id, "hardware_error_status") | bit)
+        if self.get(motor_id, "shutdown") & bit:
+            self.set(motor_id, "torque_enable", 0)
+
+    def load(self, motor_id: int, torque_nm: float, seconds: float) -> None:
+        """Push on the motor's joint with ``torque_nm`` for ``seconds`` (a jammed ball, a finger
+        pressed against the box): its position law then works against it, drawing current."""
+        apply_load = getattr(self.model, "apply_load", None)
+        if apply_load is None:
+            raise ValueError("this motor model cannot take an external load")
+        apply_load(motor_id, torque_nm)
+        self._loads[motor_id] = self.time + seconds
+
+    def set_ambient(self, celsius: float, seconds: float) -> None:
+        """Warm (or cool) the room the hand is in for ``seconds``, then back to the default."""
+        self.thermals.ambient_c = celsius
+        self._warm_until = self.time + seconds
 
     def reboot(self, motor_id: int) -> None:
-        """What the firmware does on REBOOT: RAM back to defaults, errors cleared, torque off."""
+        """What the firmware does on REBOOT: RAM back to defaults, errors cleared, torque off.
+        The heat stays: a motor rebooted above its Temperature Limit latches again at once."""
         fresh = _default_table(motor_id)
         self.tables[motor_id][64:] = fresh[64:]
+        self.thermals.clear_overload(self.ids.index(motor_id))
         self._sync_present()
 
     # -- physics -----------------------------------------------------------------------------
@@ -103,16 +131,40 @@ class VirtualBus:
             "position_d_gain", "goal_current", "current_limit")}
         for _ in range(steps):
             self.model.step(PHYSICS_DT, commands)
+        elapsed = until - self.time
         self.time = until
-        self._sync_present()
-
-    def _sync_present(self) -> None:
+        if self._warm_until is not None and self.time >= self._warm_until:
+            self.thermals.ambient_c, self._warm_until = self.thermals.config.ambient_c, None
+        for motor_id, ends in list(self._loads.items()):
+            if self.time >= ends:
+                self.model.apply_load(motor_id, 0.0)
+                del self._loads[motor_id]
+        # heat and overload from the current over the interval (its end value: the thermal time
+        # constant is minutes, the interval a millisecond or two)
         present = self.model.present()
+        overloaded = self.thermals.advance(elapsed, present["current"][self.ids])
+        limit_address = REGISTERS["temperature_limit"].address
+        limits = np.array([self.tables[i][limit_address] for i in self.ids])
+        for index in np.flatnonzero(overloaded | (self.thermals.temperature > limits)):
+            motor_id = self.ids[index]
+            error = self.get(motor_id, "hardware_error_status")
+            if overloaded[index] and not error & OVERLOAD_BIT:
+                self.stats["overloads_detected"] += 1
+                self._latch(motor_id, OVERLOAD_BIT)
+            if self.thermals.temperature[index] > limits[index] and not error & OVERHEATING_BIT:
+                self.stats["overheats_detected"] += 1
+                self._latch(motor_id, OVERHEATING_BIT)
+        self._sync_present(present)
+
+    def _sync_present(self, present: dict[str, np.ndarray] | None = None) -> None:
+        present = self.model.present() if present is None else present
         for index, motor_id in enumerate(self.ids):
             self.set(motor_id, "present_position", int(round(present["position"][index])))
             self.set(motor_id, "present_velocity",
                      int(round(present["velocity"][index] / 0.0239808)))
             self.set(motor_id, "present_current", int(round(present["current"][index])))
+            self.set(motor_id, "present_temperature",
+                     int(round(self.thermals.temperature[index])))
 
     # -- protocol ----------------------------------------------------------------------------
 
