@@ -144,3 +144,25 @@ def test_a_dead_motor_is_left_out_of_cyclic_reads_and_pinged_back(virtual_hand):
         assert bus.absent == {}
     finally:
         bus.close()
+
+
+
+def test_a_late_reply_to_another_read_is_never_sliced_into_values(virtual_hand):
+    """The plain sync read takes a status packet only if its length is this read's: a late
+    voltage/temperature reply (3 bytes) waiting on the port must not become a hardware-error
+    byte (its first byte, 50 = 5.0 V, would read as electrical shock + overload)."""
+    from dexndm_sim.xc330.protocol import build_status
+
+    port, _ = virtual_hand()
+    bus = DynamixelBus(BusConfig(port=port))
+    bus.open()
+    try:
+        stale = build_status(15, 0, bytes([50, 0, 30]))  # 5.0 V, 30 C: another read's answer
+        answers = [stale] + [build_status(i, 0, bytes([0])) for i in range(16)]
+        bus._packets.syncReadTx = lambda *args: 0  # COMM_SUCCESS; the replies are ours
+        bus._packets.rxPacket = lambda _port, _fast: (list(answers.pop(0)), 0)
+        data, errors = bus._sync_read(70, 1, fast=False)
+        assert data == {i: b"\x00" for i in range(16)} and errors == dict.fromkeys(range(16), 0)
+    finally:
+        bus._packets = type(bus._packets)()
+        bus.close()

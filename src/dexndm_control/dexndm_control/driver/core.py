@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +39,17 @@ class DriverConfig:
     stale_after_s: float = setting(0.1, help="a motor whose data is older than this is stale")
     reconnect_backoff_s: tuple[float, float] = setting(
         (0.2, 2.0), help="first and largest delay between reconnection attempts")
+    auto_reboot: bool = setting(False, help="reboot a motor that latched an overload or "
+                                            "overheating error by itself, after a cool-down, "
+                                            "restoring its settings and torque")
+    auto_reboot_cooldown_s: float = setting(5.0, help="wait this long after the error before "
+                                                       "an automatic reboot")
+    auto_reboot_max_per_hour: int = setting(
+        3, help="automatic reboots of one motor within any hour; one more error and the driver "
+                "gives up on that motor (ERROR naming it) until ~/reboot")
+    auto_reboot_temperature_margin_c: float = setting(
+        10.0, help="an overheated motor is rebooted only once this far below its Temperature "
+                   "Limit")
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.state_rate_hz <= 2000.0:
@@ -47,6 +59,15 @@ class DriverConfig:
         if min(self.command_timeout_s, self.stale_after_s, self.health_rate_hz,
                self.diagnostics_rate_hz) <= 0:
             raise DexndmError("timeouts and rates must be positive")
+        if self.auto_reboot_cooldown_s < 0 or self.auto_reboot_max_per_hour < 1 \
+                or self.auto_reboot_temperature_margin_c < 0:
+            raise DexndmError("auto_reboot_cooldown_s and auto_reboot_temperature_margin_c must "
+                              "be >= 0 and auto_reboot_max_per_hour >= 1")
+
+
+# errors that an automatic reboot may clear: both come from load and heat, not from a broken part
+RECOVERABLE_ERRORS = frozenset({"overload", "overheating"})
+HOUR_S = 3600.0
 
 
 @dataclass
@@ -98,7 +119,14 @@ class DriverCore:
         self._hardware_error = np.zeros(hand.NUM_JOINTS, dtype=np.int64)
         self._status_error = np.zeros(hand.NUM_JOINTS, dtype=np.int64)
         self._temperature = np.full(hand.NUM_JOINTS, math.nan)
+        self._temperature_limit = np.full(hand.NUM_JOINTS, math.nan)
         self._voltage = np.full(hand.NUM_JOINTS, math.nan)
+        # automatic recovery: when each motor's error was first seen, its reboots, given up
+        self._error_since = np.full(hand.NUM_JOINTS, math.nan)
+        self._reboot_times: list[deque[float]] = [deque() for _ in range(hand.NUM_JOINTS)]
+        self.auto_reboots = np.zeros(hand.NUM_JOINTS, dtype=np.int64)
+        self.gave_up = np.zeros(hand.NUM_JOINTS, dtype=bool)
+        self.recovery_events: deque[str] = deque(maxlen=100)  # for the node to log
         self.torque_enabled = False
         self.cycles = 0
         self.reconnects = 0
@@ -163,8 +191,10 @@ class DriverCore:
                 self.bus.write_goal_positions(hand.model_to_motor_ticks(target))
             sample = self._read(now)
             if now >= self._next_health:
-                self._poll_health()
+                self._poll_health(now)
                 self._next_health = now + 1.0 / self.config.health_rate_hz
+                if self.config.auto_reboot and self.torque_enabled:
+                    self._recover(now)
             self.cycles += 1
             return sample
         except PortLostError as error:
@@ -220,6 +250,8 @@ class DriverCore:
                     self.bus.reboot(list(range(hand.NUM_JOINTS)))
                     self.torque_enabled = True
                     self._hardware_error[:] = 0
+                    self._error_since[:] = math.nan
+                    self.gave_up[:] = False  # a person looked at it: automatic recovery again
                     self._next_health = 0.0
                     result.append("rebooted all motors; settings and torque restored")
                 else:
@@ -251,7 +283,7 @@ class DriverCore:
             self._next_health = min(self._next_health, now)  # learn which error, now
         return self._sample
 
-    def _poll_health(self) -> None:
+    def _poll_health(self, now: float) -> None:
         health = self.bus.read_health()
         ok_model = health.ok[hand.MOTOR_IDS]
         self._hardware_error = np.where(ok_model, health.hardware_error[hand.MOTOR_IDS],
@@ -259,6 +291,46 @@ class DriverCore:
         self._temperature = np.where(ok_model, health.temperature[hand.MOTOR_IDS],
                                      self._temperature)
         self._voltage = np.where(ok_model, health.voltage[hand.MOTOR_IDS], self._voltage)
+        if len(health.temperature_limit):
+            self._temperature_limit = health.temperature_limit[hand.MOTOR_IDS].astype(float)
+        erring = self._hardware_error != 0
+        self._error_since = np.where(erring, np.fmin(self._error_since, now), math.nan)
+
+    def _recover(self, now: float) -> None:
+        """Reboot each motor whose latched error may clear by itself (overload, overheating)
+        once it has cooled down; give up on a motor past the hourly cap."""
+        for index in np.flatnonzero(self._hardware_error):
+            errors = set(decode_hardware_errors(int(self._hardware_error[index])))
+            if self.gave_up[index] or not errors or not errors <= RECOVERABLE_ERRORS:
+                continue
+            if now - self._error_since[index] < self.config.auto_reboot_cooldown_s:
+                continue
+            cool_enough = self._temperature_limit[index] - \
+                self.config.auto_reboot_temperature_margin_c
+            if "overheating" in errors and not self._temperature[index] <= cool_enough:
+                continue  # NaN limit or temperature: wait for a reading
+            recent = self._reboot_times[index]
+            while recent and now - recent[0] >= HOUR_S:
+                recent.popleft()
+            motor_id, joint = int(hand.MOTOR_IDS[index]), hand.JOINT_NAMES[index]
+            if len(recent) >= self.config.auto_reboot_max_per_hour:
+                self.gave_up[index] = True
+                self.recovery_events.append(
+                    f"motor {motor_id} ({joint}): {', '.join(sorted(errors))} again after "
+                    f"{len(recent)} automatic reboot(s) within the hour: giving up on it")
+                continue
+            self.bus.reboot([motor_id])
+            recent.append(now)
+            self.auto_reboots[index] += 1
+            self._hardware_error[index] = 0
+            self._status_error[index] = 0  # the alert bit of the read before the reboot
+            self._error_since[index] = math.nan
+            self._next_health = now  # see at once whether the error comes back
+            self.recovery_events.append(
+                f"motor {motor_id} ({joint}): rebooted automatically after "
+                f"{', '.join(sorted(errors))} (reboot {len(recent)} of "
+                f"{self.config.auto_reboot_max_per_hour} this hour); settings and torque "
+                "restored")
 
     # -- diagnostics -----------------------------------------------------------------------
 
@@ -274,9 +346,14 @@ class DriverCore:
                 level, message = "STALE", self.last_error or "not connected"
             elif age > self.config.stale_after_s:
                 level, message = "STALE", f"no data for {age:.2f} s"
+            elif errors and self.gave_up[index]:
+                level, message = "ERROR", (
+                    "hardware error: " + ", ".join(errors) + f" keeps coming back (gave up after "
+                    f"{len(self._reboot_times[index])} automatic reboots within the hour): check "
+                    f"motor {motor_id} ({joint}) for a jam or heat, then call ~/reboot")
             elif errors:
                 level, message = "ERROR", "hardware error: " + ", ".join(errors) + \
-                    " (torque off; call ~/reboot)"
+                    self._recovery_hint(index, errors, now)
             elif self._status_error[index] & ALERT_BIT:
                 level, message = "ERROR", "hardware alert (reading error status)"
             else:
@@ -284,8 +361,24 @@ class DriverCore:
             statuses.append(MotorStatus(motor_id, joint, level, message, {
                 "hardware_error_status": str(int(self._hardware_error[index])),
                 "temperature_c": f"{self._temperature[index]:.0f}",
+                "temperature_limit_c": f"{self._temperature_limit[index]:.0f}",
+                "auto_reboots": str(int(self.auto_reboots[index])),
+                "recovery": "gave_up" if self.gave_up[index] else
+                            ("auto" if self.config.auto_reboot else "manual"),
                 "voltage_v": f"{self._voltage[index]:.1f}",
                 "comm_errors": str(comm.get(motor_id, 0)),
                 "stale": str(age > self.config.stale_after_s).lower(),
                 "data_age_s": f"{min(age, 1e6):.3f}"}))
         return statuses
+
+    def _recovery_hint(self, index: int, errors: list[str], now: float) -> str:
+        if not self.config.auto_reboot or not set(errors) <= RECOVERABLE_ERRORS:
+            return " (torque off; call ~/reboot)"
+        if not self.torque_enabled:
+            return " (torque off by request; automatic recovery resumes with torque on)"
+        wait = self.config.auto_reboot_cooldown_s - (now - self._error_since[index])
+        if "overheating" in errors:
+            below = self._temperature_limit[index] - self.config.auto_reboot_temperature_margin_c
+            return f" (torque off; automatic reboot once below {below:.0f} C)"
+        return f" (torque off; automatic reboot in {max(wait, 0.0):.0f} s)" \
+            if math.isfinite(wait) else " (torque off; automatic reboot after the cool-down)"

@@ -53,6 +53,7 @@ class MotorHealth:
     temperature: np.ndarray  # deg C
     voltage: np.ndarray  # V
     ok: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    temperature_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))  # deg C (EEPROM)
 
 
 class MotorBus(ABC):

@@ -13,6 +13,7 @@ What it does beyond the SDK's group helpers (docs/notes/dynamixel.md):
 from __future__ import annotations
 
 import contextlib
+import math
 import struct
 import termios
 import time
@@ -141,6 +142,8 @@ class DynamixelBus(MotorBus):
         self.fast_read_failures = 0
         self._misses = {i: 0 for i in self.ids}
         self.absent: dict[int, float] = {}  # motor ID -> when to ping it next
+        # Temperature Limit (EEPROM, read at configuration): where the firmware shuts down
+        self.temperature_limits = {i: math.nan for i in self.ids}
 
     # -- connection ------------------------------------------------------------------------
 
@@ -203,6 +206,8 @@ class DynamixelBus(MotorBus):
                 actual = self.read_register(motor_id, name)
                 if actual != value:
                     raise BusError(f"motor {motor_id}: {name} reads back {actual}, wrote {value}")
+            self.temperature_limits[motor_id] = float(
+                self.read_register(motor_id, "temperature_limit"))
 
     # -- registers -------------------------------------------------------------------------
 
@@ -340,6 +345,9 @@ class DynamixelBus(MotorBus):
                 if result == COMM_SUCCESS:
                     packet = self._packets.removeStuffing(list(packet))
                     stride = length + 4  # error, id, data, crc
+                    # a late answer to another request must not be read as this one
+                    if packet[7] != _INST_STATUS or len(packet) != 8 + len(ids) * stride:
+                        return {}, {}
                     for k in range(len(ids)):
                         start = 8 + k * stride
                         motor_id = packet[start + 1]
@@ -351,7 +359,12 @@ class DynamixelBus(MotorBus):
                     if result != COMM_SUCCESS:
                         break
                     motor_id = packet[4]
-                    if motor_id in self.comm_errors and len(packet) >= 11 + length:
+                    # the status of THIS read (length field = instruction, error, data, CRC):
+                    # a late reply to a longer or shorter read would otherwise be sliced into
+                    # plausible-looking values (an error byte from a voltage, ...)
+                    reply_length = packet[5] | packet[6] << 8
+                    if (motor_id in self.comm_errors and packet[7] == _INST_STATUS
+                            and reply_length == length + 4):
                         errors[motor_id] = packet[8]
                         data[motor_id] = bytes(packet[9:9 + length])
         except _SERIAL_ERRORS as error:
@@ -394,7 +407,9 @@ class DynamixelBus(MotorBus):
     def read_health(self) -> MotorHealth:
         size = max(self.ids) + 1
         health = MotorHealth(np.zeros(size, dtype=np.int64), np.zeros(size), np.zeros(size),
-                             np.zeros(size, dtype=bool))
+                             np.zeros(size, dtype=bool), np.full(size, math.nan))
+        for motor_id, limit in self.temperature_limits.items():
+            health.temperature_limit[motor_id] = limit
         status_address = REGISTERS["hardware_error_status"].address
         hardware, _ = self._sync_read(status_address, 1, fast=False)
         analog, _ = self._sync_read(_HEALTH_ADDRESS, _HEALTH_LENGTH, fast=False)

@@ -88,6 +88,8 @@ class LeapDriver(Node):
                 self.exit_code, self.finished = 1, True
                 return
             self._report_connection()
+            while self.core.recovery_events:
+                self.get_logger().warning(self.core.recovery_events.popleft())
             if sample is not None:
                 message = JointState()
                 message.header.stamp = self.get_clock().now().to_msg()
@@ -164,6 +166,7 @@ class LeapDriver(Node):
             ("cycles", core.cycles), ("reconnects", core.reconnects),
             ("torque_enabled", core.torque_enabled), ("rejected_commands", core.rejected_commands),
             ("clipped_commands", core.clipped_commands),
+            ("auto_reboots", int(core.auto_reboots.sum())),
             ("fast_read_failures", getattr(core.bus, "fast_read_failures", 0)))]
         array.status.append(bus)
         for status in core.motor_statuses():
