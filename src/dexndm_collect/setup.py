@@ -29,6 +29,7 @@ setup(
             'info = dexndm_collect.commands:info_command',
             'reindex = dexndm_collect.commands:reindex_command',
             'dataset = dexndm_collect.commands:dataset_command',
+            'collect = dexndm_collect.commands:collect_command',
         ],
     },
 )

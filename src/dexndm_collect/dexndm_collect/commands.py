@@ -1,4 +1,5 @@
-"""``dexndm`` subcommands contributed by dexndm_collect: record, info, reindex."""
+"""``dexndm`` subcommands contributed by dexndm_collect: record, info, reindex, dataset,
+collect."""
 
 from __future__ import annotations
 
@@ -105,3 +106,45 @@ def _dataset(args: argparse.Namespace) -> int:
 def dataset_command() -> Command:
     return Command(name="dataset", help="build transition datasets from bags; coverage stats",
                    add_arguments=_dataset_arguments, run=_dataset)
+
+
+def _collect_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
+    status = sub.add_parser("status", help="the health report of a collection run (also while "
+                                           "it runs)")
+    status.add_argument("run", help="run directory (the collector's output)")
+    status.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _collect(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    import time
+
+    import yaml
+
+    from dexndm_collect.core.health import format_health
+
+    manifest = Path(args.run) / "manifest.yaml"
+    if not manifest.is_file():
+        print(f"dexndm collect status: no manifest.yaml in {args.run}: not a collection run "
+              "directory (the collector's output, e.g. `dexndm launch launch/collect.launch.xml "
+              f"output:={args.run}`)", file=sys.stderr)
+        return 2
+    data = yaml.safe_load(manifest.read_text()) or {}
+    health = data.get("health") or {}
+    if args.json:
+        print(json.dumps(health))
+        return 0
+    age = time.time() - manifest.stat().st_mtime
+    print(f"{args.run}: {len(data.get('completed', []))} completed and "
+          f"{len(data.get('aborted', []))} aborted episode(s) listed; manifest written "
+          f"{age:.0f} s ago" + ("" if health.get("stopped") else " (running, or killed)"))
+    print(format_health(health) if health else "no health report yet (a collector older than "
+                                               "this one, or one that has not ticked)")
+    return 0
+
+
+def collect_command() -> Command:
+    return Command(name="collect", help="inspect chaos-box collection runs (status)",
+                   add_arguments=_collect_arguments, run=_collect)

@@ -12,6 +12,7 @@ from dexndm_collect.core.chaos_box import (
     CollectorConfig,
     CollectorCore,
 )
+from dexndm_collect.core.health import HandHealth
 from dexndm_control.episode_plan import episode_noise
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CANONICAL_POSE, JOINT_INDEX, LOWER, UPPER
@@ -27,6 +28,8 @@ def _library(n: int = 3, steps: int = 10) -> TrajectoryLibrary:
 
 
 def _core(tmp_path, **overrides) -> CollectorCore:
+    # torque switching for thermal pauses is tested in test_unattended_core.py
+    overrides.setdefault("thermal_pause_torque_off", False)
     config = CollectorConfig(output=str(tmp_path), library="lib.npz", ramp_s=0.1, **overrides)
     return CollectorCore(config, tmp_path, _library())
 
@@ -75,7 +78,7 @@ def test_stale_states_and_diagnostics_abort(tmp_path):
     assert tick.events[0].kind == ABORT and "stale" in tick.events[0].reason
     assert tick.command is None
     core.tick(2.0, 2.0, np.zeros(16), None)
-    tick = core.tick(2.05, 2.05, np.zeros(16), "motor 3: overload")
+    tick = core.tick(2.05, 2.05, np.zeros(16), HandHealth(("motor 3: overload",)))
     assert tick.events[0].kind == ABORT and "overload" in tick.events[0].reason
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 from rclpy.serialization import deserialize_message
 
 from dexndm_collect.bag.mcap_read import BagRead, read_topics
@@ -57,6 +58,8 @@ class BuildReport:
     dropped_short: int = 0
     shards: list[str] = field(default_factory=list)
     per_bag: list[BagReport] = field(default_factory=list)
+    # the health report (manifest.yaml) of each collection run the bags came from
+    collection_health: dict[str, dict] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line per bag: what was kept and what was dropped, with reasons."""
@@ -143,6 +146,11 @@ def build_dataset(bags: list[str], out: str | Path, control_dt: float = CONTROL_
         reads.append((bag, read, partial))
 
     for bag, read, partial in reads:
+        manifest = bag.parent / "manifest.yaml"
+        if str(bag.parent) not in report.collection_health and manifest.is_file():
+            health = (yaml.safe_load(manifest.read_text()) or {}).get("health")
+            if health:
+                report.collection_health[str(bag.parent)] = health
         report.bags += 1
         bag_report = BagReport(str(bag), partial=partial)
         report.per_bag.append(bag_report)

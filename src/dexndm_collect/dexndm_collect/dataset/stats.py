@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexndm_collect.core.health import format_health
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.transitions import read_shard
 
@@ -32,6 +33,12 @@ def dataset_stats(shards_dir: str | Path, out_png: str | Path | None = None) -> 
             "a_minus_q_percentiles_rad": np.percentile(step[:, index], [1, 50, 99])
             .round(4).tolist(),
             "a_minus_q_std_rad": round(float(step[:, index].std()), 5)}
+    report = (Path(shards_dir) if Path(shards_dir).is_dir()
+              else Path(shards_dir).parent) / "build_report.json"
+    if report.is_file():  # how the collection runs behind these shards went
+        health = json.loads(report.read_text()).get("collection_health")
+        if health:
+            stats["collection_health"] = health
     if out_png is not None:
         _plot(q, step, Path(out_png))
         stats["picture"] = str(out_png)
@@ -65,5 +72,8 @@ def format_stats(stats: dict) -> str:
         q1, q50, q99 = joint["q_percentiles_rad"]
         s1, _, s99 = joint["a_minus_q_percentiles_rad"]
         lines.append(f"{name:<8} {q1:>8.3f} {q50:>8.3f} {q99:>8.3f} {s1:>9.4f} {s99:>9.4f}")
+    for run, health in stats.get("collection_health", {}).items():
+        lines.append(f"collection run {run}:")
+        lines.extend("  " + line for line in format_health(health).splitlines())
     return "\n".join(lines) + ("\n" + json.dumps({"picture": stats["picture"]})
                                if "picture" in stats else "")

@@ -20,16 +20,22 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool
 
 from dexndm_collect.bag.cdr import CdrSerializer
 from dexndm_collect.bag.recover import reindex_bag
 from dexndm_collect.bag.typestore import TypeResolver
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_collect.core.chaos_box import START, CollectorConfig, CollectorCore, Event
+from dexndm_collect.core.health import HandHealth, hand_health
 from dexndm_control.errors import JointNameError
 from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.ros_node import declare_settings, guarded, run_node
 from dexndm_msgs.msg import EpisodeEvent
+
+HEALTH_SAVE_PERIOD_S = 5.0
+_LEVEL_NAMES = {DiagnosticStatus.OK: "OK", DiagnosticStatus.WARN: "WARN",
+                DiagnosticStatus.ERROR: "ERROR", DiagnosticStatus.STALE: "STALE"}
 
 TOPICS = {"/leap_hand/joint_states": "sensor_msgs/msg/JointState",
           "/leap_hand/joint_commands": "sensor_msgs/msg/JointState",
@@ -70,13 +76,14 @@ class ChaosBoxCollector(Node):
         self._connections = {c.topic: c for c in self.writer.connections}
         self._state_time: float | None = None
         self._q: np.ndarray | None = None
-        self._diagnostics_error: str | None = None
-        self._last_flush = time.monotonic()
+        self._health: HandHealth | None = None
+        self._last_flush = self._last_health_save = time.monotonic()
         self.periods: list[float] = []
         self._last_tick: float | None = None
         qos = QoSProfile(depth=100)
         self._commands = self.create_publisher(JointState, "/leap_hand/joint_commands", 10)
         self._events = self.create_publisher(EpisodeEvent, "/dexndm/episode", 10)
+        self._torque = self.create_client(SetBool, self.config.driver_torque_service)
         self.create_subscription(JointState, "/leap_hand/joint_states",
                                  guarded(self, self._on_joint_state), qos, raw=True)
         self.create_subscription(DiagnosticArray, "/diagnostics",
@@ -102,9 +109,9 @@ class ChaosBoxCollector(Node):
     def _on_diagnostics(self, data: bytes) -> None:
         self._write("/diagnostics", data)
         message = deserialize_message(data, DiagnosticArray)
-        errors = [f"{s.name}: {s.message}" for s in message.status
-                  if s.level == DiagnosticStatus.ERROR]
-        self._diagnostics_error = "; ".join(errors) or None
+        self._health = hand_health([(_LEVEL_NAMES.get(s.level, "ERROR"), s.name, s.message,
+                                     {v.key: v.value for v in s.values})
+                                    for s in message.status])
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -114,7 +121,15 @@ class ChaosBoxCollector(Node):
                 self.get_logger().warning(f"control tick late: {self.periods[-1] * 1000:.1f} ms "
                                        "between ticks", throttle_duration_sec=5.0)
         self._last_tick = now
-        result = self.core.tick(now, self._state_time, self._q, self._diagnostics_error)
+        activity = self.core.activity
+        result = self.core.tick(now, self._state_time, self._q, self._health)
+        if self.core.activity != activity and self.core.activity in ("thermal_pause",
+                                                                      "error_wait"):
+            pause = self.core.pause
+            self.get_logger().warning(f"pausing ({self.core.activity}): "
+                                      f"{pause['why'] if pause else self.core.finish_reason}")
+        if result.torque is not None:
+            self._switch_torque(result.torque)
         for event in result.events:
             if event.kind == START:
                 self._emit(event)
@@ -129,16 +144,47 @@ class ChaosBoxCollector(Node):
         if now - self._last_flush >= 1.0:
             self.writer.flush()
             self._last_flush = now
+        if now - self._last_health_save >= HEALTH_SAVE_PERIOD_S:
+            self.core.save_health()  # `dexndm collect status` reads it while the run goes on
+            self._last_health_save = now
         if self.core.finished:
-            self.get_logger().info(f"collection finished: {self.core.finish_reason}")
+            if self.core.failed:
+                self.get_logger().error(f"collection stopped: {self.core.finish_reason}")
+                self.exit_code = 1
+            else:
+                self.get_logger().info(f"collection finished: {self.core.finish_reason}")
             self.finished = True
+
+    def _switch_torque(self, enabled: bool) -> None:
+        if not self._torque.service_is_ready():
+            self.get_logger().warning(
+                f"{self.config.driver_torque_service} is not available yet: no episode starts "
+                f"until the driver switches torque {'on' if enabled else 'off'}",
+                throttle_duration_sec=10.0)
+            self.core.torque_switched(enabled, ok=False)
+            return
+        future = self._torque.call_async(SetBool.Request(data=enabled))
+        future.add_done_callback(guarded(self, lambda done: self._torque_switched(done, enabled)))
+
+    def _torque_switched(self, future, enabled: bool) -> None:
+        response = future.result()
+        ok = response is not None and response.success
+        if not ok:
+            self.get_logger().error(f"torque {'on' if enabled else 'off'} failed: "
+                                    f"{response.message if response else 'no response'}; "
+                                    "asking again", throttle_duration_sec=10.0)
+        elif not enabled:
+            self.get_logger().info("torque off for the thermal pause")
+        self.core.torque_switched(enabled, ok)
 
     def _finish_episode(self, event: Event) -> None:
         self._emit(event)
         if event.kind == EpisodeEvent.END:
             self.writer.flush()  # on disk before the manifest says "completed"
             self.core.record_completed(event.plan, event.steps, self.writer.path.name)
-        elif self.context.ok():
+            return
+        self.core.record_aborted(event.plan, event.steps, event.reason, self.writer.path.name)
+        if self.context.ok():
             self.get_logger().warning(f"episode {event.plan.index} aborted: {event.reason}")
         else:  # shutting down: rosout is gone
             print(f"collector: episode {event.plan.index} aborted: {event.reason}", flush=True)
@@ -159,6 +205,10 @@ class ChaosBoxCollector(Node):
         if aborted is not None:  # the episode in flight is marked, so no reader mistakes it
             self._finish_episode(aborted)
         self.writer.close()
+        if not self.core.finished:
+            self.core.finish("stopped from outside (SIGINT/SIGTERM)")
+        else:
+            self.core.save_health()
         if len(self.periods) > 1:
             periods_ms = np.array(self.periods) * 1000.0
             print("collector timing: " + json.dumps({
