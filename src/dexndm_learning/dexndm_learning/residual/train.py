@@ -93,6 +93,10 @@ class ResidualObjective(torch.nn.Module):
         self.residual, self.dynamics, self.layout = residual, dynamics, layout
         self.penalty = float(penalty)
         self.base = base
+        # commands are clipped to the joint limits as the controller clips them (its max_step
+        # clip, 0.25 rad per tick by default, is far from what the data's steps need)
+        self.register_buffer("lower", torch.as_tensor(LOWER, dtype=torch.float32))
+        self.register_buffer("upper", torch.as_tensor(UPPER, dtype=torch.float32))
         if base is not None and base.layout != layout:
             raise DexndmError("the base policy's observation layout differs from the "
                               "residual's: train the residual with the base's --history")
@@ -113,7 +117,10 @@ class ResidualObjective(torch.nn.Module):
                                 axis.repeat_interleave(W, 0))
         base = a_span[:, -W:].reshape(batch * W, -1)
         q_now = q_span[:, -W:].reshape(batch * W, -1)
-        return (base + self.residual(obs, base, q_now)).reshape(batch, W, -1)
+        return self._command(base, self.residual(obs, base, q_now)).reshape(batch, W, -1)
+
+    def _command(self, base: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.maximum(base + residual, self.lower), self.upper)
 
     def rollout(self, q_span, a_span, wrist, axis, a_future, steps: int,
                 use_residual: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -132,7 +139,8 @@ class ResidualObjective(torch.nn.Module):
             q_seq = torch.cat([q_seq, predicted[:, None]], 1)
             obs = self.layout.build(q_seq[:, -T:], a_seq[:, -T:], wrist, axis)
             target = a_future[:, k] if self.base is None else self.base(obs, a_seq[:, -1])
-            command = target + self.residual(obs, target, predicted) if use_residual else target
+            command = self._command(target, self.residual(obs, target, predicted)) \
+                if use_residual else target
             a_seq = torch.cat([a_seq, target[:, None]], 1)
             commands = torch.cat([commands, command[:, None]], 1)
         bases = torch.cat([a_span[:, -W:], a_seq[:, W + T:]], 1)
