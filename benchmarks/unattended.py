@@ -41,11 +41,12 @@ def _manifest(run: Path) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
-def _launch(children: Children, run: Path, port: Path, speedup: float, log,
-            env) -> subprocess.Popen:
+def _launch(children: Children, run: Path, port: Path, args, log, env) -> subprocess.Popen:
     return children.start([str(BIN / "dexndm"), "launch",
                            str(REPO / "launch" / "collect.launch.xml"), f"output:={run}",
-                           f"virtual_port:={port}", f"thermal_speedup:={speedup}",
+                           f"virtual_port:={port}", f"thermal_speedup:={args.thermal_speedup}",
+                           f"thermal_pause_margin_c:={args.pause_margin}",
+                           f"thermal_resume_margin_c:={args.resume_margin}",
                            "auto_reboot:=true"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -141,6 +142,16 @@ def main() -> None:
     parser.add_argument("--warm-c", type=float, default=60.0)
     parser.add_argument("--warm-s", type=float, default=60.0)
     parser.add_argument("--thermal-speedup", type=float, default=10.0)
+    # heating 10x faster makes one 22 s episode as long, thermally, as ten: the collector can
+    # only pause between episodes, so its margin must cover what a motor gains in one episode
+    # (at 1x, ~1 K at the 550 mA cap; at 10x, ~10 K)
+    parser.add_argument("--pause-margin", type=float, default=15.0,
+                        help="collector thermal_pause_margin_c (K below the limit)")
+    parser.add_argument("--resume-margin", type=float, default=25.0,
+                        help="collector thermal_resume_margin_c")
+    parser.add_argument("--baseline-from", default=None,
+                        help="an earlier run's baseline directory (its rate is reused; "
+                             "--baseline-minutes must be the minutes it ran)")
     parser.add_argument("--keep", default=None, help="keep the run directories here")
     args = parser.parse_args()
 
@@ -149,17 +160,22 @@ def main() -> None:
     env = isolated_ros_env()
     base = Path(args.keep or tempfile.mkdtemp(prefix="unattended_"))
     base.mkdir(parents=True, exist_ok=True)
-    result: dict = {"thermal_speedup": args.thermal_speedup}
+    result: dict = {"thermal_speedup": args.thermal_speedup,
+                    "thermal_margins_k": [args.pause_margin, args.resume_margin]}
     with Children() as children:
         # 1. the undisturbed reference
-        run, port = base / "baseline", base / "hand_baseline"
-        with open(base / "baseline.log", "w") as log:
-            launch = _launch(children, run, port, args.thermal_speedup, log, env)
-            wait_for_path(f"{port}.ctl", 300)
-            start = _started(run)
-            time.sleep(max(args.baseline_minutes * 60 - (time.monotonic() - start), 0))
-            done = len(_manifest(run).get("completed", []))
-            _stop(launch)
+        if args.baseline_from:
+            done = len(_manifest(Path(args.baseline_from)).get("completed", []))
+            result["baseline_from"] = args.baseline_from
+        else:
+            run, port = base / "baseline", base / "hand_baseline"
+            with open(base / "baseline.log", "w") as log:
+                launch = _launch(children, run, port, args, log, env)
+                wait_for_path(f"{port}.ctl", 300)
+                start = _started(run)
+                time.sleep(max(args.baseline_minutes * 60 - (time.monotonic() - start), 0))
+                done = len(_manifest(run).get("completed", []))
+                _stop(launch)
         per_minute = done / args.baseline_minutes
         result["baseline"] = {"minutes": args.baseline_minutes, "completed": done,
                               "per_minute": round(per_minute, 3)}
@@ -168,7 +184,7 @@ def main() -> None:
         run, port = base / "faulty", base / "hand_faulty"
         injections: list[dict] = []
         with open(base / "faulty.log", "w") as log:
-            launch = _launch(children, run, port, args.thermal_speedup, log, env)
+            launch = _launch(children, run, port, args, log, env)
             wait_for_path(f"{port}.ctl", 300)
             start = _started(run)
             overload_at = [args.overload_every * 60 * (k + 0.5)
