@@ -74,7 +74,9 @@ def test_stale_states_and_diagnostics_abort(tmp_path):
     core = _core(tmp_path)
     tick = core.tick(0.0, 0.0, np.zeros(16), None)
     assert tick.events[0].kind == START
-    tick = core.tick(1.0, 0.0, np.zeros(16), None)  # states 1 s old
+    for t in (0.05, 0.1, 0.15):
+        assert core.tick(t, 0.0, np.zeros(16), None).events == []
+    tick = core.tick(0.2, 0.0, np.zeros(16), None)  # states 0.2 s old, every tick on time
     assert tick.events[0].kind == ABORT and "stale" in tick.events[0].reason
     assert tick.command is None
     core.tick(2.0, 2.0, np.zeros(16), None)
@@ -120,3 +122,17 @@ def test_bad_configuration_and_library_are_explained():
     with pytest.raises(LibraryError, match="leave the joint limits"):
         TrajectoryLibrary(np.full((1, 5, 16), 9.0), np.zeros((1, 16)), np.zeros((1, 4)),
                           np.zeros((1, 3)))
+
+
+def test_a_late_tick_judges_the_hand_on_the_next_tick(tmp_path):
+    """When the collector itself stalls, the states queued behind the late tick are unread: it
+    does not abort on that tick, only if the next one still finds them old."""
+    core = _core(tmp_path)
+    assert core.tick(0.0, 0.0, np.zeros(16), None).events[0].kind == START
+    late = core.tick(0.3, 0.0, np.zeros(16), None)  # 0.3 s since the last tick and the state
+    assert late.events == [] and late.command is not None
+    fresh = core.tick(0.31, 0.305, np.zeros(16), None)  # the queued states were read
+    assert fresh.events == [] and fresh.command is not None
+    core.tick(0.6, 0.305, np.zeros(16), None)  # late again, stale again: spared once more
+    still = core.tick(0.62, 0.305, np.zeros(16), None)  # on time, still stale: the hand is gone
+    assert still.events[0].kind == ABORT and "stale" in still.events[0].reason

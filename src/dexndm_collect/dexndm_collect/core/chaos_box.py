@@ -146,6 +146,7 @@ class CollectorCore:
         self.activity = "waiting_for_hand"  # what the time since the last tick was spent on
         self._last_tick: float | None = None
         self._pause: dict | None = None  # the pause in progress: cause, why, start
+        self._spared_late_tick = False
         # a collector stopped during a thermal pause left the torque off: on at the start
         self._torque_request: bool | None = True if config.thermal_pause_torque_off else None
         self._torque_pending: bool | None = None  # asked for, not confirmed yet
@@ -167,14 +168,20 @@ class CollectorCore:
              health: HandHealth | None = None) -> Tick:
         """One 20 Hz tick. Returns the target to send (if any) and episode events."""
         health = health or HandHealth()
+        late = self._last_tick is not None and now - self._last_tick > self.config.stale_after_s
         if self._last_tick is not None:
             self.health.spend(self.activity, now - self._last_tick)
         self._last_tick = now
         self.health.observe(health)
         out = Tick()
         stale = last_state_time is None or now - last_state_time > self.config.stale_after_s
+        # a tick that comes late (this process stalled) finds the states that queued up behind
+        # it unread: judge the hand on the next tick, once they are in
+        spare = stale and late and not self._spared_late_tick
+        self._spared_late_tick = spare
+        lost = stale and not spare
         if self.phase != self.IDLE:
-            reason = "joint_states stale" if stale else \
+            reason = "joint_states stale" if lost else \
                 (f"diagnostics error: {health.error}" if health.error else "")
             if reason:
                 out.events.append(self.abort(reason))
