@@ -342,10 +342,10 @@ class DriverCore:
             motor_id = int(hand.MOTOR_IDS[index])
             age = now - self._last_ok[index]
             errors = decode_hardware_errors(int(self._hardware_error[index]))
+            # a latched error outranks stale data: a motor being rebooted (the I/O thread is
+            # busy for ~0.2 s) is still in error, not merely late, until the reboot is done
             if not self.connected:
                 level, message = "STALE", self.last_error or "not connected"
-            elif age > self.config.stale_after_s:
-                level, message = "STALE", f"no data for {age:.2f} s"
             elif errors and self.gave_up[index]:
                 level, message = "ERROR", (
                     "hardware error: " + ", ".join(errors) + f" keeps coming back (gave up after "
@@ -354,6 +354,8 @@ class DriverCore:
             elif errors:
                 level, message = "ERROR", "hardware error: " + ", ".join(errors) + \
                     self._recovery_hint(index, errors, now)
+            elif age > self.config.stale_after_s:
+                level, message = "STALE", f"no data for {age:.2f} s"
             elif self._status_error[index] & ALERT_BIT:
                 level, message = "ERROR", "hardware alert (reading error status)"
             else:
