@@ -6,7 +6,9 @@ the reference), then one for ``--minutes`` with an overload latched on a motor e
 ``--overload-every`` minutes (through the emulator's control socket, as the firmware would) and a
 warm spell (the room at ``--warm-c`` for ``--warm-s`` seconds) that drives motors toward their
 Temperature Limit, so the collector pauses. Motor heating runs ``--thermal-speedup`` times faster
-than real time (so a 60-minute run sees the thermal history of hours); nothing else is sped up.
+than real time (so a 60-minute run sees the thermal history of hours); nothing else is sped up,
+and the collector's thermal margins are widened with it (``--pause-margin``, ``--resume-margin``:
+one episode is worth ten times the heat). ``--baseline-from`` reuses an earlier baseline run.
 After the timed part, one motor is overloaded again each time the driver has rebooted it, until the
 driver gives up on it and the collector stops by itself.
 
