@@ -168,7 +168,7 @@ def main() -> None:
         # 1. the undisturbed reference
         if args.baseline_from:
             done = len(_manifest(Path(args.baseline_from)).get("completed", []))
-            result["baseline_from"] = args.baseline_from
+            result["baseline_reused"] = True  # the path is printed, not stored
         else:
             run, port = base / "baseline", base / "hand_baseline"
             with open(base / "baseline.log", "w") as log:
@@ -230,8 +230,10 @@ def main() -> None:
             "duty_cycle": timed.get("duty_cycle"),
             "peak_temperature_c": max(timed.get("peak_temperature_c", {}).values(), default=None),
             "injections": injections, "give_up": {**give_up, "stopped": final.get("stopped")},
-            "audit": audit, "runs": str(base)})
+            "audit": audit})
     report("unattended", result)
+    print(f"run directories: {base}" + (f"; baseline from {args.baseline_from}"
+                                         if args.baseline_from else ""), flush=True)
 
 
 if __name__ == "__main__":
