@@ -8,6 +8,7 @@ import pytest
 
 from dexndm_control import hand
 from dexndm_control.driver.core import DriverConfig, DriverCore
+from dexndm_control.dynamixel.control_table import hardware_error_bit
 from dexndm_control.dynamixel.dynamixel_bus import BusConfig, DynamixelBus
 
 MOTOR = 5
@@ -130,7 +131,8 @@ def test_an_overheated_motor_waits_until_it_is_cool(virtual_hand):
     control({"cmd": "set", "id": MOTOR, "name": "temperature_limit", "value": 35})
     core, clock = _driver(port, auto_reboot_temperature_margin_c=10.0)
     try:
-        control({"cmd": "set", "id": MOTOR, "name": "hardware_error_status", "value": 1 << 2})
+        control({"cmd": "set", "id": MOTOR, "name": "hardware_error_status",
+                 "value": hardware_error_bit("overheating")})
         control({"cmd": "set", "id": MOTOR, "name": "torque_enable", "value": 0})
         _run(core, clock, 10.0)
         assert core.auto_reboots[INDEX] == 0  # 30 C is not 10 K below 35 C
@@ -150,7 +152,8 @@ def test_errors_that_heat_and_load_do_not_explain_are_left_to_a_person(virtual_h
     port, control = virtual_hand()
     core, clock = _driver(port)
     try:
-        control({"cmd": "set", "id": MOTOR, "name": "hardware_error_status", "value": 1 << 3})
+        control({"cmd": "set", "id": MOTOR, "name": "hardware_error_status",
+                 "value": hardware_error_bit("motor_encoder")})
         _run(core, clock, 20.0)
         assert core.auto_reboots[INDEX] == 0
         assert _status(core).message.endswith("(torque off; call ~/reboot)")

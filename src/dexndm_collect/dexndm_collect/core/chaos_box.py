@@ -268,14 +268,15 @@ class CollectorCore:
                            "started": round(time.time(), 1)}
         return self._pause
 
-    def _end_pause(self, now: float, cause: str) -> None:
+    def _end_pause(self, now: float, cause: str, save: bool = True) -> None:
         if self._pause is None or self._pause["cause"] != cause:
             return
         pause, self._pause = self._pause, None
         self.health.pauses.append({"cause": pause["cause"], "started": pause["started"],
                                    "seconds": round(now - pause["since"], 3),
                                    "why": pause["why"]})
-        self.save_health()
+        if save:
+            self.save_health()
 
     @property
     def pause(self) -> dict | None:
@@ -286,7 +287,7 @@ class CollectorCore:
         """Stop for good: no more episodes this session (the run directory stays resumable).
         ``failed``: the hand stopped it (the node exits non-zero)."""
         if self._pause is not None and self._last_tick is not None:
-            self._end_pause(self._last_tick, self._pause["cause"])
+            self._end_pause(self._last_tick, self._pause["cause"], save=False)  # saved below
         self.finished, self.finish_reason, self.failed = True, reason, failed
         self.health.stopped = reason
         self.save_health()

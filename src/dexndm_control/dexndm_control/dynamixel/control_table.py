@@ -100,6 +100,11 @@ STATUS_ERRORS: dict[int, str] = {1: "result_fail", 2: "instruction_error", 3: "c
                                  6: "data_limit_error", 7: "access_error"}
 
 
+def hardware_error_bit(name: str) -> int:
+    """The mask of one hardware error in register hardware_error_status (e.g. "overload")."""
+    return next(1 << bit for bit, known in HARDWARE_ERROR_BITS.items() if known == name)
+
+
 def decode_hardware_errors(value: int) -> list[str]:
     return [name for bit, name in HARDWARE_ERROR_BITS.items() if value & (1 << bit)]
 

@@ -18,14 +18,15 @@ from dexndm_control.dynamixel.control_table import (
     REGISTERS,
     TABLE_SIZE,
     XC330_M288,
+    hardware_error_bit,
     to_signed,
 )
 from dexndm_sim.xc330 import protocol as p
 from dexndm_sim.xc330.motor_models import FirmwareMotorModel, MotorModel
 from dexndm_sim.xc330.thermal import MotorThermals, ThermalConfig
 
-OVERHEATING_BIT = 1 << 2
-OVERLOAD_BIT = 1 << 5
+OVERHEATING_BIT = hardware_error_bit("overheating")
+OVERLOAD_BIT = hardware_error_bit("overload")
 PHYSICS_DT = 0.001
 
 
