@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -203,3 +207,100 @@ def drift_dynamics_bundle(path: Path, reference, window: int = 3) -> Path:
     info = {"metrics": {"eval_mae_per_joint": [float(r) for r in reference]}} \
         if reference is not None else {}
     return save_bundle(path, "dynamics", model.config(), model.state_dict(), info)
+
+
+# A headless Chromium a test can ask questions of (Chrome DevTools Protocol over a WebSocket).
+# ``--dump-dom`` with a virtual-time budget answers once, after *virtual* time ran out, and
+# virtual time runs ahead of a slow WebSocket handshake on a loaded machine; HeadlessPage polls
+# the live page instead, until a condition holds or a real-time deadline passes.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "headless_shell")
+
+
+def find_chromium() -> str | None:
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class HeadlessPage:
+    """One page of a headless Chromium started through ``processes`` (stopped by pid)."""
+
+    def __init__(self, processes, url: str, profile: Path, size: tuple[int, int] = (1280, 800),
+                 timeout: float = 30.0) -> None:
+        from websockets.sync.client import connect
+
+        profile.mkdir(parents=True, exist_ok=True)
+        # only loopback traffic: no background networking, updates, sync or first-run fetches
+        self.process = processes.start(
+            [find_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-default-apps",
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+             f"--window-size={size[0]},{size[1]}", f"--user-data-dir={profile}", url])
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Chromium did not start its DevTools endpoint "
+                                   f"(exit {self.process.poll()})")
+            time.sleep(0.05)
+        port = int(port_file.read_text().split()[0])
+        page = self._page_target(port, deadline)
+        self._stack = contextlib.ExitStack()
+        self._socket = self._stack.enter_context(connect(page["webSocketDebuggerUrl"],
+                                                         max_size=None, open_timeout=timeout))
+        self._ids = itertools.count(1)
+
+    @staticmethod
+    def _page_target(port: int, deadline: float) -> dict:
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as reply:
+                pages = [t for t in json.load(reply) if t.get("type") == "page"]
+            if pages:
+                return pages[0]
+            if time.monotonic() > deadline:
+                raise RuntimeError("Chromium opened no page")
+            time.sleep(0.05)
+
+    def command(self, method: str, **params) -> dict:
+        """Send one DevTools command and return its result (events in between are skipped)."""
+        ident = next(self._ids)
+        self._socket.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            reply = json.loads(self._socket.recv(timeout=30))
+            if reply.get("id") == ident:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression in the page (None when it throws)."""
+        result = self.command("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            return None
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30.0, period: float = 0.1):
+        """Poll ``expression`` until it is truthy; its value, or the last one on timeout."""
+        deadline = time.monotonic() + timeout
+        value = self.evaluate(expression)
+        while not value and time.monotonic() < deadline:
+            time.sleep(period)
+            value = self.evaluate(expression)
+        return value
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.command("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> HeadlessPage:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

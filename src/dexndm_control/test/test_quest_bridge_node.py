@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped, QuaternionStamped
 from sensor_msgs.msg import Joy
 
-from conftest import Output, pid_alive, wait_until
+from conftest import HeadlessPage, Output, find_chromium, pid_alive, wait_until
 from dexndm_msgs.msg import RotationCommand
 
 BIN = Path(sys.executable).parent
@@ -196,27 +195,17 @@ def test_oculus_reader_source_replays_logcat_lines(processes, ros_node, tmp_path
     assert bridge.poll() is None
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "headless_shell"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"),
+@pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
                     reason="no Chromium (bash scripts/bootstrap.sh installs Debian's chromium "
                            "when run as root; else: sudo apt-get install chromium)")
 def test_page_loads_in_headless_chromium_and_connects(processes, ros_node, tmp_path):
-    assert _chromium() is not None, "CI needs Chromium: scripts/bootstrap.sh installs it"
+    assert find_chromium() is not None, "CI needs Chromium: scripts/bootstrap.sh installs it"
     status = SourceStatus(ros_node)
     _, port = webxr_bridge(processes, status)
-    # only loopback traffic: no background networking, updates, sync or first-run fetches
-    result = subprocess.run(
-        [_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-default-apps", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=5000", "--dump-dom",
-         f"http://localhost:{port}/?token={TOKEN}"], capture_output=True, text=True, timeout=60)
-    assert 'data-state="connected"' in result.stdout, result.stdout[-2000:]
-    status.wait(lambda s: int(s["received"]) >= 1)  # the page's hello reached the bridge
+    url = f"http://localhost:{port}/?token={TOKEN}"
+    with HeadlessPage(processes, url, tmp_path / "profile") as page:
+        state = page.wait_for("document.getElementById('status').dataset.state === 'connected'"
+                              " || document.getElementById('status').textContent", timeout=30)
+        assert state is True, (f"the page says {state!r}, socket readyState "
+                               f"{page.evaluate('socket && socket.readyState')}")
+        status.wait(lambda s: int(s["received"]) >= 1)  # the page's hello reached the bridge

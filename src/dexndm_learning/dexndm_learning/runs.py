@@ -45,7 +45,11 @@ def setup_distributed(requested_device: str) -> tuple[str, Distributed]:
 
 
 def teardown_distributed() -> None:
+    """Leave the process group together: a rank that destroys its group and exits while the main
+    rank is still evaluating the last epoch can abort in gloo's C++ threads (SIGABRT, seen under
+    load), so every rank first waits at a barrier."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
