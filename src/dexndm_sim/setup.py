@@ -14,7 +14,7 @@ setup(
     ],
     install_requires=['dexndm_control', 'numpy', 'mujoco', 'pyyaml', 'cma', 'scipy', 'tqdm',
                       'matplotlib'],
-    package_data={'dexndm_sim': ['assets/*.yaml', 'native/*.c']},
+    package_data={'dexndm_sim': ['native/*.c']},
     zip_safe=True,
     maintainer="DexNDM stack developers",
     maintainer_email="dexndm@users.noreply.github.com",

@@ -34,7 +34,8 @@ NODES = _node_settings()
 
 def test_every_node_executable_declares_its_settings():
     assert {"leap_driver", "rotation_controller", "quest_bridge", "rotation_commander",
-            "topic_echo", "virtual_wrist_link", "chaos_box_collector", "recorder"} <= set(NODES)
+            "topic_echo", "virtual_wrist_link", "chaos_box_collector", "recorder",
+            "hand_view"} <= set(NODES)
     for name, classes in NODES.items():
         assert parameter_settings(*classes), name
 

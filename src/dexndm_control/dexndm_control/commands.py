@@ -1,4 +1,4 @@
-"""``dexndm`` subcommands contributed by dexndm_control: launch, echo, demo, quantize."""
+"""``dexndm`` subcommands contributed by dexndm_control: launch, echo, demo, quantize, view."""
 
 from __future__ import annotations
 
@@ -162,3 +162,57 @@ def quantize_command() -> Command:
                                "runs what the bundle holds; bundle.yaml records the precision "
                                "and the largest output difference to the fp32 policy.",
                    add_arguments=_quantize_arguments, run=_quantize)
+
+
+def _view_arguments(parser: argparse.ArgumentParser) -> None:
+    from dexndm_control.nodes.hand_view import ViewSourceConfig
+    from dexndm_control.view.server import ViewConfig
+
+    parser.add_argument("--bag", default=None, metavar="DIR",
+                        help="play a recorded run (rosbag2 folder of `dexndm record`, or one "
+                             ".mcap file) instead of the live topics")
+    parser.add_argument("--rate", type=float, default=1.0, help="bag playback speed (x)")
+    parser.add_argument("--loop", action="store_true", help="play the bag again and again")
+    add_arguments(parser, ViewConfig)
+    add_arguments(parser, ViewSourceConfig)
+
+
+def _view(args: argparse.Namespace) -> int:
+    from dexndm_control.nodes.hand_view import ViewSourceConfig
+    from dexndm_control.view.server import ViewConfig
+
+    config = from_arguments(ViewConfig, args)
+    if args.bag is None:
+        from dexndm_control.nodes.hand_view import HandView
+        from dexndm_control.ros_node import run_node
+
+        source = from_arguments(ViewSourceConfig, args)
+        return run_node(lambda: HandView(config, source), argv=[sys.argv[0]])
+    from dexndm_control.view.bag_source import bag_files, play
+    from dexndm_control.view.server import ViewCore
+
+    bag_files(args.bag)  # a wrong path fails before the server starts
+    core = ViewCore(config)
+    core.start()
+    print(f"view of {args.bag}: Foxglove app -> {core.ws_url}"
+          + (f"; browser -> {core.page_url}" if core.page_url else ""), flush=True)
+    try:
+        scenes = play(core, args.bag, args.rate, args.loop)
+    except KeyboardInterrupt:
+        scenes = core.scenes_sent
+    finally:
+        core.stop()
+    print(f"played {args.bag}: {scenes} scenes")
+    return 0
+
+
+def view_command() -> Command:
+    return Command(
+        name="view", help="live 3D view of the hand for the Foxglove app or a browser",
+        description="Serve the hand (joint readings -> link poses), the commanded targets as a "
+                    "ghost, the object the virtual hand holds and the gap meter, over the "
+                    "Foxglove WebSocket protocol (open ws://HOST:PORT in the Foxglove app with "
+                    "the layout config/foxglove_layout.json) and as a page at "
+                    "http://HOST:PAGE_PORT/. Live from ROS, or from a bag (--bag). "
+                    "docs/view.md.",
+        add_arguments=_view_arguments, run=_view)

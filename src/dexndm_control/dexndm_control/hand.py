@@ -5,7 +5,8 @@ LEAP model's joint order and zero (0 rad = flat, open hand). Only the hardware b
 emulator) uses Dynamixel motor IDs 0-15 (index 0-3, middle 4-7, ring 8-11, thumb 12-15) and the
 motor angle = model angle + pi offset. All conversions go through the functions below.
 
-Joint limits come from the Menagerie model figures (dexndm_sim/assets/leap_hand_model.yaml, MIT).
+Joint limits come from the Menagerie model figures (dexndm_control/assets/leap_hand_model.yaml,
+MIT).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ import math
 
 import numpy as np
 
+# the wrist orientation a hand on a table has, palm facing up (the world's +z is the palm's -z):
+# the controller and the view assume it until /dexndm/wrist_orientation says otherwise
+PALM_UP_QUAT = (0.0, 1.0, 0.0, 0.0)
+
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """Rotation matrix of a quaternion (normalised first): [..., 4] -> [..., 3, 3]."""

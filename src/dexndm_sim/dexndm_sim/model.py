@@ -1,4 +1,5 @@
-"""The LEAP right hand built in code with mujoco.MjSpec from the figures file (assets/).
+"""The LEAP right hand built in code with mujoco.MjSpec from the figures file
+(dexndm_control/assets/leap_hand_model.yaml).
 
 The figures (bodies, joint axes and ranges, inertials, box collision geoms, fingertip convex hulls,
 contact excludes, defaults) are MuJoCo Menagerie's `leap_hand` (MIT); visual meshes are omitted.
@@ -10,24 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import mujoco
 import numpy as np
-import yaml
 
 from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
+from dexndm_control.hand_model import hand_figures
 
 PALM_POSITION = (0.0, 0.0, 0.5)  # palm origin in the world (m); the floor is at z = 0
 
 
-@lru_cache(maxsize=1)
 def figures() -> dict:
-    text = resources.files("dexndm_sim.assets").joinpath("leap_hand_model.yaml").read_text()
-    data = yaml.safe_load(text)
-    if data["actuated_joint_order"] != list(JOINT_NAMES):
-        raise RuntimeError("leap_hand_model.yaml joint order differs from dexndm_control.hand")
-    return data
+    """The hand's figures file (one copy, owned by dexndm_control: the live view draws from it)."""
+    return hand_figures()
 
 
 @dataclass(frozen=True)

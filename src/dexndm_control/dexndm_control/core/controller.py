@@ -21,6 +21,7 @@ from dexndm_control.core.gap_meter import GapMeter, GapReading
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_RATE_HZ
 from dexndm_control.policy.runtime import PolicyRuntime, StepResult
+from dexndm_control.rotations import PALM_UP_QUAT
 from dexndm_control.settings import setting
 
 
@@ -42,7 +43,7 @@ class ControllerConfig:
     inference_threads: int = setting(1, help="torch threads; 2+ halves inference time but "
                                              "competes with a simulator on a 2-core machine")
     wrist_quat: tuple[float, float, float, float] = setting(
-        (0.0, 1.0, 0.0, 0.0), help="w, x, y, z; palm up until /dexndm/wrist_orientation arrives")
+        PALM_UP_QUAT, help="w, x, y, z; palm up until /dexndm/wrist_orientation arrives")
     stats_file: str = setting("", deployment=True,
                               help="write the loop statistics as JSON here at exit")
     dynamics_bundle: str = setting("", deployment=True,

@@ -24,7 +24,7 @@ from dexndm_control.hand import (
     RAD_PER_TICK,
     RAD_S_PER_VELOCITY_UNIT,
 )
-from dexndm_control.rotations import quat_to_matrix
+from dexndm_control.rotations import matrix_to_quat, quat_to_matrix
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.model import PALM_POSITION, TIMESTEP
 from dexndm_sim.native.law import set_law_gains
@@ -189,6 +189,33 @@ class MujocoMotorModel:
         # the law's output torque (ctrl holds the target angle, not a current)
         current[MOTOR_IDS] = self.hand.data.actuator_force / TORQUE_CONSTANT * 1000.0
         return {"position": by_motor, "velocity": velocity, "current": current}
+
+    def object_geoms(self, shape: bool = False) -> list[dict] | None:
+        """The object's geoms in the palm frame, for a live view: type, pose (position m,
+        quaternion w x y z) and, with ``shape``, MuJoCo's size and a mesh's triangles (geom
+        frame). None in a scene without an object."""
+        scene = self.hand.scene
+        if scene.object_body is None:
+            return None
+        model, data = self.hand.model, self.hand.data
+        palm_rotation = data.xmat[scene.palm_body].reshape(3, 3)
+        palm_position = data.xpos[scene.palm_body]
+        geoms = []
+        for ident in np.flatnonzero(model.geom_bodyid == scene.object_body):
+            rotation = palm_rotation.T @ data.geom_xmat[ident].reshape(3, 3)
+            entry = {"pos": (palm_rotation.T @ (data.geom_xpos[ident] - palm_position)).tolist(),
+                     "quat": matrix_to_quat(rotation).tolist()}
+            if shape:
+                kind = mujoco.mjtGeom(model.geom_type[ident]).name.removeprefix("mjGEOM_")
+                entry.update(type=kind.lower(), size=model.geom_size[ident].tolist())
+                if kind == "MESH":
+                    mesh = model.geom_dataid[ident]
+                    vertices = model.mesh_vert[model.mesh_vertadr[mesh]:][
+                        :model.mesh_vertnum[mesh]]
+                    faces = model.mesh_face[model.mesh_faceadr[mesh]:][:model.mesh_facenum[mesh]]
+                    entry["triangles"] = np.round(vertices[faces], 6).tolist()
+            geoms.append(entry)
+        return geoms
 
     def apply_load(self, motor_id: int, torque_nm: float) -> None:
         """External torque on the motor's joint (MuJoCo qfrc_applied; it persists)."""

@@ -120,6 +120,10 @@ class PtyServer:
                         "peak_temperature_c": [round(float(v), 2)
                                                for v in self.bus.thermals.peak],
                         "wrist": None if wrist is None else [float(v) for v in wrist]}
+            if command == "object":
+                geoms = getattr(self.bus.model, "object_geoms", None)
+                return {"ok": True, "geoms": None if geoms is None
+                        else geoms(bool(request.get("shape", False)))}
             if command == "silence":
                 self.bus.faults.silent_ids = set(request.get("ids", []))
             elif command == "corrupt":

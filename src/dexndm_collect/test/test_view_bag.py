@@ -1,0 +1,98 @@
+"""`dexndm view --bag`: a rosbag2 recording (written as the recorder writes it) played into the
+view; a Foxglove protocol client sees the recorded readings, targets and gap meter."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import JointState
+
+from conftest import wait_until
+from dexndm_collect.bag.typestore import TypeResolver
+from dexndm_collect.bag.writer import SplitBagWriter
+from dexndm_control.hand import JOINT_NAMES
+from dexndm_control.view.client import FoxgloveClient
+from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC
+from dexndm_msgs.msg import GapMeter
+
+BIN = Path(sys.executable).parent
+START_NS = 1_700_000_000_000_000_000
+
+
+def _write_bag(path: Path, ticks: int = 20) -> list[int]:
+    """``ticks`` 20 Hz readings (if_mcp closing), targets and gap meter messages."""
+    resolver = TypeResolver()
+    stamps = []
+    with SplitBagWriter(path) as writer:
+        def connection(topic: str, msgtype: str):
+            return writer.add_connection(topic, msgtype, *resolver.definition(msgtype))
+
+        states = connection("/leap_hand/joint_states", "sensor_msgs/msg/JointState")
+        commands = connection("/leap_hand/joint_commands", "sensor_msgs/msg/JointState")
+        meter = connection("/dexndm/gap_meter", "dexndm_msgs/msg/GapMeter")
+        for tick in range(ticks):
+            stamp = START_NS + tick * 50_000_000
+            q = np.zeros(16)
+            q[0] = 0.05 * tick
+            reading = JointState(name=list(JOINT_NAMES), position=q.tolist())
+            reading.header.stamp.sec, reading.header.stamp.nanosec = divmod(stamp, 10**9)
+            writer.write(states, stamp, serialize_message(reading))
+            writer.write(commands, stamp + 1000, serialize_message(
+                JointState(name=list(JOINT_NAMES), position=(q + 0.1).tolist())))
+            gap = GapMeter(level=1, joints_out=["if_mcp"])
+            gap.rolling_mae[0], gap.warn_threshold[:], gap.error_threshold[:] = 0.006, \
+                [0.005] * 16, [0.01] * 16
+            writer.write(meter, stamp + 2000, serialize_message(gap))
+            stamps.append(stamp)
+    return stamps
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_recorded_run_plays_into_the_view(processes, tmp_path):
+    stamps = _write_bag(tmp_path / "bag")
+    port = _free_port()
+    process = processes.start([str(BIN / "dexndm"), "view", "--bag", str(tmp_path / "bag"),
+                               "--loop", "--port", str(port), "--page-port", "-1"])
+    clients = []
+
+    def connected() -> bool:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            clients.append(FoxgloveClient(port, [SCENE_TOPIC, GAP_TOPIC]))
+        except OSError:
+            return False
+        return True
+
+    assert wait_until(connected, 30, period=0.2)
+    client = clients[0]
+    seen = {}
+    for _ in range(40):  # a 1 s bag, looped: every reading comes round again
+        stamp, update = client.receive(SCENE_TOPIC)
+        seen[stamp] = update
+        if len(seen) >= 5:
+            break
+    assert set(seen) <= set(stamps) and len(seen) >= 5
+    stamp, update = sorted(seen.items())[-1]
+    ids = [e["id"] for e in update["entities"]]
+    assert ids == ["hand", "targets"]  # the recorded targets as the ghost; no object in a bag
+    _, record = client.receive(GAP_TOPIC)
+    assert record["joints_out"] == ["if_mcp"] and record["ratio"]["if_mcp"] == pytest.approx(1.2)
+    client.close()
+
+
+def test_a_path_that_is_no_bag_is_named(tmp_path):
+    result = subprocess.run([str(BIN / "dexndm"), "view", "--bag", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "neither a rosbag2 folder" in result.stderr and "Traceback" not in result.stderr

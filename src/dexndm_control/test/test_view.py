@@ -1,0 +1,222 @@
+"""`dexndm view`: scene messages from joint readings (hand-computed values), the Foxglove
+WebSocket stream seen by a protocol client, the built-in page in headless Chromium (a
+screenshot that shows the hand), and the live node over DDS (bag playback: dexndm_collect)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import HeadlessPage, find_chromium, wait_until
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import JOINT_NAMES
+from dexndm_control.hand_model import HandKinematics
+from dexndm_control.view.client import FoxgloveClient
+from dexndm_control.view.scene import (
+    GHOST_COLOR,
+    HandScene,
+    gap_meter_record,
+    joint_levels,
+    object_entity,
+)
+from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC, ViewConfig, ViewCore
+
+BIN = Path(sys.executable).parent
+# a closed-ish hand pose (rad, model order), the pose drawn in every test
+POSE = np.array([0.9, 0.0, 0.8, 0.6, 0.9, 0.0, 0.8, 0.6, 0.9, 0.0, 0.8, 0.6,
+                 1.2, 0.5, 0.3, 0.6])
+# the virtual hand's cylinders_004 in its first grasp, as its control socket reports it
+CYLINDER = [{"type": "cylinder", "size": [0.02, 0.03, 0.0], "pos": [-0.005, -0.018, -0.126],
+             "quat": [0.349, -0.849, 0.375, -0.128]}]
+
+
+def _record(level=1, out=("if_mcp",)):
+    rolling = np.full(16, 0.001)
+    rolling[0] = 0.006  # if_mcp: 6 mrad against a 5 mrad warn threshold
+    return gap_meter_record(level=level, rolling_mae=rolling, warn_threshold=np.full(16, 0.005),
+                            error_threshold=np.full(16, 0.010), error=np.zeros(16),
+                            joints_out=list(out))
+
+
+def test_scene_places_every_geom_where_the_kinematics_does():
+    scene = HandScene()
+    update = scene.update(1_500_000_123, POSE, targets=np.zeros(16), object_geoms=CYLINDER)
+    hand, ghost, obj = update["entities"]
+    assert (hand["id"], ghost["id"], obj["id"]) == ("hand", "targets", "object")
+    assert hand["timestamp"] == {"sec": 1, "nsec": 500_000_123}
+    assert hand["frame_id"] == "palm"
+    assert len(hand["cubes"]) == 67 and len(hand["triangles"]) == 4  # 71 collision geoms
+    positions, quats = HandKinematics().geom_poses(POSE)
+    first = hand["cubes"][0]["pose"]
+    assert first["position"] == pytest.approx(dict(zip("xyz", positions[0], strict=True)))
+    w, x, y, z = quats[0]
+    assert first["orientation"] == pytest.approx({"x": x, "y": y, "z": z, "w": w})
+    # the palm's first box: 2 x its half sizes (0.011, 0.013, 0.017) from the figures file
+    assert hand["cubes"][0]["size"] == pytest.approx({"x": 0.022, "y": 0.026, "z": 0.034})
+    assert ghost["cubes"][0]["color"]["a"] == pytest.approx(GHOST_COLOR[3])
+    # a cylinder of radius 0.02 m and half length 0.03 m: 0.04 x 0.04 x 0.06
+    assert obj["cylinders"][0]["size"] == pytest.approx({"x": 0.04, "y": 0.04, "z": 0.06})
+    json.dumps(update)  # plain JSON all the way down
+
+
+def test_capsules_get_caps_and_meshes_keep_their_triangles():
+    geoms = [{"type": "capsule", "size": [0.01, 0.02, 0.0], "pos": [0.0, 0.0, 0.0],
+              "quat": [1.0, 0.0, 0.0, 0.0]},
+             {"type": "mesh", "size": [0, 0, 0], "pos": [0.0, 0.0, 0.0],
+              "quat": [1.0, 0.0, 0.0, 0.0], "triangles": [[[0, 0, 0], [1, 0, 0], [0, 1, 0]]]}]
+    entity = object_entity(0, geoms)
+    assert [s["pose"]["position"]["z"] for s in entity["spheres"]] == [-0.02, 0.02]
+    assert len(entity["triangles"][0]["points"]) == 3
+
+
+def test_gap_meter_record_and_link_colours():
+    record = _record()
+    assert record["ratio"]["if_mcp"] == pytest.approx(1.2)
+    assert record["rolling_mae_mrad"]["if_mcp"] == pytest.approx(6.0)
+    assert record["level_name"] == "WARN" and record["joints_out"] == ["if_mcp"]
+    levels = joint_levels(record)
+    assert levels[JOINT_NAMES.index("if_mcp")] == 1 and levels.sum() == 1
+    hand = HandScene().update(0, POSE, joint_levels=levels)["entities"][0]
+    body_of_if_mcp = HandKinematics().body_names.index("if_bs")
+    amber = [c for c, g in zip(hand["cubes"], [g for g in HandKinematics().geoms
+                                                if g.kind == "box"], strict=True)
+             if g.body == body_of_if_mcp]
+    assert amber and all(c["color"]["g"] == pytest.approx(0.75) for c in amber)
+
+
+@pytest.fixture
+def view():
+    core = ViewCore(ViewConfig(port=0, page_port=0))
+    core.start()
+    yield core
+    core.stop()
+
+
+def test_a_protocol_client_receives_the_scene_and_the_gap_meter(view):
+    client = FoxgloveClient(view.port, [SCENE_TOPIC, GAP_TOPIC])
+    assert wait_until(lambda: view.subscribed(SCENE_TOPIC) and view.subscribed(GAP_TOPIC), 10)
+    view.command(np.zeros(16))
+    view.gap_meter(7, level=1, rolling_mae=np.full(16, 0.006), warn_threshold=np.full(16, 0.005),
+                   error_threshold=np.full(16, 0.01), error=np.zeros(16), joints_out=["if_mcp"])
+    stamp, record = client.receive(GAP_TOPIC)
+    assert stamp == 7 and record["level_name"] == "WARN"
+    view.joint_state(42_000, POSE)
+    assert view.publish(now=100.0)
+    assert not view.publish(now=100.001)  # the same reading is not sent twice
+    stamp, update = client.receive(SCENE_TOPIC)
+    assert stamp == 42_000
+    assert [e["id"] for e in update["entities"]] == ["hand", "targets"]
+    expected = HandKinematics().geom_poses(POSE)[0][0]
+    assert update["entities"][0]["cubes"][0]["pose"]["position"]["x"] == \
+        pytest.approx(expected[0])
+    client.close()
+
+
+def test_bad_readings_are_not_drawn_and_a_taken_port_is_named(view):
+    view.joint_state(1, np.full(16, np.nan))
+    view.joint_state(2, np.zeros(3))
+    assert view.q is None and not view.publish()
+    with pytest.raises(DexndmError, match="another --port"):
+        ViewCore(ViewConfig(port=view.port, page_port=-1)).start()
+
+
+@pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),
+                    reason="no Chromium (bash scripts/bootstrap.sh installs Debian's chromium)")
+def test_the_page_shows_the_hand_in_headless_chromium(view, processes, tmp_path):
+    from PIL import Image
+
+    assert find_chromium() is not None, "CI needs Chromium: scripts/bootstrap.sh installs it"
+    with HeadlessPage(processes, view.page_url, tmp_path / "profile", size=(960, 720)) as page:
+        assert page.wait_for("document.body.dataset.state === 'connected'", 30)
+        view.set_object(CYLINDER)
+        view.command(POSE + 0.1)
+        stamp = 1
+        # publish until the page has drawn a scene (its subscription may come after the first)
+        def drawn() -> bool:
+            nonlocal stamp
+            stamp += 1
+            view.joint_state(stamp, POSE)
+            view.publish(now=float(stamp))
+            return bool(page.evaluate("Number(document.body.dataset.scenes) > 0"))
+        assert wait_until(drawn, 30, period=0.1)
+        assert page.evaluate("document.body.dataset.entities") == "hand,object,targets"
+        shot = page.screenshot(tmp_path / "view.png")
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    background = np.array([0x15, 0x18, 0x1C])
+    grey = (np.abs(pixels - pixels.mean(axis=-1, keepdims=True)).max(axis=-1) < 12) & \
+        (np.abs(pixels - background).sum(axis=-1) > 40)
+    orange = (pixels[..., 0] > 120) & (pixels[..., 0] > 1.8 * pixels[..., 2]) & \
+        (pixels[..., 1] < pixels[..., 0])
+    # the hand's grey links and the orange object cover a real part of the view
+    assert grey.sum() > 5000, grey.sum()
+    assert orange.sum() > 500, orange.sum()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _client_when_up(port: int, topics: list[str], process) -> FoxgloveClient:
+    clients: list[FoxgloveClient] = []
+
+    def up() -> bool:
+        assert process.poll() is None, "hand_view exited"
+        try:
+            clients.append(FoxgloveClient(port, topics))
+        except OSError:
+            return False
+        return True
+
+    assert wait_until(up, 30, period=0.2), "the view's WebSocket server did not come up"
+    return clients[0]
+
+
+def test_the_node_draws_what_arrives_over_dds(processes, ros_node):
+    from sensor_msgs.msg import JointState
+
+    port = _free_port()
+    process = processes.start([str(BIN / "hand_view"), "--ros-args", "-p", f"port:={port}",
+                               "-p", "page_port:=-1"])
+    client = _client_when_up(port, [SCENE_TOPIC], process)
+    publisher = ros_node.create_publisher(JointState, "/leap_hand/joint_states", 10)
+    message = JointState(name=list(JOINT_NAMES), position=POSE.tolist())
+    message.header.stamp.sec, message.header.stamp.nanosec = 12, 345
+    # publish until the node has discovered us and drawn the reading
+    received = []
+
+    def drawn() -> bool:
+        publisher.publish(message)
+        ros_node.spin(0.05)
+        try:
+            received.append(client.receive(SCENE_TOPIC, timeout=0.2))
+        except TimeoutError:
+            return False
+        return True
+
+    assert wait_until(drawn, 30)
+    stamp, update = received[0]
+    assert stamp == 12_000_000_345
+    expected = HandKinematics().geom_poses(POSE)[0]
+    cubes = update["entities"][0]["cubes"]
+    assert [c["pose"]["position"]["z"] for c in cubes[:3]] == pytest.approx(expected[:3, 2])
+    client.close()
+
+
+def test_the_shipped_layout_is_the_generated_one_and_names_the_views_topics():
+    from dexndm_control.view.layout import layout_json
+
+    shipped = (Path(__file__).resolve().parents[3] / "config" / "foxglove_layout.json")
+    assert shipped.read_text() == layout_json(), \
+        "config/foxglove_layout.json is stale: regenerate it (docs/view.md)"
+    text = shipped.read_text()
+    for topic in (SCENE_TOPIC, GAP_TOPIC, "/dexndm/view/joints"):
+        assert topic in text
+    assert f"{GAP_TOPIC}.ratio.th_ipl" in text  # every joint has its series
