@@ -7,8 +7,9 @@ for ``--settle`` seconds (its WARN share there is the false-alarm rate), every m
 current is lowered through the emulator's control socket (as a hotter motor or a wrong register
 would), and restored ``--hold`` seconds later. Prints one JSON line: overhead_ms_p99 (the meter's
 time per controller tick), detect_seconds (lowered -> first WARN or ERROR on /dexndm/gap_meter),
-recover_seconds (restored -> first OK), baseline_warn_share, view_hz (the live view's update rate:
-null while `dexndm view` does not exist).
+recover_seconds (restored -> first OK), baseline_warn_share, view_hz (scenes a Foxglove protocol
+client receives from the live view, `hand_view`, per second while the hand runs) and
+view_latency_ms_p50 / _p99 (the joint reading's stamp -> its scene at the client).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +50,9 @@ def main() -> None:
 
     env = isolated_ros_env()
     levels: list[tuple[float, int]] = []
+    with socket.socket() as probe:  # a free port for the view's WebSocket server
+        probe.bind(("127.0.0.1", 0))
+        view_port = probe.getsockname()[1]
     with (tempfile.TemporaryDirectory() as tmp, Children() as children,
           open(Path(tmp) / "launch.log", "w") as log):
         port, stats = Path(tmp) / "hand", Path(tmp) / "loop.json"
@@ -54,7 +60,8 @@ def main() -> None:
             [str(Path(sys.executable).parent / "dexndm"), "launch",
              str(REPO / "launch" / "rotate.launch.xml"), f"dynamics_bundle:={args.dynamics}",
              f"virtual_port:={port}", f"report:={Path(tmp) / 'object.json'}",
-             f"stats_file:={stats}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+             f"stats_file:={stats}", "view:=true", f"view_port:={view_port}",
+             "view_page_port:=-1"], env=env, stdout=log, stderr=subprocess.STDOUT)
         rclpy.init()
         try:
             node = rclpy.create_node("gap_meter_probe")
@@ -67,8 +74,10 @@ def main() -> None:
             if not spin_until(lambda: len(levels) > 0, 180, spin):
                 sys.exit("no /dexndm/gap_meter message within 180 s: "
                          + (Path(tmp) / "launch.log").read_text()[-2000:])
+            viewer = ViewProbe(view_port)
             started = time.monotonic()
             spin_until(lambda: False, args.settle, spin)  # judge the undisturbed hand
+            view = viewer.stop()
             baseline = [level for t, level in levels if t >= started]
 
             def set_current(milliamperes: int) -> float:
@@ -95,11 +104,56 @@ def main() -> None:
         "overhead_ms_p99": loop.get("gap_meter_ms", {}).get("p99"),
         "detect_seconds": None if not detected or detect is None else round(detect, 2),
         "recover_seconds": None if recover is None else round(recover, 2),
-        "view_hz": None,
+        **view,
         "baseline_warn_share": round(sum(lv > 0 for lv in baseline) / max(len(baseline), 1), 3),
         "baseline_ticks": len(baseline), "low_current_ma": args.low_ma,
         "controller_compute_ms_p99": loop.get("compute_ms", {}).get("p99"),
         "gap_meter": loop.get("gap_meter")})
+
+
+class ViewProbe:
+    """A Foxglove protocol client on the view's scene topic, in a thread: scenes per second and
+    the latency from each joint reading's stamp to its scene's arrival."""
+
+    def __init__(self, port: int) -> None:
+        from dexndm_control.view.client import FoxgloveClient
+        from dexndm_control.view.server import TF_TOPIC
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client = FoxgloveClient(port, [TF_TOPIC])
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.topic = TF_TOPIC  # every scene moves the link frames
+        self.arrivals: list[tuple[float, float]] = []  # (monotonic, latency s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                stamp, _ = self.client.receive(self.topic, timeout=0.5)
+            except TimeoutError:
+                continue
+            self.arrivals.append((time.monotonic(), time.time() - stamp / 1e9))
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        self.client.close()
+        if len(self.arrivals) < 2:
+            return {"view_hz": None, "view_latency_ms_p50": None, "view_latency_ms_p99": None}
+        span = self.arrivals[-1][0] - self.arrivals[0][0]
+        latency = sorted(1e3 * lag for _, lag in self.arrivals)
+        return {"view_hz": round((len(self.arrivals) - 1) / span, 1),
+                "view_latency_ms_p50": round(latency[len(latency) // 2], 1),
+                "view_latency_ms_p99": round(latency[int(0.99 * (len(latency) - 1))], 1),
+                "view_scenes": len(self.arrivals)}
 
 
 if __name__ == "__main__":

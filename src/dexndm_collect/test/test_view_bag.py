@@ -17,8 +17,9 @@ from conftest import wait_until
 from dexndm_collect.bag.typestore import TypeResolver
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_control.hand import JOINT_NAMES
+from dexndm_control.hand_model import HandKinematics
 from dexndm_control.view.client import FoxgloveClient
-from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC
+from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC, TF_TOPIC
 from dexndm_msgs.msg import GapMeter
 
 BIN = Path(sys.executable).parent
@@ -69,7 +70,7 @@ def test_a_recorded_run_plays_into_the_view(processes, tmp_path):
     def connected() -> bool:
         assert process.poll() is None, process.stdout.read()
         try:
-            clients.append(FoxgloveClient(port, [SCENE_TOPIC, GAP_TOPIC]))
+            clients.append(FoxgloveClient(port, [SCENE_TOPIC, GAP_TOPIC, TF_TOPIC]))
         except OSError:
             return False
         return True
@@ -78,14 +79,26 @@ def test_a_recorded_run_plays_into_the_view(processes, tmp_path):
     client = clients[0]
     seen = {}
     for _ in range(40):  # a 1 s bag, looped: every reading comes round again
-        stamp, update = client.receive(SCENE_TOPIC)
-        seen[stamp] = update
+        stamp, message = client.receive(TF_TOPIC)
+        seen[stamp] = {t["child_frame_id"]: t for t in message["transforms"]}
         if len(seen) >= 5:
             break
     assert set(seen) <= set(stamps) and len(seen) >= 5
-    stamp, update = sorted(seen.items())[-1]
-    ids = [e["id"] for e in update["entities"]]
-    assert ids == ["hand", "targets"]  # the recorded targets as the ghost; no object in a bag
+    kinematics = HandKinematics()
+    for stamp, frames in seen.items():  # if_mcp closes 0.05 rad a tick; the targets lead by 0.1
+        tick = stamps.index(stamp)
+        if tick == 0:
+            continue  # a loop's first reading still shows the last loop's targets
+        q, sent = np.zeros(16), np.zeros(16)
+        q[0] = 0.05 * tick
+        # the ghost is the target in force at the reading: the one sent after the previous one
+        sent[0] = 0.05 * (tick - 1) + 0.1
+        for frame, joints in (("if_bs", q), ("targets/if_bs", sent)):
+            w, x, y, z = kinematics.body_poses(joints)[1][1]  # if_bs, the body if_mcp turns
+            assert [frames[frame]["rotation"][k] for k in "wxyz"] == \
+                pytest.approx([w, x, y, z], abs=2e-6)
+    _, geometry = client.receive(SCENE_TOPIC)  # the links again within geometry_period_s
+    assert {e["id"] for e in geometry["entities"]} >= {"hand/palm", "targets/palm"}
     _, record = client.receive(GAP_TOPIC)
     assert record["joints_out"] == ["if_mcp"] and record["ratio"]["if_mcp"] == pytest.approx(1.2)
     client.close()

@@ -64,6 +64,13 @@ class HandKinematics:
                               for b in bodies], dtype=float)
         self.geoms = [self._geom(g, i, data["meshes"]) for i, b in enumerate(bodies)
                       for g in b["collision_geoms"]]
+        self._joint_index = np.array(self.joint_of_body)
+        self._jointed = self._joint_index >= 0
+        self._parent_index = np.array(self.parent)
+        depth = [0] * len(self.parent)
+        for i, parent in enumerate(self.parent):  # the figures list parents first
+            depth[i] = 0 if parent < 0 else depth[parent] + 1
+        self._levels = [np.flatnonzero(np.array(depth) == d) for d in range(max(depth) + 1)]
 
     @staticmethod
     def _geom(figure: dict, body: int, meshes: dict) -> HandGeom:
@@ -79,19 +86,18 @@ class HandKinematics:
     def body_poses(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World (palm-frame) positions [B, 3] and quaternions [B, 4] of every body."""
         q = np.asarray(q, dtype=float)
+        angles = np.where(self._jointed, q[np.maximum(self._joint_index, 0)], 0.0)
+        # each body's own pose in its parent, its hinge (at the body origin) turned to q
+        local = quat_multiply(self.local_quat, axis_angle_quat(self.axis, angles))
         positions = np.zeros((len(self.parent), 3))
         quats = np.zeros((len(self.parent), 4))
-        for i, parent in enumerate(self.parent):  # parents come before their children
-            local = self.local_quat[i]
-            if self.joint_of_body[i] >= 0:  # hinge at the body origin, about its axis
-                local = quat_multiply(local, axis_angle_quat(self.axis[i],
-                                                             q[self.joint_of_body[i]]))
-            if parent < 0:
-                positions[i], quats[i] = self.local_position[i], local
-                continue
-            positions[i] = positions[parent] + quat_to_matrix(quats[parent]) @ \
-                self.local_position[i]
-            quats[i] = quat_multiply(quats[parent], local)
+        root = self._levels[0]
+        positions[root], quats[root] = self.local_position[root], local[root]
+        for level in self._levels[1:]:  # one batch per depth: parents are done before children
+            parents = self._parent_index[level]
+            positions[level] = positions[parents] + np.einsum(
+                "bij,bj->bi", quat_to_matrix(quats[parents]), self.local_position[level])
+            quats[level] = quat_multiply(quats[parents], local[level])
         return positions, quats
 
     def geom_poses(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from conftest import HeadlessPage, find_chromium, wait_until
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.hand_model import HandKinematics
+from dexndm_control.rotations import quat_to_matrix
 from dexndm_control.view.client import FoxgloveClient
 from dexndm_control.view.scene import (
     GHOST_COLOR,
@@ -25,7 +26,7 @@ from dexndm_control.view.scene import (
     joint_levels,
     object_entity,
 )
-from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC, ViewConfig, ViewCore
+from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC, TF_TOPIC, ViewConfig, ViewCore
 
 BIN = Path(sys.executable).parent
 # a closed-ish hand pose (rad, model order), the pose drawn in every test
@@ -44,25 +45,64 @@ def _record(level=1, out=("if_mcp",)):
                             joints_out=list(out))
 
 
-def test_scene_places_every_geom_where_the_kinematics_does():
+def _compose(transform: dict, pose: dict) -> np.ndarray:
+    """A primitive's position in the palm: its pose in the link frame, then the link's."""
+    def quat(q):
+        return np.array([q["w"], q["x"], q["y"], q["z"]])
+
+    def vector(v):
+        return np.array([v["x"], v["y"], v["z"]])
+
+    return vector(transform["translation"]) + quat_to_matrix(quat(transform["rotation"])) @ \
+        vector(pose["position"])
+
+
+def test_links_are_drawn_in_their_frames_where_the_kinematics_puts_them():
     scene = HandScene()
-    update = scene.update(1_500_000_123, POSE, targets=np.zeros(16), object_geoms=CYLINDER)
-    hand, ghost, obj = update["entities"]
-    assert (hand["id"], ghost["id"], obj["id"]) == ("hand", "targets", "object")
-    assert hand["timestamp"] == {"sec": 1, "nsec": 500_000_123}
-    assert hand["frame_id"] == "palm"
-    assert len(hand["cubes"]) == 67 and len(hand["triangles"]) == 4  # 71 collision geoms
-    positions, quats = HandKinematics().geom_poses(POSE)
-    first = hand["cubes"][0]["pose"]
-    assert first["position"] == pytest.approx(dict(zip("xyz", positions[0], strict=True)))
-    w, x, y, z = quats[0]
-    assert first["orientation"] == pytest.approx({"x": x, "y": y, "z": z, "w": w})
+    geometry = scene.geometry(1_500_000_123)
+    ids = [e["id"] for e in geometry["entities"]]
+    assert len(ids) == 34 and "hand/palm" in ids and "targets/th_ds" in ids  # 17 links x 2
+    hand = [e for e in geometry["entities"] if e["id"].startswith("hand/")]
+    assert sum(len(e["cubes"]) for e in hand) == 67  # the figures' 67 boxes and 4 hulls
+    assert sum(len(e["triangles"]) for e in hand) == 4
+    palm = hand[0]
+    assert palm["timestamp"] == {"sec": 1, "nsec": 500_000_123} and palm["frame_id"] == "palm"
     # the palm's first box: 2 x its half sizes (0.011, 0.013, 0.017) from the figures file
-    assert hand["cubes"][0]["size"] == pytest.approx({"x": 0.022, "y": 0.026, "z": 0.034})
+    assert palm["cubes"][0]["size"] == pytest.approx({"x": 0.022, "y": 0.026, "z": 0.034})
+    tip = next(e for e in hand if e["triangles"])["triangles"][0]
+    assert len(tip["indices"]) % 3 == 0 and max(tip["indices"]) == len(tip["points"]) - 1
+    ghost = next(e for e in geometry["entities"] if e["id"] == "targets/if_bs")
+    assert ghost["frame_id"] == "targets/if_bs"
     assert ghost["cubes"][0]["color"]["a"] == pytest.approx(GHOST_COLOR[3])
+
+    transforms = scene.transforms(7, POSE, targets=np.zeros(16),
+                                  wrist_quat=(0.0, 1.0, 0.0, 0.0))["transforms"]
+    by_child = {t["child_frame_id"]: t for t in transforms}
+    assert by_child["palm"]["parent_frame_id"] == "world"
+    assert by_child["palm"]["rotation"] == {"x": 1.0, "y": 0.0, "z": 0.0, "w": 0.0}
+    assert len(transforms) == 1 + 16 + 17  # wrist, the moving links, the ghost's links
+    # every box, placed through its link's transform, is where the kinematics puts it
+    positions, _ = HandKinematics().geom_poses(POSE)
+    boxes = [g for g in HandKinematics().geoms if g.kind == "box"]
+    drawn = {e["id"][5:]: e for e in hand}
+    names = HandKinematics().body_names
+    counts: dict[str, int] = {}
+    for geom, expected in zip(boxes, positions[[g.kind == "box" for g in
+                                                HandKinematics().geoms]], strict=True):
+        body = names[geom.body]
+        k = counts[body] = counts.get(body, -1) + 1
+        pose = drawn[body]["cubes"][k]["pose"]
+        frame = by_child[body] if body != "palm" else {  # the palm is the frame itself
+            "translation": {"x": 0, "y": 0, "z": 0}, "rotation": {"x": 0, "y": 0, "z": 0, "w": 1}}
+        np.testing.assert_allclose(_compose(frame, pose), expected, atol=2e-6)
+    json.dumps(geometry), json.dumps(transforms)  # plain JSON all the way down
+
+
+def test_the_object_is_drawn_from_the_virtual_hands_geoms():
+    obj = object_entity(0, CYLINDER)
+    assert obj["frame_id"] == "palm"
     # a cylinder of radius 0.02 m and half length 0.03 m: 0.04 x 0.04 x 0.06
     assert obj["cylinders"][0]["size"] == pytest.approx({"x": 0.04, "y": 0.04, "z": 0.06})
-    json.dumps(update)  # plain JSON all the way down
 
 
 def test_capsules_get_caps_and_meshes_keep_their_triangles():
@@ -82,12 +122,12 @@ def test_gap_meter_record_and_link_colours():
     assert record["level_name"] == "WARN" and record["joints_out"] == ["if_mcp"]
     levels = joint_levels(record)
     assert levels[JOINT_NAMES.index("if_mcp")] == 1 and levels.sum() == 1
-    hand = HandScene().update(0, POSE, joint_levels=levels)["entities"][0]
-    body_of_if_mcp = HandKinematics().body_names.index("if_bs")
-    amber = [c for c, g in zip(hand["cubes"], [g for g in HandKinematics().geoms
-                                                if g.kind == "box"], strict=True)
-             if g.body == body_of_if_mcp]
-    assert amber and all(c["color"]["g"] == pytest.approx(0.75) for c in amber)
+    geometry = HandScene().geometry(0, ghost=False, joint_levels=levels)
+    by_id = {e["id"]: e for e in geometry["entities"]}
+    assert len(by_id) == 17
+    # if_mcp moves the index finger's base link (if_bs): amber; its neighbour stays grey
+    assert all(c["color"]["g"] == pytest.approx(0.75) for c in by_id["hand/if_bs"]["cubes"])
+    assert by_id["hand/if_px"]["cubes"][0]["color"]["g"] == pytest.approx(0.64)
 
 
 @pytest.fixture
@@ -99,8 +139,9 @@ def view():
 
 
 def test_a_protocol_client_receives_the_scene_and_the_gap_meter(view):
-    client = FoxgloveClient(view.port, [SCENE_TOPIC, GAP_TOPIC])
-    assert wait_until(lambda: view.subscribed(SCENE_TOPIC) and view.subscribed(GAP_TOPIC), 10)
+    client = FoxgloveClient(view.port, [SCENE_TOPIC, GAP_TOPIC, TF_TOPIC])
+    assert wait_until(lambda: all(view.subscribed(t) for t in (SCENE_TOPIC, GAP_TOPIC,
+                                                                TF_TOPIC)), 10)
     view.command(np.zeros(16))
     view.gap_meter(7, level=1, rolling_mae=np.full(16, 0.006), warn_threshold=np.full(16, 0.005),
                    error_threshold=np.full(16, 0.01), error=np.zeros(16), joints_out=["if_mcp"])
@@ -110,11 +151,19 @@ def test_a_protocol_client_receives_the_scene_and_the_gap_meter(view):
     assert view.publish(now=100.0)
     assert not view.publish(now=100.001)  # the same reading is not sent twice
     stamp, update = client.receive(SCENE_TOPIC)
+    assert stamp == 42_000 and len(update["entities"]) == 34
+    stamp, transforms = client.receive(TF_TOPIC)
     assert stamp == 42_000
-    assert [e["id"] for e in update["entities"]] == ["hand", "targets"]
-    expected = HandKinematics().geom_poses(POSE)[0][0]
-    assert update["entities"][0]["cubes"][0]["pose"]["position"]["x"] == \
-        pytest.approx(expected[0])
+    expected = HandKinematics().body_poses(POSE)[0][1]  # if_bs in the palm
+    if_bs = next(t for t in transforms["transforms"] if t["child_frame_id"] == "if_bs")
+    assert [if_bs["translation"][k] for k in "xyz"] == pytest.approx(expected, abs=1e-6)
+    # the next reading moves only the frames: no geometry until it is due again
+    view.joint_state(43_000, POSE)
+    assert view.publish(now=100.1)
+    stamp, _ = client.receive(TF_TOPIC)
+    assert stamp == 43_000
+    with pytest.raises(TimeoutError):
+        client.receive(SCENE_TOPIC, timeout=0.3)
     client.close()
 
 
@@ -143,9 +192,11 @@ def test_the_page_shows_the_hand_in_headless_chromium(view, processes, tmp_path)
             stamp += 1
             view.joint_state(stamp, POSE)
             view.publish(now=float(stamp))
-            return bool(page.evaluate("Number(document.body.dataset.scenes) > 0"))
+            return bool(page.evaluate("Number(document.body.dataset.scenes) > 0 && "
+                                      "Number(document.body.dataset.frames) > 30"))
         assert wait_until(drawn, 30, period=0.1)
-        assert page.evaluate("document.body.dataset.entities") == "hand,object,targets"
+        drawn_ids = page.evaluate("document.body.dataset.entities").split(",")
+        assert len(drawn_ids) == 35 and {"hand/palm", "object", "targets/palm"} <= set(drawn_ids)
         shot = page.screenshot(tmp_path / "view.png")
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     background = np.array([0x15, 0x18, 0x1C])
@@ -185,7 +236,7 @@ def test_the_node_draws_what_arrives_over_dds(processes, ros_node):
     port = _free_port()
     process = processes.start([str(BIN / "hand_view"), "--ros-args", "-p", f"port:={port}",
                                "-p", "page_port:=-1"])
-    client = _client_when_up(port, [SCENE_TOPIC], process)
+    client = _client_when_up(port, [TF_TOPIC], process)
     publisher = ros_node.create_publisher(JointState, "/leap_hand/joint_states", 10)
     message = JointState(name=list(JOINT_NAMES), position=POSE.tolist())
     message.header.stamp.sec, message.header.stamp.nanosec = 12, 345
@@ -196,17 +247,17 @@ def test_the_node_draws_what_arrives_over_dds(processes, ros_node):
         publisher.publish(message)
         ros_node.spin(0.05)
         try:
-            received.append(client.receive(SCENE_TOPIC, timeout=0.2))
+            received.append(client.receive(TF_TOPIC, timeout=0.2))
         except TimeoutError:
             return False
         return True
 
     assert wait_until(drawn, 30)
-    stamp, update = received[0]
+    stamp, message = received[0]
     assert stamp == 12_000_000_345
-    expected = HandKinematics().geom_poses(POSE)[0]
-    cubes = update["entities"][0]["cubes"]
-    assert [c["pose"]["position"]["z"] for c in cubes[:3]] == pytest.approx(expected[:3, 2])
+    expected = HandKinematics().body_poses(POSE)[0]
+    by_child = {t["child_frame_id"]: t["translation"] for t in message["transforms"]}
+    assert [by_child["th_ds"][k] for k in "xyz"] == pytest.approx(expected[-1], abs=1e-6)
     client.close()
 
 

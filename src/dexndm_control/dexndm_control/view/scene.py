@@ -1,10 +1,14 @@
-"""Joint positions (and targets, the object, the gap meter) -> Foxglove ``SceneUpdate`` messages.
+"""Joint positions (and targets, the object, the gap meter) -> Foxglove messages, the way
+Foxglove draws a robot: the geometry once per link frame, the frames every tick.
 
-The messages are JSON in the schema of ``foxglove.SceneUpdate`` (docs.foxglove.dev, message
-schemas), drawn in the ``palm`` frame: the hand as its collision geometry (boxes, fingertip
-hulls), the commanded targets as a translucent ghost of the same geometry, and the object's
-geoms when the virtual hand reports them. A link whose joint the gap meter names turns amber
-(WARN) or red (ERROR).
+JSON in the schemas of ``foxglove.SceneUpdate`` and ``foxglove.FrameTransforms``
+(docs.foxglove.dev, message schemas). Each body of the hand is a frame (``palm``, ``if_bs``,
+...) whose pose in the palm comes from the joint reading; the commanded targets are a second
+set of frames (``targets/if_bs``, ...) carrying a translucent ghost of the same geometry; the
+palm sits in ``world`` turned by the wrist orientation. The link geometry (collision boxes and
+fingertip hulls, in their body frames) is sent once and again when it changes (gap-meter
+colours) or a client may have joined; per tick only the transforms (~35) and the object move.
+A link whose joint the gap meter names turns amber (WARN) or red (ERROR).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from dexndm_control.hand_model import HandKinematics
 
 FRAME = "palm"
 WORLD = "world"
-HAND_COLOR = (0.30, 0.32, 0.36, 1.0)
+GHOST_PREFIX = "targets/"
+HAND_COLOR = (0.62, 0.64, 0.68, 1.0)
 TIP_COLOR = (0.92, 0.92, 0.92, 1.0)
-GHOST_COLOR = (0.25, 0.65, 1.0, 0.28)
+GHOST_COLOR = (0.25, 0.65, 1.0, 0.22)
 OBJECT_COLOR = (0.95, 0.55, 0.10, 1.0)
 LEVEL_COLORS = {1: (1.0, 0.75, 0.0, 1.0), 2: (0.9, 0.1, 0.1, 1.0)}  # WARN, ERROR
+DIGITS = 6  # metres and quaternion parts: a micrometre is below anything drawn
 
 
 def _time(stamp_ns: int) -> dict:
@@ -32,16 +38,21 @@ def _color(rgba) -> dict:
 
 
 def _vector(v) -> dict:
-    return {"x": float(v[0]), "y": float(v[1]), "z": float(v[2])}
+    return {"x": round(float(v[0]), DIGITS), "y": round(float(v[1]), DIGITS),
+            "z": round(float(v[2]), DIGITS)}
+
+
+def _quat(quat_wxyz) -> dict:
+    w, x, y, z = (round(float(v), DIGITS) for v in quat_wxyz)
+    return {"x": x, "y": y, "z": z, "w": w}
 
 
 def _pose(position, quat_wxyz) -> dict:
-    w, x, y, z = (float(v) for v in quat_wxyz)
-    return {"position": _vector(position), "orientation": {"x": x, "y": y, "z": z, "w": w}}
+    return {"position": _vector(position), "orientation": _quat(quat_wxyz)}
 
 
-def _entity(entity_id: str, stamp_ns: int, **primitives) -> dict:
-    entity = {"timestamp": _time(stamp_ns), "frame_id": FRAME, "id": entity_id,
+def _entity(entity_id: str, stamp_ns: int, frame: str = FRAME, **primitives) -> dict:
+    entity = {"timestamp": _time(stamp_ns), "frame_id": frame, "id": entity_id,
               "lifetime": {"sec": 0, "nsec": 0}, "frame_locked": True, "metadata": []}
     for kind in ("arrows", "cubes", "spheres", "cylinders", "lines", "triangles", "texts",
                  "models"):
@@ -49,46 +60,70 @@ def _entity(entity_id: str, stamp_ns: int, **primitives) -> dict:
     return entity
 
 
+def _transform(stamp_ns: int, parent: str, child: str, position, quat_wxyz) -> dict:
+    return {"timestamp": _time(stamp_ns), "parent_frame_id": parent, "child_frame_id": child,
+            "translation": _vector(position), "rotation": _quat(quat_wxyz)}
+
+
 class HandScene:
-    """Builds the scene messages; the fingertip hulls' points are computed once."""
+    """Builds the hand's messages; the link geometry is computed once."""
 
     def __init__(self, kinematics: HandKinematics | None = None) -> None:
         self.kinematics = kinematics or HandKinematics()
-        geoms = self.kinematics.geoms
-        self._boxes = [i for i, g in enumerate(geoms) if g.kind == "box"]
-        self._meshes = [i for i, g in enumerate(geoms) if g.kind == "mesh"]
-        self._box_size = [_vector(2.0 * geoms[i].half_size) for i in self._boxes]
-        self._mesh_points = [[_vector(p) for p in geoms[i].triangles.reshape(-1, 3)]
-                             for i in self._meshes]
-        # the joint that moves each geom's body (-1: the palm), for the gap meter's colours
-        self._joint_of_geom = np.array([self.kinematics.joint_of_body[g.body] for g in geoms])
+        self.bodies = self.kinematics.body_names
+        self._geoms_of_body = [[g for g in self.kinematics.geoms if g.body == b]
+                               for b in range(len(self.bodies))]
+        # a hull as its vertices once and triangles as indices (a fraction of the bytes)
+        self._hulls = {}
+        for geom in self.kinematics.geoms:
+            if geom.kind == "mesh":
+                flat = geom.triangles.reshape(-1, 3)
+                vertices, indices = np.unique(flat.round(9), axis=0, return_inverse=True)
+                self._hulls[geom.name] = ([_vector(v) for v in vertices],
+                                          [int(i) for i in indices.ravel()])
 
-    def hand_entity(self, entity_id: str, stamp_ns: int, q, color=HAND_COLOR, tip_color=TIP_COLOR,
-                    joint_levels=None) -> dict:
-        positions, quats = self.kinematics.geom_poses(np.asarray(q, dtype=float))
-        colors = [color] * len(positions)
-        if joint_levels is not None:
-            for geom, joint in enumerate(self._joint_of_geom):
-                if joint >= 0 and int(joint_levels[joint]) in LEVEL_COLORS:
-                    colors[geom] = LEVEL_COLORS[int(joint_levels[joint])]
-        cubes = [{"pose": _pose(positions[i], quats[i]), "size": size, "color": _color(colors[i])}
-                 for i, size in zip(self._boxes, self._box_size, strict=True)]
-        triangles = [{"pose": _pose(positions[i], quats[i]), "points": points,
-                      "color": _color(tip_color if colors[i] == color else colors[i]),
-                      "colors": [], "indices": []}
-                     for i, points in zip(self._meshes, self._mesh_points, strict=True)]
-        return _entity(entity_id, stamp_ns, cubes=cubes, triangles=triangles)
+    def _link_primitives(self, body: int, color, tip_color) -> dict:
+        cubes, triangles = [], []
+        for geom in self._geoms_of_body[body]:
+            pose = _pose(geom.position, geom.quat)
+            if geom.kind == "box":
+                cubes.append({"pose": pose, "size": _vector(2.0 * geom.half_size),
+                              "color": _color(color)})
+            else:
+                points, indices = self._hulls[geom.name]
+                triangles.append({"pose": pose, "points": points, "color": _color(tip_color),
+                                  "colors": [], "indices": indices})
+        return {"cubes": cubes, "triangles": triangles}
 
-    def update(self, stamp_ns: int, q, targets=None, object_geoms=None,
-               joint_levels=None) -> dict:
-        """One ``foxglove.SceneUpdate`` (JSON) replacing the hand, the ghost and the object."""
-        entities = [self.hand_entity("hand", stamp_ns, q, joint_levels=joint_levels)]
-        if targets is not None:
-            entities.append(self.hand_entity("targets", stamp_ns, targets, GHOST_COLOR,
-                                             GHOST_COLOR))
-        if object_geoms:
-            entities.append(object_entity(stamp_ns, object_geoms))
+    def geometry(self, stamp_ns: int, ghost: bool = True, joint_levels=None) -> dict:
+        """The ``SceneUpdate`` with every link of the hand (and of the ghost), each in its own
+        frame; links of joints at WARN / ERROR in the gap meter's colours."""
+        entities = []
+        for body, name in enumerate(self.bodies):
+            joint = self.kinematics.joint_of_body[body]
+            level = 0 if joint_levels is None or joint < 0 else int(joint_levels[joint])
+            color = LEVEL_COLORS.get(level, HAND_COLOR)
+            entities.append(_entity(f"hand/{name}", stamp_ns, name, **self._link_primitives(
+                body, color, color if level else TIP_COLOR)))
+            if ghost:
+                entities.append(_entity(f"{GHOST_PREFIX}{name}", stamp_ns,
+                                        GHOST_PREFIX + name, **self._link_primitives(
+                                            body, GHOST_COLOR, GHOST_COLOR)))
         return {"deletions": [], "entities": entities}
+
+    def transforms(self, stamp_ns: int, q, targets=None, wrist_quat=None) -> dict:
+        """``FrameTransforms``: world -> palm (the wrist), palm -> every body at the reading,
+        palm -> targets/<body> at the commanded targets (when given)."""
+        out = [_transform(stamp_ns, WORLD, FRAME, (0.0, 0.0, 0.0),
+                          (1.0, 0.0, 0.0, 0.0) if wrist_quat is None else wrist_quat)]
+        for prefix, joints in (("", q), (GHOST_PREFIX, targets)):
+            if joints is None:
+                continue
+            positions, quats = self.kinematics.body_poses(np.asarray(joints, dtype=float))
+            for name, position, quat in zip(self.bodies, positions, quats, strict=True):
+                if prefix or name != FRAME:  # the palm is the frame itself
+                    out.append(_transform(stamp_ns, FRAME, prefix + name, position, quat))
+        return {"transforms": out}
 
 
 def object_entity(stamp_ns: int, geoms: list[dict]) -> dict:
@@ -126,14 +161,6 @@ def object_entity(stamp_ns: int, geoms: list[dict]) -> dict:
                                                                         (-1, 3))],
                 "color": color, "colors": [], "indices": []})
     return _entity("object", stamp_ns, **primitives)
-
-
-def frame_transform(stamp_ns: int, wrist_quat) -> dict:
-    """``foxglove.FrameTransform`` world -> palm: the hand upright in the world's display."""
-    w, x, y, z = (float(v) for v in wrist_quat)
-    return {"timestamp": _time(stamp_ns), "parent_frame_id": WORLD, "child_frame_id": FRAME,
-            "translation": {"x": 0.0, "y": 0.0, "z": 0.0},
-            "rotation": {"x": x, "y": y, "z": z, "w": w}}
 
 
 def gap_meter_record(level: int, rolling_mae, warn_threshold, error_threshold, error,

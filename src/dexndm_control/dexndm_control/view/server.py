@@ -22,7 +22,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.rotations import PALM_UP_QUAT
 from dexndm_control.settings import setting
-from dexndm_control.view.scene import HandScene, frame_transform, gap_meter_record, joint_levels
+from dexndm_control.view.scene import HandScene, gap_meter_record, joint_levels, object_entity
 
 SCENE_TOPIC = "/dexndm/view/scene"
 JOINTS_TOPIC = "/dexndm/view/joints"
@@ -42,10 +42,13 @@ class ViewConfig:
     rate_hz: float = setting(30.0, help="largest scene rate (a new joint reading is needed for "
                                         "each scene)")
     ghost: bool = setting(True, help="draw the commanded targets as a translucent ghost hand")
+    geometry_period_s: float = setting(1.0, help="how often the link geometry is sent again "
+                                                 "(for clients that joined since); the link "
+                                                 "frames move every scene")
 
     def __post_init__(self) -> None:
-        if self.rate_hz <= 0:
-            raise DexndmError("rate_hz must be > 0")
+        if self.rate_hz <= 0 or self.geometry_period_s <= 0:
+            raise DexndmError("rate_hz and geometry_period_s must be > 0")
 
 
 def _schema(name: str, properties: dict | None = None):
@@ -75,6 +78,7 @@ class ViewCore:
         self.scenes_sent = 0
         self._published_stamp = -1
         self._last_publish = 0.0
+        self._geometry_sent: tuple[float, tuple] | None = None  # (when, the colours it had)
         self._server = None
         self._page = None
         self._channels: dict = {}
@@ -96,7 +100,7 @@ class ViewCore:
             JOINTS_TOPIC: foxglove.Channel(JOINTS_TOPIC, schema=_schema(
                 "dexndm.JointView", {"position": {"type": "object"},
                                      "target": {"type": "object"}}), message_encoding="json"),
-            TF_TOPIC: foxglove.Channel(TF_TOPIC, schema=_schema("foxglove.FrameTransform"),
+            TF_TOPIC: foxglove.Channel(TF_TOPIC, schema=_schema("foxglove.FrameTransforms"),
                                        message_encoding="json"),
             GAP_TOPIC: foxglove.Channel(GAP_TOPIC, schema=_schema(
                 "dexndm.GapMeterView", {"level": {"type": "integer"},
@@ -165,23 +169,29 @@ class ViewCore:
     # -- out -----------------------------------------------------------------------------------
 
     def publish(self, now: float | None = None) -> bool:
-        """Publish the scene of the newest joint reading, unless it was published already or
-        the rate says not yet. True when a scene went out."""
+        """Publish the frames of the newest joint reading (and the link geometry when due),
+        unless it was published already or the rate says not yet. True when a scene went out."""
         now = time.monotonic() if now is None else now
         if self.q is None or self.q_stamp_ns == self._published_stamp:
             return False
         if now - self._last_publish < 1.0 / self.config.rate_hz * 0.95:
             return False
+        stamp = self.q_stamp_ns
         targets = self.targets if self.config.ghost else None
-        levels = joint_levels(self.gap) if self.gap is not None else None
-        update = self.scene.update(self.q_stamp_ns, self.q, targets, self.object_geoms, levels)
-        self._log(TF_TOPIC, frame_transform(self.q_stamp_ns, self.wrist), self.q_stamp_ns)
-        self._log(SCENE_TOPIC, update, self.q_stamp_ns)
+        levels = tuple(joint_levels(self.gap)) if self.gap is not None else None
+        if self._geometry_sent is None or self._geometry_sent[1] != levels or \
+                now - self._geometry_sent[0] >= self.config.geometry_period_s:
+            self._log(SCENE_TOPIC, self.scene.geometry(stamp, self.config.ghost, levels), stamp)
+            self._geometry_sent = (now, levels)
+        self._log(TF_TOPIC, self.scene.transforms(stamp, self.q, targets, self.wrist), stamp)
+        if self.object_geoms:
+            self._log(SCENE_TOPIC, {"deletions": [],
+                                    "entities": [object_entity(stamp, self.object_geoms)]}, stamp)
         joints = {"position": dict(zip(JOINT_NAMES, self.q.tolist(), strict=True))}
         if self.targets is not None:
             joints["target"] = dict(zip(JOINT_NAMES, self.targets.tolist(), strict=True))
-        self._log(JOINTS_TOPIC, joints, self.q_stamp_ns)
-        self._published_stamp, self._last_publish = self.q_stamp_ns, now
+        self._log(JOINTS_TOPIC, joints, stamp)
+        self._published_stamp, self._last_publish = stamp, now
         self.scenes_sent += 1
         return True
 
