@@ -1,14 +1,15 @@
 """The live gap meter on the virtual hand: its cost in the controller, and how fast it sees a
-change the dynamics model was not trained on.
+change the dynamics model was not trained on; and the live view's rate and latency.
 
 `launch/rotate.launch.xml` on the virtual hand (`real` profile, goal current 550 mA, the shipped
-base policy) with the shipped dynamics bundle as the meter. After the meter has judged the hand
-for ``--settle`` seconds (its WARN share there is the false-alarm rate), every motor's goal
-current is lowered through the emulator's control socket (as a hotter motor or a wrong register
-would), and restored ``--hold`` seconds later. Prints one JSON line: overhead_ms_p99 (the meter's
-time per controller tick), detect_seconds (lowered -> first WARN or ERROR on /dexndm/gap_meter),
-recover_seconds (restored -> first OK), baseline_warn_share, view_hz (scenes a Foxglove protocol
-client receives from the live view, `hand_view`, per second while the hand runs) and
+base policy) with the shipped dynamics bundle as the meter and the view on. After the meter has
+judged the hand for ``--settle`` seconds (its WARN share there is the false-alarm rate), a
+register of every motor (``--register``, default the goal current, times ``--factor``) is
+changed through the emulator's control socket (as a hotter motor or a wrong setting would), and
+restored ``--hold`` seconds later. Prints one JSON line: overhead_ms_p99 (the meter's time per
+controller tick), detect_seconds (changed -> first WARN or ERROR on /dexndm/gap_meter),
+recover_seconds (restored -> first OK), baseline_warn_share, view_hz (scenes a Foxglove
+protocol client receives from the live view, `hand_view`, per second while the hand runs) and
 view_latency_ms_p50 / _p99 (the joint reading's stamp -> its scene at the client).
 """
 
@@ -36,8 +37,11 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dynamics", default=str(REPO / "policies" / "dexndm_dynamics"))
-    parser.add_argument("--low-ma", type=int, default=250, help="goal current injected (mA)")
-    parser.add_argument("--normal-ma", type=int, default=550, help="the hand's goal current")
+    parser.add_argument("--register", default="goal_current",
+                        help="the motor register changed on every motor (goal_current: a "
+                             "lower torque cap; position_p_gain: a softer position loop)")
+    parser.add_argument("--factor", type=float, default=250 / 550,
+                        help="its value times this while injected (default 550 -> 250 mA)")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds judged before")
     parser.add_argument("--hold", type=float, default=5.0, help="seconds at the low current")
     args = parser.parse_args()
@@ -80,17 +84,19 @@ def main() -> None:
             view = viewer.stop()
             baseline = [level for t, level in levels if t >= started]
 
-            def set_current(milliamperes: int) -> float:
-                for motor in range(16):
-                    control_request(port, {"cmd": "set", "id": motor, "name": "goal_current",
-                                           "value": milliamperes})
+            original = control_request(port, {"cmd": "state"})["registers"][args.register]
+
+            def set_register(values: list[int]) -> float:
+                for motor, value in enumerate(values):
+                    control_request(port, {"cmd": "set", "id": motor, "name": args.register,
+                                           "value": int(value)})
                 return time.monotonic()
 
-            lowered = set_current(args.low_ma)
+            lowered = set_register([round(args.factor * v) for v in original])
             detected = spin_until(lambda: any(t > lowered and lv > 0 for t, lv in levels), 10, spin)
             detect = next((t - lowered for t, lv in levels if t > lowered and lv > 0), None)
             spin_until(lambda: False, max(0.0, args.hold - (time.monotonic() - lowered)), spin)
-            restored = set_current(args.normal_ma)
+            restored = set_register(original)
             spin_until(lambda: any(t > restored and lv == 0 for t, lv in levels), 10, spin)
             recover = next((t - restored for t, lv in levels if t > restored and lv == 0), None)
             node.destroy_node()
@@ -106,7 +112,9 @@ def main() -> None:
         "recover_seconds": None if recover is None else round(recover, 2),
         **view,
         "baseline_warn_share": round(sum(lv > 0 for lv in baseline) / max(len(baseline), 1), 3),
-        "baseline_ticks": len(baseline), "low_current_ma": args.low_ma,
+        "baseline_ticks": len(baseline),
+        "injected": {"register": args.register, "factor": round(args.factor, 3),
+                     "from": original[:4]},
         "controller_compute_ms_p99": loop.get("compute_ms", {}).get("p99"),
         "gap_meter": loop.get("gap_meter")})
 
