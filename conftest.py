@@ -116,6 +116,15 @@ def ros_node(ros_domain: int):
     rclpy.shutdown(context=context)
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a server a test starts in another process)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def pid_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:

@@ -3,7 +3,6 @@ view; a Foxglove protocol client sees the recorded readings, targets and gap met
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import JointState
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 from dexndm_collect.bag.typestore import TypeResolver
 from dexndm_collect.bag.writer import SplitBagWriter
 from dexndm_control.hand import JOINT_NAMES
@@ -54,15 +53,9 @@ def _write_bag(path: Path, ticks: int = 20) -> list[int]:
     return stamps
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_recorded_run_plays_into_the_view(processes, tmp_path):
     stamps = _write_bag(tmp_path / "bag")
-    port = _free_port()
+    port = free_port()
     process = processes.start([str(BIN / "dexndm"), "view", "--bag", str(tmp_path / "bag"),
                                "--loop", "--port", str(port), "--page-port", "-1"])
     clients = []

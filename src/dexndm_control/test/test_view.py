@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import HeadlessPage, find_chromium, wait_until
+from conftest import HeadlessPage, find_chromium, free_port, wait_until
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.hand_model import HandKinematics
@@ -209,12 +208,6 @@ def test_the_page_shows_the_hand_in_headless_chromium(view, processes, tmp_path)
     assert orange.sum() > 500, orange.sum()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _client_when_up(port: int, topics: list[str], process) -> FoxgloveClient:
     clients: list[FoxgloveClient] = []
 
@@ -233,7 +226,7 @@ def _client_when_up(port: int, topics: list[str], process) -> FoxgloveClient:
 def test_the_node_draws_what_arrives_over_dds(processes, ros_node):
     from sensor_msgs.msg import JointState
 
-    port = _free_port()
+    port = free_port()
     process = processes.start([str(BIN / "hand_view"), "--ros-args", "-p", f"port:={port}",
                                "-p", "page_port:=-1"])
     client = _client_when_up(port, [TF_TOPIC], process)
