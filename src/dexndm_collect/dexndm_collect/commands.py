@@ -76,10 +76,12 @@ def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--allow-partial", action="store_true",
                        help="build from a bag whose files were cut short (default: refuse it "
                             "and point to `dexndm reindex`)")
-    stats = sub.add_parser("stats", help="per-joint coverage of q and a - q (numbers + PNG)")
-    stats.add_argument("shards", help="shard directory (or one shard)")
-    stats.add_argument("--png", default=None, help="where the histogram grid goes "
-                                                   "(default SHARDS/coverage.png)")
+    stats = sub.add_parser("stats", help="per-joint coverage of q and a - q (numbers + PNG); "
+                                         "of a bag: what the live gap meter saw")
+    stats.add_argument("shards", help="shard directory (or one shard), or a bag with "
+                                      "/dexndm/gap_meter")
+    stats.add_argument("--png", default=None, help="where the picture goes (default "
+                                                   "SHARDS/coverage.png, BAG_gap_meter.png)")
 
 
 def _dataset(args: argparse.Namespace) -> int:
@@ -95,8 +97,14 @@ def _dataset(args: argparse.Namespace) -> int:
                               f"{len(v)} entries (see build_report.json)")
                           for k, v in report.__dict__.items() if k != "per_bag"}))
         return 0
+    from dexndm_collect.dataset.gap_stats import format_gap_stats, gap_meter_stats, is_bag
     from dexndm_collect.dataset.stats import dataset_stats, format_stats
 
+    if is_bag(args.shards):
+        bag = Path(args.shards)  # the picture goes beside the bag: a bag folder stays as recorded
+        png = args.png or str(bag.with_name(f"{bag.name}_gap_meter.png"))
+        print(format_gap_stats(gap_meter_stats(args.shards, png)))
+        return 0
     png = args.png or (str(Path(args.shards) / "coverage.png") if Path(args.shards).is_dir()
                        else str(Path(args.shards).with_suffix(".coverage.png")))
     print(format_stats(dataset_stats(args.shards, png)))

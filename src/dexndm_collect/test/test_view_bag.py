@@ -1,8 +1,10 @@
-"""`dexndm view --bag`: a rosbag2 recording (written as the recorder writes it) played into the
-view; a Foxglove protocol client sees the recorded readings, targets and gap meter."""
+"""A recorded run's gap meter and hand: `dexndm view --bag` plays a rosbag2 recording (written as
+the recorder writes it) into the view, where a Foxglove protocol client sees the recorded
+readings, targets and gap meter; `dexndm dataset stats BAG` reports and plots the gap meter."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +27,9 @@ BIN = Path(sys.executable).parent
 START_NS = 1_700_000_000_000_000_000
 
 
-def _write_bag(path: Path, ticks: int = 20) -> list[int]:
-    """``ticks`` 20 Hz readings (if_mcp closing), targets and gap meter messages."""
+def _write_bag(path: Path, ticks: int = 20, warn_from: int = 0) -> list[int]:
+    """``ticks`` 20 Hz readings (if_mcp closing), targets and gap meter messages (if_mcp at
+    WARN, 6 mrad against 5, from tick ``warn_from``; 2 mrad and OK before)."""
     resolver = TypeResolver()
     stamps = []
     with SplitBagWriter(path) as writer:
@@ -45,9 +48,11 @@ def _write_bag(path: Path, ticks: int = 20) -> list[int]:
             writer.write(states, stamp, serialize_message(reading))
             writer.write(commands, stamp + 1000, serialize_message(
                 JointState(name=list(JOINT_NAMES), position=(q + 0.1).tolist())))
-            gap = GapMeter(level=1, joints_out=["if_mcp"])
-            gap.rolling_mae[0], gap.warn_threshold[:], gap.error_threshold[:] = 0.006, \
-                [0.005] * 16, [0.01] * 16
+            warned = tick >= warn_from
+            gap = GapMeter(level=int(warned), joints_out=["if_mcp"] if warned else [])
+            gap.rolling_mae[0], gap.warn_threshold[:], gap.error_threshold[:] = \
+                0.006 if warned else 0.002, [0.005] * 16, [0.01] * 16
+            gap.error[0] = 0.004 if tick % 2 else -0.004
             writer.write(meter, stamp + 2000, serialize_message(gap))
             stamps.append(stamp)
     return stamps
@@ -102,3 +107,29 @@ def test_a_path_that_is_no_bag_is_named(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "neither a rosbag2 folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dataset_stats_reports_what_the_gap_meter_saw_in_a_bag(tmp_path):
+    _write_bag(tmp_path / "bag", ticks=20, warn_from=15)
+    result = subprocess.run([str(BIN / "dexndm"), "dataset", "stats", str(tmp_path / "bag")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "20 ticks over 0.95 s; OK 75 %, WARN 25 %, ERROR 0 %; worst if_mcp" in result.stdout
+    # if_mcp: |error| 4 mrad every tick, out (6 mrad >= 5) on 5 of 20 ticks, ratio at most 1.2
+    assert re.search(r"if_mcp\s+4\.00\s+25%\s+1\.20", result.stdout), result.stdout
+    assert (tmp_path / "bag_gap_meter.png").stat().st_size > 10_000
+    assert sorted(p.name for p in (tmp_path / "bag").iterdir())[0] == "bag_0.mcap"
+    assert "gap_meter.png" not in {p.name for p in (tmp_path / "bag").iterdir()}
+
+
+def test_dataset_stats_names_a_bag_without_the_gap_meter(tmp_path):
+    resolver = TypeResolver()
+    with SplitBagWriter(tmp_path / "bag") as writer:
+        states = writer.add_connection("/leap_hand/joint_states", "sensor_msgs/msg/JointState",
+                                       *resolver.definition("sensor_msgs/msg/JointState"))
+        writer.write(states, START_NS, serialize_message(JointState(name=list(JOINT_NAMES),
+                                                                    position=[0.0] * 16)))
+    result = subprocess.run([str(BIN / "dexndm"), "dataset", "stats", str(tmp_path / "bag")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "holds no /dexndm/gap_meter messages" in result.stderr

@@ -1,0 +1,88 @@
+"""`dexndm dataset stats BAG`: what the live gap meter saw in a recorded run (the controller's
+/dexndm/gap_meter messages): level shares, per-joint error and time out of coverage, and a PNG
+of every joint's rolling error against its warn threshold over the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from rclpy.serialization import deserialize_message
+
+from dexndm_collect.bag.mcap_read import read_topics
+from dexndm_control.errors import DexndmError
+from dexndm_control.hand import JOINT_NAMES
+from dexndm_msgs.msg import GapMeter
+
+GAP_TOPIC = "/dexndm/gap_meter"
+LEVELS = ("OK", "WARN", "ERROR")
+
+
+def is_bag(path: str | Path) -> bool:
+    return (Path(path) / "metadata.yaml").is_file()
+
+
+def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
+    data = read_topics(bag, [GAP_TOPIC]).topics[GAP_TOPIC]
+    if not data.payloads:
+        raise DexndmError(f"{bag} holds no {GAP_TOPIC} messages: record that topic (`dexndm "
+                          f"record -o DIR {GAP_TOPIC} ...`) while the controller runs with a "
+                          "dynamics bundle (dynamics_bundle:=...)")
+    order = np.argsort(data.times, kind="stable")
+    messages = [deserialize_message(bytes(data.payloads[i]), GapMeter) for i in order]
+    seconds = (data.times[order] - data.times[order][0]) / 1e9
+    error = np.array([m.error for m in messages])
+    rolling = np.array([m.rolling_mae for m in messages])
+    warn = np.array([m.warn_threshold for m in messages])
+    level = np.array([m.level for m in messages])
+    ratio = np.divide(rolling, warn, out=np.zeros_like(rolling), where=warn > 0)
+    stats = {"bag": str(bag), "ticks": len(messages),
+             "seconds": round(float(seconds[-1]), 2),
+             "level_share": {name: round(float(np.mean(level == i)), 3)
+                             for i, name in enumerate(LEVELS)},
+             "joints": {name: {"mae_mrad": round(1e3 * float(np.abs(error[:, j]).mean()), 3),
+                               "out_share": round(float(np.mean(ratio[:, j] >= 1.0)), 3),
+                               "max_ratio": round(float(ratio[:, j].max()), 2)}
+                        for j, name in enumerate(JOINT_NAMES)}}
+    worst = np.argsort(-ratio.mean(axis=0))[:3]
+    stats["worst_joints"] = [JOINT_NAMES[j] for j in worst]
+    if out_png is not None:
+        _plot(seconds, ratio, level, worst, Path(out_png))
+        stats["picture"] = str(out_png)
+    return stats
+
+
+def _plot(seconds, ratio, level, worst, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True,
+                                         gridspec_kw={"height_ratios": [4, 1]})
+    for j, name in enumerate(JOINT_NAMES):
+        named = j in worst
+        top.plot(seconds, ratio[:, j], lw=1.4 if named else 0.7, alpha=1.0 if named else 0.35,
+                 label=name if named else None)
+    top.axhline(1.0, color="k", ls="--", lw=0.8, label="warn threshold")
+    top.set_ylabel("rolling error / warn threshold")
+    top.legend(loc="upper right", fontsize=8)
+    top.set_title("live gap meter: per-joint rolling one-step error of the dynamics model")
+    bottom.step(seconds, level, where="post", color="tab:red")
+    bottom.set_yticks([0, 1, 2], LEVELS)
+    bottom.set_xlabel("time [s]")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def format_gap_stats(stats: dict) -> str:
+    shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in stats["level_share"].items())
+    lines = [f"gap meter in {stats['bag']}: {stats['ticks']} ticks over {stats['seconds']} s; "
+             f"{shares}; worst {', '.join(stats['worst_joints'])}",
+             f"{'joint':<8} {'MAE mrad':>9} {'out':>6} {'max ratio':>10}"]
+    for name, joint in stats["joints"].items():
+        lines.append(f"{name:<8} {joint['mae_mrad']:>9.2f} {100 * joint['out_share']:>5.0f}% "
+                     f"{joint['max_ratio']:>10.2f}")
+    return "\n".join(lines) + ("\n" + json.dumps({"picture": stats["picture"]})
+                               if "picture" in stats else "")
