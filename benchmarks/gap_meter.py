@@ -7,10 +7,12 @@ judged the hand for ``--settle`` seconds (its WARN share there is the false-alar
 register of every motor (``--register``, default the goal current, times ``--factor``) is
 changed through the emulator's control socket (as a hotter motor or a wrong setting would), and
 restored ``--hold`` seconds later. Prints one JSON line: overhead_ms_p99 (the meter's time per
-controller tick), detect_seconds (changed -> first WARN or ERROR on /dexndm/gap_meter),
-recover_seconds (restored -> first OK), baseline_warn_share, view_hz (scenes a Foxglove
-protocol client receives from the live view, `hand_view`, per second while the hand runs) and
-view_latency_ms_p50 / _p99 (the joint reading's stamp -> its scene at the client).
+controller tick; overhead_cpu_ms_p99: its thread's CPU time, without the preemption by the
+virtual hand's physics that the wall time includes), detect_seconds (changed -> first WARN
+or ERROR on /dexndm/gap_meter), recover_seconds (restored -> first OK), baseline_warn_share,
+view_hz (scenes a Foxglove protocol client receives from the live view, `hand_view`, per
+second while the hand runs) and view_latency_ms_p50 / _p99 (the joint reading's stamp -> its
+scene at the client).
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ def main() -> None:
         loop = json.loads(stats.read_text()) if stats.is_file() else {}
     report("gap_meter", {
         "overhead_ms_p99": loop.get("gap_meter_ms", {}).get("p99"),
+        "overhead_cpu_ms_p99": loop.get("gap_meter_cpu_ms", {}).get("p99"),
         "detect_seconds": None if not detected or detect is None else round(detect, 2),
         "recover_seconds": None if recover is None else round(recover, 2),
         **view,

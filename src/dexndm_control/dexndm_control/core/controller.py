@@ -80,7 +80,8 @@ class Decision:
     reason: str = ""
     step: StepResult | None = None
     gap: GapReading | None = None  # the gap meter's score of this tick's reading
-    gap_s: float = 0.0  # time the meter took
+    gap_s: float = 0.0  # time the meter took (wall clock: what the tick waited)
+    gap_cpu_s: float = 0.0  # CPU time the meter's thread spent (its own cost, no preemption)
 
 
 class ControllerCore:
@@ -128,9 +129,10 @@ class ControllerCore:
         self.last_target = step.target
         decision = Decision(step.target, "run", False, "", step)
         if self.meter is not None:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             decision.gap = self.meter.update(q, step.target)
             decision.gap_s = time.perf_counter() - started
+            decision.gap_cpu_s = time.thread_time() - started_cpu
         return decision
 
     def _hold(self, reason: str) -> Decision:

@@ -52,6 +52,7 @@ class RotationController(Node):
         self.core = ControllerCore(self.runtime, self.config, self.meter)
         self.gap_summary = GapSummary()
         self.gap_times: list[float] = []
+        self.gap_cpu_times: list[float] = []
         self._last_gap: GapReading | None = None
         self._wrist = np.asarray(self.config.wrist_quat, dtype=float)
         self._stats_file = self.config.stats_file
@@ -145,6 +146,7 @@ class RotationController(Node):
     def _publish_gap(self, decision) -> None:
         if decision.step is not None:
             self.gap_times.append(decision.gap_s)
+            self.gap_cpu_times.append(decision.gap_cpu_s)
         reading = decision.gap
         self._last_gap = reading
         if reading is None:
@@ -220,6 +222,7 @@ class RotationController(Node):
                 "publish_ms": percentiles(self.publish_times),
                 "latency_ms": percentiles(self.latency),
                 **({"gap_meter_ms": percentiles(self.gap_times),
+                    "gap_meter_cpu_ms": percentiles(self.gap_cpu_times),
                     "gap_meter": self.gap_summary.to_dict(self.meter.reference)}
                    if self.meter is not None else {})}
 
