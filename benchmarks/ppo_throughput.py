@@ -4,12 +4,19 @@ env_steps_per_s: environment steps per wall second over whole PPO iterations (ro
 sim_share: fraction of that wall time spent inside the environment's step (physics, observations,
 reward); the rest is policy inference during rollouts and the PPO update.
 env_only_steps_per_s: the batched environment alone with random actions, for comparison.
+env_steps_per_s_passive_omp: the same loop in a second process with OMP_WAIT_POLICY=PASSIVE
+(torch's idle OpenMP threads sleep instead of spinning on the cores MuJoCo's threads need; it
+has to be set before torch loads, hence the second process; scripts/train_base_policy.sh sets it).
 Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -24,7 +31,24 @@ def main() -> None:
     parser.add_argument("--steps-per-env", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--measure-only", action="store_true",
+                        help="print this process's measurement and exit (the passive run)")
     args = parser.parse_args()
+    result = measure(args)
+    if args.measure_only:
+        print(json.dumps(result))
+        return
+    passive = subprocess.run(
+        [sys.executable, __file__, "--measure-only", "--num-envs", str(args.num_envs),
+         "--steps-per-env", str(args.steps_per_env), "--iterations", str(args.iterations),
+         "--threads", str(args.threads)], capture_output=True, text=True, check=True,
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    result["env_steps_per_s_passive_omp"] = json.loads(
+        passive.stdout.strip().splitlines()[-1])["env_steps_per_s"]
+    report("ppo_throughput", result)
+
+
+def measure(args: argparse.Namespace) -> dict:
 
     from rsl_rl.runners import OnPolicyRunner
 
@@ -50,14 +74,14 @@ def main() -> None:
             wall = time.perf_counter() - start
     finally:
         env.close()
-    report("ppo_throughput", {
+    return {
         "env_steps_per_s": round(env.steps_taken / wall, 1),
         "sim_share": round(env.sim_seconds / wall, 3),
         "env_only_steps_per_s": round(env_only, 1),
         "update_share": round(1 - env.sim_seconds / wall, 3),
         "num_envs": args.num_envs, "steps_per_env": args.steps_per_env,
         "iterations": args.iterations, "threads": args.threads,
-    })
+    }
 
 
 if __name__ == "__main__":

@@ -26,6 +26,11 @@ rounds=${ROUNDS:-5}
 runs=${RUNS:-runs/base}
 read -r -a categories <<< "${CATEGORIES:-cylinders cuboids long_cuboids small_cylinders irregular}"
 dexndm=.venv/bin/dexndm
+# PPO alternates MuJoCo's rollout threads and torch's OpenMP threads on the same cores; idle
+# OpenMP threads that spin-wait steal them: passive waiting buys ~8 % PPO throughput on 2 cores
+# (3,284 -> 3,550 env steps/s, benchmarks/ppo_throughput.py) and costs pure-torch training
+# ~15 %, so it is set here, for the simulation-bound stages only, not project-wide
+ppo_env=(env "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}")
 # palm up, +-z (the issue's first stage); object mass from Table 14 (10-50 g); friction
 # narrowed from Table 14's 0.3-3.0 to 0.6-2.0 for this budget
 env_flags=(--wrists palm_up --axes z --friction-range 0.6 2.0)
@@ -41,11 +46,12 @@ train_specialist() {  # category, checkpoint to warm-start from
         remaining=$((iterations - 1 - $(number "$last")))
         if ((remaining <= 0)); then return; fi
         echo "== specialist $1: resuming $last for $remaining iterations"
-        $dexndm train ppo --category "$1" --out "$run" --resume "$last" \
+        "${ppo_env[@]}" $dexndm train ppo --category "$1" --out "$run" --resume "$last" \
             --iterations "$remaining" "${env_flags[@]}"
     else
         echo "== specialist $1: $iterations iterations from $2"
-        $dexndm train ppo --category "$1" --out "$run" --init "$2" --critic-warmup 30 \
+        "${ppo_env[@]}" $dexndm train ppo --category "$1" --out "$run" --init "$2" \
+            --critic-warmup 30 \
             --iterations "$iterations" "${env_flags[@]}"
     fi
 }
