@@ -172,6 +172,11 @@ def test_bad_readings_are_not_drawn_and_a_taken_port_is_named(view):
     assert view.q is None and not view.publish()
     with pytest.raises(DexndmError, match="another --port"):
         ViewCore(ViewConfig(port=view.port, page_port=-1)).start()
+    page_port = int(view.page_url.rsplit(":", 1)[1].strip("/"))
+    taken = ViewCore(ViewConfig(port=0, page_port=page_port))
+    with pytest.raises(DexndmError, match="another --page-port"):
+        taken.start()
+    assert not taken.serving  # the half-started WebSocket server was stopped
 
 
 @pytest.mark.skipif(find_chromium() is None and not os.environ.get("CI"),

@@ -107,7 +107,15 @@ class ViewCore:
                                         "ratio": {"type": "object"}}), message_encoding="json"),
         }
         if self.config.page_port >= 0:
-            self._page = _PageServer(self.config.host, self.config.page_port, self.port)
+            try:
+                self._page = _PageServer(self.config.host, self.config.page_port, self.port)
+            except DexndmError:
+                self.stop()  # no half-started view: the WebSocket port is free again
+                raise
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None
 
     @property
     def port(self) -> int:
