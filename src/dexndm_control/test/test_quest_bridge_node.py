@@ -204,8 +204,8 @@ def test_page_loads_in_headless_chromium_and_connects(processes, ros_node, tmp_p
     _, port = webxr_bridge(processes, status)
     url = f"http://localhost:{port}/?token={TOKEN}"
     with HeadlessPage(processes, url, tmp_path / "profile") as page:
-        state = page.wait_for("document.getElementById('status').dataset.state === 'connected'"
-                              " || document.getElementById('status').textContent", timeout=30)
-        assert state is True, (f"the page says {state!r}, socket readyState "
-                               f"{page.evaluate('socket && socket.readyState')}")
+        connected = page.wait_for(
+            "document.getElementById('status').dataset.state === 'connected'", timeout=30)
+        assert connected, (f"the page says {page.evaluate('status.textContent')!r}, socket "
+                           f"readyState {page.evaluate('socket && socket.readyState')}")
         status.wait(lambda s: int(s["received"]) >= 1)  # the page's hello reached the bridge

@@ -96,7 +96,8 @@ def start_run(config: RunConfig) -> tuple[str, Distributed, Path]:
     device, distributed = setup_distributed(config.device)
     seed_everything(config.seed)
     out = Path(config.out)
-    check_output(out, config.overwrite or _resumes_here(config))
+    if distributed.main:  # only the main rank writes OUT; another rank could find it made already
+        check_output(out, config.overwrite or _resumes_here(config))
     return device, distributed, out
 
 
