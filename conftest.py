@@ -249,29 +249,29 @@ class HeadlessPage:
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
              f"--window-size={size[0]},{size[1]}", f"--user-data-dir={profile}", url])
         port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + timeout
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Chromium did not start its DevTools endpoint "
-                                   f"(exit {self.process.poll()})")
-            time.sleep(0.05)
+        started = wait_until(lambda: self.process.poll() is not None or (
+            port_file.exists() and bool(port_file.read_text().strip())), timeout)
+        if not started or self.process.poll() is not None:
+            raise RuntimeError(f"Chromium did not start its DevTools endpoint "
+                               f"(exit {self.process.poll()})")
         port = int(port_file.read_text().split()[0])
-        page = self._page_target(port, deadline)
+        pages: list[dict] = []
+
+        def page_opened() -> bool:
+            pages[:] = self._pages(port)
+            return bool(pages)
+
+        if not wait_until(page_opened, timeout):
+            raise RuntimeError("Chromium opened no page")
         self._stack = contextlib.ExitStack()
-        self._socket = self._stack.enter_context(connect(page["webSocketDebuggerUrl"],
+        self._socket = self._stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"],
                                                          max_size=None, open_timeout=timeout))
         self._ids = itertools.count(1)
 
     @staticmethod
-    def _page_target(port: int, deadline: float) -> dict:
-        while True:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as reply:
-                pages = [t for t in json.load(reply) if t.get("type") == "page"]
-            if pages:
-                return pages[0]
-            if time.monotonic() > deadline:
-                raise RuntimeError("Chromium opened no page")
-            time.sleep(0.05)
+    def _pages(port: int) -> list[dict]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as reply:
+            return [t for t in json.load(reply) if t.get("type") == "page"]
 
     def command(self, method: str, **params) -> dict:
         """Send one DevTools command and return its result (events in between are skipped)."""
@@ -291,14 +291,9 @@ class HeadlessPage:
             return None
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 30.0, period: float = 0.1):
-        """Poll ``expression`` until it is truthy; its value, or the last one on timeout."""
-        deadline = time.monotonic() + timeout
-        value = self.evaluate(expression)
-        while not value and time.monotonic() < deadline:
-            time.sleep(period)
-            value = self.evaluate(expression)
-        return value
+    def wait_for(self, expression: str, timeout: float = 30.0) -> bool:
+        """Whether ``expression`` became truthy in the page within ``timeout`` seconds."""
+        return wait_until(lambda: bool(self.evaluate(expression)), timeout, period=0.1)
 
     def screenshot(self, path: Path) -> Path:
         data = self.command("Page.captureScreenshot", format="png")["data"]

@@ -84,8 +84,7 @@ def feed(core: ViewCore, topic: str, stamp_ns: int, message) -> None:
                        joints_out=list(message.joints_out))
 
 
-def play(core: ViewCore, path: str | Path, rate: float = 1.0, loop: bool = False,
-         stop=lambda: False, sleep=time.sleep) -> int:
+def play(core: ViewCore, path: str | Path, rate: float = 1.0, loop: bool = False) -> int:
     """Play the bag into ``core`` at ``rate`` x the recorded pace; returns the scenes sent."""
     if rate <= 0:
         raise DexndmError("--rate must be > 0")
@@ -93,14 +92,12 @@ def play(core: ViewCore, path: str | Path, rate: float = 1.0, loop: bool = False
         start_wall, start_log = time.monotonic(), None
         seen = 0
         for stamp_ns, topic, message in read_messages(path):
-            if stop():
-                return core.scenes_sent
             if start_log is None:
                 start_log = stamp_ns
             due = start_wall + (stamp_ns - start_log) / 1e9 / rate
             delay = due - time.monotonic()
-            if delay > 0:
-                sleep(delay)
+            if delay > 0:  # the recorded pace
+                time.sleep(delay)
             feed(core, topic, stamp_ns, message)
             core.publish()
             seen += 1

@@ -17,6 +17,7 @@ import numpy as np
 
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.hand_model import HandKinematics
+from dexndm_control.rotations import quat_to_matrix
 
 FRAME = "palm"
 WORLD = "world"
@@ -147,8 +148,6 @@ def object_entity(stamp_ns: int, geoms: list[dict]) -> dict:
                                             "bottom_scale": 1.0, "top_scale": 1.0,
                                             "color": color})
             if kind == "capsule":  # the two caps, along the geom's z axis
-                from dexndm_control.rotations import quat_to_matrix
-
                 axis = quat_to_matrix(np.asarray(geom["quat"]))[:, 2]
                 for sign in (-1.0, 1.0):
                     centre = np.asarray(geom["pos"]) + sign * half * axis
