@@ -37,6 +37,7 @@ from dexndm_learning.ppo.specialist import specialist_env_config
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_learning.sim2sim import record_episodes
+from dexndm_sim.profiles import HardwareProfile, get_profile
 
 REFERENCE = "policies/gap_reference/model_1949.pt"
 STEPS = 400
@@ -49,20 +50,28 @@ def environment(profile: str, envs: int, seed: int) -> RotationVecEnv:
 
 
 class AnalyticCorrection(GeneralistOnEnv):
-    """The base policy with command = base + gain (base - q), clipped to the joint limits (q:
-    the joint reading of this step, as the residual gets it)."""
+    """The base policy with command = base + gain (base - q) + stiffness / kp (base - springref),
+    clipped to the joint limits (q: the joint reading of this step, as the residual gets it).
+    The second term is the known answer to a passive joint spring (a glove): at rest the
+    target that holds the joint at ``base`` against the spring."""
 
-    def __init__(self, bundle: str, gain: float) -> None:
+    def __init__(self, bundle: str, gain: float, spring: HardwareProfile | None = None) -> None:
         super().__init__(bundle)
         self.gain = gain
+        self.spring = spring
 
     def correction(self, obs, base: np.ndarray, q: np.ndarray) -> np.ndarray:
-        return self.gain * (base - q)
+        correction = self.gain * (base - q)
+        if self.spring is not None:
+            stiffness, kp = np.asarray(self.spring.stiffness), np.asarray(self.spring.kp)
+            correction = correction + stiffness / kp * (base - np.asarray(self.spring.springref))
+        return correction
 
 
 def oracle(args: argparse.Namespace) -> None:
     """`sim compare`'s generalist episodes (64, the teacher's seed) with the analytic correction."""
-    controller = AnalyticCorrection(args.policy, args.oracle_gain)
+    spring = get_profile(args.gap) if args.oracle_spring else None
+    controller = AnalyticCorrection(args.policy, args.oracle_gain or 0.0, spring)
     vec_env = RotationVecEnv(specialist_env_config(REFERENCE, num_envs=args.envs,
                                                    disturbance_probability=0.0,
                                                    profile=args.gap, grasp_profile="nominal"))
@@ -70,7 +79,8 @@ def oracle(args: argparse.Namespace) -> None:
         row = outcome_summary(first_episodes(vec_env, controller.advance))
     finally:
         vec_env.close()
-    print(f"gain {args.oracle_gain:g} under {args.gap}: Rot {row['radians'][0]:.2f} +- "
+    what = f"gain {args.oracle_gain or 0:g}" + (" + spring" if spring else "")
+    print(f"{what} under {args.gap}: Rot {row['radians'][0]:.2f} +- "
           f"{row['radians'][1]:.2f} rad, TTF {row['time_to_fall'][0]:.2f}, drops "
           f"{row['drops']:.0%} ({args.envs} episodes)")
 
@@ -87,8 +97,11 @@ def main() -> None:
     parser.add_argument("--noise-probability", type=float, default=0.5)
     parser.add_argument("--oracle-gain", type=float, default=None,
                         help="evaluate base + G (base - q) under --gap instead of collecting")
+    parser.add_argument("--oracle-spring", action="store_true",
+                        help="evaluate base + stiffness / kp (base - springref) of --gap's "
+                             "passive joint spring (with --oracle-gain if given)")
     args = parser.parse_args()
-    if args.oracle_gain is not None:
+    if args.oracle_gain is not None or args.oracle_spring:
         oracle(args)
         return
 

@@ -58,6 +58,10 @@ TABLE17_MASSES = {
 }
 
 
+# joint properties MuJoCo holds per joint (a profile may give one value for all 16)
+PER_JOINT_PASSIVE = ("armature", "damping", "frictionloss", "stiffness", "springref")
+
+
 @dataclass(frozen=True)
 class HardwareProfile:
     name: str
@@ -73,6 +77,9 @@ class HardwareProfile:
     armature: tuple[float, ...] = (0.0015,)  # reflected rotor inertia, kg*m^2
     damping: tuple[float, ...] = (0.03,)  # viscous joint friction, N*m*s/rad
     frictionloss: tuple[float, ...] = (0.001,)  # Coulomb joint friction, N*m
+    # passive joint spring toward ``springref`` (e.g. a glove or skin over the hand), N*m/rad
+    stiffness: tuple[float, ...] = (0.0,)
+    springref: tuple[float, ...] = (0.0,)  # rad, the spring's rest angle
     latency_steps: int = 0  # control steps between a target and its effect
     # and within the control step: the new target acts from this physics substep on (0-5; a
     # USB round trip and the driver's cycle delay a real hand's command by a fraction of a step)
@@ -97,15 +104,17 @@ class HardwareProfile:
     def __post_init__(self) -> None:
         if self.actuation not in ("position", "xc330"):
             raise ProfileError(f"unknown actuation '{self.actuation}'")
-        for name in ("armature", "damping", "frictionloss"):
+        for name in PER_JOINT_PASSIVE:
             value = getattr(self, name)
             values = (float(value),) if np.isscalar(value) else tuple(float(v) for v in value)
             object.__setattr__(self, name, values * NUM_JOINTS if len(values) == 1 else values)
-        for name in ("kp", "kd", "torque_limit", "armature", "damping", "frictionloss"):
+        for name in ("kp", "kd", "torque_limit", *PER_JOINT_PASSIVE):
             values = getattr(self, name)
             if len(values) != NUM_JOINTS:
                 raise ProfileError(f"{name} needs {NUM_JOINTS} values (or one for all joints)")
-            if min(values) < 0 or (name in ("kp", "torque_limit") and min(values) <= 0):
+            signed = name == "springref"  # an angle; every other entry is a magnitude
+            if (not signed and min(values) < 0) or \
+                    (name in ("kp", "torque_limit") and min(values) <= 0):
                 raise ProfileError(f"{name} must be positive, got {list(values)}")
         if self.latency_steps < 0 or not 0 <= self.latency_substeps < 6:
             raise ProfileError("latency_steps must be >= 0 and latency_substeps within 0-5 (6 "

@@ -106,6 +106,8 @@ def build_scene(config: SceneConfig) -> Scene:
         joint.armature = profile.armature[index]
         joint.damping = [profile.damping[index], 0.0, 0.0]
         joint.frictionloss = profile.frictionloss[index]
+        joint.stiffness = [profile.stiffness[index], 0.0, 0.0]
+        joint.springref = profile.springref[index]
     _apply_pads(spec, profile)
     for name, mass in profile.link_masses.items():
         body = spec.body(name)

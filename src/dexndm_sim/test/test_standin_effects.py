@@ -4,6 +4,7 @@ its physics says, and hardware profiles as YAML files."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -144,3 +145,32 @@ def test_a_substep_latency_delays_the_new_target_within_the_control_step():
     np.testing.assert_allclose(moved[3][1], moved[0][1], atol=2e-3)
     with pytest.raises(ProfileError, match="latency_substeps"):
         replace(get_profile("nominal"), latency_substeps=6)
+
+
+def test_a_glove_spring_and_its_known_correction():
+    """config/profiles/nominal_glove.yaml: a passive spring k toward 0 rad on every joint. At
+    rest kp (a - q) = k q + (gravity), so a free hand settles at kp / (kp + k) of where
+    `nominal` holds it, and the target a + k / kp * a brings it back (the probe's analytic
+    correction, scripts/sim2sim_probe.py --oracle-spring)."""
+    glove = get_profile(str(Path(__file__).resolve().parents[3] / "config" / "profiles"
+                            / "nominal_glove.yaml"))
+    k, kp = glove.stiffness[0], glove.kp[0]
+    assert (k, kp) == (0.05, 3.0) and set(glove.stiffness) == {k} and set(glove.springref) == {0}
+    model = build_scene(SceneConfig(profile=glove)).model
+    assert np.allclose(model.jnt_stiffness[:16], k) and np.allclose(model.qpos_spring[:16], 0)
+    target = np.clip(CANONICAL_POSE, LOWER, UPPER)
+
+    def settled(profile, command):
+        hand = SimHand(SceneConfig((0.0, 1.0, 0.0, 0.0), profile))
+        hand.reset(target)
+        for _ in range(60):  # 3 s
+            hand.control_step(command)
+        return hand.q
+
+    free = settled(get_profile("nominal"), target)
+    gloved = settled(glove, target)
+    corrected = settled(glove, target + k / kp * target)
+    moved = np.abs(target) > 0.2  # joints the spring pulls on noticeably
+    assert np.allclose(gloved[moved], free[moved] * kp / (kp + k), atol=2e-3)
+    assert np.allclose(corrected, free, atol=2e-3)
+    assert np.abs(gloved - free)[moved].mean() > 5 * np.abs(corrected - free)[moved].mean()
