@@ -2,16 +2,21 @@
 change the dynamics model was not trained on; and the live view's rate and latency.
 
 `launch/rotate.launch.xml` on the virtual hand (`real` profile, goal current 550 mA, the shipped
-base policy) with the shipped dynamics bundle as the meter and the view on. After the meter has
-judged the hand for ``--settle`` seconds (its WARN share there is the false-alarm rate), a
-register of every motor (``--register``, default the goal current, times ``--factor``) is
-changed through the emulator's control socket (as a hotter motor or a wrong setting would), and
-restored ``--hold`` seconds later. Prints one JSON line: overhead_ms_p99 (the meter's time per
-controller tick; overhead_cpu_ms_p99: its thread's CPU time, without the preemption by the
-virtual hand's physics that the wall time includes), detect_seconds (changed -> first WARN
-or ERROR on /dexndm/gap_meter), recover_seconds (restored -> first OK), baseline_warn_share,
-view_hz (scenes a Foxglove protocol client receives from the live view, `hand_view`, per
-second while the hand runs) and view_latency_ms_p50 / _p99 (the joint reading's stamp -> its
+base policy) with the shipped dynamics bundle as the meter and the view on. With
+``--calibrate N``, N undisturbed runs are recorded first (`dexndm record`) and a copy of the
+bundle is calibrated on them (`dexndm dataset gap-calibrate`), so the judged run is not one the
+thresholds were taken from. After the meter has judged the hand for ``--settle`` seconds (its
+WARN share there is the false-alarm rate), a register of every motor (``--register``, default
+the position P gain, times ``--factor``; `--register goal_current --factor 0.615` is the
+issue's 650 -> 400 mA at our 550 mA) is changed through the emulator's control socket (as a
+wrong setting or a worn motor would), and restored ``--hold`` seconds later. Prints one JSON
+line: overhead_ms_p99 (the meter's time per controller tick; overhead_cpu_ms_p99: its thread's
+CPU time, without the preemption by the virtual hand's physics that the wall time includes),
+detect_seconds (changed -> first WARN or ERROR on /dexndm/gap_meter), recover_seconds
+(restored -> first OK), quiet_after_seconds (restored -> the last WARN in the 10 s after),
+baseline_warn_share, changed_warn_share (ticks at WARN or worse while changed), view_hz
+(scenes a Foxglove protocol client receives from the live view, `hand_view`, per second while
+the hand runs) and view_latency_ms_p50 / _p99 (the joint reading's stamp -> its
 scene at the client).
 """
 
@@ -22,6 +27,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import Children, isolated_ros_env, report, spin_until
+from _common import Children, bin_path, isolated_ros_env, report, spin_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,53 +45,146 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dynamics", default=str(REPO / "policies" / "dexndm_dynamics"))
-    parser.add_argument("--register", default="goal_current",
-                        help="the motor register changed on every motor (goal_current: a "
-                             "lower torque cap; position_p_gain: a softer position loop)")
-    parser.add_argument("--factor", type=float, default=250 / 550,
-                        help="its value times this while injected (default 550 -> 250 mA)")
-    parser.add_argument("--settle", type=float, default=8.0, help="seconds judged before")
-    parser.add_argument("--hold", type=float, default=5.0, help="seconds at the low current")
+    parser.add_argument("--register", default="position_p_gain",
+                        help="the motor register changed on every motor (position_p_gain: a "
+                             "softer position loop; goal_current: a lower torque cap)")
+    parser.add_argument("--factor", type=float, default=0.3,
+                        help="its value times this while injected (default: P gain x 0.3)")
+    parser.add_argument("--settle", type=float, default=20.0, help="seconds judged before")
+    parser.add_argument("--hold", type=float, default=5.0, help="seconds at the changed value")
+    parser.add_argument("--calibrate", type=int, default=0, metavar="RUNS",
+                        help="first record this many undisturbed runs of --calibrate-seconds "
+                             "and judge with a copy of the bundle calibrated on them (`dexndm "
+                             "dataset gap-calibrate`; 0: the bundle as it is)")
+    parser.add_argument("--calibrate-seconds", type=float, default=40.0)
+    parser.add_argument("--keep-bags", type=Path, default=None,
+                        help="keep the calibration runs' bags here")
+    parser.add_argument("--dump", type=Path, default=None,
+                        help="also save every meter message (time, error, level) and the "
+                             "change's times to this .npz, for offline statistics")
     args = parser.parse_args()
 
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    from dexndm_msgs.msg import GapMeter
-    from dexndm_sim.xc330.server import control_request
 
     env = isolated_ros_env()
-    levels: list[tuple[float, int]] = []
+    rclpy.init()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = Path(args.dynamics)
+            calibration = None
+            if args.calibrate:
+                bundle = Path(tmp) / "dynamics"
+                shutil.copytree(args.dynamics, bundle)
+                bags_dir = args.keep_bags or Path(tmp) / "bags"
+                bags = [record_run(env, args.dynamics, bags_dir / f"run_{i}",
+                                   args.calibrate_seconds) for i in range(args.calibrate)]
+                calibrated = subprocess.run(
+                    [bin_path("dexndm"), "dataset", "gap-calibrate", *map(str, bags),
+                     "--bundle", str(bundle)], capture_output=True, text=True, env=env)
+                if calibrated.returncode:
+                    sys.exit(calibrated.stderr)
+                calibration = calibrated.stdout.splitlines()[0]
+            result = judge_run(env, bundle, args)
+    finally:
+        rclpy.shutdown()
+    report("gap_meter", {**result, "calibration": calibration})
+
+
+class Meter:
+    """A subscriber to /dexndm/gap_meter in this process: (time, level, error) per message."""
+
+    def __init__(self, name: str) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        from dexndm_msgs.msg import GapMeter
+
+        self.levels: list[tuple[float, int]] = []
+        self.errors: list[list[float]] = []
+        self.node = rclpy.create_node(name)
+        self.node.create_subscription(GapMeter, "/dexndm/gap_meter", self._received, 50)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.spin = functools.partial(self.executor.spin_once, timeout_sec=0.01)
+
+    def _received(self, message) -> None:
+        self.levels.append((time.monotonic(), int(message.level)))
+        self.errors.append(list(message.error))
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+
+
+def start_hand(children: Children, env: dict, tmp: Path, bundle: Path, log,
+               view_port: int | None = None):
+    """The rotation launch on the virtual hand with ``bundle`` as the meter."""
+    extra = ["view:=true", f"view_port:={view_port}", "view_page_port:=-1"] \
+        if view_port is not None else []
+    return children.start(
+        [bin_path("dexndm"), "launch", str(REPO / "launch" / "rotate.launch.xml"),
+         f"dynamics_bundle:={bundle}", f"virtual_port:={tmp / 'hand'}",
+         f"report:={tmp / 'object.json'}", f"stats_file:={tmp / 'loop.json'}", *extra],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGINT (a clean stop: the launch writes its statistics, a recorder closes its bag)."""
+    os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # else Children kills it
+        process.wait(timeout=30)
+
+
+def first_message(meter: Meter, tmp: Path) -> None:
+    if not spin_until(lambda: len(meter.levels) > 0, 180, meter.spin):
+        sys.exit("no /dexndm/gap_meter message within 180 s: "
+                 + (tmp / "launch.log").read_text()[-2000:])
+
+
+def record_run(env: dict, bundle: str, bag: Path, seconds: float) -> Path:
+    """An undisturbed run recorded with `dexndm record` (the meter's topic) from its first
+    scored tick on, for ``seconds``."""
+    bag.parent.mkdir(parents=True, exist_ok=True)
+    with (tempfile.TemporaryDirectory() as tmp, Children() as children,
+          open(Path(tmp) / "launch.log", "w") as log):
+        meter = Meter("gap_meter_calibration")
+        try:
+            launch = start_hand(children, env, Path(tmp), Path(bundle), log)
+            first_message(meter, Path(tmp))
+            recorder = children.start([bin_path("dexndm"), "record", "-o", str(bag),
+                                       "/dexndm/gap_meter"], env=env, stdout=log,
+                                      stderr=subprocess.STDOUT)
+            started = time.monotonic()
+            spin_until(lambda: False, seconds, meter.spin)
+            stop(recorder)
+            stop(launch)
+            print(f"calibration run {bag.name}: {sum(t >= started for t, _ in meter.levels)} "
+                  f"meter messages in {seconds:g} s", file=sys.stderr)
+        finally:
+            meter.close()
+    return bag
+
+
+def judge_run(env: dict, bundle: Path, args) -> dict:
+    from dexndm_sim.xc330.server import control_request
+
     with socket.socket() as probe:  # a free port for the view's WebSocket server
         probe.bind(("127.0.0.1", 0))
         view_port = probe.getsockname()[1]
     with (tempfile.TemporaryDirectory() as tmp, Children() as children,
           open(Path(tmp) / "launch.log", "w") as log):
-        port, stats = Path(tmp) / "hand", Path(tmp) / "loop.json"
-        launch = children.start(
-            [str(Path(sys.executable).parent / "dexndm"), "launch",
-             str(REPO / "launch" / "rotate.launch.xml"), f"dynamics_bundle:={args.dynamics}",
-             f"virtual_port:={port}", f"report:={Path(tmp) / 'object.json'}",
-             f"stats_file:={stats}", "view:=true", f"view_port:={view_port}",
-             "view_page_port:=-1"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        rclpy.init()
+        tmp = Path(tmp)
+        meter = Meter("gap_meter_probe")
+        levels, spin = meter.levels, meter.spin
         try:
-            node = rclpy.create_node("gap_meter_probe")
-            node.create_subscription(
-                GapMeter, "/dexndm/gap_meter",
-                lambda m: levels.append((time.monotonic(), int(m.level))), 50)
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            spin = functools.partial(executor.spin_once, timeout_sec=0.01)
-            if not spin_until(lambda: len(levels) > 0, 180, spin):
-                sys.exit("no /dexndm/gap_meter message within 180 s: "
-                         + (Path(tmp) / "launch.log").read_text()[-2000:])
+            launch = start_hand(children, env, tmp, bundle, log, view_port)
+            first_message(meter, tmp)
             viewer = ViewProbe(view_port)
             started = time.monotonic()
             spin_until(lambda: False, args.settle, spin)  # judge the undisturbed hand
             view = viewer.stop()
             baseline = [level for t, level in levels if t >= started]
-
+            port = tmp / "hand"
             original = control_request(port, {"cmd": "state"})["registers"][args.register]
 
             def set_register(values: list[int]) -> float:
@@ -95,31 +194,41 @@ def main() -> None:
                 return time.monotonic()
 
             lowered = set_register([round(args.factor * v) for v in original])
-            detected = spin_until(lambda: any(t > lowered and lv > 0 for t, lv in levels), 10, spin)
-            detect = next((t - lowered for t, lv in levels if t > lowered and lv > 0), None)
-            spin_until(lambda: False, max(0.0, args.hold - (time.monotonic() - lowered)), spin)
+            spin_until(lambda: False, args.hold, spin)
+            changed = [(t, lv) for t, lv in levels if t > lowered]
+            detect = next((t - lowered for t, lv in changed if lv > 0), None)
             restored = set_register(original)
-            spin_until(lambda: any(t > restored and lv == 0 for t, lv in levels), 10, spin)
-            recover = next((t - restored for t, lv in levels if t > restored and lv == 0), None)
-            node.destroy_node()
+            spin_until(lambda: False, 10.0, spin)
+            after = [(t, lv) for t, lv in levels if t > restored]
+            recover = next((t - restored for t, lv in after if lv == 0), None)
+            # restored -> the last WARN or ERROR within the 10 s that follow (0: none)
+            quiet = max((t - restored for t, lv in after if lv > 0), default=0.0)
+            errors = list(meter.errors)
         finally:
-            rclpy.shutdown()
-        os.killpg(launch.pid, signal.SIGINT)  # a clean stop writes the loop statistics
-        with contextlib.suppress(subprocess.TimeoutExpired):  # else Children kills it
-            launch.wait(timeout=30)
+            meter.close()
+        stop(launch)
+        stats = tmp / "loop.json"
         loop = json.loads(stats.read_text()) if stats.is_file() else {}
-    report("gap_meter", {
+    if args.dump is not None:
+        import numpy as np
+
+        np.savez(args.dump, time=np.array([t for t, _ in levels]),
+                 level=np.array([lv for _, lv in levels]), error=np.array(errors),
+                 started=started, lowered=lowered, restored=restored)
+    return {
         "overhead_ms_p99": loop.get("gap_meter_ms", {}).get("p99"),
         "overhead_cpu_ms_p99": loop.get("gap_meter_cpu_ms", {}).get("p99"),
-        "detect_seconds": None if not detected or detect is None else round(detect, 2),
+        "detect_seconds": None if detect is None else round(detect, 2),
         "recover_seconds": None if recover is None else round(recover, 2),
+        "quiet_after_seconds": round(quiet, 2),
         **view,
         "baseline_warn_share": round(sum(lv > 0 for lv in baseline) / max(len(baseline), 1), 3),
         "baseline_ticks": len(baseline),
+        "changed_warn_share": round(sum(lv > 0 for _, lv in changed) / max(len(changed), 1), 3),
         "injected": {"register": args.register, "factor": round(args.factor, 3),
-                     "from": original[:4]},
+                     "from": original[:4], "hold_s": args.hold, "settle_s": args.settle},
         "controller_compute_ms_p99": loop.get("compute_ms", {}).get("p99"),
-        "gap_meter": loop.get("gap_meter")})
+        "gap_meter": loop.get("gap_meter")}
 
 
 class ViewProbe:

@@ -82,6 +82,18 @@ def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
                                       "/dexndm/gap_meter")
     stats.add_argument("--png", default=None, help="where the picture goes (default "
                                                    "SHARDS/coverage.png, BAG_gap_meter.png)")
+    calibrate = sub.add_parser(
+        "gap-calibrate", help="the live gap meter's thresholds from bags of supervised runs "
+                              "(with /dexndm/gap_meter), written into the dynamics bundle")
+    calibrate.add_argument("bags", nargs="+", help="bag directories")
+    calibrate.add_argument("--bundle", required=True, help="the dynamics bundle the runs used")
+    calibrate.add_argument("--window-s", type=float, default=None,
+                           help="the controller's gap_window_s (default: its default)")
+    calibrate.add_argument("--offset-s", type=float, default=None,
+                           help="the controller's gap_offset_s (default: its default)")
+    calibrate.add_argument("--warn-margin", type=float, default=2.0,
+                           help="WARN at this many times the largest value seen per joint")
+    calibrate.add_argument("--error-margin", type=float, default=4.0, help="ERROR at this many")
 
 
 def _dataset(args: argparse.Namespace) -> int:
@@ -97,8 +109,25 @@ def _dataset(args: argparse.Namespace) -> int:
                               f"{len(v)} entries (see build_report.json)")
                           for k, v in report.__dict__.items() if k != "per_bag"}))
         return 0
-    from dexndm_collect.dataset.gap_stats import format_gap_stats, gap_meter_stats, is_bag
+    from dexndm_collect.dataset.gap_stats import (
+        calibrate_from_bags,
+        format_calibration,
+        format_gap_stats,
+        gap_meter_stats,
+        is_bag,
+    )
     from dexndm_collect.dataset.stats import dataset_stats, format_stats
+
+    if args.what == "gap-calibrate":
+        from dexndm_control.core.controller import ControllerConfig
+
+        given = {key: value for key, value in (("gap_window_s", args.window_s),
+                                               ("gap_offset_s", args.offset_s)) if value}
+        config = ControllerConfig(**given)
+        print(format_calibration(calibrate_from_bags(
+            args.bags, args.bundle, config.gap_ticks(config.gap_window_s),
+            config.gap_ticks(config.gap_offset_s), args.warn_margin, args.error_margin)))
+        return 0
 
     if is_bag(args.shards):
         bag = Path(args.shards)  # the picture goes beside the bag: a bag folder stays as recorded

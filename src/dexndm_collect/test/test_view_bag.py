@@ -11,12 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import JointState
 
-from conftest import free_port, wait_until
+from conftest import drift_dynamics_bundle, free_port, wait_until
 from dexndm_collect.bag.typestore import TypeResolver
 from dexndm_collect.bag.writer import SplitBagWriter
+from dexndm_control.core.controller import ControllerConfig
+from dexndm_control.core.gap_meter import calibrate
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.hand_model import HandKinematics
 from dexndm_control.view.client import FoxgloveClient
@@ -27,9 +30,11 @@ BIN = Path(sys.executable).parent
 START_NS = 1_700_000_000_000_000_000
 
 
-def _write_bag(path: Path, ticks: int = 20, warn_from: int = 0) -> list[int]:
+def _write_bag(path: Path, ticks: int = 20, warn_from: int = 0,
+               pause_after: int | None = None) -> list[int]:
     """``ticks`` 20 Hz readings (if_mcp closing), targets and gap meter messages (if_mcp at
-    WARN, 6 mrad against 5, from tick ``warn_from``; 2 mrad and OK before)."""
+    WARN, 6 mrad against 5, from tick ``warn_from``; 2 mrad and OK before; its one-step error
+    alternates +-4 mrad); a 1 s pause (a hold) after tick ``pause_after``."""
     resolver = TypeResolver()
     stamps = []
     with SplitBagWriter(path) as writer:
@@ -40,7 +45,8 @@ def _write_bag(path: Path, ticks: int = 20, warn_from: int = 0) -> list[int]:
         commands = connection("/leap_hand/joint_commands", "sensor_msgs/msg/JointState")
         meter = connection("/dexndm/gap_meter", "dexndm_msgs/msg/GapMeter")
         for tick in range(ticks):
-            stamp = START_NS + tick * 50_000_000
+            paused = pause_after is not None and tick > pause_after
+            stamp = START_NS + tick * 50_000_000 + paused * 1_000_000_000
             q = np.zeros(16)
             q[0] = 0.05 * tick
             reading = JointState(name=list(JOINT_NAMES), position=q.tolist())
@@ -133,3 +139,29 @@ def test_dataset_stats_names_a_bag_without_the_gap_meter(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "holds no /dexndm/gap_meter messages" in result.stderr
+
+
+def test_gap_calibrate_takes_the_meter_thresholds_from_a_bag(tmp_path):
+    _write_bag(tmp_path / "bag", ticks=80, pause_after=39)
+    bundle = drift_dynamics_bundle(tmp_path / "dynamics", [1e-3] * 16)
+    result = subprocess.run([str(BIN / "dexndm"), "dataset", "gap-calibrate", str(tmp_path / "bag"),
+                             "--bundle", str(bundle), "--window-s", "0.2", "--offset-s", "0.25"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "72 judged ticks in 2 stretches" in result.stdout  # the pause splits the run
+    stored = yaml.safe_load((bundle / "bundle.yaml").read_text())["gap_meter"]["calibration"]
+    errors = np.zeros((40, 16))
+    errors[:, 0] = np.where(np.arange(40) % 2, 0.004, -0.004)
+    expected = calibrate([errors, errors], window=4, offset_ticks=5)
+    assert stored["data"] == ["bag"] and stored["ticks"] == 72
+    assert stored["motion_warn"] == pytest.approx(expected["motion_warn"])
+    assert stored["offset_error"] == pytest.approx(expected["offset_error"])
+    # the controller's meter with the same settings takes these thresholds
+    meter = ControllerConfig(base_bundle="unused", dynamics_bundle=str(bundle),
+                             gap_window_s=0.2, gap_offset_s=0.25).gap_meter()
+    assert np.allclose(meter.warn, expected["motion_warn"])
+    # and a bag without the meter's topic is refused by name
+    bare = subprocess.run([str(BIN / "dexndm"), "dataset", "gap-calibrate", str(tmp_path / "x"),
+                           "--bundle", str(bundle)], capture_output=True, text=True, timeout=120)
+    assert bare.returncode != 0
+

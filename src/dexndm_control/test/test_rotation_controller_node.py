@@ -93,7 +93,8 @@ def test_gap_meter_scores_each_tick_against_the_reading_after_it(virtual_hand, p
                                                                       1e-2)
     assert scored()[-1].message.startswith("within the dynamics model's data") or \
         "beyond" in scored()[-1].message
-    assert len(scored()[-1].values) == 32  # rolling error and warn threshold per joint
+    # per joint: motion error, offset and their warn thresholds
+    assert len(scored()[-1].values) == 64
 
 
 @pytest.mark.slow

@@ -154,6 +154,9 @@ class BagRead:
 def read_topics(bag: str | Path, topics: list[str]) -> BagRead:
     bag = Path(bag)
     metadata = bag / "metadata.yaml"
+    if not bag.is_dir():
+        raise BagError(f"no bag at {bag}: give a bag directory (`dexndm record -o DIR ...` "
+                       "writes one)")
     if not metadata.is_file():
         raise BagError(f"{bag} has no metadata.yaml: run `dexndm reindex {bag}` first")
     info = yaml.safe_load(metadata.read_text())["rosbag2_bagfile_information"]

@@ -1,6 +1,7 @@
 """`dexndm dataset stats BAG`: what the live gap meter saw in a recorded run (the controller's
 /dexndm/gap_meter messages): level shares, per-joint error and time out of coverage, and a PNG
-of every joint's rolling error against its warn threshold over the run."""
+of every joint's rolling error against its warn threshold over the run. `dexndm dataset
+gap-calibrate BAGS --bundle DIR`: the meter's thresholds from supervised runs."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 from rclpy.serialization import deserialize_message
 
 from dexndm_collect.bag.mcap_read import read_topics
+from dexndm_control.core.gap_meter import calibrate, store_calibration
 from dexndm_control.errors import DexndmError
-from dexndm_control.hand import JOINT_NAMES
+from dexndm_control.hand import CONTROL_DT, JOINT_NAMES
 from dexndm_msgs.msg import GapMeter
 
 GAP_TOPIC = "/dexndm/gap_meter"
@@ -23,7 +25,8 @@ def is_bag(path: str | Path) -> bool:
     return (Path(path) / "metadata.yaml").is_file()
 
 
-def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
+def _messages(bag: str | Path) -> tuple[np.ndarray, list[GapMeter]]:
+    """Seconds from the first and the messages, in the order received."""
     data = read_topics(bag, [GAP_TOPIC]).topics[GAP_TOPIC]
     if not data.payloads:
         raise DexndmError(f"{bag} holds no {GAP_TOPIC} messages: record that topic (`dexndm "
@@ -31,7 +34,42 @@ def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
                           "dynamics bundle (dynamics_bundle:=...)")
     order = np.argsort(data.times, kind="stable")
     messages = [deserialize_message(bytes(data.payloads[i]), GapMeter) for i in order]
-    seconds = (data.times[order] - data.times[order][0]) / 1e9
+    return (data.times[order] - data.times[order][0]) / 1e9, messages
+
+
+def gap_meter_errors(bag: str | Path, control_dt: float = CONTROL_DT) -> list[np.ndarray]:
+    """The one-step errors [T, 16] of each stretch the meter scored without a break (it
+    restarts after every hold: a gap longer than 1.5 control periods ends a stretch)."""
+    seconds, messages = _messages(bag)
+    error = np.array([m.error for m in messages])
+    cuts = np.flatnonzero(np.diff(seconds) > 1.5 * control_dt) + 1
+    return [piece for piece in np.split(error, cuts) if len(piece)]
+
+
+def calibrate_from_bags(bags: list[str], bundle: str | Path, window: int, offset_ticks: int,
+                        warn_margin: float, error_margin: float) -> dict:
+    """The gap meter's thresholds from supervised runs, written into the dynamics bundle."""
+    stretches = [piece for bag in bags for piece in gap_meter_errors(bag)]
+    calibration = calibrate(stretches, window, offset_ticks, warn_margin, error_margin)
+    store_calibration(bundle, calibration, [Path(bag).name for bag in bags])
+    return calibration
+
+
+def format_calibration(calibration: dict) -> str:
+    lines = [f"gap meter calibrated on {calibration['ticks']} judged ticks in "
+             f"{calibration['stretches']} stretches (window {calibration['window_ticks']} ticks, "
+             f"offset {calibration['offset_ticks']} ticks); WARN at "
+             f"{calibration['warn_margin']:g}x, ERROR at {calibration['error_margin']:g}x the "
+             "largest value seen",
+             f"{'joint':<8} {'motion max':>11} {'offset max':>11}  [mrad]"]
+    for j, name in enumerate(JOINT_NAMES):
+        lines.append(f"{name:<8} {1e3 * calibration['motion_max'][j]:>11.2f} "
+                     f"{1e3 * calibration['offset_max'][j]:>11.2f}")
+    return "\n".join(lines)
+
+
+def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
+    seconds, messages = _messages(bag)
     error = np.array([m.error for m in messages])
     rolling = np.array([m.rolling_mae for m in messages])
     warn = np.array([m.warn_threshold for m in messages])

@@ -49,27 +49,36 @@ class ControllerConfig:
     dynamics_bundle: str = setting("", deployment=True,
                                    help="dynamics bundle the live gap meter runs one step ahead "
                                         "(empty: no meter)")
-    gap_window_s: float = setting(2.0, help="gap meter: rolling window of the per-joint error")
-    gap_warn_factor: float = setting(5.0, help="gap meter: WARN when a joint's rolling error "
-                                               "reaches this many times the bundle's reference "
-                                               "error")
-    gap_error_factor: float = setting(10.0, help="gap meter: ERROR at this many times")
+    gap_window_s: float = setting(0.5, help="gap meter: rolling window of the per-joint "
+                                            "motion error")
+    gap_offset_s: float = setting(2.0, help="gap meter: time constant of the per-joint offset "
+                                            "(the slow mean of the error)")
+    gap_warn_factor: float = setting(5.0, help="gap meter without a calibration: WARN when a "
+                                               "joint's statistic reaches this many times the "
+                                               "bundle's reference error")
+    gap_error_factor: float = setting(10.0, help="gap meter without a calibration: ERROR at "
+                                                 "this many times")
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0 or self.stale_periods <= 0 or self.ramp_s < 0:
             raise DexndmError("rate_hz and stale_periods must be > 0, ramp_s >= 0")
         if self.max_step_rad <= 0 or self.inference_threads < 1:
             raise DexndmError("max_step_rad must be > 0 and inference_threads >= 1")
-        if self.gap_window_s <= 0 or not 0 < self.gap_warn_factor < self.gap_error_factor:
-            raise DexndmError("gap_window_s must be > 0 and 0 < gap_warn_factor < "
-                              "gap_error_factor")
+        if min(self.gap_window_s, self.gap_offset_s) <= 0 \
+                or not 0 < self.gap_warn_factor < self.gap_error_factor:
+            raise DexndmError("gap_window_s and gap_offset_s must be > 0 and 0 < gap_warn_factor "
+                              "< gap_error_factor")
 
     def gap_meter(self) -> GapMeter | None:
         """The meter these settings describe (None without a dynamics bundle)."""
         if not self.dynamics_bundle:
             return None
-        return GapMeter(self.dynamics_bundle, max(1, int(round(self.gap_window_s * self.rate_hz))),
-                        self.gap_warn_factor, self.gap_error_factor)
+        return GapMeter(self.dynamics_bundle, self.gap_ticks(self.gap_window_s),
+                        self.gap_warn_factor, self.gap_error_factor,
+                        self.gap_ticks(self.gap_offset_s))
+
+    def gap_ticks(self, seconds: float) -> int:
+        return max(1, int(round(seconds * self.rate_hz)))
 
 
 @dataclass
@@ -80,8 +89,8 @@ class Decision:
     reason: str = ""
     step: StepResult | None = None
     gap: GapReading | None = None  # the gap meter's score of this tick's reading
-    gap_s: float = 0.0  # time the meter took (wall clock: what the tick waited)
-    gap_cpu_s: float = 0.0  # CPU time the meter's thread spent (its own cost, no preemption)
+    gap_s: float = 0.0  # time the meter took in the control thread (wall clock)
+    gap_cpu_s: float = 0.0  # CPU time it spent there (its own cost, no preemption)
 
 
 class ControllerCore:
@@ -127,13 +136,17 @@ class ControllerCore:
         if not np.all(np.isfinite(step.target)):
             return self._hold("policy produced a non-finite target")
         self.last_target = step.target
-        decision = Decision(step.target, "run", False, "", step)
-        if self.meter is not None:
-            started, started_cpu = time.perf_counter(), time.thread_time()
-            decision.gap = self.meter.update(q, step.target)
-            decision.gap_s = time.perf_counter() - started
-            decision.gap_cpu_s = time.thread_time() - started_cpu
-        return decision
+        return Decision(step.target, "run", False, "", step)
+
+    def score_gap(self, decision: Decision, q: np.ndarray) -> None:
+        """The gap meter's turn for a policy tick, once its target is on its way: score the
+        reading ``q`` the policy saw and start predicting the next (decision.gap*)."""
+        if self.meter is None or decision.step is None:
+            return
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        decision.gap = self.meter.update(q, decision.target)
+        decision.gap_s = time.perf_counter() - started
+        decision.gap_cpu_s = time.thread_time() - started_cpu
 
     def _hold(self, reason: str) -> Decision:
         self._restart_meter()

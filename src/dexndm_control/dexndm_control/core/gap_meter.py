@@ -2,35 +2,49 @@
 joint readings and the targets sent, and each prediction is scored against the next reading.
 
 At control tick t the controller reads q_t and sends a_t. ``GapMeter.update(q_t, a_t)`` first
-scores the prediction made at t-1 (q_t - q^_t), then predicts q^_{t+1} from the last W
-(q, a) pairs, as the model was trained (the chaos-box transitions: q_k, a_k -> q_{k+1}). The
-rolling per-joint mean absolute error over ``window`` scored ticks is compared with thresholds
-taken from the bundle's own error: its error on the hand's task when it was measured there
-(``gap_meter.reference_mae_per_joint``, written by `dexndm eval dynamics --ood SHARDS
---meter-reference` from supervised task runs), else its held-out error on its training data
-(``metrics.eval_mae_per_joint``, chaos-box episodes, usually lower than on the task). WARN at
-``warn_factor`` times it, ERROR at ``error_factor`` times it, and the joints beyond are named.
+scores the prediction made at t-1 (e_t = q_t - q^_t), then predicts q^_{t+1} from the last W
+(q, a) pairs, as the model was trained (the chaos-box transitions: q_k, a_k -> q_{k+1}).
+
+Two statistics per joint (``GapStatistics``), because the error on the task has two parts with
+different causes (docs/gap_meter.md): the **offset**, a slow signed mean of e (time constant
+``offset_ticks``), which holds where a finger presses the object in a way the model does not
+predict, as long as that grasp lasts; and the **motion error**, the mean |e - offset| over the
+last ``window`` ticks, how the joint moves differently from the model's prediction. WARN or
+ERROR when either passes its threshold on any joint, and the joints beyond are named.
+
+Thresholds: from a calibration on supervised runs of the deployed hand when the bundle holds one
+(``gap_meter.calibration``, written by `dexndm dataset gap-calibrate BAGS --bundle DIR`: a
+margin times the largest value each statistic reached there), else ``warn_factor`` /
+``error_factor`` times the bundle's reference error: on the task when measured there
+(``gap_meter.reference_mae_per_joint``, `dexndm eval dynamics --ood SHARDS --meter-reference`),
+else on its held-out training data (``metrics.eval_mae_per_joint``, chaos-box episodes).
 
 What it can see, measured (docs/gap_meter.md): changes of how the joints move under their
-targets. It is a weak detector of a lower torque cap: the model reads a weaker hand in its own
-W-step history, so its one-step error barely grows unless the cap falls far (250 mA: x1.0,
-150 mA: MCP joints x3.5-3.9 against the 550 mA the model was trained at).
+targets (a softer position loop). It is a weak detector of a lower torque cap: the model reads
+a weaker hand in its own W-step history, so its one-step error barely grows unless the cap
+falls far (250 mA: x1.0, 150 mA: MCP joints x3.5-3.9 against the 550 mA it was trained at).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS
+from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS, RAD_PER_TICK
+from dexndm_control.policy.bundle import update_bundle_info
 from dexndm_control.policy.dynamics_model import load_dynamics_bundle
 
 OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
+CALIBRATION_FLOOR = 0.5 * RAD_PER_TICK  # rad
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 
 
@@ -40,22 +54,73 @@ class GapReading:
 
     predicted: np.ndarray  # q^_t, predicted at t-1 (rad)
     measured: np.ndarray  # q_t
-    rolling_mae: np.ndarray  # per joint, over the last ``window`` scored ticks
+    rolling_mae: np.ndarray  # per joint: the motion error, mean |e - offset| over the window
     level: int
-    joints_out: list[str] = field(default_factory=list)  # at or above the warn threshold
+    joints_out: list[str] = field(default_factory=list)  # at or above a warn threshold
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(NUM_JOINTS))  # slow mean of e
 
     @property
     def error(self) -> np.ndarray:
         return self.measured - self.predicted
 
 
+class GapStatistics:
+    """Per joint, from the stream of one-step errors e_t: the offset (an exponential mean of e
+    with time constant ``offset_ticks``, a plain mean over the first ticks) and the motion error
+    (mean |e_t - offset_{t-1}| over the last ``window`` ticks). ``judged`` once ``offset_ticks``
+    errors came in: before, the offset is still settling."""
+
+    def __init__(self, window: int, offset_ticks: int) -> None:
+        if window < 1 or offset_ticks < 1:
+            raise DexndmError("gap meter: window and offset time constant must be >= 1 tick")
+        self.window, self.offset_ticks = window, offset_ticks
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self.offset = np.zeros(NUM_JOINTS)
+        self._deviations: deque[np.ndarray] = deque(maxlen=self.window)
+
+    @property
+    def judged(self) -> bool:
+        return self.count >= self.offset_ticks
+
+    def update(self, error: np.ndarray) -> np.ndarray:
+        """Add e_t; the motion error after it."""
+        self._deviations.append(np.abs(error - self.offset) if self.count else np.abs(error))
+        self.count += 1
+        self.offset = self.offset + (error - self.offset) / min(self.count, self.offset_ticks)
+        return np.mean(self._deviations, axis=0)
+
+
+@dataclass(frozen=True)
+class GapThresholds:
+    """Per joint (rad): where each statistic warns and errs, and what they come from."""
+
+    motion_warn: np.ndarray
+    motion_error: np.ndarray
+    offset_warn: np.ndarray
+    offset_error: np.ndarray
+    source: str
+
+    def level(self, motion: np.ndarray, offset: np.ndarray) -> tuple[int, np.ndarray]:
+        """The level and which joints are at or beyond their warn thresholds."""
+        offset = np.abs(offset)
+        out = (motion >= self.motion_warn) | (offset >= self.offset_warn)
+        if np.any(motion >= self.motion_error) or np.any(offset >= self.offset_error):
+            return ERROR, out
+        return (WARN if out.any() else OK), out
+
+
 class GapMeter:
-    def __init__(self, bundle: str | Path, window: int = 40, warn_factor: float = 5.0,
-                 error_factor: float = 10.0) -> None:
-        if window < 1 or not 0 < warn_factor < error_factor:
-            raise DexndmError("gap meter: need window >= 1 and 0 < warn_factor < error_factor")
+    def __init__(self, bundle: str | Path, window: int = 10, warn_factor: float = 5.0,
+                 error_factor: float = 10.0, offset_ticks: int = 40) -> None:
+        if window < 1 or offset_ticks < 1 or not 0 < warn_factor < error_factor:
+            raise DexndmError("gap meter: need window >= 1, offset_ticks >= 1 and "
+                              "0 < warn_factor < error_factor")
         self.model, info = load_dynamics_bundle(bundle)
-        task = info.get("gap_meter", {}).get("reference_mae_per_joint")
+        section = info.get("gap_meter", {})
+        task = section.get("reference_mae_per_joint")
         reference = task if task is not None else \
             info.get("metrics", {}).get("eval_mae_per_joint")
         self.reference_source = "task runs" if task is not None else "held-out training data"
@@ -66,68 +131,145 @@ class GapMeter:
                               "--meter-reference`")
         self.reference = np.asarray(reference, dtype=float)
         self.warn_factor, self.error_factor = warn_factor, error_factor
-        self.warn = warn_factor * self.reference
-        self.error = error_factor * self.reference
+        calibration = section.get("calibration")
+        if calibration is not None:
+            self.thresholds = thresholds_from_calibration(calibration, window, offset_ticks,
+                                                          bundle)
+        else:
+            self.thresholds = GapThresholds(
+                warn_factor * self.reference, error_factor * self.reference,
+                warn_factor * self.reference, error_factor * self.reference,
+                f"{warn_factor:g}x / {error_factor:g}x the dynamics model's error on "
+                f"{self.reference_source}")
+        self.warn, self.error = self.thresholds.motion_warn, self.thresholds.motion_error
         self.window = window
+        self.statistics = GapStatistics(window, offset_ticks)
         self._q: deque[np.ndarray] = deque(maxlen=self.model.window)
         self._a: deque[np.ndarray] = deque(maxlen=self.model.window)
-        self._errors: deque[np.ndarray] = deque(maxlen=window)
-        self._predicted: np.ndarray | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gap_meter")
+        self._pending: Future | None = None  # the prediction of the next reading
 
     def reset(self) -> None:
         """Forget the history (the controller held or ramped: the next steps start afresh)."""
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = None
         self._q.clear()
         self._a.clear()
-        self._errors.clear()
-        self._predicted = None
+        self.statistics.reset()
 
-    @torch.inference_mode()
     def update(self, q: np.ndarray, sent: np.ndarray) -> GapReading | None:
-        """Score the prediction of ``q`` (None before the first one), then predict the next."""
+        """Score the prediction of ``q`` (None before the first one), then start predicting the
+        next. The prediction runs in the meter's own thread, off the control loop's: the next
+        update (a control period later) waits for it, which it has long finished."""
         q, sent = np.asarray(q, dtype=float), np.asarray(sent, dtype=float)
+        predicted = self._pending.result() if self._pending is not None else None
+        self._pending = None
         reading = None
-        if self._predicted is not None:
-            self._errors.append(np.abs(q - self._predicted))
-            rolling = np.mean(self._errors, axis=0)
-            reading = GapReading(self._predicted, q, rolling, self._level(rolling),
-                                 [JOINT_NAMES[j] for j in np.flatnonzero(rolling >= self.warn)])
+        if predicted is not None:
+            motion = self.statistics.update(q - predicted)
+            offset = self.statistics.offset.copy()
+            level, out = self.thresholds.level(motion, offset) if self.statistics.judged \
+                else (OK, np.zeros(NUM_JOINTS, dtype=bool))  # too few ticks to judge yet
+            reading = GapReading(predicted, q, motion, level,
+                                 [JOINT_NAMES[j] for j in np.flatnonzero(out)], offset)
         self._q.append(q)
         self._a.append(sent)
-        self._predicted = None
         if len(self._q) == self.model.window:
-            q_hist = torch.as_tensor(np.array(self._q), dtype=torch.float32)[None]
-            a_hist = torch.as_tensor(np.array(self._a), dtype=torch.float32)[None]
-            self._predicted = self.model(q_hist, a_hist)[0].double().numpy()
+            self._pending = self._worker.submit(self._predict, np.array(self._q),
+                                                np.array(self._a))
         return reading
+
+    @torch.inference_mode()
+    def _predict(self, q_history: np.ndarray, a_history: np.ndarray) -> np.ndarray:
+        q_hist = torch.as_tensor(q_history, dtype=torch.float32)[None]
+        a_hist = torch.as_tensor(a_history, dtype=torch.float32)[None]
+        return self.model(q_hist, a_hist)[0].double().numpy()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
 
     def diagnostic(self, reading: GapReading | None) -> tuple[int, str, dict[str, str]]:
         """(level, message, key values) for /diagnostics from the latest scored tick."""
         if reading is None:
             return OK, "waiting: the meter scores the policy's ticks (it restarts after a hold)", {}
-        window = f"{len(self._errors)} of {self.window} ticks"
-        ratio = reading.rolling_mae / self.reference
+        t = self.thresholds
+        judged = "" if self.statistics.judged else ", settling"
+        scope = f"{min(self.statistics.count, self.window)} of {self.window} ticks{judged}"
+        ratio = np.maximum(reading.rolling_mae / t.motion_warn,
+                           np.abs(reading.offset) / t.offset_warn)
         worst = int(np.argmax(ratio))
         if reading.level == OK:
             message = (f"within the dynamics model's data: worst {JOINT_NAMES[worst]} at "
-                       f"{ratio[worst]:.1f}x its error on {self.reference_source} ({window})")
+                       f"{ratio[worst]:.2f} of its warn threshold ({t.source}; {scope})")
         else:
-            factor = self.error_factor if reading.level == ERROR else self.warn_factor
-            message = (f"{', '.join(reading.joints_out)} beyond {factor:g}x the dynamics "
-                       f"model's error on {self.reference_source} (worst {JOINT_NAMES[worst]} "
-                       f"{ratio[worst]:.1f}x, {window}): the hand left the data the residual "
-                       "was trained on")
-        values = {f"{name} rolling MAE [mrad]": f"{1000 * reading.rolling_mae[j]:.2f}"
-                  for j, name in enumerate(JOINT_NAMES)}
-        values.update({f"{name} warn at [mrad]": f"{1000 * self.warn[j]:.2f}"
-                       for j, name in enumerate(JOINT_NAMES)})
+            message = (f"{', '.join(reading.joints_out)} beyond the warn threshold (worst "
+                       f"{JOINT_NAMES[worst]} {ratio[worst]:.1f}x; {t.source}; {scope}): the hand "
+                       "left the data the residual was trained on")
+        values = {}
+        for j, name in enumerate(JOINT_NAMES):
+            values[f"{name} motion error [mrad]"] = f"{1000 * reading.rolling_mae[j]:.2f}"
+            values[f"{name} motion warn at [mrad]"] = f"{1000 * t.motion_warn[j]:.2f}"
+            values[f"{name} offset [mrad]"] = f"{1000 * reading.offset[j]:.2f}"
+            values[f"{name} offset warn at [mrad]"] = f"{1000 * t.offset_warn[j]:.2f}"
         return reading.level, message, values
 
-    def _level(self, rolling: np.ndarray) -> int:
-        if len(self._errors) < self.window:  # not enough scored ticks to judge yet
-            return OK
-        if np.any(rolling >= self.error):
-            return ERROR
-        return WARN if np.any(rolling >= self.warn) else OK
+
+def thresholds_from_calibration(calibration: dict, window: int, offset_ticks: int,
+                                bundle: str | Path) -> GapThresholds:
+    made = (calibration.get("window_ticks"), calibration.get("offset_ticks"))
+    if made != (window, offset_ticks):
+        raise DexndmError(
+            f"{bundle}: its gap meter calibration was made with a {made[0]}-tick window and a "
+            f"{made[1]}-tick offset time constant, the controller runs {window} and "
+            f"{offset_ticks}: set gap_window_s / gap_offset_s to match, or recalibrate "
+            "(`dexndm dataset gap-calibrate BAGS --bundle DIR`)")
+    values = {key: np.asarray(calibration[key], dtype=float)
+              for key in ("motion_warn", "motion_error", "offset_warn", "offset_error")}
+    return GapThresholds(**values, source=f"calibrated on {calibration.get('ticks', '?')} ticks "
+                                          "of supervised runs")
+
+
+def calibrate(runs: Sequence[np.ndarray], window: int, offset_ticks: int,
+              warn_margin: float = 2.0, error_margin: float = 4.0) -> dict:
+    """Thresholds from supervised runs of the deployed hand: ``runs`` holds each uninterrupted
+    stretch of one-step errors [T, 16] (the meter restarts after every hold, so does this);
+    per joint and statistic, the margin times the largest value it reached once judged."""
+    if not 1 <= warn_margin < error_margin:
+        raise DexndmError("gap-calibrate: need 1 <= warn margin < error margin")
+    motions, offsets = [], []
+    for errors in runs:
+        statistics = GapStatistics(window, offset_ticks)
+        for error in np.asarray(errors, dtype=float):
+            motion = statistics.update(error)
+            if statistics.judged:
+                motions.append(motion)
+                offsets.append(np.abs(statistics.offset))
+    if len(motions) < 10 * offset_ticks:
+        raise DexndmError(f"gap-calibrate: {len(motions)} judged ticks in the runs given, need "
+                          f"at least {10 * offset_ticks} (record longer: each stretch without a "
+                          f"hold counts from its {offset_ticks + 1}th tick)")
+    # below half an encoder tick an error is the reading's resolution, not the hand: a joint
+    # that never moved in the runs gets that floor, not a threshold of zero
+    motion_max = np.maximum(np.max(motions, axis=0), CALIBRATION_FLOOR)
+    offset_max = np.maximum(np.max(offsets, axis=0), CALIBRATION_FLOOR)
+    return {"window_ticks": window, "offset_ticks": offset_ticks,
+            "warn_margin": warn_margin, "error_margin": error_margin,
+            "motion_max": motion_max.tolist(), "offset_max": offset_max.tolist(),
+            "motion_warn": (warn_margin * motion_max).tolist(),
+            "motion_error": (error_margin * motion_max).tolist(),
+            "offset_warn": (warn_margin * offset_max).tolist(),
+            "offset_error": (error_margin * offset_max).tolist(),
+            "ticks": len(motions), "stretches": len(runs)}
+
+
+def store_calibration(bundle: str | Path, calibration: dict, sources: list[str]) -> None:
+    """Write a calibration into a dynamics bundle's gap_meter section, keeping its reference."""
+    info = yaml.safe_load((Path(bundle) / "bundle.yaml").read_text())
+    section = dict(info.get("gap_meter") or {})
+    section["calibration"] = {**calibration, "data": sources,
+                              "measured": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    update_bundle_info(bundle, gap_meter=section)
 
 
 @dataclass

@@ -121,8 +121,8 @@ class RotationController(Node):
                 self.get_logger().warning(f"loop overrun: {period * 1000:.1f} ms period, cause: "
                                        f"{cause}", throttle_duration_sec=2.0)
         self._last_tick = started
-        state_time = self._state_time
-        decision = self.core.tick(started, state_time, self._q, self._command_time, self._axis,
+        state_time, q = self._state_time, self._q
+        decision = self.core.tick(started, state_time, q, self._command_time, self._axis,
                                   self._enabled, self._wrist)
         kind = decision.reason.split(" (")[0] if decision.holding else None
         if kind is not None and kind != self._last_reason:  # say why once, not every tick
@@ -139,9 +139,10 @@ class RotationController(Node):
         if decision.step is not None:
             self.compute.append(decision.step.compute_s)
         self._steps.publish(self._control_step(decision, started))
-        if self.meter is not None:
-            self._publish_gap(decision)
         self.publish_times.append(time.monotonic() - publish_started)
+        if self.meter is not None:  # after the target left: the meter never delays it
+            self.core.score_gap(decision, q)
+            self._publish_gap(decision)
 
     def _publish_gap(self, decision) -> None:
         if decision.step is not None:
@@ -227,6 +228,8 @@ class RotationController(Node):
                    if self.meter is not None else {})}
 
     def close(self) -> None:
+        if self.meter is not None:
+            self.meter.close()
         stats = self.statistics()
         print("controller loop: " + json.dumps(stats), flush=True)
         if self._stats_file:
