@@ -20,7 +20,9 @@ collector's own episode_noise and episode_seed) and are recorded until the objec
 With --oracle-gain G it instead evaluates, in the same environment and episodes as `sim compare`,
 the base policy with the analytic correction command = base + G (base - q): for a pure gain gap
 (config/profiles/nominal_half_gain.yaml) G = 1 restores the proportional torque, the known
-answer a learned residual is measured against.
+answer a learned residual is measured against. --oracle-spring adds the known answer to a
+passive joint spring (config/profiles/nominal_glove.yaml), --free-fingers-only on fingers whose
+tip touches nothing; --oracle-lead L sends the base chain's next target early (a latency).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.episode_plan import episode_noise, episode_seed
+from dexndm_control.hand import FINGERS
 from dexndm_control.transitions import write_shard
 from dexndm_learning.comparison import GeneralistOnEnv, outcome_summary
 from dexndm_learning.ppo.specialist import specialist_env_config
@@ -55,23 +58,40 @@ class AnalyticCorrection(GeneralistOnEnv):
     The second term is the known answer to a passive joint spring (a glove): at rest the
     target that holds the joint at ``base`` against the spring."""
 
-    def __init__(self, bundle: str, gain: float, spring: HardwareProfile | None = None) -> None:
+    def __init__(self, bundle: str, gain: float, spring: HardwareProfile | None = None,
+                 lead: float = 0.0, free_fingers_only: bool = False) -> None:
         super().__init__(bundle)
         self.gain = gain
         self.spring = spring
+        self.lead = lead
+        # the spring term only on fingers whose tip touches nothing (what a correction judged
+        # by joint motion can see: a finger pressing the object does not move either way)
+        self.free_fingers_only = free_fingers_only
+        self._free = None  # [N, 16]: joint of a finger whose tip touches nothing
+
+    def advance(self, vec_env) -> None:
+        touching = vec_env.env.snapshot["contacts"][:, :, 3] > 0  # [N, 4], TIP_BODIES' order
+        self._free = np.ones((len(touching), 16), dtype=bool)
+        for tip, finger in enumerate(FINGERS.values()):  # index, middle, ring, thumb
+            self._free[:, list(finger)] = ~touching[:, [tip]]
+        super().advance(vec_env)
 
     def correction(self, obs, base: np.ndarray, q: np.ndarray) -> np.ndarray:
-        correction = self.gain * (base - q)
+        # lead: the base chain's last step again (its target one step ahead, extrapolated),
+        # the known answer to a command that acts a control step late
+        correction = self.gain * (base - q) + self.lead * (base - self._base_history[:, -1])
         if self.spring is not None:
             stiffness, kp = np.asarray(self.spring.stiffness), np.asarray(self.spring.kp)
-            correction = correction + stiffness / kp * (base - np.asarray(self.spring.springref))
+            spring = stiffness / kp * (base - np.asarray(self.spring.springref))
+            correction = correction + (spring * self._free if self.free_fingers_only else spring)
         return correction
 
 
 def oracle(args: argparse.Namespace) -> None:
     """`sim compare`'s generalist episodes (64, the teacher's seed) with the analytic correction."""
     spring = get_profile(args.gap) if args.oracle_spring else None
-    controller = AnalyticCorrection(args.policy, args.oracle_gain or 0.0, spring)
+    controller = AnalyticCorrection(args.policy, args.oracle_gain or 0.0, spring,
+                                    args.oracle_lead, args.free_fingers_only)
     vec_env = RotationVecEnv(specialist_env_config(REFERENCE, num_envs=args.envs,
                                                    disturbance_probability=0.0,
                                                    profile=args.gap, grasp_profile="nominal"))
@@ -79,7 +99,9 @@ def oracle(args: argparse.Namespace) -> None:
         row = outcome_summary(first_episodes(vec_env, controller.advance))
     finally:
         vec_env.close()
-    what = f"gain {args.oracle_gain or 0:g}" + (" + spring" if spring else "")
+    what = f"gain {args.oracle_gain or 0:g}, lead {args.oracle_lead:g}" + \
+        (" + spring" if spring else "") + (" (free fingers only)" if args.free_fingers_only
+                                           else "")
     print(f"{what} under {args.gap}: Rot {row['radians'][0]:.2f} +- "
           f"{row['radians'][1]:.2f} rad, TTF {row['time_to_fall'][0]:.2f}, drops "
           f"{row['drops']:.0%} ({args.envs} episodes)")
@@ -100,8 +122,14 @@ def main() -> None:
     parser.add_argument("--oracle-spring", action="store_true",
                         help="evaluate base + stiffness / kp (base - springref) of --gap's "
                              "passive joint spring (with --oracle-gain if given)")
+    parser.add_argument("--free-fingers-only", action="store_true",
+                        help="with --oracle-spring: correct only fingers whose tip touches "
+                             "nothing at that step")
+    parser.add_argument("--oracle-lead", type=float, default=0.0,
+                        help="evaluate base + L (base - previous base) under --gap (with the "
+                             "other oracle terms if given)")
     args = parser.parse_args()
-    if args.oracle_gain is not None or args.oracle_spring:
+    if args.oracle_gain is not None or args.oracle_spring or args.oracle_lead:
         oracle(args)
         return
 
