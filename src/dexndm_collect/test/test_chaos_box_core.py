@@ -136,3 +136,23 @@ def test_a_late_tick_judges_the_hand_on_the_next_tick(tmp_path):
     core.tick(0.6, 0.305, np.zeros(16), None)  # late again, stale again: spared once more
     still = core.tick(0.62, 0.305, np.zeros(16), None)  # on time, still stale: the hand is gone
     assert still.events[0].kind == ABORT and "stale" in still.events[0].reason
+
+
+def test_held_noise_is_piecewise_constant_and_white_noise_unchanged(tmp_path):
+    # noise_hold_steps 1 draws exactly what the paper's law drew before the setting existed
+    white = _core(tmp_path, noise_probability=1.0).plan_episode(3)
+    _, expected = episode_noise(white.seed, 1.0, 0.01, (10, 16))
+    rng = np.random.default_rng(white.seed)
+    rng.random()  # the noise flag's draw
+    assert np.array_equal(expected, rng.normal(0.0, 0.01, (10, 16)))
+    held = _core(tmp_path, noise_probability=1.0, noise_sigma=0.03,
+                 noise_hold_steps=4).plan_episode(3)
+    noise = held.targets - _library().actions[held.index % 3]
+    inside = (held.targets > LOWER + 1e-9) & (held.targets < UPPER - 1e-9)  # not clipped
+    for start, stop in ((0, 4), (4, 8), (8, 10)):
+        block = noise[start:stop]
+        assert np.allclose(block[:, inside[start]] - block[0, inside[start]], 0.0, atol=1e-12)
+    assert not np.allclose(noise[3], noise[4])  # a new draw every 4 steps
+    assert 0.015 < np.std(noise[:, inside.all(axis=0)]) < 0.05
+    with pytest.raises(DexndmError, match="noise_hold_steps"):
+        _core(tmp_path, noise_hold_steps=0)

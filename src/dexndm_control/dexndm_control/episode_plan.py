@@ -2,7 +2,8 @@
 
 Every episode i draws its own seed from (run seed, i); from that seed the trajectory (random
 order), the noise flag (p = 0.5 in the paper) and the N(0, sigma) noise on every action element
-are regenerated exactly, so any episode can be reproduced. The collector node on a hand
+(a new draw every step as in the paper, or held for ``noise_hold_steps``) are regenerated
+exactly, so any episode can be reproduced. The collector node on a hand
 (dexndm_collect) and the in-process batched replay in simulation (dexndm_sim.chaos_replay) plan
 their episodes here, so the same index sends the same targets on both paths.
 """
@@ -29,6 +30,9 @@ class EpisodePlanConfig:
     noise_probability: float = setting(0.5, help="paper: N(0, sigma) on every action element "
                                                  "with this probability per episode")
     noise_sigma: float = 0.01
+    noise_hold_steps: int = setting(1, help="each noise draw is held for this many steps (1: a "
+                                            "new draw every step, the paper's; more: offsets "
+                                            "the motors' PD loop cannot average away)")
     control_rate_hz: float = CONTROL_RATE_HZ
     order: str = setting("sequential", help="sequential or random")
     seed: int = 0
@@ -42,8 +46,10 @@ class EpisodePlanConfig:
         if self.mode == "replay" and not self.library:
             raise DexndmError("replay mode needs a trajectory library (parameter `library`); "
                               "the repository ships config/trajectories/default.npz")
-        if not 0 <= self.noise_probability <= 1 or self.noise_sigma < 0:
-            raise DexndmError("noise_probability must be in [0, 1] and noise_sigma >= 0")
+        if not 0 <= self.noise_probability <= 1 or self.noise_sigma < 0 \
+                or self.noise_hold_steps < 1:
+            raise DexndmError("noise_probability must be in [0, 1], noise_sigma >= 0 and "
+                              "noise_hold_steps >= 1")
         if self.order not in ("sequential", "random"):
             raise DexndmError("order must be sequential or random")
         if self.control_rate_hz <= 0 or self.ramp_s < 0:
@@ -70,13 +76,17 @@ def episode_seed(run_seed: int, index: int) -> int:
                >> np.uint64(1))
 
 
-def episode_noise(seed: int, probability: float, sigma: float, shape: tuple[int, int]
-                  ) -> tuple[bool, np.ndarray]:
-    """(noise on?, noise array) regenerated from an episode's recorded seed."""
+def episode_noise(seed: int, probability: float, sigma: float, shape: tuple[int, int],
+                  hold_steps: int = 1) -> tuple[bool, np.ndarray]:
+    """(noise on?, noise array) regenerated from an episode's recorded seed; with
+    ``hold_steps`` > 1 each draw stays for that many steps (piecewise constant)."""
     rng = np.random.default_rng(seed)
     enabled = bool(rng.random() < probability)
-    noise = rng.normal(0.0, sigma, shape) if enabled else np.zeros(shape)
-    return enabled, noise
+    if not enabled:
+        return False, np.zeros(shape)
+    steps, joints = shape
+    draws = rng.normal(0.0, sigma, (-(-steps // hold_steps), joints))
+    return True, np.repeat(draws, hold_steps, axis=0)[:steps]
 
 
 class EpisodePlanner:
@@ -125,7 +135,7 @@ class EpisodePlanner:
             row = index % len(library)
         base = library.actions[row, :steps].astype(float)
         enabled, noise = episode_noise(seed, config.noise_probability, config.noise_sigma,
-                                       base.shape)
+                                       base.shape, config.noise_hold_steps)
         name = Path(library.path).stem if library.path else "library"
         return EpisodePlan(index, f"{name}:{row}", library.label(row),
                            np.clip(base + noise, LOWER, UPPER), library.initial_q[row],

@@ -85,6 +85,8 @@ class Sim2SimConfig:
                                          "task data for the dynamics errors)")
     noise_probability: float = 0.5
     noise_sigma: float = 0.01
+    noise_hold_steps: int = setting(1, help="chaos-box noise draws held this many steps (1: "
+                                            "the paper's white noise)")
     architectures: tuple[str, ...] = ARCHITECTURES
     ablations: tuple[str, ...] = tuple(ABLATIONS)
     window: int = 10
@@ -210,7 +212,9 @@ class Sim2Sim:
         c = self.config
         variants = self.variants()
         replay = {"gap": c.gap, "wrists": c.chaos_wrists, "steps": c.chaos_steps,
-                  "p": c.noise_probability, "seed": c.seed}
+                  "p": c.noise_probability, "seed": c.seed,
+                  # in the digest only when used: earlier experiments' stages stay valid
+                  **({"hold": c.noise_hold_steps} if c.noise_hold_steps != 1 else {})}
         data_stages = ["sim", "chaos", "free"]
         stages = [
             Stage("sim", {"base": c.base, "environment": c.environment,
@@ -307,7 +311,8 @@ class Sim2Sim:
                 library=str(self.out / "sim" / "library.npz") if mode == "replay" else "",
                 mode=mode, steps=c.chaos_steps, noise_probability=c.noise_probability,
                 noise_sigma=c.noise_sigma if sigma is None else sigma,
-                order="random", seed=c.seed + 1000 * k, out=str(directory / wrist),
+                noise_hold_steps=c.noise_hold_steps, order="random", seed=c.seed + 1000 * k,
+                out=str(directory / wrist),
                 episodes=share, profile=c.gap, wrist=wrist,
                 balls=ChaosBox.balls if balls is None else balls, threads=c.threads)))
         return {"episodes": sum(r["episodes"] for r in reports),
