@@ -126,8 +126,8 @@ def _demo(args: argparse.Namespace) -> int:
     print("one run of each, the same object and grasp (cylinders_004, grasp 0), axis "
           f"{args.axis}; base: policies/base_policy (docs/base_policy.md)"
           + (f"; residual: {residual} (docs/sim2sim.md)" if residual != "none" else "")
-          + (f"; gap meter: {dynamics} one step ahead, per-joint error against its reference "
-             "error" if meter else ""))
+          + (f"; gap meter: {dynamics} one step ahead (mean error against its reference error; "
+             "levels from its calibration when it holds one, docs/gap_meter.md)" if meter else ""))
     return 1 if any(run.failed for run in runs) else 0
 
 
