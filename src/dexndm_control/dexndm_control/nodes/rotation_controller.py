@@ -140,18 +140,19 @@ class RotationController(Node):
             self.compute.append(decision.step.compute_s)
         self._steps.publish(self._control_step(decision, started))
         self.publish_times.append(time.monotonic() - publish_started)
-        if self.meter is not None:  # after the target left: the meter never delays it
-            self.core.score_gap(decision, q)
-            self._publish_gap(decision)
-
-    def _publish_gap(self, decision) -> None:
-        if decision.step is not None:
+        if self.meter is not None and decision.step is not None:
+            # after the target left, in the meter's thread: the meter never delays a command
+            future = self.core.score_gap(decision, q, wait=False)
             self.gap_times.append(decision.gap_s)
             self.gap_cpu_times.append(decision.gap_cpu_s)
-        reading = decision.gap
-        self._last_gap = reading
+            future.add_done_callback(self._publish_gap)
+
+    def _publish_gap(self, future) -> None:
+        """The meter's reading of a tick, published from the meter's thread."""
+        reading = future.result()
         if reading is None:
             return
+        self._last_gap = reading
         self.gap_summary.add(reading)
         message = GapMeter(predicted=reading.predicted.tolist(),
                            measured=reading.measured.tolist(), error=reading.error.tolist(),
@@ -224,6 +225,7 @@ class RotationController(Node):
                 "latency_ms": percentiles(self.latency),
                 **({"gap_meter_ms": percentiles(self.gap_times),
                     "gap_meter_cpu_ms": percentiles(self.gap_cpu_times),
+                    "gap_meter_thread_ms": percentiles(list(self.meter.worker_seconds)),
                     "gap_meter": self.gap_summary.to_dict(self.meter.reference)}
                    if self.meter is not None else {})}
 
