@@ -52,8 +52,6 @@ class SceneConfig:
     preset: str = "fast"
     object: ObjectSpec | None = None
     chaos_box: ChaosBox | None = None
-    # "Fig. 38 B": the object tied to three fingertips by weld constraints (needs an object)
-    bind_to_fingertips: bool = False
     # sensors that give a batched reader every fingertip and object quantity in one array
     # (TIP_SENSOR_LAYOUT); they observe, they do not change the dynamics
     state_sensors: bool = False
@@ -137,11 +135,6 @@ def build_scene(config: SceneConfig) -> Scene:
         rotation = quat_to_matrix(np.asarray(config.wrist_quat))
         start = np.asarray(PALM_POSITION) + rotation @ OBJECT_IN_PALM
         add_object(spec, config.object, tuple(start))
-        if config.bind_to_fingertips:
-            for tip in ("if_ds", "mf_ds", "th_ds"):
-                spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name1=tip, name2="object",
-                                  objtype=mujoco.mjtObj.mjOBJ_BODY,
-                                  solref=[0.05, 1.0])  # soft ties, like a bandage
     if config.chaos_box is not None:
         _add_chaos_box(spec, config.chaos_box, config.wrist_quat)
     if config.state_sensors:
