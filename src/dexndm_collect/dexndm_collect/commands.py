@@ -122,7 +122,8 @@ def _dataset(args: argparse.Namespace) -> int:
         from dexndm_control.core.controller import ControllerConfig
 
         given = {key: value for key, value in (("gap_window_s", args.window_s),
-                                               ("gap_offset_s", args.offset_s)) if value}
+                                               ("gap_offset_s", args.offset_s))
+                 if value is not None}
         config = ControllerConfig(**given)
         print(format_calibration(calibrate_from_bags(
             args.bags, args.bundle, config.gap_ticks(config.gap_window_s),

@@ -132,7 +132,6 @@ class GapMeter:
                               "dynamics`, or measure it with `dexndm eval dynamics --ood SHARDS "
                               "--meter-reference`")
         self.reference = np.asarray(reference, dtype=float)
-        self.warn_factor, self.error_factor = warn_factor, error_factor
         calibration = section.get("calibration")
         if calibration is not None:
             self.thresholds = thresholds_from_calibration(calibration, window, offset_ticks,

@@ -140,12 +140,16 @@ class RotationController(Node):
             self.compute.append(decision.step.compute_s)
         self._steps.publish(self._control_step(decision, started))
         self.publish_times.append(time.monotonic() - publish_started)
-        if self.meter is not None and decision.step is not None:
-            # after the target left, in the meter's thread: the meter never delays a command
-            future = self.core.score_gap(decision, q, wait=False)
-            self.gap_times.append(decision.gap_s)
-            self.gap_cpu_times.append(decision.gap_cpu_s)
-            future.add_done_callback(self._publish_gap)
+        if self.meter is None:
+            return
+        if decision.step is None:  # a hold or ramp: the meter starts over ("waiting")
+            self._last_gap = None
+            return
+        # after the target left, in the meter's thread: the meter never delays a command
+        future = self.core.score_gap(decision, q, wait=False)
+        self.gap_times.append(decision.gap_s)
+        self.gap_cpu_times.append(decision.gap_cpu_s)
+        future.add_done_callback(self._publish_gap)
 
     def _publish_gap(self, future) -> None:
         """The meter's reading of a tick, published from the meter's thread."""
