@@ -58,6 +58,8 @@ def _write_bag(path: Path, ticks: int = 20, warn_from: int = 0,
             gap = GapMeter(level=int(warned), joints_out=["if_mcp"] if warned else [])
             gap.rolling_mae[0], gap.warn_threshold[:], gap.error_threshold[:] = \
                 0.006 if warned else 0.002, [0.005] * 16, [0.01] * 16
+            gap.offset_warn_threshold[:], gap.offset_error_threshold[:] = [0.02] * 16, [0.04] * 16
+            gap.offset[1] = 0.003  # if_rot: a standing offset, far below its warn level
             gap.error[0] = 0.004 if tick % 2 else -0.004
             writer.write(meter, stamp + 2000, serialize_message(gap))
             stamps.append(stamp)
@@ -121,8 +123,12 @@ def test_dataset_stats_reports_what_the_gap_meter_saw_in_a_bag(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "20 ticks over 0.95 s; OK 75 %, WARN 25 %, ERROR 0 %; worst if_mcp" in result.stdout
-    # if_mcp: |error| 4 mrad every tick, out (6 mrad >= 5) on 5 of 20 ticks, ratio at most 1.2
-    assert re.search(r"if_mcp\s+4\.00\s+25%\s+1\.20", result.stdout), result.stdout
+    # if_mcp: |error| 4 mrad every tick, motion error at most 6 mrad, out (6 >= 5) on 5 of 20
+    # ticks, ratio at most 1.2; if_rot: its 3 mrad offset is 0.15 of its 20 mrad warn level
+    assert re.search(r"if_mcp\s+4\.00\s+6\.00\s+0\.00\s+25%\s+1\.20", result.stdout), \
+        result.stdout
+    assert re.search(r"if_rot\s+0\.00\s+0\.00\s+3\.00\s+0%\s+0\.15", result.stdout), \
+        result.stdout
     assert (tmp_path / "bag_gap_meter.png").stat().st_size > 10_000
     assert sorted(p.name for p in (tmp_path / "bag").iterdir())[0] == "bag_0.mcap"
     assert "gap_meter.png" not in {p.name for p in (tmp_path / "bag").iterdir()}

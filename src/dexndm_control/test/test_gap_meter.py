@@ -10,11 +10,9 @@ import pytest
 
 from conftest import DRIFT, drift_dynamics_bundle
 from dexndm_control.core.controller import ControllerConfig, ControllerCore
+from dexndm_control.core.gap_levels import ERROR, OK, WARN
 from dexndm_control.core.gap_meter import (
     CALIBRATION_FLOOR,
-    ERROR,
-    OK,
-    WARN,
     GapMeter,
     GapStatistics,
     GapSummary,

@@ -91,6 +91,11 @@ def test_gap_meter_scores_each_tick_against_the_reading_after_it(virtual_hand, p
     assert all(gap.level in (0, 1, 2) for gap in gaps)
     assert np.allclose(gaps[-1].warn_threshold, 5e-3) and np.allclose(gaps[-1].error_threshold,
                                                                       1e-2)
+    # no calibration in the bundle: the offset's levels are the same factors of its reference
+    assert np.allclose(gaps[-1].offset_warn_threshold, 5e-3)
+    assert np.allclose(gaps[-1].offset_error_threshold, 1e-2)
+    # the offset (a slow mean of the errors, which are never all zero on a moving hand) is sent
+    assert np.all(np.isfinite(gaps[-1].offset)) and np.any(np.asarray(gaps[-1].offset) != 0.0)
     assert scored()[-1].message.startswith("within the dynamics model's data") or \
         "beyond" in scored()[-1].message
     # per joint: motion error, offset and their warn thresholds

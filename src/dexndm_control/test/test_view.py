@@ -36,12 +36,15 @@ CYLINDER = [{"type": "cylinder", "size": [0.02, 0.03, 0.0], "pos": [-0.005, -0.0
              "quat": [0.349, -0.849, 0.375, -0.128]}]
 
 
-def _record(level=1, out=("if_mcp",)):
+def _record(level=1, out=("if_mcp",), offset=None):
     rolling = np.full(16, 0.001)
     rolling[0] = 0.006  # if_mcp: 6 mrad against a 5 mrad warn threshold
     return gap_meter_record(level=level, rolling_mae=rolling, warn_threshold=np.full(16, 0.005),
                             error_threshold=np.full(16, 0.010), error=np.zeros(16),
-                            joints_out=list(out))
+                            joints_out=list(out),
+                            offset=np.zeros(16) if offset is None else offset,
+                            offset_warn_threshold=np.full(16, 0.008),
+                            offset_error_threshold=np.full(16, 0.016))
 
 
 def _compose(transform: dict, pose: dict) -> np.ndarray:
@@ -129,6 +132,26 @@ def test_gap_meter_record_and_link_colours():
     assert by_id["hand/if_px"]["cubes"][0]["color"]["g"] == pytest.approx(0.64)
 
 
+def test_an_offset_beyond_its_threshold_is_judged_as_the_controller_judges_it():
+    """rf_mcp's motion error is small, its offset (-20 mrad) is past the 16 mrad error level:
+    the record's ratio and joint level come from the offset, as in GapThresholds.level."""
+    offset = np.zeros(16)
+    offset[JOINT_NAMES.index("rf_mcp")] = -0.020
+    offset[JOINT_NAMES.index("th_cmc")] = 0.004  # half its warn threshold: OK
+    record = _record(level=2, out=("if_mcp", "rf_mcp"), offset=offset)
+    assert record["ratio"]["rf_mcp"] == pytest.approx(2.5)  # 20 / 8
+    assert record["ratio"]["th_cmc"] == pytest.approx(0.5)
+    assert record["offset_mrad"]["rf_mcp"] == pytest.approx(-20.0)
+    assert record["joint_level"]["rf_mcp"] == 2 and record["joint_level"]["if_mcp"] == 1
+    assert record["joint_level"]["th_cmc"] == 0
+    # thresholds a message does not carry (0) never trip
+    bare = gap_meter_record(level=0, rolling_mae=np.zeros(16), warn_threshold=np.zeros(16),
+                            error_threshold=np.zeros(16), error=np.zeros(16), joints_out=[],
+                            offset=np.zeros(16), offset_warn_threshold=np.zeros(16),
+                            offset_error_threshold=np.zeros(16))
+    assert set(bare["joint_level"].values()) == {0} and set(bare["ratio"].values()) == {0.0}
+
+
 @pytest.fixture
 def view():
     core = ViewCore(ViewConfig(port=0, page_port=0))
@@ -143,7 +166,9 @@ def test_a_protocol_client_receives_the_scene_and_the_gap_meter(view):
                                                                 TF_TOPIC)), 10)
     view.command(np.zeros(16))
     view.gap_meter(7, level=1, rolling_mae=np.full(16, 0.006), warn_threshold=np.full(16, 0.005),
-                   error_threshold=np.full(16, 0.01), error=np.zeros(16), joints_out=["if_mcp"])
+                   error_threshold=np.full(16, 0.01), error=np.zeros(16), joints_out=["if_mcp"],
+                   offset=np.zeros(16), offset_warn_threshold=np.full(16, 0.005),
+                   offset_error_threshold=np.full(16, 0.01))
     stamp, record = client.receive(GAP_TOPIC)
     assert stamp == 7 and record["level_name"] == "WARN"
     view.joint_state(42_000, POSE)

@@ -1,6 +1,7 @@
 """`dexndm dataset stats BAG`: what the live gap meter saw in a recorded run (the controller's
-/dexndm/gap_meter messages): level shares, per-joint error and time out of coverage, and a PNG
-of every joint's rolling error against its warn threshold over the run. `dexndm dataset
+/dexndm/gap_meter messages): level shares, per joint the error, the largest motion error and
+|offset|, and the time out of coverage, and a PNG of every joint's larger statistic against its
+warn threshold over the run. `dexndm dataset
 gap-calibrate BAGS --bundle DIR`: the meter's thresholds from supervised runs."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from rclpy.serialization import deserialize_message
 
 from dexndm_collect.bag.mcap_read import read_topics
+from dexndm_control.core.gap_levels import GapThresholds
 from dexndm_control.core.gap_meter import calibrate, store_calibration
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_DT, JOINT_NAMES
@@ -72,14 +74,21 @@ def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
     seconds, messages = _messages(bag)
     error = np.array([m.error for m in messages])
     rolling = np.array([m.rolling_mae for m in messages])
-    warn = np.array([m.warn_threshold for m in messages])
+    offset = np.array([m.offset for m in messages])
     level = np.array([m.level for m in messages])
-    ratio = np.divide(rolling, warn, out=np.zeros_like(rolling), where=warn > 0)
+    # the thresholds as each message carried them (a controller restart may change them)
+    ratio = np.stack([GapThresholds(np.asarray(m.warn_threshold), np.asarray(m.error_threshold),
+                                    np.asarray(m.offset_warn_threshold),
+                                    np.asarray(m.offset_error_threshold), "bag").ratio(
+                                        m.rolling_mae, m.offset) for m in messages])
     stats = {"bag": str(bag), "ticks": len(messages),
              "seconds": round(float(seconds[-1]), 2),
              "level_share": {name: round(float(np.mean(level == i)), 3)
                              for i, name in enumerate(LEVELS)},
              "joints": {name: {"mae_mrad": round(1e3 * float(np.abs(error[:, j]).mean()), 3),
+                               "motion_max_mrad": round(1e3 * float(rolling[:, j].max()), 3),
+                               "offset_max_mrad": round(1e3 * float(np.abs(offset[:, j]).max()),
+                                                        3),
                                "out_share": round(float(np.mean(ratio[:, j] >= 1.0)), 3),
                                "max_ratio": round(float(ratio[:, j].max()), 2)}
                         for j, name in enumerate(JOINT_NAMES)}}
@@ -103,9 +112,10 @@ def _plot(seconds, ratio, level, worst, path: Path) -> None:
         top.plot(seconds, ratio[:, j], lw=1.4 if named else 0.7, alpha=1.0 if named else 0.35,
                  label=name if named else None)
     top.axhline(1.0, color="k", ls="--", lw=0.8, label="warn threshold")
-    top.set_ylabel("rolling error / warn threshold")
+    top.set_ylabel("motion error or |offset| / warn threshold")
     top.legend(loc="upper right", fontsize=8)
-    top.set_title("live gap meter: per-joint rolling one-step error of the dynamics model")
+    top.set_title("live gap meter: per joint, the larger of its two statistics over its warn "
+                  "threshold")
     bottom.step(seconds, level, where="post", color="tab:red")
     bottom.set_yticks([0, 1, 2], LEVELS)
     bottom.set_xlabel("time [s]")
@@ -118,9 +128,11 @@ def format_gap_stats(stats: dict) -> str:
     shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in stats["level_share"].items())
     lines = [f"gap meter in {stats['bag']}: {stats['ticks']} ticks over {stats['seconds']} s; "
              f"{shares}; worst {', '.join(stats['worst_joints'])}",
-             f"{'joint':<8} {'MAE mrad':>9} {'out':>6} {'max ratio':>10}"]
+             f"{'joint':<8} {'MAE mrad':>9} {'motion max':>11} {'|offset| max':>13} "
+             f"{'out':>6} {'max ratio':>10}"]
     for name, joint in stats["joints"].items():
-        lines.append(f"{name:<8} {joint['mae_mrad']:>9.2f} {100 * joint['out_share']:>5.0f}% "
+        lines.append(f"{name:<8} {joint['mae_mrad']:>9.2f} {joint['motion_max_mrad']:>11.2f} "
+                     f"{joint['offset_max_mrad']:>13.2f} {100 * joint['out_share']:>5.0f}% "
                      f"{joint['max_ratio']:>10.2f}")
     return "\n".join(lines) + ("\n" + json.dumps({"picture": stats["picture"]})
                                if "picture" in stats else "")

@@ -40,14 +40,13 @@ import numpy as np
 import torch
 import yaml
 
+from dexndm_control.core.gap_levels import LEVEL_NAMES, OK, GapThresholds
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS, RAD_PER_TICK
 from dexndm_control.policy.bundle import update_bundle_info
 from dexndm_control.policy.dynamics_model import load_dynamics_bundle
 
-OK, WARN, ERROR = 0, 1, 2  # diagnostic_msgs/DiagnosticStatus levels
 CALIBRATION_FLOOR = 0.5 * RAD_PER_TICK  # rad
-LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 
 
 @dataclass
@@ -95,25 +94,6 @@ class GapStatistics:
         return np.mean(self._deviations, axis=0)
 
 
-@dataclass(frozen=True)
-class GapThresholds:
-    """Per joint (rad): where each statistic warns and errs, and what they come from."""
-
-    motion_warn: np.ndarray
-    motion_error: np.ndarray
-    offset_warn: np.ndarray
-    offset_error: np.ndarray
-    source: str
-
-    def level(self, motion: np.ndarray, offset: np.ndarray) -> tuple[int, np.ndarray]:
-        """The level and which joints are at or beyond their warn thresholds."""
-        offset = np.abs(offset)
-        out = (motion >= self.motion_warn) | (offset >= self.offset_warn)
-        if np.any(motion >= self.motion_error) or np.any(offset >= self.offset_error):
-            return ERROR, out
-        return (WARN if out.any() else OK), out
-
-
 class GapMeter:
     def __init__(self, bundle: str | Path, window: int = 10, warn_factor: float = 5.0,
                  error_factor: float = 10.0, offset_ticks: int = 40) -> None:
@@ -143,6 +123,8 @@ class GapMeter:
                 f"{warn_factor:g}x / {error_factor:g}x the dynamics model's error on "
                 f"{self.reference_source}")
         self.warn, self.error = self.thresholds.motion_warn, self.thresholds.motion_error
+        self.offset_warn = self.thresholds.offset_warn
+        self.offset_error = self.thresholds.offset_error
         self.window = window
         self.statistics = GapStatistics(window, offset_ticks)
         self._q: deque[np.ndarray] = deque(maxlen=self.model.window)
@@ -205,8 +187,7 @@ class GapMeter:
         t = self.thresholds
         judged = "" if self.statistics.judged else ", settling"
         scope = f"{min(self.statistics.count, self.window)} of {self.window} ticks{judged}"
-        ratio = np.maximum(reading.rolling_mae / t.motion_warn,
-                           np.abs(reading.offset) / t.offset_warn)
+        ratio = t.ratio(reading.rolling_mae, reading.offset)
         worst = int(np.argmax(ratio))
         if reading.level == OK:
             message = (f"within the dynamics model's data: worst {JOINT_NAMES[worst]} at "

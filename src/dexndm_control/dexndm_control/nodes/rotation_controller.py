@@ -162,8 +162,11 @@ class RotationController(Node):
                            measured=reading.measured.tolist(), error=reading.error.tolist(),
                            rolling_mae=reading.rolling_mae.tolist(),
                            warn_threshold=self.meter.warn.tolist(),
-                           error_threshold=self.meter.error.tolist(), level=reading.level,
-                           joints_out=reading.joints_out)
+                           error_threshold=self.meter.error.tolist(),
+                           offset=reading.offset.tolist(),
+                           offset_warn_threshold=self.meter.offset_warn.tolist(),
+                           offset_error_threshold=self.meter.offset_error.tolist(),
+                           level=reading.level, joints_out=reading.joints_out)
         message.header.stamp = self.get_clock().now().to_msg()
         self._gap.publish(message)
 

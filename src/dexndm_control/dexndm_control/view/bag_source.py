@@ -81,7 +81,9 @@ def feed(core: ViewCore, topic: str, stamp_ns: int, message) -> None:
         core.gap_meter(stamp_ns, level=message.level, rolling_mae=message.rolling_mae,
                        warn_threshold=message.warn_threshold,
                        error_threshold=message.error_threshold, error=message.error,
-                       joints_out=list(message.joints_out))
+                       joints_out=list(message.joints_out), offset=message.offset,
+                       offset_warn_threshold=message.offset_warn_threshold,
+                       offset_error_threshold=message.offset_error_threshold)
 
 
 def play(core: ViewCore, path: str | Path, rate: float = 1.0, loop: bool = False) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dexndm_control.core.gap_levels import ERROR, LEVEL_NAMES, GapThresholds
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.hand_model import HandKinematics
 from dexndm_control.rotations import quat_to_matrix
@@ -163,23 +164,25 @@ def object_entity(stamp_ns: int, geoms: list[dict]) -> dict:
 
 
 def gap_meter_record(level: int, rolling_mae, warn_threshold, error_threshold, error,
-                     joints_out) -> dict:
+                     joints_out, offset, offset_warn_threshold, offset_error_threshold) -> dict:
     """A GapMeter message as a JSON record a Plot panel can address by joint name:
-    ``ratio.<joint>`` is the rolling error over its warn threshold (1 = WARN), ``joint_level``
-    is 0 / 1 / 2 (OK / WARN / ERROR) per joint."""
-    rolling = np.asarray(rolling_mae, dtype=float)
-    warn = np.asarray(warn_threshold, dtype=float)
-    over_error = rolling >= np.asarray(error_threshold, dtype=float)
-    ratio = np.divide(rolling, warn, out=np.zeros_like(rolling), where=warn > 0)
-    levels = np.where(over_error, 2, np.where(ratio >= 1.0, 1, 0))
+    ``ratio.<joint>`` is the larger of its motion error and |offset| over their warn thresholds
+    (1 = WARN), ``joint_level`` is 0 / 1 / 2 (OK / WARN / ERROR) per joint, judged as the
+    controller judges it (core/gap_levels.py)."""
+    thresholds = GapThresholds(*(np.asarray(v, dtype=float) for v in (
+        warn_threshold, error_threshold, offset_warn_threshold, offset_error_threshold)),
+        source="message")
+    rolling, offset = np.asarray(rolling_mae, dtype=float), np.asarray(offset, dtype=float)
 
     def by_joint(values, scale=1.0):
         return {n: scale * float(v) for n, v in zip(JOINT_NAMES, values, strict=True)}
 
-    return {"level": int(level), "level_name": ("OK", "WARN", "ERROR")[min(int(level), 2)],
+    return {"level": int(level), "level_name": LEVEL_NAMES[min(int(level), ERROR)],
             "joints_out": list(joints_out), "rolling_mae_mrad": by_joint(rolling, 1e3),
-            "error_mrad": by_joint(error, 1e3), "ratio": by_joint(ratio),
-            "joint_level": {n: int(v) for n, v in zip(JOINT_NAMES, levels, strict=True)}}
+            "offset_mrad": by_joint(offset, 1e3), "error_mrad": by_joint(error, 1e3),
+            "ratio": by_joint(thresholds.ratio(rolling, offset)),
+            "joint_level": {n: int(v) for n, v in zip(
+                JOINT_NAMES, thresholds.joint_levels(rolling, offset), strict=True)}}
 
 
 def joint_levels(record: dict) -> np.ndarray:
