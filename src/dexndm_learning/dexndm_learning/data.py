@@ -56,6 +56,15 @@ def split_by_episode(keys: Sequence[str], eval_fraction: float, seed: int
     return sorted(order[n_eval:].tolist()), sorted(order[:n_eval].tolist())
 
 
+def at_rest_before(episode: Episode, steps: int, control_dt: float) -> Episode:
+    """``episode`` after ``steps`` control steps of the hand holding still at its first reading
+    with its first target (what a hand does before its first policy tick), so that a window that
+    ends at the episode's start holds no motion."""
+    q = np.concatenate([np.repeat(episode.q[:1], steps, axis=0), episode.q])
+    a = np.concatenate([np.repeat(episode.a[:1], steps, axis=0), episode.a])
+    return Episode(q, a, np.arange(len(q)) * control_dt, dict(episode.meta))
+
+
 class Windows:
     """Every valid window of a set of episodes, as flat arrays plus gather indices.
 
@@ -113,6 +122,14 @@ class Windows:
         qi, ai = self.end_q[index], self.end_a[index]
         return (self.q[qi[:, None] + torch.arange(1, steps + 1)],
                 self.a[ai[:, None] + torch.arange(1, steps)])
+
+    def first_of_each_episode(self) -> Windows:
+        """Only each episode's first window (the one nearest its start), in place."""
+        first = torch.ones(len(self), dtype=torch.bool)
+        first[1:] = self.episode[1:] != self.episode[:-1]
+        self.end_q, self.end_a, self.episode = \
+            self.end_q[first], self.end_a[first], self.episode[first]
+        return self
 
     def statistics(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Per-joint mean/std of q, a and dq = q_{t+1} - q_t over the windows' rows."""

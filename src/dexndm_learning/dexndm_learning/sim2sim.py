@@ -101,6 +101,9 @@ class Sim2SimConfig:
                                             "ahead (1: the paper's one-step objective)")
     residual_base_in_loop: bool = setting(False, help="run the base policy on the model's "
                                                       "predicted states in those steps")
+    residual_from_rest: bool = setting(False, help="roll each episode from a rest before its "
+                                                   "start instead of from every window of the "
+                                                   "simulator's history (needs a horizon > 1)")
     eval_episodes: int = setting(64, help="episodes per row (the same starts in every row)")
     seed: int = 0
     threads: int = 2
@@ -119,6 +122,9 @@ class Sim2SimConfig:
             raise DexndmError("every episode count must be >= 2")
         if not self.residual_seeds or len(set(self.residual_seeds)) != len(self.residual_seeds):
             raise DexndmError("residual_seeds: give one or more distinct seeds")
+        if self.residual_from_rest and self.residual_horizon < 2:
+            raise DexndmError("residual_from_rest needs residual_horizon > 1 (more than the "
+                              "model's window)")
         if any(not sigma > 0 for sigma in self.sigma_ablation):
             raise DexndmError("sigma_ablation: every sigma must be > 0 (rad)")
         if any(not 2 <= n < self.chaos_episodes for n in self.efficiency_episodes):
@@ -260,7 +266,8 @@ class Sim2Sim:
         c = self.config
         if c.residual_horizon == 1 and not c.residual_base_in_loop:
             return {}
-        return {"horizon": c.residual_horizon, "base_in_loop": c.residual_base_in_loop}
+        rollout = {"horizon": c.residual_horizon, "base_in_loop": c.residual_base_in_loop}
+        return {**rollout, "from_rest": True} if c.residual_from_rest else rollout
 
     def variants(self) -> dict[str, tuple[str, str | None, str]]:
         """name -> (architecture, pretraining data or None, finetuning data)."""
@@ -425,7 +432,8 @@ class Sim2Sim:
                     dynamics=entry["bundle"], data=[str(self.out / "sim" / "shards")],
                     out=str(out), epochs=c.residual_epochs, scale=c.residual_scale,
                     penalty=c.residual_penalty, horizon=c.residual_horizon,
-                    base=c.base if c.residual_base_in_loop else None, seed=seed,
+                    base=c.base if c.residual_base_in_loop else None,
+                    from_rest=c.residual_from_rest, seed=seed,
                     progress=False, device="cpu"))
                 bundles.append(str(out / "best"))
                 draws.append({"seed": seed, **{k: v for k, v in result.items()

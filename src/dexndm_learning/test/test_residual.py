@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import save_bundle
 from dexndm_control.policy.dynamics_model import load_dynamics
 from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.policy.runtime import PolicyRuntime
-from dexndm_control.transitions import write_shard
-from dexndm_learning.data import Windows
+from dexndm_control.transitions import Episode, write_shard
+from dexndm_learning.data import Windows, at_rest_before
 from dexndm_learning.dynamics.train import DynamicsTrainConfig, train_dynamics
 from dexndm_learning.residual.train import (
     BaseChain,
@@ -175,3 +177,45 @@ def test_one_step_objective_and_teacher_forced_rollout_by_hand():
         command = a_future[:, 0] + residual(obs, a_future[:, 0], predicted[:, 0])
     assert torch.allclose(commands[:, W], command)
     assert torch.allclose(predicted[:, 1], model(q_hist[:, -W:], commands[:, 1:W + 1]))
+
+
+def test_rest_windows_by_hand():
+    """at_rest_before + first_of_each_episode: the one window per episode ends on the last rest
+    step, its history is the rest, and what follows is the episode from its first state."""
+    q = np.arange(6 * 16, dtype=np.float32).reshape(6, 16)
+    a = -np.arange(5 * 16, dtype=np.float32).reshape(5, 16) - 1
+    episode = Episode(q, a, np.arange(6) * 0.05, {"axis": [0.0, 0.0, 1.0]})
+    rested = at_rest_before(episode, 3, 0.05)
+    assert rested.q.shape == (9, 16) and rested.a.shape == (8, 16)
+    assert np.array_equal(rested.q[:4], np.repeat(q[:1], 4, 0)) and np.array_equal(
+        rested.q[3:], q)
+    assert np.array_equal(rested.a[:4], np.repeat(a[:1], 4, 0)) and np.allclose(
+        np.diff(rested.t), 0.05)
+    windows = Windows([rested, at_rest_before(episode, 3, 0.05)], window=2, control_dt=0.05,
+                      history=1, horizon=2).first_of_each_episode()
+    assert len(windows) == 2 and windows.episode.tolist() == [0, 1]
+    q_span, a_span = windows.span(torch.arange(2), 3)
+    q_future, a_future = windows.future(torch.arange(2), 2)
+    assert torch.equal(q_span, torch.from_numpy(np.repeat(q[None, :1], 3, 1)).repeat(2, 1, 1))
+    assert torch.equal(a_span[0], torch.from_numpy(np.repeat(a[:1], 3, 0)))
+    assert torch.equal(q_future[0], torch.from_numpy(q[:2]))  # the episode's q_0, q_1
+    assert torch.equal(a_future[0, 0], torch.from_numpy(a[0]))  # then its own first target
+
+
+def test_residual_from_rest_trains_on_one_rollout_per_episode(tmp_path):
+    real, sim = real_plant(), sim_plant()
+    write_shard(tmp_path / "real" / "r.npz", make_episodes(real, 30, seed=1, noise=0.02), "real")
+    write_shard(tmp_path / "sim" / "s.npz", make_episodes(sim, 30, steps=60, seed=2), "sim")
+    train_dynamics(DynamicsTrainConfig(data=[str(tmp_path / "real")], out=str(tmp_path / "dyn"),
+                                       arch="joint", window=4, epochs=3, batch_size=256,
+                                       device="cpu", progress=False))
+    with pytest.raises(DexndmError, match="--horizon"):
+        ResidualTrainConfig(dynamics="x", data=["y"], out=str(tmp_path / "no"), from_rest=True)
+    result = train_residual(ResidualTrainConfig(
+        dynamics=str(tmp_path / "dyn" / "best"), data=[str(tmp_path / "sim")],
+        out=str(tmp_path / "res"), history=3, hidden=(64,), scale=0.2, epochs=30,
+        horizon=12, from_rest=True, lr=3e-3, device="cpu", progress=False))
+    # the real plant lags the simulated one: rolled from rest, the correction helps
+    assert result["best_mismatch_rad"] < 0.9 * result["baseline_mismatch_rad"], result
+    _, _, info = load_residual(tmp_path / "res" / "best")
+    assert info["from_rest"] is True and info["horizon"] == 12

@@ -3,6 +3,7 @@ profile without noise, reproduces it exactly (open-loop targets, deterministic p
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,17 @@ def test_the_known_answer_profile_is_nominal_with_half_the_gain_and_damping():
     profile = get_profile(str(ROOT / "config" / "profiles" / "nominal_half_gain.yaml"))
     assert profile == replace(nominal(), name="nominal_half_gain", kp=(1.5,) * 16,
                               kd=(0.05,) * 16)
+
+
+def test_the_twin_is_exact_under_the_same_profile_and_moved_by_a_correction(tmp_path):
+    """scripts/twin_objective.py: a `nominal` twin set to the nominal hand's state lands exactly
+    on its next state (0 mrad); a correction moves it away (G = 1 of base - q, > 1 mrad)."""
+    env = {"DEXNDM_CACHE": str(tmp_path / "cache"), "PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "twin_objective.py"),
+                             "--gap", "nominal", "--gains", "0", "1", "--envs", "3",
+                             "--steps", "15"], cwd=ROOT, env=env, check=True,
+                            capture_output=True, text=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["steps"] >= 30
+    assert report["results"]["G=0"]["mismatch_mrad"] == 0.0
+    assert report["results"]["G=1"]["mismatch_mrad"] > 1.0

@@ -29,7 +29,13 @@ from dexndm_control.policy.dynamics_model import DynamicsModel, load_dynamics
 from dexndm_control.policy.networks import ResidualPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
-from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
+from dexndm_learning.data import (
+    Windows,
+    at_rest_before,
+    fingerprint,
+    load_episodes,
+    split_by_episode,
+)
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
 from dexndm_learning.trainer import train as train_loop
 
@@ -49,6 +55,10 @@ class ResidualTrainConfig(RunConfig):
                                    "(1: the paper's one-step objective)")
     base: str | None = setting(None, help="base_policy bundle run in the loop for the steps after "
                                           "the first (default: the recorded targets)")
+    from_rest: bool = setting(False, help="roll each episode from a rest before its start "
+                                          "(--horizon steps), instead of every window of the "
+                                          "simulator's history: past the first W steps the "
+                                          "model sees only its own predictions")
     epochs: int = 5
     lr: float = 3e-4
 
@@ -62,6 +72,9 @@ class ResidualTrainConfig(RunConfig):
             raise DexndmError("--history must be >= 1")
         if self.horizon < 1:
             raise DexndmError("--horizon must be >= 1 (1: one-step objective)")
+        if self.from_rest and self.horizon < 2:
+            raise DexndmError("--from-rest rolls from a rest before each episode: give --horizon "
+                              "> 1 (more than the model's window W to leave the rest behind)")
 
 
 class BaseChain(torch.nn.Module):
@@ -174,13 +187,22 @@ def train_residual(config: ResidualTrainConfig) -> dict:
     train_ids, eval_ids = split_by_episode(loaded.keys, config.eval_fraction, config.seed)
     kwargs = {"window": dynamics.window, "control_dt": loaded.control_dt,
               "history": config.history, "horizon": config.horizon}
-    train = Windows([loaded.episodes[i] for i in train_ids], **kwargs)
-    evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
+    every_window = Windows([loaded.episodes[i] for i in train_ids], **kwargs)
+    if config.from_rest:
+        def windows(ids):
+            rest = dynamics.window + config.history
+            return Windows([at_rest_before(loaded.episodes[i], rest, loaded.control_dt)
+                            for i in ids], **kwargs).first_of_each_episode()
+        train, evaluation = windows(train_ids), windows(eval_ids)
+    else:
+        train, evaluation = every_window, Windows([loaded.episodes[i] for i in eval_ids],
+                                                  **kwargs)
     if len(train) == 0:
         raise DexndmError("no training window long enough for W + T + horizon steps in the "
                           "data: lower --horizon or --history")
     residual = ResidualPolicyNet(layout.size, hidden=tuple(config.hidden), scale=config.scale)
-    _set_normalisers(residual, train, layout)
+    # the observation statistics of the policy's own motion (not of the rests)
+    _set_normalisers(residual, every_window, layout)
     objective = ResidualObjective(residual, dynamics, layout, config.penalty,
                                   base).to(device)
     held_out = evaluation if len(evaluation) else train
@@ -201,6 +223,7 @@ def train_residual(config: ResidualTrainConfig) -> dict:
         {"layout": layout.to_dict(), "data_fingerprint": fingerprint(loaded.files),
          "dynamics": {"path": str(config.dynamics), **dynamics.config()},
          "horizon": config.horizon, "base_in_loop": config.base,
+         "from_rest": config.from_rest,
          "eval_episodes": [loaded.keys[i] for i in eval_ids]},
         lambda: torch.optim.Adam(residual.parameters(), lr=config.lr)),
         config, device, distributed, out)
