@@ -7,6 +7,7 @@ The residual's objective queries the dynamics model with the simulator's histori
 targets; a gap hand shows such histories only while something corrects it. Episodes recorded with
 a correction in the loop put that kind of data in front of the model (a DAgger-like round for
 the dynamics: collect where the residual will ask, finetune, retrain the residual).
+OUT/base_targets holds the same readings with the base targets the commands were made from.
 
   python scripts/residual_in_loop.py --experiment runs/sim2sim_half_kp \
       --residual runs/sim2sim_half_kp/residual/joint/seed_0/best --out runs/loop_1
@@ -19,20 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
-from dexndm_control.transitions import write_shard
+from dexndm_control.transitions import Episode, write_shard
 from dexndm_learning.comparison import GeneralistOnEnv
 from dexndm_learning.sim2sim import Sim2Sim, load_config, record_episodes
 
 
-class GainCorrection(GeneralistOnEnv):
-    """The base policy with command = base + G (base - q) (q: this step's joint reading)."""
+class CorrectedBase(GeneralistOnEnv):
+    """The base policy plus a residual bundle or, with ``gain``, the analytic correction
+    G (base - q) (q: this step's joint reading); keeps every step's base targets."""
 
-    def __init__(self, bundle: str, gain: float) -> None:
-        super().__init__(bundle)
+    def __init__(self, bundle: str, residual: str | None = None, gain: float | None = None):
+        super().__init__(bundle, residual)
         self.gain = gain
+        self.bases: list[np.ndarray] = []  # per step, [N, 16]
 
-    def correction(self, obs, base: np.ndarray, q: np.ndarray) -> np.ndarray:
-        return self.gain * (base - q)
+    def correction(self, obs, base: np.ndarray, q: np.ndarray) -> np.ndarray | None:
+        self.bases.append(base.copy())
+        return self.gain * (base - q) if self.gain is not None \
+            else super().correction(obs, base, q)
 
 
 def main() -> None:
@@ -50,14 +55,19 @@ def main() -> None:
 
     experiment = Sim2Sim(load_config(args.experiment / "config.yaml"), args.experiment)
     config = experiment.config
-    policy = GainCorrection(config.base, args.oracle_gain) if args.residual is None \
-        else experiment.policy(args.residual)
+    policy = CorrectedBase(config.base, args.residual, args.oracle_gain)
     vec_env = experiment.vec_env(config.gap, args.episodes, seed_offset=args.seed_offset)
     try:
         episodes, _, survived = record_episodes(vec_env, policy.advance)
     finally:
         vec_env.close()
     write_shard(args.out / "rollout.npz", episodes, f"sim:{config.gap}")
+    # the same readings with the base targets the commands were made from: what a model of the
+    # simulator is fed to ask whether the corrected hand moves as the simulator would
+    bases = np.stack(policy.bases, axis=1)  # [N, steps, 16]; an episode's step k is step k
+    write_shard(args.out / "base_targets" / "rollout.npz",
+                [Episode(e.q, bases[e.meta["env"], :len(e.a)], e.t, e.meta) for e in episodes],
+                f"sim:{config.gap}")
     print(f"{len(episodes)} episodes ({sum(len(e.a) for e in episodes)} steps, "
           f"{survived.mean():.0%} held the object to the end) under {config.gap} with "
           f"{args.residual or f'G = {args.oracle_gain:g}'} in the loop -> {args.out}")
