@@ -26,8 +26,10 @@ from dexndm_sim.sysid import (
 from dexndm_sim.wrist import CANONICAL
 
 WRISTS = [CANONICAL[w] for w in ("palm_up", "palm_down", "base_up", "thumb_up")]
-# measured with this test's budget (12 least-squares iterations on 6 x 60 recorded steps)
-KP_TOLERANCE, LIMIT_TOLERANCE = 0.25, 0.15  # measured: 0.135 and 0.055
+# measured with this test's budget (12 least-squares iterations on 6 x 100 recorded steps):
+# 0.083 and 0.037. With 60 steps per recording kp was not fixed on every joint and the result
+# depended on the machine (0.135 on one host, 0.267 on another, the same code)
+KP_TOLERANCE, LIMIT_TOLERANCE = 0.25, 0.15
 # the firmware-law model (8 least-squares iterations on 6 x 60 steps); measured: 0.041, 0.009
 FIRMWARE_KP_TOLERANCE, FIRMWARE_LIMIT_TOLERANCE = 0.1, 0.05
 
@@ -42,7 +44,7 @@ def _truth():
 
 def test_search_recovers_latency_gains_and_torque_limit_of_a_known_hand():
     truth = _truth()
-    recordings = simulate_recordings(truth, probing_targets(8, 60, seed=1),
+    recordings = simulate_recordings(truth, probing_targets(8, 100, seed=1),
                                      [WRISTS[i % 4] for i in range(8)])
     fit, held = split_recordings(recordings, 0.25, seed=0)
     replayer = Replayer(nominal(), population=32)
