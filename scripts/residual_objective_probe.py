@@ -28,7 +28,7 @@ from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.policy.dynamics_model import load_dynamics
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, at_rest_before, load_episodes, split_by_episode
-from dexndm_learning.residual.train import ResidualObjective, _batch, load_residual
+from dexndm_learning.residual.train import ResidualObjective, load_residual, residual_batch
 from dexndm_sim.profiles import get_profile
 
 
@@ -60,7 +60,8 @@ def rate(objective: ResidualObjective, windows: Windows, history: int, horizon: 
     total, per_joint, size, count = 0.0, np.zeros(len(JOINT_NAMES)), 0.0, 0
     for start in range(0, len(windows), batch_size):
         index = torch.arange(start, min(start + batch_size, len(windows)))
-        q_span, a_span, wrist, axis, q_future, a_future = _batch(windows, index, history, "cpu")
+        batch = residual_batch(windows, index, history, "cpu")
+        q_span, a_span, wrist, axis, q_future, a_future = batch
         predicted, commands, bases = objective.rollout(q_span, a_span, wrist, axis, a_future,
                                                        q_future.shape[1])
         total += (predicted - q_future)[:, skip:].norm(dim=-1).mean().item() * len(index)

@@ -4,11 +4,11 @@ set to the nominal simulator's exact physics state, as the dynamics.
 
 While the base policy runs under `nominal` (the episodes the residual trains on), each step a
 twin under --gap is set to the nominal hand's full physics state (hand, object, contacts) and
-stepped once with command = base + G (base - q) for every G of --gains (with --spring, plus G
-times the known answer to the gap profile's passive joint spring, k / kp (base - springref),
-instead); the objective is the
-twin's q_{t+1} against the nominal hand's. Where this objective does not prefer a correction,
-no learned model of the gap hand can make the paper's one-step objective prefer it either.
+stepped once with command = base + G (base - q) for every G of --gains (with --spring, base + G
+times the known answer to the gap profile's passive joint spring, k / kp (base - springref));
+the objective is the twin's q_{t+1} against the nominal hand's. Where this objective prefers a
+correction, the paper's one-step objective is right for that gap with the full state known, and
+a learned model that does not prefer it is what stands between the residual and the answer.
 Only each environment's first episode counts (a reset may draw new object physics in one
 simulator and not the other).
 

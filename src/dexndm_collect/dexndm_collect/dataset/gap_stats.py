@@ -77,10 +77,10 @@ def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
     offset = np.array([m.offset for m in messages])
     level = np.array([m.level for m in messages])
     # the thresholds as each message carried them (a controller restart may change them)
-    ratio = np.stack([GapThresholds(np.asarray(m.warn_threshold), np.asarray(m.error_threshold),
-                                    np.asarray(m.offset_warn_threshold),
-                                    np.asarray(m.offset_error_threshold), "bag").ratio(
-                                        m.rolling_mae, m.offset) for m in messages])
+    thresholds = GapThresholds(*(np.array([getattr(m, name) for m in messages]) for name in (
+        "warn_threshold", "error_threshold", "offset_warn_threshold", "offset_error_threshold")),
+        source="bag")
+    ratio = thresholds.ratio(rolling, offset)
     stats = {"bag": str(bag), "ticks": len(messages),
              "seconds": round(float(seconds[-1]), 2),
              "level_share": {name: round(float(np.mean(level == i)), 3)

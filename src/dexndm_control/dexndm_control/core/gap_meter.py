@@ -123,8 +123,6 @@ class GapMeter:
                 f"{warn_factor:g}x / {error_factor:g}x the dynamics model's error on "
                 f"{self.reference_source}")
         self.warn, self.error = self.thresholds.motion_warn, self.thresholds.motion_error
-        self.offset_warn = self.thresholds.offset_warn
-        self.offset_error = self.thresholds.offset_error
         self.window = window
         self.statistics = GapStatistics(window, offset_ticks)
         self._q: deque[np.ndarray] = deque(maxlen=self.model.window)

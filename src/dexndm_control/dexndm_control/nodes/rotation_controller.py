@@ -158,14 +158,15 @@ class RotationController(Node):
             return
         self._last_gap = reading
         self.gap_summary.add(reading)
+        t = self.meter.thresholds
         message = GapMeter(predicted=reading.predicted.tolist(),
                            measured=reading.measured.tolist(), error=reading.error.tolist(),
                            rolling_mae=reading.rolling_mae.tolist(),
-                           warn_threshold=self.meter.warn.tolist(),
-                           error_threshold=self.meter.error.tolist(),
+                           warn_threshold=t.motion_warn.tolist(),
+                           error_threshold=t.motion_error.tolist(),
                            offset=reading.offset.tolist(),
-                           offset_warn_threshold=self.meter.offset_warn.tolist(),
-                           offset_error_threshold=self.meter.offset_error.tolist(),
+                           offset_warn_threshold=t.offset_warn.tolist(),
+                           offset_error_threshold=t.offset_error.tolist(),
                            level=reading.level, joints_out=reading.joints_out)
         message.header.stamp = self.get_clock().now().to_msg()
         self._gap.publish(message)

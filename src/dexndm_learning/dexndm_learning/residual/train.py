@@ -169,7 +169,7 @@ class ResidualObjective(torch.nn.Module):
         return mismatch + self.penalty * (commands - bases).pow(2).mean()
 
 
-def _batch(windows: Windows, index: torch.Tensor, T: int, device: str):
+def residual_batch(windows: Windows, index: torch.Tensor, T: int, device: str):
     W = windows.window
     q_span, a_span = windows.span(index, W + T)
     q_future, a_future = windows.future(index, windows.horizon)
@@ -209,7 +209,7 @@ def train_residual(config: ResidualTrainConfig) -> dict:
     baseline = _evaluate(objective, held_out, layout, device, use_residual=False)
 
     def loss(module: torch.nn.Module, index: torch.Tensor) -> torch.Tensor:
-        return module(*_batch(train, index, config.history, device))
+        return module(*residual_batch(train, index, config.history, device))
 
     def assess() -> Evaluation:
         mismatch = _evaluate(objective, held_out, layout, device)
@@ -251,8 +251,8 @@ def _evaluate(objective: ResidualObjective, windows: Windows, layout: Observatio
     total, count = 0.0, 0
     for start in range(0, len(windows), batch_size):
         index = torch.arange(start, min(start + batch_size, len(windows)))
-        loss = objective(*_batch(windows, index, layout.history, device), with_penalty=False,
-                         use_residual=use_residual)
+        loss = objective(*residual_batch(windows, index, layout.history, device),
+                         with_penalty=False, use_residual=use_residual)
         total += loss.item() * len(index)
         count += len(index)
     objective.train()
