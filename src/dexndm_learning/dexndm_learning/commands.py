@@ -165,8 +165,8 @@ QUICK_CONFIG = "config/experiments/sim2sim_quick.yaml"
 def _experiment_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
     sim2sim = sub.add_parser(
-        "sim2sim", help="nominal -> gap profile: data, dynamics, residuals and the table, as "
-                        "resumable stages (docs/sim2sim.md)")
+        "sim2sim", help="training profile -> gap profile: data, dynamics, residuals and the "
+                        "table, as resumable stages (docs/sim2sim.md)")
     sim2sim.add_argument("--config", default="config/experiments/sim2sim.yaml",
                          help="experiment settings (YAML of Sim2SimConfig's fields)")
     sim2sim.add_argument("--quick", action="store_true",

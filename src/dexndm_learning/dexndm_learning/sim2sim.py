@@ -3,7 +3,8 @@ profile) as resumable stages (stages.py), from a base policy to the table.
 
 Stages, each in its own directory of the experiment:
 
-- ``sim``: the base policy's first episodes under ``nominal`` in the evaluation environment
+- ``sim``: the base policy's first episodes under ``train_profile`` (``nominal``; an identified
+  profile for the paper's pipeline of system identification first) in the evaluation environment
   (the specialist checkpoint ``environment`` was trained in: its objects, wrist, axes and
   grasps), recorded as transition shards (dynamics pretraining, residual training) and as a
   trajectory library (what the chaos box replays);
@@ -22,7 +23,8 @@ Stages, each in its own directory of the experiment:
   episodes, their out-of-distribution error against the count (paper Fig. 6B);
 - ``residual``: a residual through each frozen dynamics model, on ``sim``, one per seed of
   ``residual_seeds`` (a row pools their evaluations: residual training is a draw too);
-- ``evaluate``: every row under the gap profile (and the base under ``nominal``, the ceiling) on
+- ``evaluate``: every row under the gap profile (and the base in its training profile, the
+  ceiling) on
   the same objects, grasps, axes and seeds: RotR, RotP, TTF, Rot, drops; the ratio to Direct and
   the share of the gap closed. ``report.json`` and ``report.md`` at the top.
 """
@@ -67,11 +69,21 @@ SATURATED = 0.99
 @dataclass(frozen=True)
 class Sim2SimConfig:
     base: str = setting("policies/base_policy", help="the base policy bundle")
+    other_bases: tuple[str, ...] = setting((), help="more base policy bundles run under the gap "
+                                                    "on the same starts, rows direct_<dir name> "
+                                                    "(the autotune experiment's untuned base)")
     environment: str = setting("policies/gap_reference/model_1949.pt",
                                help="specialist checkpoint whose training environment every row "
                                     "is measured in (objects, wrist, axes, grasps)")
     gap: str = setting("real", help="the target profile (name, NAME:key=value or a file)")
-    sim_episodes: int = setting(128, help="base-policy episodes under nominal (shards, library)")
+    train_profile: str = setting("nominal", help="the simulator the base policy was trained in "
+                                                 "(name, NAME:key=value or a file; an "
+                                                 "identified profile for the autotune rows): "
+                                                 "its episodes are the residual's targets and "
+                                                 "the chaos box's trajectories, and the No-gap "
+                                                 "row runs in it")
+    sim_episodes: int = setting(128, help="base-policy episodes in the training profile (shards, "
+                                          "library)")
     chaos_episodes: int = setting(256, help="chaos-box episodes, split over the wrists")
     chaos_wrists: tuple[str, ...] = ("palm_down", "palm_up")
     chaos_steps: int = setting(0, help="steps replayed per episode (0: the library's)")
@@ -185,11 +197,19 @@ class Sim2Sim:
     def __init__(self, config: Sim2SimConfig, out: str | Path) -> None:
         self.config = config
         self.out = Path(out)
-        for path, what in ((Path(config.base) / "bundle.yaml", "base policy bundle"),
-                           (Path(config.environment), "environment checkpoint")):
+        bundles = [(Path(b) / "bundle.yaml", "base policy bundle")
+                   for b in (config.base, *config.other_bases)]
+        if len({Path(b).name for b in config.other_bases}) < len(config.other_bases):
+            raise DexndmError("other_bases: the rows are named after the bundles' directories; "
+                              "give bundles in directories of different names")
+        for path, what in (*bundles, (Path(config.environment), "environment checkpoint")):
             if not path.is_file():
                 raise DexndmError(f"{what} {path.parent if what.startswith('base') else path} "
                                   "not found")
+        from dexndm_sim.profiles import get_profile
+
+        for spec in (config.train_profile, config.gap):  # a wrong name fails now, not in a stage
+            get_profile(spec)
 
     # environments ---------------------------------------------------------------------------
 
@@ -206,11 +226,12 @@ class Sim2Sim:
             grasp_profile=trained.profile, disturbance_probability=0.0,
             seed=trained.seed + seed_offset, threads=self.config.threads))
 
-    def policy(self, residual: str | None = None):
-        """The base policy (+ a residual bundle) as the controller runs it."""
+    def policy(self, residual: str | None = None, base: str | None = None):
+        """The base policy (or another ``base``) + a residual bundle, as the controller runs
+        them."""
         from dexndm_learning.comparison import GeneralistOnEnv
 
-        return GeneralistOnEnv(self.config.base, residual)
+        return GeneralistOnEnv(base or self.config.base, residual)
 
     # stages -----------------------------------------------------------------------------------
 
@@ -221,10 +242,13 @@ class Sim2Sim:
                   "p": c.noise_probability, "seed": c.seed,
                   # in the digest only when used: earlier experiments' stages stay valid
                   **({"hold": c.noise_hold_steps} if c.noise_hold_steps != 1 else {})}
+        # in the digests only when not `nominal`: earlier experiments' stages stay valid
+        trained_in = {"train_profile": c.train_profile} if c.train_profile != "nominal" else {}
+        others = {"other_bases": c.other_bases} if c.other_bases else {}
         data_stages = ["sim", "chaos", "free"]
         stages = [
             Stage("sim", {"base": c.base, "environment": c.environment,
-                          "episodes": c.sim_episodes}, self._sim),
+                          "episodes": c.sim_episodes, **trained_in}, self._sim),
             Stage("chaos", {**replay, "episodes": c.chaos_episodes, "sigma": c.noise_sigma},
                   lambda d, _: self._replay(d, c.chaos_episodes, None), after=("sim",)),
             Stage("free", {**replay, "episodes": c.free_episodes, "sigma": c.noise_sigma},
@@ -255,7 +279,8 @@ class Sim2Sim:
                                "penalty": c.residual_penalty, "seeds": c.residual_seeds,
                                **self._residual_rollout()},
                   self._residual, after=("sim", "dynamics")),
-            Stage("evaluate", {"episodes": c.eval_episodes, "gap": c.gap},
+            Stage("evaluate", {"episodes": c.eval_episodes, "gap": c.gap, **trained_in,
+                               **others},
                   self._evaluate, after=("residual",)),
         ]
         return stages
@@ -278,13 +303,15 @@ class Sim2Sim:
         return found
 
     def _sim(self, directory: Path, _upstream: dict) -> dict:
-        vec_env = self.vec_env("nominal", self.config.sim_episodes)
+        trained_in = self.config.train_profile
+        vec_env = self.vec_env(trained_in, self.config.sim_episodes)
         base = self.policy()
         try:
             episodes, rows, survived = record_episodes(vec_env, base.advance)
             if not survived.any():
                 raise DexndmError(f"{self.config.base} dropped the object in every one of "
-                                  f"{len(rows)} episodes under nominal: no trajectory to replay")
+                                  f"{len(rows)} episodes under {trained_in}: no trajectory to "
+                                  "replay")
             env = vec_env.env
             wrists = [str(w) for w in env.config.wrists]
             keep = np.flatnonzero(survived)  # the paper replays the trajectories that succeed
@@ -296,7 +323,7 @@ class Sim2Sim:
         finally:
             vec_env.close()
         library.save(directory / "library.npz")
-        write_shard(directory / "shards" / "rollout.npz", episodes, "sim:nominal")
+        write_shard(directory / "shards" / "rollout.npz", episodes, f"sim:{trained_in}")
         return {"episodes": len(episodes), "transitions": int(sum(len(e.a) for e in episodes)),
                 "survived": int(survived.sum()),
                 "library": str(directory / "library.npz"), "shards": str(directory / "shards")}
@@ -446,16 +473,18 @@ class Sim2Sim:
         from dexndm_learning.ppo.transfer import first_episodes
 
         c = self.config
-        rows = {"no_gap": ("nominal", [None]), "direct": (c.gap, [None])}
-        rows.update({f"dexndm_{name}": (c.gap, entry["bundles"])
+        rows = {"no_gap": (c.train_profile, [None], c.base), "direct": (c.gap, [None], c.base)}
+        rows.update({f"direct_{Path(other).name}": (c.gap, [None], other)
+                     for other in c.other_bases})
+        rows.update({f"dexndm_{name}": (c.gap, entry["bundles"], c.base)
                      for name, entry in upstream["residual"].items()})
         results = {}
-        for name, (profile, residuals) in rows.items():
+        for name, (profile, residuals, base_bundle) in rows.items():
             draws, meters = [], []
             for residual in residuals:  # the same starts for every draw and every row
                 vec_env = self.vec_env(profile, c.eval_episodes)
                 meter = SaturationMeter(vec_env.env)
-                base = self.policy(residual)
+                base = self.policy(residual, base_bundle)
                 try:
                     draws.append(first_episodes(
                         vec_env, lambda v, meter=meter, base=base: meter.after(v, base.advance)))
@@ -464,8 +493,10 @@ class Sim2Sim:
                 meters.append(meter)
             pooled = {key: np.concatenate([d[key] for d in draws]) for key in draws[0]}
             results[name] = outcome_summary(pooled)
-            results[name].update(profile=profile, residuals=residuals,
+            results[name].update(profile=profile, residuals=residuals, base=base_bundle,
                                  draw_radians=[float(d["radians"].mean()) for d in draws],
+                                 # per start (draws in order): paired comparisons between rows
+                                 radians_per_episode=pooled["radians"].tolist(),
                                  **SaturationMeter.pooled(meters))
         return summarise(results)
 

@@ -8,23 +8,32 @@ from dexndm_control.hand import JOINT_NAMES
 
 
 def summarise(rows: dict) -> dict:
-    """Each row with its ratio to Direct and the share of the gap it closes
-    ((row - Direct) / (No gap - Direct), rotation in rad per episode)."""
+    """Each row with its ratio to Direct, the share of the gap it closes ((row - Direct) /
+    (No gap - Direct), rotation in rad per episode) and, where the rows keep their per-episode
+    rotation, the paired difference to Direct: per start, the row's mean over its residual
+    draws minus Direct's, as [mean, standard error] over the starts."""
     direct = rows["direct"]["radians"][0]
     ceiling = rows["no_gap"]["radians"][0]
+    direct_per_start = rows["direct"].get("radians_per_episode")
     for row in rows.values():
         rotation = row["radians"][0]
         row["ratio_to_direct"] = rotation / direct if direct > 0 else None
         row["gap_closed"] = (rotation - direct) / (ceiling - direct) if ceiling > direct \
             else None
+        if direct_per_start is not None and "radians_per_episode" in row:
+            starts = len(direct_per_start)
+            per_start = np.reshape(row["radians_per_episode"], (-1, starts)).mean(axis=0)
+            difference = per_start - np.asarray(direct_per_start)
+            row["paired_vs_direct"] = [float(difference.mean()),
+                                       float(difference.std(ddof=1) / np.sqrt(starts))]
     return rows
 
 
 def markdown_report(report: dict) -> str:
     lines = ["| row | profile | RotR | RotP | TTF | Rot [rad / 20 s] | Rot per residual draw | "
-             "drops | × Direct | gap closed | at torque limit (mean, max joint) | dynamics "
-             "MAE: chaos one-step / OOD one-step / OOD 10-step open loop (mrad) | "
-             "dq/da_t, dq/da_t-1 |", "|" + "---|" * 14]
+             "drops | × Direct | paired Δ vs Direct (± s.e.) | gap closed | at torque limit "
+             "(mean, max joint) | dynamics MAE: chaos one-step / OOD one-step / OOD 10-step "
+             "open loop (mrad) | dq/da_t, dq/da_t-1 |", "|" + "---|" * 15]
     dynamics = report["dynamics"]
     for name, row in report["rows"].items():
         cells = [f"{row[m][0]:.2f} ± {row[m][1]:.2f}"
@@ -33,6 +42,8 @@ def markdown_report(report: dict) -> str:
         per_draw = "–" if len(draws) < 2 else ", ".join(f"{d:.2f}" for d in draws)
         ratio = "–" if row["ratio_to_direct"] is None else f"{row['ratio_to_direct']:.2f}"
         closed = "–" if row["gap_closed"] is None else f"{row['gap_closed']:.2f}"
+        paired = row.get("paired_vs_direct")
+        paired = "–" if paired is None else f"{paired[0]:+.2f} ± {paired[1]:.2f}"
         variant = dynamics.get(name.removeprefix("dexndm_"))
         errors = "–"
         if variant is not None:
@@ -47,7 +58,8 @@ def markdown_report(report: dict) -> str:
         sensitivity = "–" if variant is None or "sensitivity_current" not in variant else \
             f"{variant['sensitivity_current']:.3f}, {variant['sensitivity_previous']:.3f}"
         lines.append(f"| {name} | {row['profile']} | {' | '.join(cells)} | {per_draw} | "
-                     f"{row['drops']:.0%} | {ratio} | {closed} | {saturation} | {errors} | "
+                     f"{row['drops']:.0%} | {ratio} | {paired} | {closed} | {saturation} | "
+                     f"{errors} | "
                      f"{sensitivity} |")
     rows = report["rows"]
     draws = max(len(row.get("draw_radians", [0])) for row in rows.values())

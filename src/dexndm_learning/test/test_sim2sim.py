@@ -4,7 +4,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.trajectory_library import load_library
 from dexndm_control.transitions import read_shard
 from dexndm_learning.sim2sim import ABLATIONS, ARCHITECTURES, Sim2Sim, load_config
@@ -49,13 +51,19 @@ def test_quick_experiment_produces_every_stage_and_row(tmp_path):
         assert 0 < entry["ood_open_loop_mae_rad"] < 1.0
         assert entry["ood_is_training_data"] == (name == "joint_task_ceiling")
     rows = report["rows"]
-    assert set(rows) == {"no_gap", "direct", *(f"dexndm_{name}" for name in variants)}
+    assert set(rows) == {"no_gap", "direct", "direct_test_base_policy",
+                         *(f"dexndm_{name}" for name in variants)}
     draws = len(config.residual_seeds)
     for name, row in rows.items():  # residual rows pool one evaluation per training seed
         pooled = draws if name.startswith("dexndm_") else 1
         assert row["episodes"] == config.eval_episodes * pooled
         assert len(row["draw_radians"]) == pooled
         assert np.isclose(np.mean(row["draw_radians"]), row["radians"][0])
+        assert len(row["radians_per_episode"]) == row["episodes"]
+        assert np.isclose(np.mean(row["radians_per_episode"]), row["radians"][0])
+    assert rows["direct"]["paired_vs_direct"] == [0.0, 0.0]
+    assert rows["direct_test_base_policy"]["base"] == "policies/test_base_policy"
+    assert rows["direct"]["base"] == rows["dexndm_joint"]["base"] == config.base
     curves = report["efficiency"]["ood_mae_rad"]
     assert set(curves) == {"joint", "whole"}
     assert all(set(c) == {"3", str(config.chaos_episodes)} for c in curves.values())
@@ -82,3 +90,55 @@ def test_gap_closed_and_ratio_are_computed_from_the_direct_and_ceiling_rows():
     assert np.isclose(rows["dexndm_joint"]["gap_closed"], 0.5)
     assert np.isclose(rows["dexndm_joint"]["ratio_to_direct"], 1.75)
     assert np.isclose(rows["no_gap"]["gap_closed"], 1.0) and rows["direct"]["gap_closed"] == 0.0
+    assert "paired_vs_direct" not in rows["dexndm_joint"]  # rows of runs before per-episode
+
+
+def test_paired_difference_to_direct_averages_a_rows_draws_per_start():
+    direct = {"radians": [2.0, 1.0], "radians_per_episode": [1.0, 2.0, 3.0]}
+    # two residual draws on the same three starts: per start (2, 4, 3) and (4, 2, 5) -> 3, 3, 4
+    residual = {"radians": [10 / 3, 1.0], "radians_per_episode": [2.0, 4.0, 3.0, 4.0, 2.0, 5.0]}
+    rows = summarise({"no_gap": {"radians": [5.0, 1.0]}, "direct": direct,
+                      "dexndm_joint": residual})
+    # differences 2, 1, 1: mean 4/3, sample std sqrt(1/3), standard error sqrt(1/3) / sqrt(3)
+    mean, error = rows["dexndm_joint"]["paired_vs_direct"]
+    assert np.isclose(mean, 4 / 3) and np.isclose(error, 1 / 3)
+    assert "paired_vs_direct" not in rows["no_gap"]
+
+
+HALF_KP = QUICK.parents[1] / "profiles" / "nominal_half_kp.yaml"
+
+
+def test_the_training_profile_drives_the_sim_stage_and_the_ceiling_row(tmp_path):
+    """The autotune rows' experiment: the base's episodes (the residual's targets, the chaos
+    box's trajectories) come from the profile it was trained in, not from `nominal`; a nominal
+    experiment keeps the digests of the experiments run before the setting existed."""
+    nominal = load_config(QUICK, sim_episodes=2)
+    half_kp = load_config(QUICK, sim_episodes=2, train_profile=str(HALF_KP))
+    digests = {}
+    for name, config in (("nominal", nominal), ("half_kp", half_kp)):
+        experiment = Sim2Sim(config, tmp_path / name)
+        stages = {s.name: s for s in experiment.stages()}
+        digests[name] = stages
+        experiment._sim(tmp_path / name, {})
+    assert "train_profile" not in digests["nominal"]["sim"].settings
+    assert "train_profile" not in digests["nominal"]["evaluate"].settings
+    assert digests["half_kp"]["sim"].settings["train_profile"] == str(HALF_KP)
+    assert digests["half_kp"]["evaluate"].settings["train_profile"] == str(HALF_KP)
+    shards = {name: read_shard(tmp_path / name / "shards" / "rollout.npz")
+              for name in ("nominal", "half_kp")}
+    assert shards["nominal"].source == "sim:nominal"
+    assert shards["half_kp"].source == f"sim:{HALF_KP}"
+    first = [shards[name].episodes[0] for name in ("nominal", "half_kp")]
+    # the same grasp (settled under each profile) and nearly the same first target; half the
+    # gain moves the joints less on the first step
+    assert np.abs(first[0].q[0] - first[1].q[0]).max() < 0.01
+    assert np.abs(first[0].a[0] - first[1].a[0]).max() < 0.02
+    step = [np.abs(e.q[1] - e.q[0]).sum() for e in first]
+    assert step[1] < 0.8 * step[0], step
+    with pytest.raises(DexndmError, match="nominl"):
+        Sim2Sim(load_config(QUICK, train_profile="nominl"), tmp_path / "bad")
+    with pytest.raises(DexndmError, match="no_such_bundle"):
+        Sim2Sim(load_config(QUICK, other_bases=["policies/no_such_bundle"]), tmp_path / "bad")
+    with pytest.raises(DexndmError, match="different names"):
+        Sim2Sim(load_config(QUICK, other_bases=["policies/base_policy", "./policies/base_policy"]),
+                tmp_path / "bad")
