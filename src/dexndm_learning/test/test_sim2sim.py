@@ -142,3 +142,9 @@ def test_the_training_profile_drives_the_sim_stage_and_the_ceiling_row(tmp_path)
     with pytest.raises(DexndmError, match="different names"):
         Sim2Sim(load_config(QUICK, other_bases=["policies/base_policy", "./policies/base_policy"]),
                 tmp_path / "bad")
+
+
+@pytest.mark.parametrize("path", sorted(QUICK.parent.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_experiment_configuration_loads(path):
+    config = load_config(path)  # unknown keys or invalid values raise
+    assert config.eval_episodes >= 2 and "joint" in config.architectures
