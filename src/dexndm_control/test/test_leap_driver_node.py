@@ -66,6 +66,13 @@ class Probe:
         return future.result()
 
 
+def _describe(status: DiagnosticStatus | None) -> str:
+    if status is None:
+        return "no diagnostics"
+    values = ", ".join(f"{v.key}={v.value}" for v in status.values)
+    return f"level {status.level} {status.message!r} ({values})"
+
+
 @pytest.fixture
 def driver(virtual_hand, processes, ros_node):
     port, control = virtual_hand()
@@ -161,7 +168,10 @@ def test_faults_are_reported_and_recovered(driver):
     assert wait_until(lambda: probe.bus_status().level == DiagnosticStatus.ERROR, 5,
                       spin=probe.node.spin)
     count = len(probe.states)
-    assert wait_until(lambda: len(probe.states) > count + 5, 8, spin=probe.node.spin)
+    # reconnection backs off 0.2, 0.4, 0.8 ... s and restarts the motors: a few seconds on a
+    # loaded machine; on a failure say what the driver last reported (its error, reconnects)
+    assert wait_until(lambda: len(probe.states) > count + 5, 15, spin=probe.node.spin), \
+        f"no states after the port came back; bus: {_describe(probe.bus_status())}"
     assert wait_until(lambda: probe.bus_status().level != DiagnosticStatus.ERROR, 5,
                       spin=probe.node.spin)  # connected again (WARN: no recent commands)
     assert process.poll() is None
