@@ -95,8 +95,8 @@ def plot_rows(rows: dict, path) -> None:
     names = list(rows)
     means = [rows[n]["radians"][0] for n in names]
     errors = [rows[n]["radians"][1] / np.sqrt(max(rows[n]["episodes"], 1)) for n in names]
-    colours = ["tab:gray" if n == "no_gap" else "tab:red" if n == "direct" else "tab:blue"
-               for n in names]
+    colours = ["tab:gray" if n == "no_gap" else "tab:red" if n == "direct"
+               else "tab:orange" if n.startswith("direct_") else "tab:blue" for n in names]
     figure, axis = plt.subplots(figsize=(max(6.0, 0.8 * len(names)), 3.8))
     axis.bar(np.arange(len(names)), means, yerr=errors, color=colours, capsize=3)
     axis.axhline(rows["direct"]["radians"][0], color="tab:red", lw=0.8, ls="--")
