@@ -160,3 +160,21 @@ def test_int8_bundle_acts_like_the_fp32_policy_and_says_its_precision(tmp_path):
     (tmp_path / "int8" / "bundle.yaml").write_text(yaml.safe_dump(info))
     with pytest.raises(DexndmError, match="unknown bundle precision 'fp8'"):
         PolicyRuntime(tmp_path / "int8")
+
+
+def test_shipped_base_policies_run_and_everything_shipped_stays_small():
+    """Every base_policy bundle under policies/ runs in the controller's runtime (actions within
+    the joint limits from its own initial pose), and the directory stays within the 25 MB the
+    repository allows for shipped bundles."""
+    bases = sorted(p.parent for p in (REPO / "policies").glob("*/bundle.yaml")
+                   if yaml.safe_load(p.read_text())["kind"] == "base_policy")
+    assert {"base_policy", "test_base_policy"} <= {p.name for p in bases}
+    for path in bases:
+        runtime = PolicyRuntime(path)
+        pose = np.asarray(runtime.initial_pose)
+        runtime.reset(pose, pose)
+        for _ in range(3):
+            target = runtime.step(pose, WRIST, AXIS).target
+            assert np.all(target >= LOWER - 1e-9) and np.all(target <= UPPER + 1e-9), path.name
+    size = sum(f.stat().st_size for f in (REPO / "policies").rglob("*") if f.is_file())
+    assert size <= 25_000_000, f"policies/ holds {size / 1e6:.1f} MB"
