@@ -14,7 +14,10 @@ pads). Reported: the identified per-joint kp, kd and torque limit against the st
 values (median relative error), held-out open-loop tracking RMS under `nominal` and under the
 identified profiles, the latency found, the time on this machine. `--compare` adds CMA-ES and
 random search at equal simulator budget (position-actuator model); `--in-set` a search on
-recordings of `real:law=actuator,effects=false`, a hand inside the position-actuator set.
+recordings of `real:law=actuator,effects=false`, a hand inside the position-actuator set;
+`--in-model` the firmware-law search on recordings of `real:effects=false` (the stand-in's law and
+per-joint spread without its torque-speed curve, gear friction and pads: what the search finds
+when nothing outside its parameters moves the hand).
 Prints one JSON line.
 """
 
@@ -70,6 +73,11 @@ def _identify(truth_spec: str, refine: str, generations: int, seed: int,
     errors = np.abs(result.best.values / true_values.values - 1)
     out = {f"{name}_rel_err_median": round(float(np.median(errors[:, i])), 3)
            for i, name in enumerate(PARAMETERS)}
+    # the PD's velocity term and the joint's viscous friction together
+    velocity_terms = [PARAMETERS.index("kd"), PARAMETERS.index("damping")]
+    out["kd_plus_damping_rel_err_median"] = round(float(np.median(np.abs(
+        result.best.values[:, velocity_terms].sum(axis=1)
+        / true_values.values[:, velocity_terms].sum(axis=1) - 1))), 3)
     return {**out, "base": base_spec, "rms_base_rad": round(float(rms_base.mean()), 5),
             "rms_identified_rad": round(float(rms_found.mean()), 5),
             "rms_true_parameters_rad": round(float(rms_true.mean()), 5),
@@ -90,6 +98,9 @@ def main() -> None:
                              "actuator model)")
     parser.add_argument("--in-set", action="store_true",
                         help="also identify a hand inside the searched parameter set")
+    parser.add_argument("--in-model", action="store_true",
+                        help="also identify the stand-in without its effects outside the "
+                             "firmware-law model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-profile", default=None, metavar="FILE.yaml",
                         help="also write the profile identified in the position-actuator model")
@@ -116,6 +127,9 @@ def main() -> None:
     if args.in_set:
         result["in_set"] = _identify("real:law=actuator,effects=false", "least_squares",
                                      args.iterations, args.seed)
+    if args.in_model:
+        result["in_model"] = _identify("real:effects=false", "least_squares", args.iterations,
+                                       args.seed, base_spec=FIRMWARE_LAW)
     report("sysid", result)
 
 
