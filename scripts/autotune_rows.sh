@@ -23,7 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 iterations=${ITERATIONS:-2500}
 rounds=${ROUNDS:-3}
 runs=${RUNS:-runs/autotune}
-base=${BASE:-policies/autotune_base_policy}
+base=${BASE:-runs/autotune/base_policy}
 profile=config/profiles/real_standin_identified.yaml
 dexndm=.venv/bin/dexndm
 ppo_env=(env "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}")  # why: train_base_policy.sh
@@ -63,6 +63,7 @@ if [[ ! -d $runs/dagger/best ]]; then
         --epochs 6 --beta 0.7 --eval-episodes 64 --no-progress --overwrite
 fi
 if [[ ! -f $base/bundle.yaml ]]; then
+    mkdir -p "$(dirname "$base")"
     cp -r "$runs/dagger/best" "$base"
 fi
 echo "== sim-to-sim experiment with the autotuned base"
