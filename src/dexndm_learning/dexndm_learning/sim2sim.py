@@ -24,9 +24,9 @@ Stages, each in its own directory of the experiment:
 - ``residual``: a residual through each frozen dynamics model, on ``sim``, one per seed of
   ``residual_seeds`` (a row pools their evaluations: residual training is a draw too);
 - ``evaluate``: every row under the gap profile (and the base in its training profile, the
-  ceiling) on
-  the same objects, grasps, axes and seeds: RotR, RotP, TTF, Rot, drops; the ratio to Direct and
-  the share of the gap closed. ``report.json`` and ``report.md`` at the top.
+  ceiling; ``other_bases`` as direct rows) on the same objects, grasps, axes and seeds: RotR,
+  RotP, TTF, Rot, drops; the ratio to Direct, the paired difference to it per start and the
+  share of the gap closed. ``report.json`` and ``report.md`` at the top.
 """
 
 from __future__ import annotations
@@ -243,12 +243,13 @@ class Sim2Sim:
                   # in the digest only when used: earlier experiments' stages stay valid
                   **({"hold": c.noise_hold_steps} if c.noise_hold_steps != 1 else {})}
         # in the digests only when not `nominal`: earlier experiments' stages stay valid
-        trained_in = {"train_profile": c.train_profile} if c.train_profile != "nominal" else {}
+        training_sim = {"train_profile": c.train_profile} if c.train_profile != "nominal" \
+            else {}
         others = {"other_bases": c.other_bases} if c.other_bases else {}
         data_stages = ["sim", "chaos", "free"]
         stages = [
             Stage("sim", {"base": c.base, "environment": c.environment,
-                          "episodes": c.sim_episodes, **trained_in}, self._sim),
+                          "episodes": c.sim_episodes, **training_sim}, self._sim),
             Stage("chaos", {**replay, "episodes": c.chaos_episodes, "sigma": c.noise_sigma},
                   lambda d, _: self._replay(d, c.chaos_episodes, None), after=("sim",)),
             Stage("free", {**replay, "episodes": c.free_episodes, "sigma": c.noise_sigma},
@@ -279,7 +280,7 @@ class Sim2Sim:
                                "penalty": c.residual_penalty, "seeds": c.residual_seeds,
                                **self._residual_rollout()},
                   self._residual, after=("sim", "dynamics")),
-            Stage("evaluate", {"episodes": c.eval_episodes, "gap": c.gap, **trained_in,
+            Stage("evaluate", {"episodes": c.eval_episodes, "gap": c.gap, **training_sim,
                                **others},
                   self._evaluate, after=("residual",)),
         ]

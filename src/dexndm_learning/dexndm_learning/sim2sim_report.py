@@ -59,8 +59,7 @@ def markdown_report(report: dict) -> str:
             f"{variant['sensitivity_current']:.3f}, {variant['sensitivity_previous']:.3f}"
         lines.append(f"| {name} | {row['profile']} | {' | '.join(cells)} | {per_draw} | "
                      f"{row['drops']:.0%} | {ratio} | {paired} | {closed} | {saturation} | "
-                     f"{errors} | "
-                     f"{sensitivity} |")
+                     f"{errors} | {sensitivity} |")
     rows = report["rows"]
     draws = max(len(row.get("draw_radians", [0])) for row in rows.values())
     episodes = rows["direct"]["episodes"]

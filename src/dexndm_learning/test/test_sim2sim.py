@@ -114,16 +114,16 @@ def test_the_training_profile_drives_the_sim_stage_and_the_ceiling_row(tmp_path)
     experiment keeps the digests of the experiments run before the setting existed."""
     nominal = load_config(QUICK, sim_episodes=2)
     half_kp = load_config(QUICK, sim_episodes=2, train_profile=str(HALF_KP))
-    digests = {}
+    stages = {}
     for name, config in (("nominal", nominal), ("half_kp", half_kp)):
         experiment = Sim2Sim(config, tmp_path / name)
-        stages = {s.name: s for s in experiment.stages()}
-        digests[name] = stages
+        stages[name] = {stage.name: stage for stage in experiment.stages()}
         experiment._sim(tmp_path / name, {})
-    assert "train_profile" not in digests["nominal"]["sim"].settings
-    assert "train_profile" not in digests["nominal"]["evaluate"].settings
-    assert digests["half_kp"]["sim"].settings["train_profile"] == str(HALF_KP)
-    assert digests["half_kp"]["evaluate"].settings["train_profile"] == str(HALF_KP)
+    # what goes into the stage digests
+    assert "train_profile" not in stages["nominal"]["sim"].settings
+    assert "train_profile" not in stages["nominal"]["evaluate"].settings
+    assert stages["half_kp"]["sim"].settings["train_profile"] == str(HALF_KP)
+    assert stages["half_kp"]["evaluate"].settings["train_profile"] == str(HALF_KP)
     shards = {name: read_shard(tmp_path / name / "shards" / "rollout.npz")
               for name in ("nominal", "half_kp")}
     assert shards["nominal"].source == "sim:nominal"
