@@ -10,8 +10,12 @@ WARN share there is the false-alarm rate), a register of every motor (``--regist
 the position P gain, times ``--factor``; `--register goal_current --factor 0.615` is the
 issue's 650 -> 400 mA at our 550 mA) is changed through the emulator's control socket (as a
 wrong setting or a worn motor would), and restored ``--hold`` seconds later. Prints one JSON
-line: overhead_ms_p99 (the meter's time per controller tick; overhead_cpu_ms_p99: its thread's
-CPU time, without the preemption by the virtual hand's physics that the wall time includes),
+line: overhead_ms_p99 (what the meter costs the control tick: queueing the tick for it, wall
+clock; overhead_cpu_ms_p99: the same in CPU time, without the preemption by the virtual hand's
+physics that the wall time includes), meter_work_ms_p99 / meter_work_cpu_ms_p99 (the meter's own
+scoring and prediction per tick, run in the controller's thread after the tick's callback),
+controller_period_dev_ms_p99 and controller_publish_ms_p50 / _p99 (the tick's two publishes, a
+short section measured in the same ticks: how any short section's wall clock fares here),
 detect_seconds (changed -> first WARN or ERROR on /dexndm/gap_meter), recover_seconds
 (restored -> first OK), quiet_after_seconds (restored -> the last WARN in the 10 s after),
 baseline_warn_share, changed_warn_share (ticks at WARN or worse while changed), view_hz
@@ -218,6 +222,12 @@ def judge_run(env: dict, bundle: Path, args) -> dict:
     return {
         "overhead_ms_p99": loop.get("gap_meter_ms", {}).get("p99"),
         "overhead_cpu_ms_p99": loop.get("gap_meter_cpu_ms", {}).get("p99"),
+        "meter_work_ms_p99": loop.get("gap_meter_work_ms", {}).get("p99"),
+        "meter_work_cpu_ms_p99": loop.get("gap_meter_work_cpu_ms", {}).get("p99"),
+        "controller_period_dev_ms_p99": loop.get("period_deviation_ms", {}).get("p99"),
+        # the tick's two publishes (~0.2 ms of CPU): how a short section's wall time fares here
+        "controller_publish_ms_p50": loop.get("publish_ms", {}).get("p50"),
+        "controller_publish_ms_p99": loop.get("publish_ms", {}).get("p99"),
         "detect_seconds": None if detect is None else round(detect, 2),
         "recover_seconds": None if recover is None else round(recover, 2),
         "quiet_after_seconds": round(quiet, 2),

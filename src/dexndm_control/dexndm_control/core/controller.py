@@ -13,7 +13,6 @@ It restarts after every hold or ramp, whose targets the dynamics was not trained
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,8 +89,8 @@ class Decision:
     reason: str = ""
     step: StepResult | None = None
     gap: GapReading | None = None  # the gap meter's score of this tick's reading
-    gap_s: float = 0.0  # time handing the tick to the meter took the control thread (wall)
-    gap_cpu_s: float = 0.0  # CPU time it spent on that (no preemption)
+    gap_s: float = 0.0  # the meter's time on this tick (wall)
+    gap_cpu_s: float = 0.0  # its CPU time (no preemption)
 
 
 class ControllerCore:
@@ -139,20 +138,18 @@ class ControllerCore:
         self.last_target = step.target
         return Decision(step.target, "run", False, "", step)
 
-    def score_gap(self, decision: Decision, q: np.ndarray, wait: bool = True) -> Future | None:
-        """The gap meter's turn for a policy tick, once its target is on its way: hand the
-        reading ``q`` the policy saw and the target to the meter's thread, and with ``wait``
-        put its reading in decision.gap. decision.gap_s / gap_cpu_s: the control thread's time
-        for it. Returns the reading's Future (None: no meter or not a policy tick)."""
+    def score_gap(self, decision: Decision, q: np.ndarray) -> GapReading | None:
+        """The gap meter's turn for a policy tick, once its target is on its way: score the
+        reading ``q`` the policy saw and predict the next from the target sent. Puts the reading
+        in decision.gap and the meter's time in decision.gap_s / gap_cpu_s (None: no meter or
+        not a policy tick)."""
         if self.meter is None or decision.step is None:
             return None
         started, started_cpu = time.perf_counter(), time.thread_time()
-        future = self.meter.submit(q, decision.target)
+        decision.gap = self.meter.update(q, decision.target)
         decision.gap_s = time.perf_counter() - started
         decision.gap_cpu_s = time.thread_time() - started_cpu
-        if wait:
-            decision.gap = future.result()
-        return future
+        return decision.gap
 
     def _hold(self, reason: str) -> Decision:
         self._restart_meter()

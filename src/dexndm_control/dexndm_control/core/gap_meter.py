@@ -1,10 +1,10 @@
 """The live reality-gap meter (no rclpy): the deployed dynamics model runs one step ahead on the
 joint readings and the targets sent, and each prediction is scored against the next reading.
 
-At control tick t the controller reads q_t and sends a_t, then hands both to the meter
-(``GapMeter.submit``), whose own thread scores the prediction made at t-1 (e_t = q_t - q^_t) and
-predicts q^_{t+1} from the last W (q, a) pairs, as the model was trained (the chaos-box
-transitions: q_k, a_k -> q_{k+1}); ``update`` does the same and waits for the reading.
+At control tick t the controller reads q_t and sends a_t; then ``GapMeter.update`` scores the
+prediction made at t-1 (e_t = q_t - q^_t) and predicts q^_{t+1} from the last W (q, a) pairs, as
+the model was trained (the chaos-box transitions: q_k, a_k -> q_{k+1}). The meter owns no
+thread: the node calls it after the tick's command has left (nodes/rotation_controller.py).
 
 Two statistics per joint (``GapStatistics``), because the error on the task has two parts with
 different causes (docs/gap_meter.md): the **offset**, a slow signed mean of e (time constant
@@ -29,10 +29,8 @@ falls far (250 mA: x1.0, 150 mA: MCP joints x3.5-3.9 against the 550 mA it was t
 from __future__ import annotations
 
 import datetime as _dt
-import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,36 +125,20 @@ class GapMeter:
         self.statistics = GapStatistics(window, offset_ticks)
         self._q: deque[np.ndarray] = deque(maxlen=self.model.window)
         self._a: deque[np.ndarray] = deque(maxlen=self.model.window)
-        # every tick is scored and predicted in the meter's own thread, in order (submit)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gap_meter")
         self._predicted: np.ndarray | None = None  # q^ of the next reading
-        self.worker_seconds: deque[float] = deque(maxlen=100_000)  # its time per tick
 
     def reset(self) -> None:
-        """Forget the history (the controller held or ramped: the next steps start afresh).
-        Queued behind the ticks already submitted, so it never waits for them."""
-        self._worker.submit(self._reset)
-
-    def update(self, q: np.ndarray, sent: np.ndarray) -> GapReading | None:
-        """Score the prediction of ``q`` (None before the first one), then predict the next;
-        waits for the result (``submit`` does not)."""
-        return self.submit(q, sent).result()
-
-    def submit(self, q: np.ndarray, sent: np.ndarray) -> Future:
-        """``update`` in the meter's own thread, in submission order: the control loop hands
-        over the tick and goes on; the Future's result is the reading (or None)."""
-        return self._worker.submit(self._score, np.array(q, dtype=float),
-                                   np.array(sent, dtype=float))
-
-    def _reset(self) -> None:
+        """Forget the history (the controller held or ramped: the next steps start afresh)."""
         self._q.clear()
         self._a.clear()
         self.statistics.reset()
         self._predicted = None
 
     @torch.inference_mode()
-    def _score(self, q: np.ndarray, sent: np.ndarray) -> GapReading | None:
-        started = time.perf_counter()
+    def update(self, q: np.ndarray, sent: np.ndarray) -> GapReading | None:
+        """Score the prediction of reading ``q`` (None before the first one), then predict the
+        next reading from the last W readings and targets sent, ``sent`` the newest."""
+        q, sent = np.array(q, dtype=float), np.array(sent, dtype=float)
         reading = None
         if self._predicted is not None:
             motion = self.statistics.update(q - self._predicted)
@@ -172,11 +154,7 @@ class GapMeter:
             q_hist = torch.as_tensor(np.array(self._q), dtype=torch.float32)[None]
             a_hist = torch.as_tensor(np.array(self._a), dtype=torch.float32)[None]
             self._predicted = self.model(q_hist, a_hist)[0].double().numpy()
-        self.worker_seconds.append(time.perf_counter() - started)
         return reading
-
-    def close(self) -> None:
-        self._worker.shutdown(wait=True)
 
     def diagnostic(self, reading: GapReading | None) -> tuple[int, str, dict[str, str]]:
         """(level, message, key values) for /diagnostics from the latest scored tick."""

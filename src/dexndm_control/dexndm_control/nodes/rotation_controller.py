@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from dexndm_control.core.controller import ControllerConfig, ControllerCore
+from dexndm_control.core.controller import ControllerConfig, ControllerCore, Decision
 from dexndm_control.core.gap_meter import GapReading, GapSummary
 from dexndm_control.errors import JointNameError
 from dexndm_control.hand import JOINT_NAMES, positions_by_name
@@ -51,8 +52,13 @@ class RotationController(Node):
         self.meter = self.config.gap_meter()
         self.core = ControllerCore(self.runtime, self.config, self.meter)
         self.gap_summary = GapSummary()
+        # per policy tick: handing it to the meter (in the tick), the meter's work (after it)
         self.gap_times: list[float] = []
         self.gap_cpu_times: list[float] = []
+        self.gap_work_times: list[float] = []
+        self.gap_work_cpu_times: list[float] = []
+        self._gap_queue: deque[tuple[Decision, np.ndarray]] = deque()
+        self._score_gap_guarded = guarded(self, self._score_gap)
         self._last_gap: GapReading | None = None
         self._wrist = np.asarray(self.config.wrist_quat, dtype=float)
         self._stats_file = self.config.stats_file
@@ -121,6 +127,8 @@ class RotationController(Node):
                 self.get_logger().warning(f"loop overrun: {period * 1000:.1f} ms period, cause: "
                                        f"{cause}", throttle_duration_sec=2.0)
         self._last_tick = started
+        if self._gap_queue:  # the last tick's scoring has not run yet: the meter goes in order
+            self._score_gap()
         state_time, q = self._state_time, self._q
         decision = self.core.tick(started, state_time, q, self._command_time, self._axis,
                                   self._enabled, self._wrist)
@@ -145,17 +153,28 @@ class RotationController(Node):
         if decision.step is None:  # a hold or ramp: the meter starts over ("waiting")
             self._last_gap = None
             return
-        # after the target left, in the meter's thread: the meter never delays a command
-        future = self.core.score_gap(decision, q, wait=False)
-        self.gap_times.append(decision.gap_s)
-        self.gap_cpu_times.append(decision.gap_cpu_s)
-        future.add_done_callback(self._publish_gap)
+        # after the command left: queued here and scored by an executor task, which runs once
+        # this tick's callback has returned, so the meter never delays a command. Same thread:
+        # no hand-over to another thread, whose wake-up made this one wait for the GIL
+        # (docs/gap_meter.md, "Overhead").
+        handover_started, handover_cpu = time.perf_counter(), time.thread_time()
+        self._gap_queue.append((decision, q))
+        self.executor.create_task(self._score_gap_guarded)
+        self.gap_times.append(time.perf_counter() - handover_started)
+        self.gap_cpu_times.append(time.thread_time() - handover_cpu)
 
-    def _publish_gap(self, future) -> None:
-        """The meter's reading of a tick, published from the meter's thread."""
-        reading = future.result()
-        if reading is None:
-            return
+    def _score_gap(self) -> None:
+        """Score every queued tick, oldest first (executor tasks may run out of order), and
+        publish the readings."""
+        while self._gap_queue:
+            decision, q = self._gap_queue.popleft()
+            reading = self.core.score_gap(decision, q)
+            self.gap_work_times.append(decision.gap_s)
+            self.gap_work_cpu_times.append(decision.gap_cpu_s)
+            if reading is not None:
+                self._publish_gap(reading)
+
+    def _publish_gap(self, reading: GapReading) -> None:
         self._last_gap = reading
         self.gap_summary.add(reading)
         t = self.meter.thresholds
@@ -233,13 +252,12 @@ class RotationController(Node):
                 "latency_ms": percentiles(self.latency),
                 **({"gap_meter_ms": percentiles(self.gap_times),
                     "gap_meter_cpu_ms": percentiles(self.gap_cpu_times),
-                    "gap_meter_thread_ms": percentiles(list(self.meter.worker_seconds)),
+                    "gap_meter_work_ms": percentiles(self.gap_work_times),
+                    "gap_meter_work_cpu_ms": percentiles(self.gap_work_cpu_times),
                     "gap_meter": self.gap_summary.to_dict(self.meter.reference)}
                    if self.meter is not None else {})}
 
     def close(self) -> None:
-        if self.meter is not None:
-            self.meter.close()
         stats = self.statistics()
         print("controller loop: " + json.dumps(stats), flush=True)
         if self._stats_file:
