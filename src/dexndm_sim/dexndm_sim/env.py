@@ -71,7 +71,8 @@ class RotationEnvConfig:
     friction_range: tuple[float, float] | None = setting(
         None, help="object friction range (default: the category's, paper Table 14)")
     fall_distance: float = FALL_DISTANCE
-    grasps_per_object: int = 8
+    grasps_per_object: int = setting(8, help="initial grasps searched per object (episodes "
+                                                "start from one of them)")
     # grasps are searched at this wrist and reused (palm-relative) for every wrist: palm down is
     # the hardest, so its grasps hold everywhere; a single-wrist run is easier from its own
     grasp_wrist: str = setting("palm_down", help="wrist the initial grasps are searched at")
