@@ -9,7 +9,7 @@ from torch import nn
 
 from dexndm_control.hand import FINGERS
 from dexndm_control.policy.bundle import BundleError, load_bundle, save_bundle
-from dexndm_control.policy.dynamics_model import DynamicsModel, load_dynamics
+from dexndm_control.policy.dynamics_model import DynamicsModel, NumpyDynamics, load_dynamics
 from dexndm_control.transitions import write_shard
 from dexndm_learning.dynamics.train import DynamicsTrainConfig, train_dynamics
 from dexndm_learning.synthetic import make_episodes, sim_plant
@@ -68,6 +68,26 @@ def test_perturbing_one_joint_history(arch, isolated):
     assert unchanged is isolated
     if arch == "finger":  # only the middle finger (joints 4-7) may change
         assert torch.allclose(before[:, [0, 1, 2, 3, 8, 15]], after[:, [0, 1, 2, 3, 8, 15]])
+
+
+@pytest.mark.parametrize("arch", ["joint", "shared", "finger", "whole"])
+def test_numpy_evaluation_equals_the_torch_model(arch):
+    """The gap meter's numpy path: the same next positions as the torch model, each joint's own
+    normalisers included, within float32 rounding."""
+    torch.manual_seed(4)
+    model = DynamicsModel(arch, window=7).eval()
+    model.q_norm.set(torch.linspace(-0.5, 0.5, 16), torch.linspace(0.2, 0.9, 16))
+    model.a_norm.set(torch.linspace(0.3, -0.3, 16), torch.linspace(0.1, 0.6, 16))
+    model.dq_norm.set(torch.linspace(-1e-3, 1e-3, 16), torch.linspace(0.01, 0.05, 16))
+    fast = NumpyDynamics(model)
+    for _ in range(5):
+        q_hist, a_hist = torch.randn(1, 7, 16), torch.randn(1, 7, 16)
+        with torch.no_grad():
+            expected = model(q_hist, a_hist)[0].double().numpy()
+        got = fast(q_hist[0].double().numpy(), a_hist[0].double().numpy())
+        assert got.shape == (16,)
+        assert np.abs(got - expected).max() < 1e-5
+        assert np.abs(got - q_hist[0, -1].double().numpy()).max() > 1e-4  # it predicts motion
 
 
 def test_bundle_round_trip_and_refusals(tmp_path):

@@ -35,14 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
 from dexndm_control.core.gap_levels import LEVEL_NAMES, OK, GapThresholds
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS, RAD_PER_TICK
 from dexndm_control.policy.bundle import update_bundle_info
-from dexndm_control.policy.dynamics_model import load_dynamics_bundle
+from dexndm_control.policy.dynamics_model import NumpyDynamics, load_dynamics_bundle
 
 CALIBRATION_FLOOR = 0.5 * RAD_PER_TICK  # rad
 
@@ -126,6 +125,7 @@ class GapMeter:
         self._q: deque[np.ndarray] = deque(maxlen=self.model.window)
         self._a: deque[np.ndarray] = deque(maxlen=self.model.window)
         self._predicted: np.ndarray | None = None  # q^ of the next reading
+        self._predict = NumpyDynamics(self.model)  # per tick, batch 1: numpy, not torch
 
     def reset(self) -> None:
         """Forget the history (the controller held or ramped: the next steps start afresh)."""
@@ -134,7 +134,6 @@ class GapMeter:
         self.statistics.reset()
         self._predicted = None
 
-    @torch.inference_mode()
     def update(self, q: np.ndarray, sent: np.ndarray) -> GapReading | None:
         """Score the prediction of reading ``q`` (None before the first one), then predict the
         next reading from the last W readings and targets sent, ``sent`` the newest."""
@@ -151,9 +150,7 @@ class GapMeter:
         self._a.append(sent)
         self._predicted = None
         if len(self._q) == self.model.window:
-            q_hist = torch.as_tensor(np.array(self._q), dtype=torch.float32)[None]
-            a_hist = torch.as_tensor(np.array(self._a), dtype=torch.float32)[None]
-            self._predicted = self.model(q_hist, a_hist)[0].double().numpy()
+            self._predicted = self._predict(np.array(self._q), np.array(self._a))
         return reading
 
     def diagnostic(self, reading: GapReading | None) -> tuple[int, str, dict[str, str]]:
