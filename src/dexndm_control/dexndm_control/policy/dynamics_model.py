@@ -126,7 +126,7 @@ class NumpyDynamics:
         def array(tensor: torch.Tensor):
             return tensor.detach().double().cpu().numpy()
 
-        self.arch, self.window = model.arch, model.window
+        self.arch = model.arch
         self.weights = [array(w) for w in model.net.weights]
         self.biases = [array(b) for b in model.net.biases]
         self.q_mean, self.q_std = array(model.q_norm.mean), array(model.q_norm.std)
@@ -139,9 +139,15 @@ class NumpyDynamics:
         q_hist, a_hist = np.asarray(q_hist, dtype=float), np.asarray(a_hist, dtype=float)
         x = np.concatenate([((q_hist - self.q_mean) / self.q_std).T,
                             ((a_hist - self.a_mean) / self.a_std).T], axis=1)  # [16, 2W]
-        x = {"joint": lambda: x[:, None, :], "shared": lambda: x[None],
-             "finger": lambda: x[self.fingers].reshape(4, 1, -1),
-             "whole": lambda: x.reshape(1, 1, -1)}[self.arch]()  # [groups, rows, inputs]
+        # [groups, rows, inputs], as DynamicsModel.predict_dq_normalised groups them
+        if self.arch == "joint":
+            x = x[:, None, :]
+        elif self.arch == "shared":
+            x = x[None]
+        elif self.arch == "finger":
+            x = x[self.fingers].reshape(4, 1, -1)
+        else:  # whole
+            x = x.reshape(1, 1, -1)
         last = len(self.weights) - 1
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = bias + x @ weight
