@@ -14,6 +14,10 @@ window holds none of the simulator's history, only its own predictions.
   python scripts/residual_objective_probe.py --dynamics RUN/dynamics/joint/best \
       --data RUN/sim/shards --gains 0 0.5 1 [--spring config/profiles/nominal_glove.yaml] \
       [--residual RUN/residual/joint/seed_0/best]
+
+With --fit-linear SHARDS instead of --dynamics, the model rated is a linear (ARX) model per joint
+fitted by ridge least squares on those shards (the gap hand's data): a model that extrapolates
+linearly off its data, where the networks extrapolate however they learned to.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 import torch
 
 from dexndm_control.hand import JOINT_NAMES
-from dexndm_control.policy.dynamics_model import load_dynamics
+from dexndm_control.policy.dynamics_model import DynamicsModel, load_dynamics
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.data import Windows, at_rest_before, load_episodes, split_by_episode
 from dexndm_learning.residual.train import ResidualObjective, load_residual, residual_batch
@@ -53,6 +57,35 @@ class AnalyticCorrection(torch.nn.Module):
 
 
 @torch.no_grad()
+def fit_linear_dynamics(paths, window: int, ridge: float, eval_fraction: float,
+                        seed: int) -> tuple[DynamicsModel, float]:
+    """A joint-wise model without hidden layers fitted in closed form (ridge on the standardised
+    features, intercept free) on the training split of ``paths``; and its held-out one-step MAE
+    [rad]."""
+    loaded = load_episodes(paths)
+    train_ids, eval_ids = split_by_episode(loaded.keys, eval_fraction, seed)
+    train = Windows([loaded.episodes[i] for i in train_ids], window, loaded.control_dt)
+    model = DynamicsModel("joint", window, hidden=())
+    statistics = train.statistics()
+    for name, normalizer in (("q", model.q_norm), ("a", model.a_norm), ("dq", model.dq_norm)):
+        normalizer.set(*statistics[name])
+    q_hist, a_hist, q_next = train.batch(torch.arange(len(train)))
+    features = model.features(q_hist.float(), a_hist.float()).double()  # [B, 16, 2W]
+    targets = ((q_next - q_hist[:, -1]) - model.dq_norm.mean) / model.dq_norm.std
+    ones = torch.ones(len(features), 1, dtype=torch.float64)
+    for joint in range(features.shape[1]):
+        x = torch.cat([features[:, joint], ones], 1)
+        gram = x.T @ x + ridge * len(x) * torch.eye(x.shape[1], dtype=torch.float64)
+        solution = torch.linalg.solve(gram, x.T @ targets[:, joint].double())
+        model.net.weights[0][joint] = solution[:-1, None].float()
+        model.net.biases[0][joint] = solution[-1:].float()[None]
+    held_out = Windows([loaded.episodes[i] for i in eval_ids], window, loaded.control_dt)
+    q_hist, a_hist, q_next = held_out.batch(torch.arange(len(held_out)))
+    error = (model.eval()(q_hist.float(), a_hist.float()) - q_next).abs().mean().item()
+    return model, error
+
+
+@torch.no_grad()
 def rate(objective: ResidualObjective, windows: Windows, history: int, horizon: int,
          skip: int = 0, batch_size: int = 4096) -> tuple[float, np.ndarray, float]:
     """(mean mismatch over the horizon's steps after the first ``skip`` [rad], per-joint mean
@@ -73,7 +106,12 @@ def rate(objective: ResidualObjective, windows: Windows, history: int, horizon: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dynamics", required=True, help="dynamics bundle (RUN/best)")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--dynamics", help="dynamics bundle (RUN/best)")
+    model.add_argument("--fit-linear", nargs="+", metavar="SHARDS",
+                       help="rate a linear joint-wise model fitted on these shards instead")
+    parser.add_argument("--window", type=int, default=10, help="W of --fit-linear")
+    parser.add_argument("--ridge", type=float, default=1e-3, help="ridge of --fit-linear")
     parser.add_argument("--data", nargs="+", required=True, help="the residual's training shards")
     parser.add_argument("--gains", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--spring", help="profile whose passive spring's answer is added")
@@ -92,7 +130,12 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_grad_enabled(False)
-    dynamics = load_dynamics(args.dynamics)
+    if args.dynamics:
+        dynamics = load_dynamics(args.dynamics)
+    else:
+        dynamics, error = fit_linear_dynamics(args.fit_linear, args.window, args.ridge,
+                                              args.eval_fraction, args.seed)
+        print(f"linear model: held-out one-step MAE {error * 1e3:.2f} mrad", flush=True)
     layout = ObservationLayout(history=args.history)
     loaded = load_episodes(args.data)
     _, eval_ids = split_by_episode(loaded.keys, args.eval_fraction, args.seed)

@@ -90,6 +90,23 @@ def test_numpy_evaluation_equals_the_torch_model(arch):
         assert np.abs(got - q_hist[0, -1].double().numpy()).max() > 1e-4  # it predicts motion
 
 
+def test_no_hidden_layer_is_a_linear_model_per_joint(tmp_path):
+    """hidden=() is an ARX model per joint: dq is affine in the joint's own history, and the
+    bundle loads back as the same linear model (not the default hidden sizes)."""
+    torch.manual_seed(5)
+    model = DynamicsModel("joint", window=3, hidden=())
+    assert len(model.net.weights) == 1 and model.net.weights[0].shape == (16, 6, 1)
+    q_hist, a_hist = torch.randn(4, 3, 16), torch.randn(4, 3, 16)
+    with torch.no_grad():
+        doubled = model.predict_dq_normalised(2 * q_hist, 2 * a_hist)
+        once = model.predict_dq_normalised(q_hist, a_hist)
+        zero = model.predict_dq_normalised(0 * q_hist, 0 * a_hist)
+    assert torch.allclose(doubled - zero, 2 * (once - zero), atol=1e-5)
+    save_bundle(tmp_path / "linear", "dynamics", model.config(), model.state_dict())
+    loaded = load_dynamics(tmp_path / "linear")
+    assert loaded.hidden == () and torch.equal(loaded(q_hist, a_hist), model(q_hist, a_hist))
+
+
 def test_bundle_round_trip_and_refusals(tmp_path):
     model = DynamicsModel("joint", window=6)
     model.q_norm.set(torch.arange(16.0), torch.full((16,), 2.0))

@@ -70,7 +70,8 @@ class DynamicsModel(nn.Module):
         if arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture '{arch}', choose one of {ARCHITECTURES}")
         self.arch, self.window = arch, int(window)
-        self.hidden = tuple(hidden) if hidden else default_hidden(arch)
+        # () is a linear model per group (an ARX model for arch "joint")
+        self.hidden = tuple(hidden) if hidden is not None else default_hidden(arch)
         joints = NUM_JOINTS
         per_joint = 2 * window
         groups, fan_in, fan_out = {"joint": (joints, per_joint, 1),
