@@ -7,88 +7,116 @@
 # table of docs/base_policy.md (generalist vs each teacher, nominal and real).
 #
 # Every stage is resumable: run the script again and it continues a specialist from its last
-# checkpoint, skips a specialist that reached the budget, and skips rollouts, BC and evaluation
-# whose outputs exist (delete one to redo it). Budget knobs (environment variables):
-#   ITERATIONS  PPO iterations per specialist (128 envs x 32 steps = 4,096 env steps each)
-#   EPISODES    surviving rollout episodes kept per specialist
-#   CATEGORIES  which specialists, in order; the first warm-starts from policies/gap_reference,
-#               the others from WARM_START (default: the first one's final checkpoint)
-#   ROUNDS      DAgger rounds
-#   RUNS        where everything goes
-# On the 2-core CPU machine one iteration takes ~1.4 s: the defaults (5 x 800 iterations) take
-# about 1.6 h for the specialists and 20 min for the rest. Then:
-#   cp -r "$RUNS/dagger/best" policies/base_policy
+# checkpoint, skips a specialist that reached the budget, and skips rollouts, BC, DAgger and
+# evaluation whose outputs exist (delete one to redo it). Knobs (environment variables):
+#   SPECIALISTS  entries CATEGORY (all its objects) or CATEGORY:OBJECT (that object only), or
+#                "reference" (policies/gap_reference as it is, no training); default: the five
+#                categories, all objects
+#   ITERATIONS   PPO iterations per specialist (128 envs x 32 steps = 4,096 env steps each);
+#                ITERATIONS_<category> overrides it for one category
+#   PHYSICS      object physics flags of `dexndm train ppo` (default: Table 14 mass, friction
+#                narrowed to 0.6-2.0)
+#   WARM_START   checkpoint every specialist starts from (default: the reference for the first,
+#                the first one's final checkpoint for the others)
+#   EPISODES     surviving rollout episodes kept per specialist
+#   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
+#   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
+#   RUNS         where everything goes
+# On the 2-core CPU machine one iteration takes ~1.3-2 s: the defaults (5 x 800 iterations) take
+# 1.5-2.2 h for the specialists and 20-40 min for the rest. The shipped base policy's recipe
+# (docs/base_policy.md, "Five teachers"):
+#   SPECIALISTS="reference cuboids:cuboids_007 long_cuboids:long_cuboids_000 \
+#     small_cylinders:small_cylinders_004 irregular:irregular_000" ITERATIONS=600 \
+#     ITERATIONS_cuboids=800 ITERATIONS_small_cylinders=900 \
+#     PHYSICS="--mass-range 0.03 0.03 --friction-range 1.0 1.0" \
+#     WARM_START=policies/gap_reference/model_1949.pt EPISODES=64 INIT=policies/base_policy \
+#     ROUNDS=4 DAGGER_ENVS=32 BETA=0.7 RUNS=runs/spec scripts/train_base_policy.sh
+# Then: cp -r "$RUNS/dagger/best" policies/base_policy
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-iterations=${ITERATIONS:-800}
 episodes=${EPISODES:-96}
 rounds=${ROUNDS:-5}
 runs=${RUNS:-runs/base}
-read -r -a categories <<< "${CATEGORIES:-cylinders cuboids long_cuboids small_cylinders irregular}"
+reference=policies/gap_reference/model_1949.pt
+read -r -a specialists <<< "${SPECIALISTS:-cylinders cuboids long_cuboids small_cylinders irregular}"
+read -r -a physics <<< "${PHYSICS:---friction-range 0.6 2.0}"
 dexndm=.venv/bin/dexndm
 # PPO alternates MuJoCo's rollout threads and torch's OpenMP threads on the same cores; idle
 # OpenMP threads that spin-wait steal them: passive waiting buys ~8 % PPO throughput on 2 cores
 # (3,284 -> 3,550 env steps/s, benchmarks/ppo_throughput.py) and costs pure-torch training
 # ~15 %, so it is set here, for the simulation-bound stages only, not project-wide
 ppo_env=(env "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}")
-# palm up, +-z (the issue's first stage); object mass from Table 14 (10-50 g); friction
-# narrowed from Table 14's 0.3-3.0 to 0.6-2.0 for this budget
-env_flags=(--wrists palm_up --axes z --friction-range 0.6 2.0)
+# palm up, +-z (the issue's first stage)
+env_flags=(--wrists palm_up --axes z --grasp-wrist palm_up "${physics[@]}")
 
-latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1; }
+latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
 number() { local name; name=$(basename "$1" .pt); echo "${name#model_}"; }
+run_of() {  # specialist entry -> its run directory
+    local category=${1%%:*} object=${1#*:}
+    if [[ $1 == *:* ]]; then echo "$runs/ppo_$object"; else echo "$runs/ppo_$category"; fi
+}
+teacher_of() {  # specialist entry -> the checkpoint that teaches
+    if [[ $1 == reference ]]; then echo "$reference"; else latest "$(run_of "$1")"; fi
+}
 
-train_specialist() {  # category, checkpoint to warm-start from
-    local run=$runs/ppo_$1 last remaining
+train_specialist() {  # entry, checkpoint to warm-start from
+    local category=${1%%:*} run last remaining objects=() iterations_name
+    [[ $1 == reference ]] && return
+    run=$(run_of "$1")
+    [[ $1 == *:* ]] && objects=(--objects "${1#*:}")
+    iterations_name=ITERATIONS_$category
+    local iterations=${!iterations_name:-${ITERATIONS:-800}}
     last=$(latest "$run")
     if [[ -n $last ]]; then
         # rsl-rl names the final checkpoint of iterations 0..N-1 model_(N-1).pt
         remaining=$((iterations - 1 - $(number "$last")))
         if ((remaining <= 0)); then return; fi
         echo "== specialist $1: resuming $last for $remaining iterations"
-        "${ppo_env[@]}" $dexndm train ppo --category "$1" --out "$run" --resume "$last" \
-            --iterations "$remaining" "${env_flags[@]}"
+        "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --resume "$last" \
+            --iterations "$remaining" "${objects[@]}" "${env_flags[@]}"
     else
         echo "== specialist $1: $iterations iterations from $2"
-        "${ppo_env[@]}" $dexndm train ppo --category "$1" --out "$run" --init "$2" \
-            --critic-warmup 30 \
-            --iterations "$iterations" "${env_flags[@]}"
+        "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --init "$2" \
+            --critic-warmup 30 --iterations "$iterations" "${objects[@]}" "${env_flags[@]}"
     fi
 }
 
-first=${categories[0]}
-train_specialist "$first" policies/gap_reference/model_1949.pt
-warm_start=${WARM_START:-$(latest "$runs/ppo_$first")}
-for category in "${categories[@]:1}"; do
-    train_specialist "$category" "$warm_start"
+first=${specialists[0]}
+train_specialist "$first" "${WARM_START:-$reference}"
+warm_start=${WARM_START:-$(teacher_of "$first")}
+for entry in "${specialists[@]:1}"; do
+    train_specialist "$entry" "$warm_start"
 done
 
-for category in "${categories[@]}"; do
-    if [[ ! -d $runs/bc_data/$category ]]; then
-        echo "== rollouts $category"
-        $dexndm rollout --policy "$(latest "$runs/ppo_$category")" --episodes "$episodes" \
-            --steps 400 --shards "$runs/bc_data/$category" \
-            --library "$runs/library_$category.npz"
+teachers=()
+for entry in "${specialists[@]}"; do
+    teacher=$(teacher_of "$entry")
+    teachers+=("$teacher")
+    name=$(basename "$(dirname "$teacher")")
+    if [[ ! -d $runs/bc_data/$name ]]; then
+        echo "== rollouts $entry"
+        $dexndm rollout --policy "$teacher" --episodes "$episodes" --steps 400 \
+            --shards "$runs/bc_data/$name" --library "$runs/library_$name.npz"
     fi
 done
 
-if [[ ! -d $runs/bc/best ]]; then
+init=${INIT:-$runs/bc/best}
+if [[ -z ${INIT:-} && ! -d $runs/bc/best ]]; then
     echo "== behaviour cloning"
     $dexndm train bc --data "$runs"/bc_data/* --out "$runs/bc" --width 512 --blocks 3 \
         --epochs 30 --no-progress --overwrite
 fi
 
-teachers=()
-for category in "${categories[@]}"; do teachers+=("$(latest "$runs/ppo_$category")"); done
 if [[ ! -d $runs/dagger/best ]]; then
-    echo "== DAgger"
-    $dexndm train dagger --data "$runs"/bc_data/* --init "$runs/bc/best" \
-        --teachers "${teachers[@]}" --out "$runs/dagger" --rounds "$rounds" --envs 64 \
-        --steps 400 --epochs 4 --no-progress --overwrite
+    echo "== DAgger from $init"
+    $dexndm train dagger --data "$runs"/bc_data/* --init "$init" \
+        --teachers "${teachers[@]}" --out "$runs/dagger" --rounds "$rounds" \
+        --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 4 \
+        --no-progress --overwrite
 fi
 if [[ ! -f $runs/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"
-    $dexndm sim compare "$runs/dagger/best" --teachers "${teachers[@]}" --profiles nominal real \
-        --out "$runs/eval.json"
+    $dexndm sim compare "$runs/dagger/best" --teachers "${teachers[@]}" --episodes 64 \
+        --profiles nominal real --out "$runs/eval.json"
 fi
 echo "done: $runs/dagger/best (cp -r it to policies/base_policy), table in $runs/eval.json"
