@@ -68,9 +68,10 @@ train_specialist() {  # entry, checkpoint to warm-start from
     local iterations=${!iterations_name:-${ITERATIONS:-800}}
     last=$(latest "$run")
     if [[ -n $last ]]; then
-        # rsl-rl names the final checkpoint of iterations 0..N-1 model_(N-1).pt
-        remaining=$((iterations - 1 - $(number "$last")))
-        if ((remaining <= 0)); then return; fi
+        # rsl-rl names the final checkpoint of iterations 0..N-1 model_(N-1).pt; a run resumed
+        # from model_K.pt starts at iteration K again, so it needs N - K more to end at N-1
+        if (($(number "$last") >= iterations - 1)); then return; fi
+        remaining=$((iterations - $(number "$last")))
         echo "== specialist $1: resuming $last for $remaining iterations"
         "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --resume "$last" \
             --iterations "$remaining" "${objects[@]}" "${env_flags[@]}"
