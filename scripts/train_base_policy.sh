@@ -23,8 +23,8 @@
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration takes ~1.3-2 s: the defaults (5 x 800 iterations) take
-# 1.5-2.2 h for the specialists and 20-40 min for the rest. The shipped base policy's recipe
-# (docs/base_policy.md, "Five teachers"):
+# 1.5-2.2 h for the specialists and 20-40 min for the rest. The five-teacher run of
+# docs/base_policy.md ("Five teachers, one object each"; measured, not shipped):
 #   SPECIALISTS="reference cuboids:cuboids_007 long_cuboids:long_cuboids_000 \
 #     small_cylinders:small_cylinders_004 irregular:irregular_000" ITERATIONS=600 \
 #     ITERATIONS_cuboids=800 ITERATIONS_small_cylinders=900 \
