@@ -213,9 +213,9 @@ def _virtual_hand_rtf(seconds: float) -> float:
         children.start([bin_path("leap_driver"), "--ros-args", "-p", f"port:={port}"], env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(3.0)
-        sim0, wall0 = control_request(port, {"cmd": "state"})["time"], time.monotonic()
+        sim0, wall0 = control_request(port, {"cmd": "state"})["sim_time"], time.monotonic()
         time.sleep(seconds)
-        sim1, wall1 = control_request(port, {"cmd": "state"})["time"], time.monotonic()
+        sim1, wall1 = control_request(port, {"cmd": "state"})["sim_time"], time.monotonic()
     return (sim1 - sim0) / (wall1 - wall0)
 
 

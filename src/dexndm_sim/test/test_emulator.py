@@ -111,3 +111,14 @@ def test_fast_sync_read_layout():
     assert [body[k * 14 + 1] for k in range(16)] == list(range(16))
     # present position of motor 0 at offset error(1) + id(1) + current(2) + velocity(4)
     assert int.from_bytes(body[8:12], "little") == 2048
+
+
+def test_simulated_time_falls_behind_the_bus_clock_after_a_stall():
+    """A stalled emulator does not replay the stall: at most 0.2 s of physics per advance, and
+    the state's sim_time says how much physics actually ran (what a rate is measured on)."""
+    bus = VirtualBus()
+    bus.advance(0.05)
+    assert bus.time == 0.05 and bus.simulated_time == pytest.approx(0.05)
+    bus.advance(1.05)  # a one-second stall
+    assert bus.time == 1.05
+    assert bus.simulated_time == pytest.approx(0.25)

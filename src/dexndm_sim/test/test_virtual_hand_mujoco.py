@@ -24,14 +24,14 @@ def test_free_hand_tracks_targets(virtual_hand):
     bus = DynamixelBus(BusConfig(port=port))
     bus.open()
     try:
-        start_sim = control({"cmd": "state"})["time"]
+        start_sim = control({"cmd": "state"})["sim_time"]
         target = np.zeros(16)
         target[[0, 4, 8]] = 0.6  # the three mcp joints
         # a real-profile finger sags under gravity and friction: within 0.1 rad, not exact
         assert wait_until(lambda: np.abs(_track(bus, target)[[0, 4, 8]] - 0.6).max() < 0.1, 20)
         q = _track(bus, target)
         assert np.abs(q[[1, 2, 13]]).max() < 0.05
-        assert control({"cmd": "state"})["time"] > start_sim  # the physics advanced
+        assert control({"cmd": "state"})["sim_time"] > start_sim  # the physics advanced
     finally:
         bus.close()
 
@@ -40,9 +40,9 @@ def test_free_hand_tracks_targets(virtual_hand):
 def test_free_hand_runs_in_real_time(virtual_hand):
     """Wall-clock rate (benchmarks/sim_throughput.py measures it: RTF 1.0)."""
     port, control = virtual_hand("--model", "mujoco", "--scene", "free", "--wrist", "palm_up")
-    start_sim, start = control({"cmd": "state"})["time"], time.monotonic()
+    start_sim, start = control({"cmd": "state"})["sim_time"], time.monotonic()
     time.sleep(3.0)  # the measurement window
-    sim_seconds = control({"cmd": "state"})["time"] - start_sim
+    sim_seconds = control({"cmd": "state"})["sim_time"] - start_sim
     assert sim_seconds / (time.monotonic() - start) > 0.9
 
 
@@ -55,7 +55,7 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16
 
     def sim_time() -> float:
-        return control({"cmd": "state"})["time"]
+        return control({"cmd": "state"})["sim_time"]
 
     for motor in range(16):
         control({"cmd": "set", "id": motor, "name": "goal_current", "value": 550})

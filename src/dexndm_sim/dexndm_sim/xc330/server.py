@@ -114,6 +114,7 @@ class PtyServer:
             if command == "state":
                 wrist = getattr(self.bus.model, "wrist", None)
                 return {"ok": True, "registers": self.bus.snapshot(), "time": self.bus.time,
+                        "sim_time": self.bus.simulated_time,
                         "stats": self.bus.stats,
                         "temperature_c": [round(float(v), 2)
                                           for v in self.bus.thermals.temperature],

@@ -57,7 +57,9 @@ class VirtualBus:
         self.faults = faults or Faults()
         self.thermals = MotorThermals(len(self.ids), thermal)
         self._rng = random.Random(self.faults.seed)
-        self.time = 0.0
+        self.time = 0.0  # bus clock: follows the wall clock it is advanced to
+        # physics actually stepped: behind the bus clock after a stall (catch-up is capped)
+        self.simulated_time = 0.0
         self.stats = {"packets": 0, "corrupted": 0, "ignored": 0, "overloads_detected": 0,
                       "overheats_detected": 0}
         self._loads: dict[int, float] = {}  # motor ID -> bus time its external load ends
@@ -132,6 +134,7 @@ class VirtualBus:
             "position_d_gain", "goal_current", "current_limit")}
         for _ in range(steps):
             self.model.step(PHYSICS_DT, commands)
+        self.simulated_time += steps * PHYSICS_DT
         elapsed = until - self.time
         self.time = until
         if self._warm_until is not None and self.time >= self._warm_until:
