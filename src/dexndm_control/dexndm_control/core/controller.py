@@ -42,6 +42,11 @@ class ControllerConfig:
     max_step_rad: float = setting(0.1, help="largest change of a target per tick")
     inference_threads: int = setting(1, help="torch threads; 2+ halves inference time but "
                                              "competes with a simulator on a 2-core machine")
+    realtime_priority: int = setting(
+        50, help="SCHED_FIFO priority of the control thread (1-99, as ros2_control's "
+                 "controller manager uses), so ticks do not wait for a core; 0: normal "
+                 "priority. Without the right to it the controller warns and runs at normal "
+                 "priority")
     wrist_quat: tuple[float, float, float, float] = setting(
         PALM_UP_QUAT, help="w, x, y, z; palm up until /dexndm/wrist_orientation arrives")
     stats_file: str = setting("", deployment=True,
@@ -64,6 +69,8 @@ class ControllerConfig:
             raise DexndmError("rate_hz and stale_periods must be > 0, ramp_s >= 0")
         if self.max_step_rad <= 0 or self.inference_threads < 1:
             raise DexndmError("max_step_rad must be > 0 and inference_threads >= 1")
+        if not 0 <= self.realtime_priority <= 99:
+            raise DexndmError("realtime_priority must be 0 (normal scheduling) to 99")
         if min(self.gap_window_s, self.gap_offset_s) <= 0 \
                 or not 0 < self.gap_warn_factor < self.gap_error_factor:
             raise DexndmError("gap_window_s and gap_offset_s must be > 0 and 0 < gap_warn_factor "

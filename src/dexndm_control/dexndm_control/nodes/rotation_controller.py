@@ -29,6 +29,7 @@ from dexndm_control.core.gap_meter import GapReading, GapSummary
 from dexndm_control.errors import JointNameError
 from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_control.realtime import current_policy, request_fifo
 from dexndm_control.ros_node import declare_settings, guarded, run_node
 from dexndm_msgs.msg import ControlStep, GapMeter, RotationCommand
 
@@ -90,6 +91,12 @@ class RotationController(Node):
         self.add_on_set_parameters_callback(self._on_parameters)
         self.create_timer(1.0 / self.config.rate_hz, guarded(self, self._tick),
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # this thread spins the executor, so the ticks run at this priority (DDS's threads,
+        # started before, keep theirs)
+        refused = request_fifo(self.config.realtime_priority)
+        if refused is not None:
+            self.get_logger().warning(refused)
+        self.scheduling = "{} {}".format(*current_policy())
 
     def _on_parameters(self, parameters) -> SetParametersResult:
         for parameter in parameters:
@@ -244,7 +251,7 @@ class RotationController(Node):
                     "p99": round(float(np.percentile(ms, 99)), 3),
                     "max": round(float(ms.max()), 3)}
         deviation = [abs(p - 1.0 / self.config.rate_hz) for p in self.periods]
-        return {"ticks": len(self.periods) + 1,
+        return {"ticks": len(self.periods) + 1, "scheduling": self.scheduling,
                 "rate_hz": round(len(self.periods) / sum(self.periods), 3) if self.periods
                 else 0.0, "period_deviation_ms": percentiles(deviation),
                 "compute_ms": percentiles(self.compute),
