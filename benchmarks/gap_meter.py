@@ -27,6 +27,7 @@ scene at the client).
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import functools
 import json
@@ -105,6 +106,7 @@ class Meter:
 
         self.levels: list[tuple[float, int]] = []
         self.errors: list[list[float]] = []
+        self.joints_out: list[list[str]] = []
         self.node = rclpy.create_node(name)
         self.node.create_subscription(GapMeter, "/dexndm/gap_meter", self._received, 50)
         self.executor = SingleThreadedExecutor()
@@ -114,6 +116,7 @@ class Meter:
     def _received(self, message) -> None:
         self.levels.append((time.monotonic(), int(message.level)))
         self.errors.append(list(message.error))
+        self.joints_out.append(list(message.joints_out))
 
     def close(self) -> None:
         self.executor.remove_node(self.node)
@@ -188,6 +191,9 @@ def judge_run(env: dict, bundle: Path, args) -> dict:
             spin_until(lambda: False, args.settle, spin)  # judge the undisturbed hand
             view = viewer.stop()
             baseline = [level for t, level in levels if t >= started]
+            baseline_out = collections.Counter(
+                joint for (t, _), joints in zip(levels, meter.joints_out, strict=True)
+                if t >= started for joint in joints)
             port = tmp / "hand"
             original = control_request(port, {"cmd": "state"})["registers"][args.register]
 
@@ -213,6 +219,8 @@ def judge_run(env: dict, bundle: Path, args) -> dict:
         stop(launch)
         stats = tmp / "loop.json"
         loop = json.loads(stats.read_text()) if stats.is_file() else {}
+        held = tmp / "object.json"  # the virtual hand's report of the object, written at exit
+        held = json.loads(held.read_text()) if held.is_file() else {}
     if args.dump is not None:
         import numpy as np
 
@@ -234,6 +242,12 @@ def judge_run(env: dict, bundle: Path, args) -> dict:
         **view,
         "baseline_warn_share": round(sum(lv > 0 for lv in baseline) / max(len(baseline), 1), 3),
         "baseline_ticks": len(baseline),
+        # which joints the undisturbed stretch's WARNs named (ticks each), and whether the
+        # object fell in the run (seconds from the hand-over): a hand that lost its object
+        # moves unlike the runs the meter was calibrated on
+        "baseline_joints_out": dict(baseline_out.most_common()),
+        "object_fell_after_s": held.get("time_to_first_fall"),
+        "object_radians": None if "radians" not in held else round(held["radians"], 2),
         "changed_warn_share": round(sum(lv > 0 for _, lv in changed) / max(len(changed), 1), 3),
         "injected": {"register": args.register, "factor": round(args.factor, 3),
                      "from": original[:4], "hold_s": args.hold, "settle_s": args.settle},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 from dynamixel_sdk import COMM_RX_TIMEOUT, COMM_SUCCESS, GroupSyncWrite, PacketHandler, PortHandler
@@ -125,3 +126,22 @@ def test_simulated_time_falls_behind_the_bus_clock_only_after_a_stall():
     bus.advance(1.14)  # a one-second stall
     assert bus.time == pytest.approx(1.14, abs=PHYSICS_DT)
     assert bus.simulated_time == pytest.approx(0.34, abs=PHYSICS_DT)
+
+
+def test_torque_on_holds_the_joint_where_it_is():
+    """Goal Position starts at Present Position and is set to it when torque goes on (no write
+    of the goal in the same packet): a stale goal never pulls a joint across the hand."""
+    bus = VirtualBus()
+    present = bus.get(3, "present_position")
+    assert bus.get(3, "goal_position") == present  # power-on
+    bus.set(3, "goal_position", present + 700)  # a goal left from before torque went off
+    torque_on = struct.pack("<HB", ADDR["torque_enable"], 1)
+    assert bus.handle(protocol.Packet(3, protocol.WRITE, torque_on))
+    assert bus.get(3, "goal_position") == present
+    bus.handle(protocol.Packet(3, protocol.WRITE, struct.pack("<HB", ADDR["torque_enable"], 0)))
+    bus.set(3, "goal_position", present + 700)
+    # a write of torque already on leaves the goal alone
+    bus.handle(protocol.Packet(3, protocol.WRITE, torque_on))
+    bus.set(3, "goal_position", present + 5)
+    bus.handle(protocol.Packet(3, protocol.WRITE, torque_on))
+    assert bus.get(3, "goal_position") == present + 5

@@ -77,3 +77,38 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     assert data["axis"] == [0.0, 0.0, 1.0]
     # tracked from the hand-over (the goal change), not from torque-on
     assert 1.0 < data["seconds"] <= end - moved + 0.2 < end - torque_on - 0.5
+
+
+def test_a_driver_holding_its_reading_does_not_take_the_object():
+    """The driver's start-up (torque on, then the pose it reads written as the goal) leaves the
+    object pinned in its grasp however far the fingers sagged with torque off; a goal moved by
+    the controller's ramp hands it over."""
+    import struct
+
+    from dexndm_sim.xc330 import protocol
+    from dexndm_sim.xc330.mujoco_model import MujocoMotorModel
+    from dexndm_sim.xc330.virtual_bus import VirtualBus
+
+    model = MujocoMotorModel(scene="object", wrist="palm_up", category="cylinders",
+                             object_index=4)
+    bus = VirtualBus(model=model)
+
+    def run(seconds: float) -> None:  # in 10 ms slices, as the emulator's loop advances it
+        for _ in range(round(seconds / 0.01)):
+            bus.advance(bus.time + 0.01)
+
+    run(0.5)  # torque off: the fingers sag for half a second
+    settings = BusConfig(port="unused")
+    for motor in range(16):
+        for name, value in settings.settings(motor).items():  # what the driver configures
+            bus.set(motor, name, value)
+        bus.handle(protocol.Packet(motor, protocol.WRITE, struct.pack("<HB", 64, 1)))
+    run(0.1)
+    held = [bus.get(motor, "present_position") for motor in range(16)]
+    for motor, ticks in enumerate(held):  # the driver's hold: the reading, a tick or two off
+        bus.set(motor, "goal_position", ticks)
+    run(1.0)
+    assert model.summary()["seconds"] == 0.0  # not handed over
+    bus.set(0, "goal_position", held[0] + 30)  # the ramp's first steps
+    run(1.0)
+    assert model.summary()["seconds"] == pytest.approx(1.0, abs=0.02)

@@ -35,6 +35,10 @@ from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import wrist_quaternion
 
 TICKS_OFFSET = math.pi / RAD_PER_TICK  # 2048: motor angle = model angle + pi
+# a goal that moves more than this from the one at torque-on (7.7 mrad) is a command to move: a
+# driver holding the pose it reads rewrites the goal a tick or two off it (the fingers settle
+# under torque), which must not hand the object over to a hand that does not squeeze it
+HAND_OVER_TICKS = 5
 
 
 @dataclass
@@ -79,8 +83,9 @@ class MujocoMotorModel:
             self._object_start = (self.hand.data.qpos.copy(), quat.copy())
         # As on the real hand, the object is handed over once the hand grips it: it is kept at
         # its grasp pose until every motor has torque on AND the hand is commanded to move
-        # (goal positions change from those at torque-on). A driver that connects and holds the
-        # pose it reads squeezes nothing; the controller's ramp to its grasp pose does.
+        # (goal positions move more than HAND_OVER_TICKS from those at torque-on). A driver
+        # that connects and holds the pose it reads squeezes nothing; the controller's ramp to
+        # its grasp pose does.
         self._holding_object = obj is not None
         self._goal_at_torque_on: np.ndarray | None = None
         self.scene_name = scene
@@ -128,7 +133,7 @@ class MujocoMotorModel:
             self._goal_at_torque_on = None
         elif self._goal_at_torque_on is None:
             self._goal_at_torque_on = np.array(goal)
-        elif np.any(goal != self._goal_at_torque_on):
+        elif np.abs(goal - self._goal_at_torque_on).max() > HAND_OVER_TICKS:
             self._holding_object = False
 
     def _pin_object(self) -> None:

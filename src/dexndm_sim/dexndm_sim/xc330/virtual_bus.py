@@ -66,6 +66,7 @@ class VirtualBus:
         self._loads: dict[int, float] = {}  # motor ID -> bus time its external load ends
         self._warm_until: float | None = None  # bus time a warm spell (set_ambient) ends
         self._sync_present()
+        self._goal_at_present(self.ids)
 
     # -- control table access ----------------------------------------------------------------
 
@@ -122,11 +123,18 @@ class VirtualBus:
         self.tables[motor_id][64:] = fresh[64:]
         self.thermals.clear_overload(self.ids.index(motor_id))
         self._sync_present()
+        self._goal_at_present([motor_id])
+
+    def _goal_at_present(self, motor_ids: list[int]) -> None:
+        """RAM starts with Goal Position at Present Position (power-on, reboot), as torque-on
+        sets it (``_write``): a joint is held where it is, never pulled to the table's 2048."""
+        for motor_id in motor_ids:
+            self.set(motor_id, "goal_position", self.get(motor_id, "present_position"))
 
     # -- physics -----------------------------------------------------------------------------
 
     def advance(self, until: float) -> None:
-        steps = int((until - self.time) / PHYSICS_DT)
+        steps = int((until - self.time) / PHYSICS_DT + 1e-6)  # 0.01 / 0.001 is 9.999...
         if steps <= 0:
             return
         # the clock moves by whole physics steps, the remainder waits for the next call (an
@@ -215,6 +223,11 @@ class VirtualBus:
                 motor_id, "hardware_error_status") and data[64 - address]):
             return p.ERR_RESULT_FAIL  # torque stays off until the error is cleared by a reboot
         self.tables[motor_id][address:end] = data
+        goal = REGISTERS["goal_position"]
+        if not torque_on and self.get(motor_id, "torque_enable") == 1 \
+                and not (address < goal.address + goal.size and goal.address < end):
+            # the firmware starts holding where the joint is: Goal Position := Present Position
+            self.set(motor_id, "goal_position", self.get(motor_id, "present_position"))
         return 0
 
     def handle(self, packet: p.Packet) -> list[bytes]:
