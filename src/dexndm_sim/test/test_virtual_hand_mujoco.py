@@ -50,9 +50,12 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     report = tmp_path / "report.json"
     port, control = virtual_hand("--model", "mujoco", "--scene", "object", "--wrist", "palm_up",
                                  "--object-category", "small_cylinders", "--report", str(report))
-    # the object stays pinned in its grasp until every motor holds (torque on) and the hand is
-    # commanded to move: holding the pose it was handed in squeezes nothing
-    assert control({"cmd": "state"})["registers"]["torque_enable"] == [0] * 16
+    # the object stays pinned in its grasp until every motor holds (torque on) and the goals
+    # close on it (the grasp's holding targets, which the state names)
+    state = control({"cmd": "state"})
+    assert state["registers"]["torque_enable"] == [0] * 16
+    assert state["hand_over"]["waiting"] is True
+    grasp_goal = state["hand_over"]["grasp_goal"]
 
     def sim_time() -> float:
         return control({"cmd": "state"})["sim_time"]
@@ -62,11 +65,17 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
         control({"cmd": "set", "id": motor, "name": "position_p_gain", "value": 800})
         control({"cmd": "set", "id": motor, "name": "torque_enable", "value": 1})
     torque_on = sim_time()
-    assert wait_until(lambda: sim_time() - torque_on > 1.0, 30)  # held, still pinned
+    assert wait_until(lambda: sim_time() - torque_on > 0.5, 30)  # held, still pinned
     goal = control({"cmd": "state"})["registers"]["goal_position"][1]
     control({"cmd": "set", "id": 1, "name": "goal_position", "value": goal + 20})
-    moved = sim_time()
-    assert wait_until(lambda: sim_time() - moved > 1.5, 30)
+    nudged = sim_time()
+    assert wait_until(lambda: sim_time() - nudged > 0.5, 30)
+    assert control({"cmd": "state"})["hand_over"]["waiting"] is True  # one finger, not closed
+    for motor, ticks in enumerate(grasp_goal):
+        control({"cmd": "set", "id": motor, "name": "goal_position", "value": ticks})
+    closed = sim_time()
+    assert wait_until(lambda: sim_time() - closed > 1.5, 30)
+    assert control({"cmd": "state"})["hand_over"]["waiting"] is False
     end = sim_time()
     emulator = processes.started[-1]
     emulator.send_signal(signal.SIGTERM)
@@ -75,40 +84,53 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     data = json.loads(report.read_text())
     assert set(data) == {"axis", "radians", "drops", "seconds", "time_to_first_fall"}
     assert data["axis"] == [0.0, 0.0, 1.0]
-    # tracked from the hand-over (the goal change), not from torque-on
-    assert 1.0 < data["seconds"] <= end - moved + 0.2 < end - torque_on - 0.5
+    # tracked from the hand-over (the goals at the grasp), not from torque-on or the nudge
+    assert 1.3 < data["seconds"] <= end - closed + 0.2
+    assert data["seconds"] < end - nudged - 0.3  # the nudge was >= 0.5 s earlier
 
 
 def test_a_driver_holding_its_reading_does_not_take_the_object():
     """The driver's start-up (torque on, then the pose it reads written as the goal) leaves the
-    object pinned in its grasp however far the fingers sagged with torque off; a goal moved by
-    the controller's ramp hands it over."""
+    object pinned in its grasp however far the fingers sagged with torque off; goals at the
+    grasp's holding targets (where the controller's ramp ends) hand it over; a hand commanded
+    to a pose of its own gets it 3 s after it first moved."""
     import struct
 
     from dexndm_sim.xc330 import protocol
-    from dexndm_sim.xc330.mujoco_model import MujocoMotorModel
+    from dexndm_sim.xc330.mujoco_model import HAND_OVER_AFTER_S, MujocoMotorModel
     from dexndm_sim.xc330.virtual_bus import VirtualBus
 
-    model = MujocoMotorModel(scene="object", wrist="palm_up", category="cylinders",
-                             object_index=4)
-    bus = VirtualBus(model=model)
+    def start():
+        model = MujocoMotorModel(scene="object", wrist="palm_up", category="cylinders",
+                                 object_index=4)
+        bus = VirtualBus(model=model)
+        run(bus, 0.5)  # torque off: the fingers sag for half a second
+        settings = BusConfig(port="unused")
+        for motor in range(16):
+            for name, value in settings.settings(motor).items():  # what the driver configures
+                bus.set(motor, name, value)
+            bus.handle(protocol.Packet(motor, protocol.WRITE, struct.pack("<HB", 64, 1)))
+        run(bus, 0.1)
+        held = [bus.get(motor, "present_position") for motor in range(16)]
+        for motor, ticks in enumerate(held):  # the driver's hold: the reading, a tick or two off
+            bus.set(motor, "goal_position", ticks)
+        run(bus, 1.0)
+        assert model.summary()["seconds"] == 0.0 and model.hand_over["waiting"]
+        return model, bus, held
 
-    def run(seconds: float) -> None:  # in 10 ms slices, as the emulator's loop advances it
+    def run(bus, seconds: float) -> None:  # in 10 ms slices, as the emulator's loop advances
         for _ in range(round(seconds / 0.01)):
             bus.advance(bus.time + 0.01)
 
-    run(0.5)  # torque off: the fingers sag for half a second
-    settings = BusConfig(port="unused")
-    for motor in range(16):
-        for name, value in settings.settings(motor).items():  # what the driver configures
-            bus.set(motor, name, value)
-        bus.handle(protocol.Packet(motor, protocol.WRITE, struct.pack("<HB", 64, 1)))
-    run(0.1)
-    held = [bus.get(motor, "present_position") for motor in range(16)]
-    for motor, ticks in enumerate(held):  # the driver's hold: the reading, a tick or two off
+    model, bus, _ = start()
+    for motor, ticks in enumerate(model.hand_over["grasp_goal"]):  # where the ramp ends
         bus.set(motor, "goal_position", ticks)
-    run(1.0)
-    assert model.summary()["seconds"] == 0.0  # not handed over
-    bus.set(0, "goal_position", held[0] + 30)  # the ramp's first steps
-    run(1.0)
+    run(bus, 1.0)
     assert model.summary()["seconds"] == pytest.approx(1.0, abs=0.02)
+
+    model, bus, held = start()
+    bus.set(0, "goal_position", held[0] + 30)  # a pose of its own
+    run(bus, HAND_OVER_AFTER_S - 0.5)
+    assert model.hand_over["waiting"]
+    run(bus, 1.0)
+    assert model.summary()["seconds"] == pytest.approx(0.5, abs=0.02)

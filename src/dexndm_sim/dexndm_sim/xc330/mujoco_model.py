@@ -35,10 +35,14 @@ from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import wrist_quaternion
 
 TICKS_OFFSET = math.pi / RAD_PER_TICK  # 2048: motor angle = model angle + pi
-# a goal that moves more than this from the one at torque-on (7.7 mrad) is a command to move: a
-# driver holding the pose it reads rewrites the goal a tick or two off it (the fingers settle
-# under torque), which must not hand the object over to a hand that does not squeeze it
-HAND_OVER_TICKS = 5
+# The object waits in its grasp, pinned, until the hand closes on it as the training sim's grasp
+# does: every goal within HAND_OVER_TOLERANCE_TICKS (20 mrad) of the grasp's holding targets
+# (where a controller's ramp ends), or HAND_OVER_AFTER_S after the hand was first commanded to
+# move (a goal more than HAND_OVER_MOVE_TICKS, 7.7 mrad, from the one at torque-on) for a pose
+# of its own. A driver holding the pose it reads moves no goal that far.
+HAND_OVER_TOLERANCE_TICKS = 13
+HAND_OVER_MOVE_TICKS = 5
+HAND_OVER_AFTER_S = 3.0
 
 
 @dataclass
@@ -79,15 +83,16 @@ class MujocoMotorModel:
             q, position, quat = (cache.q[grasp_index], cache.object_pos[grasp_index],
                                  cache.object_quat[grasp_index])
             self.hand.reset(q, position, quat)
+            self._grasp_goal = cache.target[grasp_index] / RAD_PER_TICK + TICKS_OFFSET
             self._grasp_point = position.copy()
             self._object_start = (self.hand.data.qpos.copy(), quat.copy())
         # As on the real hand, the object is handed over once the hand grips it: it is kept at
-        # its grasp pose until every motor has torque on AND the hand is commanded to move
-        # (goal positions move more than HAND_OVER_TICKS from those at torque-on). A driver
-        # that connects and holds the pose it reads squeezes nothing; the controller's ramp to
-        # its grasp pose does.
+        # its grasp pose until every motor has torque on and the goals close on it (see
+        # HAND_OVER_TOLERANCE_TICKS). A driver that connects and holds the pose it reads
+        # squeezes nothing; the controller's ramp to its grasp pose does.
         self._holding_object = obj is not None
         self._goal_at_torque_on: np.ndarray | None = None
+        self._moved_at: float | None = None  # physics time of the first command to move
         self.scene_name = scene
         axis = np.asarray(axis, dtype=float)
         axis = axis / np.linalg.norm(axis)
@@ -129,12 +134,30 @@ class MujocoMotorModel:
             self._track_object()
 
     def _hand_over(self, all_enabled: bool, goal: np.ndarray) -> None:
+        now = self.hand.data.time
         if not all_enabled:
-            self._goal_at_torque_on = None
+            self._goal_at_torque_on, self._moved_at = None, None
         elif self._goal_at_torque_on is None:
             self._goal_at_torque_on = np.array(goal)
-        elif np.abs(goal - self._goal_at_torque_on).max() > HAND_OVER_TICKS:
+        if self._goal_at_torque_on is None:
+            return
+        if self._moved_at is None and \
+                np.abs(goal - self._goal_at_torque_on).max() > HAND_OVER_MOVE_TICKS:
+            self._moved_at = now
+        closed = np.abs(goal - self._grasp_goal).max() <= HAND_OVER_TOLERANCE_TICKS
+        if closed or (self._moved_at is not None and now - self._moved_at >= HAND_OVER_AFTER_S):
             self._holding_object = False
+
+    @property
+    def hand_over(self) -> dict | None:
+        """Whether the object still waits for the hand to close on it, and the goals (motor
+        ticks, by motor ID) that take it: the grasp's holding targets. None without an object."""
+        if self.report is None:
+            return None
+        by_motor = np.empty(16)
+        by_motor[MOTOR_IDS] = self._grasp_goal
+        return {"waiting": self._holding_object,
+                "grasp_goal": [int(round(v)) for v in by_motor]}
 
     def _pin_object(self) -> None:
         scene, data = self.hand.scene, self.hand.data

@@ -113,6 +113,7 @@ class PtyServer:
         with self._lock if command != "vanish" else _NoLock():
             if command == "state":
                 wrist = getattr(self.bus.model, "wrist", None)
+                hand_over = getattr(self.bus.model, "hand_over", None)
                 return {"ok": True, "registers": self.bus.snapshot(), "time": self.bus.time,
                         "sim_time": self.bus.simulated_time,
                         "stats": self.bus.stats,
@@ -120,7 +121,8 @@ class PtyServer:
                                           for v in self.bus.thermals.temperature],
                         "peak_temperature_c": [round(float(v), 2)
                                                for v in self.bus.thermals.peak],
-                        "wrist": None if wrist is None else [float(v) for v in wrist]}
+                        "wrist": None if wrist is None else [float(v) for v in wrist],
+                        "hand_over": hand_over}
             if command == "object":
                 geoms = getattr(self.bus.model, "object_geoms", None)
                 return {"ok": True, "geoms": None if geoms is None
