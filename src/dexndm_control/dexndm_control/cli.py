@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.lifeline import follow_launcher
 from dexndm_control.ros_env import apply_default_ros_env
 
 
@@ -65,6 +66,7 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     apply_default_ros_env()
+    follow_launcher()  # a `dexndm record` in a launch file ends with its launcher
     try:
         commands = discover_commands()
         parser = build_parser(commands)

@@ -15,6 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 
+from dexndm_control.lifeline import follow_launcher
 from dexndm_control.ros_env import apply_default_ros_env
 
 
@@ -30,6 +31,7 @@ def run_node(factory: Callable[[], object], argv: Sequence[str] | None = None,
     and ``close()`` for work that must happen on every shutdown path (e.g. torque off, bag close).
     """
     apply_default_ros_env()
+    follow_launcher()
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import textwrap
@@ -67,6 +68,34 @@ def test_sigint_stops_every_child_within_5_s(tmp_path, ros_node, processes):
     assert code == 130
     assert wait_until(lambda: not any(pid_alive(pid) for pid in children), 2.0), \
         [pid for pid in children if pid_alive(pid)]
+
+
+def test_children_end_when_the_launcher_is_killed(tmp_path, ros_node, processes):
+    """A launcher killed outright (SIGKILL: no chance to stop anything) takes the stack's
+    processes with it: each asked Linux for SIGTERM on its launcher's death (lifeline.py)."""
+    port = tmp_path / "hand"
+    path = _launch_file(tmp_path, f"""
+        <launch>
+          <node pkg="dexndm_control" exec="rotation_commander" name="commander"/>
+          <node pkg="dexndm_sim" exec="virtual_hand" name="hand" args="--port {port}"/>
+        </launch>""")
+    launcher = processes.start([DEXNDM, "launch", str(path)])
+    out = Output(launcher)
+    assert wait_until(lambda: out.count("[launch] started") == 2, 30), out.text()
+    assert wait_until(lambda: ros_node.count_publishers("/dexndm/rotation_command") > 0, 30,
+                      spin=ros_node.spin)
+    assert wait_until(lambda: Path(str(port) + ".ctl").exists(), 30), out.text()
+    children = descendants(launcher.pid)
+    assert len(children) >= 2
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait(timeout=10)
+    try:
+        assert wait_until(lambda: not any(pid_alive(pid) for pid in children), 10.0), \
+            [pid for pid in children if pid_alive(pid)]
+    finally:  # what outlived it is no child of this test's any more: stop it by pid
+        for pid in children:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_required_process_crash_ends_launch_non_zero(tmp_path, ros_domain, processes):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dexndm_control.launcher.description import ProcessSpec
+from dexndm_control.lifeline import LAUNCHER_PID_VAR
 from dexndm_control.ros_env import apply_default_ros_env
 
 #: on shutdown, how long each process may take to exit before the one started before it is told
@@ -108,6 +109,7 @@ class Supervisor:
         spec = child.spec
         env = apply_default_ros_env(dict(os.environ))
         env.update(spec.env)
+        env[LAUNCHER_PID_VAR] = str(os.getpid())  # the child ends with this process (lifeline.py)
         try:
             child.process = subprocess.Popen(
                 spec.argv, env=env, cwd=spec.cwd, stdin=subprocess.DEVNULL,

@@ -8,6 +8,7 @@ import signal
 import sys
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.lifeline import follow_launcher
 from dexndm_sim.xc330.server import PtyServer, control_request
 from dexndm_sim.xc330.thermal import ThermalConfig
 from dexndm_sim.xc330.virtual_bus import Faults, VirtualBus
@@ -89,6 +90,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    follow_launcher()  # started by `dexndm launch`: end with it
     args = parse_arguments(strip_ros_arguments(list(sys.argv[1:] if argv is None else argv)))
     if args.control is not None:
         try:
