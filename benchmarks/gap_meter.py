@@ -18,7 +18,9 @@ controller_period_dev_ms_p99 and controller_publish_ms_p50 / _p99 (the tick's tw
 short section measured in the same ticks: how any short section's wall clock fares here),
 detect_seconds (changed -> first WARN or ERROR on /dexndm/gap_meter), recover_seconds
 (restored -> first OK), quiet_after_seconds (restored -> the last WARN in the 10 s after),
-baseline_warn_share, changed_warn_share (ticks at WARN or worse while changed), view_hz
+baseline_warn_share, baseline_joints_out (the joints the undisturbed stretch's WARNs named, ticks
+each), changed_warn_share (ticks at WARN or worse while changed), object_fell_after_s and
+object_radians (the virtual hand's report of the object over the run), view_hz
 (scenes a Foxglove protocol client receives from the live view, `hand_view`, per second while
 the hand runs) and view_latency_ms_p50 / _p99 (the joint reading's stamp -> its
 scene at the client).
