@@ -95,6 +95,9 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=30.0,
                         help="seconds of each run before stopping it")
     parser.add_argument("--axis", default="[0.0, 0.0, 1.0]", help="rotation axis (hand frame)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="runs of each arm, alternating (base, base + residual, base, ...); "
+                             "one real-time run moves by ~2 rad between repeats")
     parser.add_argument("--residual", default=None,
                         help="residual bundle for the second run (default: the shipped "
                              "policies/dexndm_residual; 'none': the base policy alone, once)")
@@ -106,7 +109,13 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
 def _demo(args: argparse.Namespace) -> int:
     """The main job on the embedded default: virtual hand with an object, driver, controller;
     base alone, then base + the DexNDM residual."""
-    from dexndm_control.demo import SHIPPED_DYNAMICS, SHIPPED_RESIDUAL, run_rotation, summary_lines
+    from dexndm_control.demo import (
+        SHIPPED_DYNAMICS,
+        SHIPPED_RESIDUAL,
+        arm_lines,
+        run_rotation,
+        summary_lines,
+    )
 
     residual = str(SHIPPED_RESIDUAL) if args.residual is None else args.residual
     dynamics = str(SHIPPED_DYNAMICS) if args.dynamics is None else args.dynamics
@@ -118,12 +127,16 @@ def _demo(args: argparse.Namespace) -> int:
     plans = [("base policy (direct transfer)", "")]
     if residual != "none":
         plans.append(("base + DexNDM residual", residual))
+    if args.runs < 1:
+        raise DexndmError(f"--runs must be at least 1, got {args.runs}")
     meter = "" if dynamics == "none" else dynamics
     runs = [run_rotation(label, bundle, meter, args.duration, args.axis)
-            for label, bundle in plans]
+            for _ in range(args.runs) for label, bundle in plans]
     print("\n=== dexndm demo: virtual LEAP hand (`real` profile), driver, rotation controller ===")
     print("\n".join(summary_lines(runs)))
-    print("one run of each, the same object and grasp (cylinders_004, grasp 0), axis "
+    if args.runs > 1:
+        print("\n".join(arm_lines(runs)))
+    print(f"{args.runs} run(s) of each, the same object and grasp (cylinders_004, grasp 0), axis "
           f"{args.axis}; base: policies/base_policy (docs/base_policy.md)"
           + (f"; residual: {residual} (docs/sim2sim.md)" if residual != "none" else "")
           + (f"; gap meter: {dynamics} one step ahead (mean error against its reference error; "

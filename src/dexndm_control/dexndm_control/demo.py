@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from dexndm_control.errors import DexndmError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -71,6 +73,25 @@ def summary_lines(runs: list[DemoRun]) -> list[str]:
                      f"{'' if compute is None else f'{compute} ms':>12} "
                      f"{'' if deviation is None else f'{deviation} ms':>15}   "
                      f"{gap_text(loop.get('gap_meter'))}")
+    return lines
+
+
+def arm_lines(runs: list[DemoRun]) -> list[str]:
+    """Per arm (runs sharing a label), over its runs that finished: rotation per 20 s simulated
+    (runs differ in simulated length) as mean ± std, and how many dropped the object."""
+    arms: dict[str, list[DemoRun]] = {}
+    for run in runs:
+        arms.setdefault(run.label, []).append(run)
+    lines = []
+    for label, members in arms.items():
+        done = [run.object for run in members if not run.failed and run.object["seconds"] > 0]
+        if not done:
+            lines.append(f"{label:<28} no run finished")
+            continue
+        rates = np.array([o["radians"] / o["seconds"] * 20.0 for o in done])
+        fell = sum(o["time_to_first_fall"] is not None for o in done)
+        lines.append(f"{label:<28} {rates.mean():.2f} ± {rates.std():.2f} rad per 20 s over "
+                     f"{len(done)} run(s); dropped the object in {fell}")
     return lines
 
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dexndm_control.demo import DemoRun, summary_lines
+from dexndm_control.demo import DemoRun, arm_lines, summary_lines
 
 DEXNDM = str(Path(sys.executable).parent / "dexndm")
 
@@ -38,3 +38,18 @@ def test_demo_refuses_a_missing_residual_bundle_before_starting_anything(tmp_pat
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "no bundle at" in result.stderr and "--residual none" in result.stderr
+
+
+def test_arm_lines_average_rotation_per_20_s_over_each_arms_runs():
+    loop = {"rate_hz": 20.0}
+    runs = [DemoRun("base", 0, {"radians": 5.0, "seconds": 25.0, "time_to_first_fall": None},
+                    loop),  # 4.0 rad per 20 s
+            DemoRun("residual", 0, {"radians": 3.0, "seconds": 20.0, "time_to_first_fall": 9.0},
+                    loop),
+            DemoRun("base", 0, {"radians": 6.0, "seconds": 20.0, "time_to_first_fall": None},
+                    loop),  # 6.0
+            DemoRun("residual", 1, None, None)]  # failed: not averaged
+    assert arm_lines(runs) == [
+        f"{'base':<28} 5.00 ± 1.00 rad per 20 s over 2 run(s); dropped the object in 0",
+        f"{'residual':<28} 3.00 ± 0.00 rad per 20 s over 1 run(s); dropped the object in 1"]
+    assert arm_lines([DemoRun("broken", 1, None, None)]) == [f"{'broken':<28} no run finished"]
