@@ -23,6 +23,7 @@ from dexndm_control.hand import (
     MOTOR_IDS,
     RAD_PER_TICK,
     RAD_S_PER_VELOCITY_UNIT,
+    model_to_motor_ticks,
 )
 from dexndm_control.rotations import matrix_to_quat, quat_to_matrix
 from dexndm_sim.grasps import load_or_generate
@@ -83,7 +84,7 @@ class MujocoMotorModel:
             q, position, quat = (cache.q[grasp_index], cache.object_pos[grasp_index],
                                  cache.object_quat[grasp_index])
             self.hand.reset(q, position, quat)
-            self._grasp_goal = cache.target[grasp_index] / RAD_PER_TICK + TICKS_OFFSET
+            self._grasp_goal = model_to_motor_ticks(cache.target[grasp_index])  # by motor ID
             self._grasp_point = position.copy()
             self._object_start = (self.hand.data.qpos.copy(), quat.copy())
         # As on the real hand, the object is handed over once the hand grips it: it is kept at
@@ -126,7 +127,7 @@ class MujocoMotorModel:
                       np.where(enabled, limit, 0.0))
         hand.data.ctrl[:] = target
         if self._holding_object:
-            self._hand_over(enabled.all(), by_joint["goal_position"])
+            self._hand_over(enabled.all(), commands["goal_position"])
         if self._holding_object:
             self._pin_object()
         mujoco.mj_step(hand.model, hand.data)
@@ -154,10 +155,8 @@ class MujocoMotorModel:
         ticks, by motor ID) that take it: the grasp's holding targets. None without an object."""
         if self.report is None:
             return None
-        by_motor = np.empty(16)
-        by_motor[MOTOR_IDS] = self._grasp_goal
         return {"waiting": self._holding_object,
-                "grasp_goal": [int(round(v)) for v in by_motor]}
+                "grasp_goal": self._grasp_goal.tolist()}
 
     def _pin_object(self) -> None:
         scene, data = self.hand.scene, self.hand.data
