@@ -268,8 +268,12 @@ class DriverCore:
         reading = self.bus.read_state()
         ok_model = reading.ok[hand.MOTOR_IDS]
         self._last_ok[ok_model] = now
-        self._status_error = np.where(ok_model, reading.error[hand.MOTOR_IDS],
-                                      self._status_error)
+        status_error = np.where(ok_model, reading.error[hand.MOTOR_IDS], self._status_error)
+        if np.any(status_error & ALERT_BIT & ~self._status_error):
+            # learn which error before the alert is visible to diagnostics (another thread),
+            # so a report never names an alert without its cause when the bus could tell it
+            self._poll_health(now)
+        self._status_error = status_error
         previous = self._sample
         position = hand.motor_ticks_to_model(reading.position)
         velocity = hand.motor_velocity_to_model(reading.velocity)
@@ -280,7 +284,7 @@ class DriverCore:
             effort = np.where(ok_model, effort, previous.effort)
         self._sample = JointSample(now, position, velocity, effort)
         if np.any(self._status_error & ALERT_BIT):
-            self._next_health = min(self._next_health, now)  # learn which error, now
+            self._next_health = min(self._next_health, now)  # recovery acts in this cycle
         return self._sample
 
     def _poll_health(self, now: float) -> None:
