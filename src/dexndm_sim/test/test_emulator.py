@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import random
+import select
 import struct
+import threading
+from types import SimpleNamespace
 
 import pytest
 from dynamixel_sdk import COMM_RX_TIMEOUT, COMM_SUCCESS, GroupSyncWrite, PacketHandler, PortHandler
 
 from conftest import wait_until
-from dexndm_control.dynamixel.control_table import ALERT_BIT, REGISTERS
+from dexndm_control.dynamixel.control_table import ALERT_BIT, MODEL_NUMBER_XC330_M288, REGISTERS
 from dexndm_sim.xc330 import protocol
+from dexndm_sim.xc330.server import PtyServer
 from dexndm_sim.xc330.virtual_bus import PHYSICS_DT, VirtualBus
 
 ADDR = {name: register.address for name, register in REGISTERS.items()}
@@ -145,3 +149,34 @@ def test_torque_on_holds_the_joint_where_it_is():
     bus.set(3, "goal_position", present + 5)
     bus.handle(protocol.Packet(3, protocol.WRITE, torque_on))
     assert bus.get(3, "goal_position") == present + 5
+
+
+def test_the_port_comes_back_when_it_vanishes_just_before_the_wait(tmp_path, monkeypatch):
+    """Unplugging (another thread) may close the pty between the serving loop taking it and
+    waiting on it; the emulator must keep serving and plug the port back in."""
+    import dexndm_sim.xc330.server as server_module
+
+    server = PtyServer(VirtualBus(), tmp_path / "leap0")
+    waits = {"count": 0}
+
+    def unplugged_before_the_wait(readers, writers, errors, timeout):
+        waits["count"] += 1
+        if waits["count"] == 50:
+            server.vanish(0.0)  # the fd in ``readers`` is closed now
+        return select.select(readers, writers, errors, timeout)
+
+    monkeypatch.setattr(server_module, "select", SimpleNamespace(select=unplugged_before_the_wait))
+    serving = threading.Thread(target=server.serve, daemon=True)
+    serving.start()
+    try:
+        assert wait_until(lambda: waits["count"] > 100, 5), "the serving loop died"
+        assert serving.is_alive()
+        assert wait_until(lambda: (tmp_path / "leap0").is_symlink(), 5)
+        port = PortHandler(str(tmp_path / "leap0"))
+        assert port.openPort() and port.setBaudRate(4_000_000)
+        model, result, error = PacketHandler(2.0).ping(port, 3)
+        port.closePort()
+        assert (result, error, model) == (COMM_SUCCESS, 0, MODEL_NUMBER_XC330_M288)
+    finally:
+        server.stop()
+        serving.join(5)

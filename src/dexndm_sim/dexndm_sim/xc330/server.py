@@ -180,7 +180,10 @@ class PtyServer:
                 if self._tick is not None and now >= self._next_tick:
                     self._next_tick = now + self._tick[0]
                     self._tick[1]()
-                ready, _, _ = select.select([master], [], [], 0.001)
+                try:
+                    ready, _, _ = select.select([master], [], [], 0.001)
+                except OSError:  # unplugged (vanish, another thread) since it was taken
+                    ready = []
                 with self._lock:
                     self.bus.advance(time.monotonic() - self._start_time)
                     if ready and self._master == master:
