@@ -34,7 +34,8 @@ def _write_bag(path: Path, ticks: int = 20, warn_from: int = 0,
                pause_after: int | None = None) -> list[int]:
     """``ticks`` 20 Hz readings (if_mcp closing), targets and gap meter messages (if_mcp at
     WARN, 6 mrad against 5, from tick ``warn_from``; 2 mrad and OK before; its one-step error
-    alternates +-4 mrad); a 1 s pause (a hold) after tick ``pause_after``."""
+    alternates +-4 mrad; th_axl's motor at its cap from then on, delivering 60 % of it); a 1 s
+    pause (a hold) after tick ``pause_after``."""
     resolver = TypeResolver()
     stamps = []
     with SplitBagWriter(path) as writer:
@@ -61,6 +62,10 @@ def _write_bag(path: Path, ticks: int = 20, warn_from: int = 0,
             gap.offset_warn_threshold[:], gap.offset_error_threshold[:] = [0.02] * 16, [0.04] * 16
             gap.offset[1] = 0.003  # if_rot: a standing offset, far below its warn level
             gap.error[0] = 0.004 if tick % 2 else -0.004
+            # th_axl at its current cap from the warning on, delivering 60 % of it
+            gap.cap_warn_share, gap.cap_error_share = 0.7, 0.4
+            gap.cap_delivered[:] = [float("nan")] * 16
+            gap.cap_delivered[13] = 0.6 if warned else float("nan")
             writer.write(meter, stamp + 2000, serialize_message(gap))
             stamps.append(stamp)
     return stamps
@@ -125,9 +130,12 @@ def test_dataset_stats_reports_what_the_gap_meter_saw_in_a_bag(tmp_path):
     assert "20 ticks over 0.95 s; OK 75 %, WARN 25 %, ERROR 0 %; worst if_mcp" in result.stdout
     # if_mcp: |error| 4 mrad every tick, motion error at most 6 mrad, out (6 >= 5) on 5 of 20
     # ticks, ratio at most 1.2; if_rot: its 3 mrad offset is 0.15 of its 20 mrad warn level
-    assert re.search(r"if_mcp\s+4\.00\s+6\.00\s+0\.00\s+25%\s+1\.20", result.stdout), \
+    assert re.search(r"if_mcp\s+4\.00\s+6\.00\s+0\.00\s+25%\s+1\.20\s+-\n", result.stdout), \
         result.stdout
-    assert re.search(r"if_rot\s+0\.00\s+0\.00\s+3\.00\s+0%\s+0\.15", result.stdout), \
+    assert re.search(r"if_rot\s+0\.00\s+0\.00\s+3\.00\s+0%\s+0\.15\s+-\n", result.stdout), \
+        result.stdout
+    # th_axl: out by the torque-cap check on the same 5 ticks, 0.7 / 0.6 of its warn share
+    assert re.search(r"th_axl\s+0\.00\s+0\.00\s+0\.00\s+25%\s+1\.17\s+60\n", result.stdout), \
         result.stdout
     assert (tmp_path / "bag_gap_meter.png").stat().st_size > 10_000
     assert sorted(p.name for p in (tmp_path / "bag").iterdir())[0] == "bag_0.mcap"

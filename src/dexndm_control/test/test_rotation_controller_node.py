@@ -13,7 +13,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 
 from conftest import DRIFT, drift_dynamics_bundle, wait_until
-from dexndm_control.hand import LOWER, UPPER
+from dexndm_control.core.gap_levels import cap_levels
+from dexndm_control.hand import JOINT_NAMES, LOWER, MODEL_INDEX_OF_MOTOR, UPPER
 from dexndm_msgs.msg import ControlStep, GapMeter
 
 BIN = Path(sys.executable).parent
@@ -21,8 +22,8 @@ BASE = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 MAX_STEP_RAD = 0.1
 
 
-def _start_loop(virtual_hand, processes, *controller_args: str) -> None:
-    port, _ = virtual_hand()
+def _start_loop(virtual_hand, processes, *controller_args: str, hand_args=()):
+    port, control = virtual_hand(*hand_args)
     processes.start([sys.executable, str(BIN / "leap_driver"), "--ros-args",
                      "-p", f"port:={port}"])
     processes.start([sys.executable, str(BIN / "rotation_controller"), "--ros-args",
@@ -30,6 +31,7 @@ def _start_loop(virtual_hand, processes, *controller_args: str) -> None:
                      "-p", f"max_step_rad:={MAX_STEP_RAD}", *controller_args])
     processes.start([sys.executable, str(BIN / "rotation_commander"), "--ros-args",
                      "-p", "axis:=[0.0, 0.0, 1.0]"])
+    return control
 
 
 def test_policy_runs_and_commands_stay_within_limits(virtual_hand, processes, ros_node):
@@ -98,8 +100,44 @@ def test_gap_meter_scores_each_tick_against_the_reading_after_it(virtual_hand, p
     assert np.all(np.isfinite(gaps[-1].offset)) and np.any(np.asarray(gaps[-1].offset) != 0.0)
     assert scored()[-1].message.startswith("within the dynamics model's data") or \
         "beyond" in scored()[-1].message
-    # per joint: motion error, offset and their warn thresholds
-    assert len(scored()[-1].values) == 64
+    # per joint: motion error, offset, their warn thresholds and, once the driver's motor
+    # settings are in (the torque-cap check), the share of its current cap delivered at cap
+    assert wait_until(lambda: len(scored()[-1].values) == 80, 10, spin=ros_node.spin)
+    assert {v.key for v in scored()[-1].values} >= {"th_axl current at cap [%]",
+                                                     "if_mcp offset warn at [mrad]"}
+
+
+def test_gap_meter_sees_a_lowered_goal_current(virtual_hand, processes, ros_node, tmp_path):
+    """The controller reads the driver's motor settings and turns the torque-cap check on. A
+    load beyond its cap holds one joint at its limit, its motor at the cap; with that motor's
+    goal current lowered through the emulator (550 -> 330 mA), the meter names the joint and
+    carries the share delivered (0.6); restored, the joint is back at its cap and not named."""
+    bundle = drift_dynamics_bundle(tmp_path / "dynamics", [1e-3] * 16, window=2)
+    control = _start_loop(virtual_hand, processes, "-p", f"dynamics_bundle:={bundle}",
+                          hand_args=("--model", "mujoco", "--scene", "free"))
+    gaps: list[GapMeter] = []
+    ros_node.create_subscription(GapMeter, "/dexndm/gap_meter", gaps.append, 100)
+    assert wait_until(lambda: gaps and gaps[-1].cap_warn_share == pytest.approx(0.7), 90,
+                      spin=ros_node.spin), "the torque-cap check never came on"
+    assert gaps[-1].cap_error_share == pytest.approx(0.4)
+    motor = 13  # th_axl
+    joint = int(MODEL_INDEX_OF_MOTOR[motor])
+    control({"cmd": "load", "id": motor, "torque": 0.6, "seconds": 300})  # cap: 0.28 N m
+
+    def latest() -> GapMeter:
+        return gaps[-1]
+
+    assert wait_until(lambda: latest().cap_delivered[joint] > 0.9, 30, spin=ros_node.spin), \
+        f"never at cap: {latest().cap_delivered[joint]}"
+    control({"cmd": "set", "id": motor, "name": "goal_current", "value": 330})
+    # the mean over its last 5 readings at cap: 0.6 once all of them came after the write
+    assert wait_until(lambda: latest().cap_delivered[joint] < 0.61, 30, spin=ros_node.spin)
+    assert latest().cap_delivered[joint] == pytest.approx(0.6, abs=0.01)
+    assert JOINT_NAMES[joint] in latest().joints_out and latest().level >= 1
+    control({"cmd": "set", "id": motor, "name": "goal_current", "value": 550})
+    assert wait_until(lambda: latest().cap_delivered[joint] > 0.99, 30, spin=ros_node.spin)
+    # the cap check no longer names it (the motion statistics judge the loaded joint alone)
+    assert cap_levels(latest().cap_delivered, 0.7, 0.4)[joint] == 0
 
 
 @pytest.mark.slow

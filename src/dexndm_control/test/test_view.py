@@ -152,6 +152,28 @@ def test_an_offset_beyond_its_threshold_is_judged_as_the_controller_judges_it():
     assert set(bare["joint_level"].values()) == {0} and set(bare["ratio"].values()) == {0.0}
 
 
+def test_a_motor_short_of_its_cap_is_judged_as_the_controller_judges_it():
+    """th_axl delivers 60 % of its current cap (WARN below 70 %), mf_dip nothing (ERROR below
+    40 %), the rest are not at cap (NaN): the record's shares, ratios and joint levels."""
+    delivered = np.full(16, np.nan)
+    delivered[JOINT_NAMES.index("th_axl")] = 0.6
+    delivered[JOINT_NAMES.index("mf_dip")] = 0.0
+    fields = dict(level=2, rolling_mae=np.zeros(16), warn_threshold=np.full(16, 0.005),
+                  error_threshold=np.full(16, 0.01), error=np.zeros(16),
+                  joints_out=["mf_dip", "th_axl"], offset=np.zeros(16),
+                  offset_warn_threshold=np.full(16, 0.008),
+                  offset_error_threshold=np.full(16, 0.016), cap_delivered=delivered)
+    record = gap_meter_record(**fields, cap_warn_share=0.7, cap_error_share=0.4)
+    assert record["cap_delivered_pct"] == {"mf_dip": 0.0, "th_axl": pytest.approx(60.0)}
+    assert record["ratio"]["th_axl"] == pytest.approx(0.7 / 0.6)
+    assert record["ratio"]["mf_dip"] == 1000.0  # nothing delivered: capped for JSON
+    assert record["joint_level"]["th_axl"] == 1 and record["joint_level"]["mf_dip"] == 2
+    assert sum(record["joint_level"].values()) == 3
+    # a message sent without the check (shares 0) judges nothing at the cap
+    off = gap_meter_record(**fields)
+    assert "cap_delivered_pct" not in off and set(off["joint_level"].values()) == {0}
+
+
 @pytest.fixture
 def view():
     core = ViewCore(ViewConfig(port=0, page_port=0))

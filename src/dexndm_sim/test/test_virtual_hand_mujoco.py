@@ -134,3 +134,37 @@ def test_a_driver_holding_its_reading_does_not_take_the_object():
     assert model.hand_over["waiting"]
     run(bus, 1.0)
     assert model.summary()["seconds"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_present_current_is_the_motors_current_at_the_cap():
+    """A joint pushed beyond what its cap can hold reads its goal current as present current
+    (the motor's current, which the gear's friction between motor and joint does not change:
+    the stand-in's output torque is up to 10 % off it), the lowered one once it is lowered."""
+    import struct
+
+    from dexndm_sim.xc330 import protocol
+    from dexndm_sim.xc330.mujoco_model import TORQUE_CONSTANT, MujocoMotorModel
+    from dexndm_sim.xc330.virtual_bus import VirtualBus
+
+    model = MujocoMotorModel(scene="free", wrist="palm_up")
+    bus = VirtualBus(model=model)
+    settings = BusConfig(port="unused")
+    for motor in range(16):
+        for name, value in settings.settings(motor).items():
+            bus.set(motor, name, value)
+        bus.handle(protocol.Packet(motor, protocol.WRITE, struct.pack("<HB", 64, 1)))
+    motor = 13  # th_axl
+    assert model.profile.gear_friction > 0  # what the reading must not show
+    bus.load(motor, 0.6, seconds=10.0)  # the cap holds 0.55 A * 0.517 N m/A = 0.28 N m
+    readings, torques = [], []
+    for _ in range(100):  # 1 s: pushed through its range to the limit
+        bus.advance(bus.time + 0.01)
+        readings.append(bus.get(motor, "present_current"))
+        joint = int(hand.MODEL_INDEX_OF_MOTOR[motor])
+        torques.append(model.hand.data.actuator_force[joint] / TORQUE_CONSTANT * 1000)
+    assert all(abs(abs(r) - 550) <= 1 for r in readings[5:]), readings
+    assert max(abs(abs(t) - 550) for t in torques[5:]) > 20  # the output torque moved off it
+    bus.set(motor, "goal_current", 330)
+    for _ in range(20):
+        bus.advance(bus.time + 0.01)
+    assert abs(abs(bus.get(motor, "present_current")) - 330) <= 1

@@ -1,7 +1,8 @@
 """`dexndm dataset stats BAG`: what the live gap meter saw in a recorded run (the controller's
 /dexndm/gap_meter messages): level shares, per joint the error, the largest motion error and
-|offset|, and the time out of coverage, and a PNG of every joint's larger statistic against its
-warn threshold over the run. `dexndm dataset
+|offset|, the least share of its current cap the motor delivered (the torque-cap check) and the
+time out of coverage, and a PNG of every joint's largest statistic against its warn threshold
+over the run. `dexndm dataset
 gap-calibrate BAGS --bundle DIR`: the meter's thresholds from supervised runs."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from rclpy.serialization import deserialize_message
 
 from dexndm_collect.bag.mcap_read import read_topics
-from dexndm_control.core.gap_levels import GapThresholds
+from dexndm_control.core.gap_levels import GapThresholds, cap_ratio
 from dexndm_control.core.gap_meter import calibrate, store_calibration
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_DT, JOINT_NAMES
@@ -76,11 +77,17 @@ def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
     rolling = np.array([m.rolling_mae for m in messages])
     offset = np.array([m.offset for m in messages])
     level = np.array([m.level for m in messages])
-    # the thresholds as each message carried them (a controller restart may change them)
+    cap_warn = np.array([m.cap_warn_share for m in messages])[:, None]
+    # a message sent without the check (shares 0) judged nothing at the cap
+    delivered = np.where(cap_warn > 0, np.array([m.cap_delivered for m in messages]), np.nan)
+    # the thresholds as each message carried them (a controller restart may change them); the
+    # torque-cap check's shares are judged message by message for the same reason
     thresholds = GapThresholds(*(np.array([getattr(m, name) for m in messages]) for name in (
         "warn_threshold", "error_threshold", "offset_warn_threshold", "offset_error_threshold")),
         source="bag")
     ratio = thresholds.ratio(rolling, offset)
+    # a motor without torque: 1000, not inf
+    ratio = np.minimum(np.maximum(ratio, cap_ratio(delivered, cap_warn)), 1e3)
     stats = {"bag": str(bag), "ticks": len(messages),
              "seconds": round(float(seconds[-1]), 2),
              "level_share": {name: round(float(np.mean(level == i)), 3)
@@ -90,7 +97,10 @@ def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
                                "offset_max_mrad": round(1e3 * float(np.abs(offset[:, j]).max()),
                                                         3),
                                "out_share": round(float(np.mean(ratio[:, j] >= 1.0)), 3),
-                               "max_ratio": round(float(ratio[:, j].max()), 2)}
+                               "max_ratio": round(float(ratio[:, j].max()), 2),
+                               # the torque-cap check: the least share of its cap delivered
+                               # (None: never judged at cap, or the check was off)
+                               "cap_delivered_min_pct": _least_share(delivered[:, j])}
                         for j, name in enumerate(JOINT_NAMES)}}
     worst = np.argsort(-ratio.mean(axis=0))[:3]
     stats["worst_joints"] = [JOINT_NAMES[j] for j in worst]
@@ -98,6 +108,11 @@ def gap_meter_stats(bag: str | Path, out_png: str | Path | None = None) -> dict:
         _plot(seconds, ratio, level, worst, Path(out_png))
         stats["picture"] = str(out_png)
     return stats
+
+
+def _least_share(delivered: np.ndarray) -> float | None:
+    judged = delivered[np.isfinite(delivered)]
+    return round(100 * float(judged.min()), 1) if len(judged) else None
 
 
 def _plot(seconds, ratio, level, worst, path: Path) -> None:
@@ -112,10 +127,10 @@ def _plot(seconds, ratio, level, worst, path: Path) -> None:
         top.plot(seconds, ratio[:, j], lw=1.4 if named else 0.7, alpha=1.0 if named else 0.35,
                  label=name if named else None)
     top.axhline(1.0, color="k", ls="--", lw=0.8, label="warn threshold")
-    top.set_ylabel("motion error or |offset| / warn threshold")
+    top.set_ylabel("statistic / warn threshold")
     top.legend(loc="upper right", fontsize=8)
-    top.set_title("live gap meter: per joint, the larger of its two statistics over its warn "
-                  "threshold")
+    top.set_title("live gap meter: per joint, the largest of motion error, |offset| and torque-cap "
+                  "shortfall over its warn threshold")
     bottom.step(seconds, level, where="post", color="tab:red")
     bottom.set_yticks([0, 1, 2], LEVELS)
     bottom.set_xlabel("time [s]")
@@ -129,10 +144,11 @@ def format_gap_stats(stats: dict) -> str:
     lines = [f"gap meter in {stats['bag']}: {stats['ticks']} ticks over {stats['seconds']} s; "
              f"{shares}; worst {', '.join(stats['worst_joints'])}",
              f"{'joint':<8} {'MAE mrad':>9} {'motion max':>11} {'|offset| max':>13} "
-             f"{'out':>6} {'max ratio':>10}"]
+             f"{'out':>6} {'max ratio':>10} {'cap min %':>10}"]
     for name, joint in stats["joints"].items():
+        cap = joint["cap_delivered_min_pct"]
         lines.append(f"{name:<8} {joint['mae_mrad']:>9.2f} {joint['motion_max_mrad']:>11.2f} "
                      f"{joint['offset_max_mrad']:>13.2f} {100 * joint['out_share']:>5.0f}% "
-                     f"{joint['max_ratio']:>10.2f}")
+                     f"{joint['max_ratio']:>10.2f} {'-' if cap is None else f'{cap:.0f}':>10}")
     return "\n".join(lines) + ("\n" + json.dumps({"picture": stats["picture"]})
                                if "picture" in stats else "")

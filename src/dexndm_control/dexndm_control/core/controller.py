@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexndm_control.core.gap_meter import GapMeter, GapReading
+from dexndm_control.core.torque_cap import MotorLaw, TorqueCapCheck
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_RATE_HZ
 from dexndm_control.policy.runtime import PolicyRuntime, StepResult
@@ -63,6 +64,13 @@ class ControllerConfig:
                                                "bundle's reference error")
     gap_error_factor: float = setting(10.0, help="gap meter without a calibration: ERROR at "
                                                  "this many times")
+    motor_settings_node: str = setting(
+        "/leap_driver", help="gap meter: the driver node whose motor settings (gains, goal "
+                             "current) its torque-cap check reads (empty: no torque-cap check)")
+    cap_warn_share: float = setting(0.7, help="gap meter: WARN when a motor delivers less than "
+                                              "this share of its current cap where its position "
+                                              "law asks for more")
+    cap_error_share: float = setting(0.4, help="gap meter: ERROR below this share")
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0 or self.stale_periods <= 0 or self.ramp_s < 0:
@@ -75,6 +83,8 @@ class ControllerConfig:
                 or not 0 < self.gap_warn_factor < self.gap_error_factor:
             raise DexndmError("gap_window_s and gap_offset_s must be > 0 and 0 < gap_warn_factor "
                               "< gap_error_factor")
+        if not 0 < self.cap_error_share < self.cap_warn_share < 1:
+            raise DexndmError("need 0 < cap_error_share < cap_warn_share < 1")
 
     def gap_meter(self) -> GapMeter | None:
         """The meter these settings describe (None without a dynamics bundle)."""
@@ -86,6 +96,12 @@ class ControllerConfig:
 
     def gap_ticks(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.rate_hz)))
+
+    def torque_cap_check(self, motor_settings) -> TorqueCapCheck:
+        """The meter's torque-cap check for a driver with these settings (its ``BusConfig``)."""
+        return TorqueCapCheck(MotorLaw.from_bus_config(motor_settings),
+                              stale_ticks=self.gap_ticks(1.0), warn_ratio=self.cap_warn_share,
+                              error_ratio=self.cap_error_share)
 
 
 @dataclass
@@ -145,15 +161,16 @@ class ControllerCore:
         self.last_target = step.target
         return Decision(step.target, "run", False, "", step)
 
-    def score_gap(self, decision: Decision, q: np.ndarray) -> GapReading | None:
+    def score_gap(self, decision: Decision, q: np.ndarray, velocity: np.ndarray | None = None,
+                  current: np.ndarray | None = None) -> GapReading | None:
         """The gap meter's turn for a policy tick, once its target is on its way: score the
-        reading ``q`` the policy saw and predict the next from the target sent. Puts the reading
-        in decision.gap and the meter's time in decision.gap_s / gap_cpu_s (None: no meter or
-        not a policy tick)."""
+        reading ``q`` the policy saw (with its velocity and present current, for the torque-cap
+        check) and predict the next from the target sent. Puts the reading in decision.gap and
+        the meter's time in decision.gap_s / gap_cpu_s (None: no meter or not a policy tick)."""
         if self.meter is None or decision.step is None:
             return None
         started, started_cpu = time.perf_counter(), time.thread_time()
-        decision.gap = self.meter.update(q, decision.target)
+        decision.gap = self.meter.update(q, decision.target, velocity, current)
         decision.gap_s = time.perf_counter() - started
         decision.gap_cpu_s = time.thread_time() - started_cpu
         return decision.gap

@@ -24,10 +24,13 @@ What it can see, measured (docs/gap_meter.md): changes of how the joints move un
 targets (a softer position loop). It is a weak detector of a lower torque cap: the model reads
 a weaker hand in its own W-step history, so its one-step error barely grows unless the cap
 falls far (250 mA: x1.0, 150 mA: MCP joints x3.5-3.9 against the 550 mA it was trained at).
+For that the meter has a third judge once it knows the driver's motor settings
+(``watch_torque_cap``): the torque-cap check on the motors' present current (core/torque_cap.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from collections import deque
 from collections.abc import Sequence
@@ -38,6 +41,7 @@ import numpy as np
 import yaml
 
 from dexndm_control.core.gap_levels import LEVEL_NAMES, OK, GapThresholds
+from dexndm_control.core.torque_cap import TorqueCapCheck
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES, NUM_JOINTS, RAD_PER_TICK
 from dexndm_control.policy.bundle import update_bundle_info
@@ -56,6 +60,9 @@ class GapReading:
     level: int
     joints_out: list[str] = field(default_factory=list)  # at or above a warn threshold
     offset: np.ndarray = field(default_factory=lambda: np.zeros(NUM_JOINTS))  # slow mean of e
+    # per joint, the share of its current cap delivered where its law asked for more (NaN: not
+    # judged; core/torque_cap.py)
+    cap_delivered: np.ndarray = field(default_factory=lambda: np.full(NUM_JOINTS, np.nan))
 
     @property
     def error(self) -> np.ndarray:
@@ -126,6 +133,13 @@ class GapMeter:
         self._a: deque[np.ndarray] = deque(maxlen=self.model.window)
         self._predicted: np.ndarray | None = None  # q^ of the next reading
         self._predict = NumpyDynamics(self.model)  # per tick, batch 1: numpy, not torch
+        self.cap_check: TorqueCapCheck | None = None
+
+    def watch_torque_cap(self, check: TorqueCapCheck) -> None:
+        """Judge the motors' present current too (from the driver's motor settings)."""
+        self.cap_check = check
+        self.thresholds = dataclasses.replace(self.thresholds, cap_warn=check.warn_ratio,
+                                              cap_error=check.error_ratio)
 
     def reset(self) -> None:
         """Forget the history (the controller held or ramped: the next steps start afresh)."""
@@ -133,19 +147,33 @@ class GapMeter:
         self._a.clear()
         self.statistics.reset()
         self._predicted = None
+        if self.cap_check is not None:
+            self.cap_check.reset()
 
-    def update(self, q: np.ndarray, sent: np.ndarray) -> GapReading | None:
+    def update(self, q: np.ndarray, sent: np.ndarray, velocity: np.ndarray | None = None,
+               current: np.ndarray | None = None) -> GapReading | None:
         """Score the prediction of reading ``q`` (None before the first one), then predict the
-        next reading from the last W readings and targets sent, ``sent`` the newest."""
+        next reading from the last W readings and targets sent, ``sent`` the newest. With the
+        reading's ``velocity`` (rad/s) and present ``current`` (A) and a torque-cap check, the
+        check judges the reading against the target that was in effect (the previous one sent)."""
         q, sent = np.array(q, dtype=float), np.array(sent, dtype=float)
+        delivered = np.full(NUM_JOINTS, np.nan)
+        if self.cap_check is not None and self._a and velocity is not None \
+                and current is not None:
+            delivered = self.cap_check.update(q, np.asarray(velocity, dtype=float),
+                                              np.asarray(current, dtype=float), self._a[-1])
         reading = None
         if self._predicted is not None:
             motion = self.statistics.update(q - self._predicted)
             offset = self.statistics.offset.copy()
-            level, out = self.thresholds.level(motion, offset) if self.statistics.judged \
-                else (OK, np.zeros(NUM_JOINTS, dtype=bool))  # too few ticks to judge yet
+            if self.statistics.judged:
+                level, out = self.thresholds.level(motion, offset, delivered)
+            else:  # too few ticks to judge the motion yet; the cap check needs no settling
+                level, out = self.thresholds.level(np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS),
+                                                   delivered)
             reading = GapReading(self._predicted, q, motion, level,
-                                 [JOINT_NAMES[j] for j in np.flatnonzero(out)], offset)
+                                 [JOINT_NAMES[j] for j in np.flatnonzero(out)], offset,
+                                 delivered)
         self._q.append(q)
         self._a.append(sent)
         self._predicted = None
@@ -160,21 +188,34 @@ class GapMeter:
         t = self.thresholds
         judged = "" if self.statistics.judged else ", settling"
         scope = f"{min(self.statistics.count, self.window)} of {self.window} ticks{judged}"
-        ratio = t.ratio(reading.rolling_mae, reading.offset)
+        ratio = t.ratio(reading.rolling_mae, reading.offset, reading.cap_delivered)
         worst = int(np.argmax(ratio))
+        cap = "torque cap: not checked (no motor settings from the driver)" \
+            if self.cap_check is None else \
+            f"torque cap: WARN below {t.cap_warn:.0%} of it delivered at cap"
         if reading.level == OK:
             message = (f"within the dynamics model's data: worst {JOINT_NAMES[worst]} at "
-                       f"{ratio[worst]:.2f} of its warn threshold ({t.source}; {scope})")
+                       f"{ratio[worst]:.2f} of its warn threshold ({t.source}; {scope}; {cap})")
         else:
+            short = [JOINT_NAMES[j] for j in np.flatnonzero(
+                reading.cap_delivered < t.cap_warn)] if self.cap_check is not None else []
+            cause = (f"; {', '.join(short)} deliver{'s' if len(short) == 1 else ''} less than "
+                     f"{t.cap_warn:.0%} of the current cap where the position law asks for "
+                     "more (a lowered goal current, a sagging supply, a motor without torque)"
+                     if short else "")
             message = (f"{', '.join(reading.joints_out)} beyond the warn threshold (worst "
                        f"{JOINT_NAMES[worst]} {ratio[worst]:.1f}x; {t.source}; {scope}): the hand "
-                       "left the data the residual was trained on")
+                       f"left the data the residual was trained on{cause}")
         values = {}
         for j, name in enumerate(JOINT_NAMES):
             values[f"{name} motion error [mrad]"] = f"{1000 * reading.rolling_mae[j]:.2f}"
             values[f"{name} motion warn at [mrad]"] = f"{1000 * t.motion_warn[j]:.2f}"
             values[f"{name} offset [mrad]"] = f"{1000 * reading.offset[j]:.2f}"
             values[f"{name} offset warn at [mrad]"] = f"{1000 * t.offset_warn[j]:.2f}"
+            if self.cap_check is not None:
+                delivered = reading.cap_delivered[j]
+                values[f"{name} current at cap [%]"] = "not at cap" \
+                    if not np.isfinite(delivered) else f"{100 * delivered:.0f}"
         return reading.level, message, values
 
 

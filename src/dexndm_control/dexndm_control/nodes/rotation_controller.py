@@ -2,7 +2,8 @@
 
 Subscribes /leap_hand/joint_states, /dexndm/rotation_command, /dexndm/wrist_orientation;
 publishes /leap_hand/joint_commands and /dexndm/control_step, and with a dynamics bundle the gap
-meter: /dexndm/gap_meter every policy tick and its summary on /diagnostics at 1 Hz. Policy and
+meter: /dexndm/gap_meter every policy tick and its summary on /diagnostics at 1 Hz (its
+torque-cap check once the driver's motor settings are read from its parameters). Policy and
 observation come from bundles (policy/runtime.py); ramp/hold decisions and the meter from
 core/controller.py. The loop is timed: period, inference and publish times, latency from
 joint_states receipt to command publish; overruns are logged with their cause, and statistics
@@ -23,15 +24,20 @@ from geometry_msgs.msg import Quaternion, QuaternionStamped, Vector3
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.parameter import parameter_value_to_python
+from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import JointState
 
 from dexndm_control.core.controller import ControllerConfig, ControllerCore, Decision
 from dexndm_control.core.gap_meter import GapReading, GapSummary
-from dexndm_control.errors import JointNameError
+from dexndm_control.core.torque_cap import MOTOR_SETTINGS
+from dexndm_control.dynamixel.dynamixel_bus import BusConfig
+from dexndm_control.errors import DexndmError, JointNameError
 from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.realtime import current_policy, request_fifo
 from dexndm_control.ros_node import declare_settings, guarded, run_node
+from dexndm_control.settings import from_parameters
 from dexndm_msgs.msg import ControlStep, GapMeter, RotationCommand
 
 # the dataclasses that declare this node's ROS parameters (config/*.yaml are checked against them)
@@ -59,13 +65,16 @@ class RotationController(Node):
         self.gap_cpu_times: list[float] = []
         self.gap_work_times: list[float] = []
         self.gap_work_cpu_times: list[float] = []
-        self._gap_queue: deque[tuple[Decision, np.ndarray]] = deque()
+        self._gap_queue: deque[tuple[Decision, np.ndarray, np.ndarray | None,
+                                     np.ndarray | None]] = deque()
         self._score_gap_guarded = guarded(self, self._score_gap)
         self._last_gap: GapReading | None = None
         self._wrist = np.asarray(self.config.wrist_quat, dtype=float)
         self._stats_file = self.config.stats_file
         self.finished, self.exit_code = False, 0
         self._q: np.ndarray | None = None
+        self._velocity: np.ndarray | None = None  # of the reading in _q (rad/s), if it had one
+        self._current: np.ndarray | None = None  # its present current (A, the effort field)
         self._state_time: float | None = None
         self._command_time: float | None = None
         self._axis: np.ndarray | None = None
@@ -83,6 +92,13 @@ class RotationController(Node):
             self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
             self.create_timer(1.0, guarded(self, self._publish_diagnostics),
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
+            if self.config.motor_settings_node:
+                # asked once the driver's parameter services are up (no waiting here)
+                self._driver_parameters = AsyncParameterClient(
+                    self, self.config.motor_settings_node)
+                self._settings_timer = self.create_timer(
+                    1.0, guarded(self, self._ask_motor_settings),
+                    clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_subscription(JointState, "/leap_hand/joint_states",
                                  guarded(self, self._on_state), 10)
         self.create_subscription(RotationCommand, "/dexndm/rotation_command",
@@ -118,7 +134,41 @@ class RotationController(Node):
         except JointNameError as error:  # not this hand's state: ignored, so states go stale
             self.get_logger().error(f"ignored a joint state: {error}", throttle_duration_sec=5.0)
             return
+        self._velocity = self._by_name(message.name, message.velocity)
+        self._current = self._by_name(message.name, message.effort)
         self._q, self._state_time = q, time.monotonic()
+
+    @staticmethod
+    def _by_name(names, values) -> np.ndarray | None:
+        """A JointState's velocity or effort in model order (None when it carries none)."""
+        if len(values) != len(names) or not len(values):
+            return None
+        return positions_by_name(names, values)
+
+    def _ask_motor_settings(self) -> None:
+        if not self._driver_parameters.services_are_ready():
+            return
+        self._settings_timer.cancel()
+        self._driver_parameters.get_parameters(
+            list(MOTOR_SETTINGS), guarded(self, self._on_motor_settings))
+
+    def _on_motor_settings(self, future) -> None:
+        node = self.config.motor_settings_node
+        values = {name: parameter_value_to_python(value)
+                  for name, value in zip(MOTOR_SETTINGS, future.result().values, strict=False)}
+        try:
+            if set(values) != set(MOTOR_SETTINGS) or None in values.values():
+                raise DexndmError(f"{node} does not have the parameters {list(MOTOR_SETTINGS)}")
+            check = self.config.torque_cap_check(from_parameters(BusConfig, values))
+        except DexndmError as error:
+            self.get_logger().error(f"gap meter: no torque-cap check: {error}; set "
+                                    "motor_settings_node to the driver node (empty: no check)")
+            return
+        self.meter.watch_torque_cap(check)
+        self.get_logger().info(
+            f"gap meter: torque-cap check on, from {node}'s settings (goal current "
+            f"{values['goal_current_ma']} mA, P {values['position_p_gain']}, D "
+            f"{values['position_d_gain']})")
 
     def _on_command(self, message: RotationCommand) -> None:
         self._axis = np.array([message.axis.x, message.axis.y, message.axis.z])
@@ -140,7 +190,8 @@ class RotationController(Node):
         self._last_tick = started
         if self._gap_queue:  # the last tick's scoring has not run yet: the meter goes in order
             self._score_gap()
-        state_time, q = self._state_time, self._q
+        state_time, q, velocity, current = self._state_time, self._q, self._velocity, \
+            self._current
         decision = self.core.tick(started, state_time, q, self._command_time, self._axis,
                                   self._enabled, self._wrist)
         kind = decision.reason.split(" (")[0] if decision.holding else None
@@ -169,7 +220,7 @@ class RotationController(Node):
         # no hand-over to another thread, whose wake-up made this one wait for the GIL
         # (docs/gap_meter.md, "Overhead").
         handover_started, handover_cpu = time.perf_counter(), time.thread_time()
-        self._gap_queue.append((decision, q))
+        self._gap_queue.append((decision, q, velocity, current))
         self.executor.create_task(self._score_gap_guarded)
         self.gap_times.append(time.perf_counter() - handover_started)
         self.gap_cpu_times.append(time.thread_time() - handover_cpu)
@@ -178,8 +229,8 @@ class RotationController(Node):
         """Score every queued tick, oldest first (executor tasks may run out of order), and
         publish the readings."""
         while self._gap_queue:
-            decision, q = self._gap_queue.popleft()
-            reading = self.core.score_gap(decision, q)
+            decision, q, velocity, current = self._gap_queue.popleft()
+            reading = self.core.score_gap(decision, q, velocity, current)
             self.gap_work_times.append(decision.gap_s)
             self.gap_work_cpu_times.append(decision.gap_cpu_s)
             if reading is not None:
@@ -197,6 +248,8 @@ class RotationController(Node):
                            offset=reading.offset.tolist(),
                            offset_warn_threshold=t.offset_warn.tolist(),
                            offset_error_threshold=t.offset_error.tolist(),
+                           cap_delivered=reading.cap_delivered.tolist(),
+                           cap_warn_share=t.cap_warn, cap_error_share=t.cap_error,
                            level=reading.level, joints_out=reading.joints_out)
         message.header.stamp = self.get_clock().now().to_msg()
         self._gap.publish(message)

@@ -83,7 +83,10 @@ def feed(core: ViewCore, topic: str, stamp_ns: int, message) -> None:
                        error_threshold=message.error_threshold, error=message.error,
                        joints_out=list(message.joints_out), offset=message.offset,
                        offset_warn_threshold=message.offset_warn_threshold,
-                       offset_error_threshold=message.offset_error_threshold)
+                       offset_error_threshold=message.offset_error_threshold,
+                       cap_delivered=message.cap_delivered,
+                       cap_warn_share=message.cap_warn_share,
+                       cap_error_share=message.cap_error_share)
 
 
 def play(core: ViewCore, path: str | Path, rate: float = 1.0, loop: bool = False) -> int:

@@ -164,25 +164,36 @@ def object_entity(stamp_ns: int, geoms: list[dict]) -> dict:
 
 
 def gap_meter_record(level: int, rolling_mae, warn_threshold, error_threshold, error,
-                     joints_out, offset, offset_warn_threshold, offset_error_threshold) -> dict:
+                     joints_out, offset, offset_warn_threshold, offset_error_threshold,
+                     cap_delivered=None, cap_warn_share: float = 0.0,
+                     cap_error_share: float = 0.0) -> dict:
     """A GapMeter message as a JSON record a Plot panel can address by joint name:
-    ``ratio.<joint>`` is the larger of its motion error and |offset| over their warn thresholds
-    (1 = WARN), ``joint_level`` is 0 / 1 / 2 (OK / WARN / ERROR) per joint, judged as the
-    controller judges it (core/gap_levels.py)."""
+    ``ratio.<joint>`` is the largest of its motion error and |offset| over their warn thresholds
+    and the torque cap's warn share over the share delivered (1 = WARN), ``cap_delivered_pct``
+    the share of its current cap the motor delivered at cap (absent where not judged),
+    ``joint_level`` is 0 / 1 / 2 (OK / WARN / ERROR) per joint, judged as the controller judges
+    it (core/gap_levels.py)."""
     thresholds = GapThresholds(*(np.asarray(v, dtype=float) for v in (
         warn_threshold, error_threshold, offset_warn_threshold, offset_error_threshold)),
-        source="message")
+        source="message", cap_warn=float(cap_warn_share), cap_error=float(cap_error_share))
     rolling, offset = np.asarray(rolling_mae, dtype=float), np.asarray(offset, dtype=float)
+    delivered = None if cap_delivered is None or not len(cap_delivered) \
+        or cap_warn_share <= 0 else np.asarray(cap_delivered, dtype=float)  # 0: no check
 
     def by_joint(values, scale=1.0):
         return {n: scale * float(v) for n, v in zip(JOINT_NAMES, values, strict=True)}
 
-    return {"level": int(level), "level_name": LEVEL_NAMES[min(int(level), ERROR)],
-            "joints_out": list(joints_out), "rolling_mae_mrad": by_joint(rolling, 1e3),
-            "offset_mrad": by_joint(offset, 1e3), "error_mrad": by_joint(error, 1e3),
-            "ratio": by_joint(thresholds.ratio(rolling, offset)),
-            "joint_level": {n: int(v) for n, v in zip(
-                JOINT_NAMES, thresholds.joint_levels(rolling, offset), strict=True)}}
+    ratio = thresholds.ratio(rolling, offset, delivered)
+    record = {"level": int(level), "level_name": LEVEL_NAMES[min(int(level), ERROR)],
+              "joints_out": list(joints_out), "rolling_mae_mrad": by_joint(rolling, 1e3),
+              "offset_mrad": by_joint(offset, 1e3), "error_mrad": by_joint(error, 1e3),
+              "ratio": by_joint(np.minimum(ratio, 1e3)),  # a motor without torque: 1000, not inf
+              "joint_level": {n: int(v) for n, v in zip(
+                  JOINT_NAMES, thresholds.joint_levels(rolling, offset, delivered), strict=True)}}
+    if delivered is not None:  # JSON has no NaN: joints not judged are left out
+        record["cap_delivered_pct"] = {n: 100 * float(v) for n, v in zip(
+            JOINT_NAMES, delivered, strict=True) if np.isfinite(v)}
+    return record
 
 
 def joint_levels(record: dict) -> np.ndarray:

@@ -104,7 +104,9 @@ class ViewCore:
                                        message_encoding="json"),
             GAP_TOPIC: foxglove.Channel(GAP_TOPIC, schema=_schema(
                 "dexndm.GapMeterView", {"level": {"type": "integer"},
-                                        "ratio": {"type": "object"}}), message_encoding="json"),
+                                        "ratio": {"type": "object"},
+                                        "cap_delivered_pct": {"type": "object"}}),
+                message_encoding="json"),
         }
         if self.config.page_port >= 0:
             try:

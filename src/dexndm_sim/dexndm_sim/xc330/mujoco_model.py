@@ -18,11 +18,11 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from dexndm_control.dynamixel.position_law import current_gains
 from dexndm_control.hand import (
     MODEL_INDEX_OF_MOTOR,
     MOTOR_IDS,
     RAD_PER_TICK,
-    RAD_S_PER_VELOCITY_UNIT,
     model_to_motor_ticks,
 )
 from dexndm_control.rotations import matrix_to_quat, quat_to_matrix
@@ -30,7 +30,7 @@ from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.model import PALM_POSITION, TIMESTEP
 from dexndm_sim.native.law import set_law_gains
 from dexndm_sim.objects import generate_category
-from dexndm_sim.profiles import TORQUE_CONSTANT, nominal, real
+from dexndm_sim.profiles import GEAR_SPEED, TORQUE_CONSTANT, nominal, real
 from dexndm_sim.scene import ChaosBox, SceneConfig
 from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import wrist_quaternion
@@ -116,9 +116,10 @@ class MujocoMotorModel:
         hand = self.hand
         by_joint = {name: commands[name][MOTOR_IDS] for name in commands}
         target = (by_joint["goal_position"] - TICKS_OFFSET) * RAD_PER_TICK
-        # firmware law on the registers, in SI: kp = Kt/1000 * P/128 * ticks/rad, and so on
-        kp = TORQUE_CONSTANT / 1000 * by_joint["position_p_gain"] / 128 / RAD_PER_TICK
-        kd = TORQUE_CONSTANT / 1000 * by_joint["position_d_gain"] / 16 / RAD_S_PER_VELOCITY_UNIT
+        # firmware law on the registers, in SI: the current gains times the torque constant
+        ampere_per_rad, ampere_per_rad_s = current_gains(by_joint["position_p_gain"],
+                                                         by_joint["position_d_gain"])
+        kp, kd = TORQUE_CONSTANT * ampere_per_rad, TORQUE_CONSTANT * ampere_per_rad_s
         limit = TORQUE_CONSTANT / 1000 * np.minimum(np.abs(by_joint["goal_current"]),
                                                     by_joint["current_limit"])
         enabled = by_joint["torque_enable"] > 0
@@ -213,8 +214,15 @@ class MujocoMotorModel:
         current = np.empty(16)
         by_motor[MOTOR_IDS] = q / RAD_PER_TICK + TICKS_OFFSET
         velocity[MOTOR_IDS] = qd
-        # the law's output torque (ctrl holds the target angle, not a current)
-        current[MOTOR_IDS] = self.hand.data.actuator_force / TORQUE_CONSTANT * 1000.0
+        # the motor's current: the law's output (ctrl holds the target angle, not a current)
+        # before the gear's friction, which acts between the motor and the joint and which the
+        # current sensor does not see (the torque-speed curve it does: less current at speed)
+        data = self.hand.data
+        torque = data.actuator_force[:16]
+        if self.profile.gear_friction:  # at the speed the law saw (the step's start)
+            torque = torque / (1.0 - self.profile.gear_friction * np.sign(torque)
+                               * np.tanh(data.actuator_velocity[:16] / GEAR_SPEED))
+        current[MOTOR_IDS] = torque / TORQUE_CONSTANT * 1000.0
         return {"position": by_motor, "velocity": velocity, "current": current}
 
     def object_geoms(self, shape: bool = False) -> list[dict] | None:
