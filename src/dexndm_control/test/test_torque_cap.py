@@ -12,7 +12,7 @@ from dexndm_control.core.gap_levels import ERROR, OK, WARN, GapThresholds, cap_l
 from dexndm_control.core.gap_meter import GapMeter
 from dexndm_control.core.torque_cap import MotorLaw, TorqueCapCheck
 from dexndm_control.dynamixel.dynamixel_bus import BusConfig
-from dexndm_control.dynamixel.position_law import current_gains, demanded_current
+from dexndm_control.dynamixel.position_law import current_gains
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES, MODEL_INDEX_OF_MOTOR, NUM_JOINTS
 
@@ -26,8 +26,9 @@ def test_position_law_gains_from_the_registers():
     per_rad, per_rad_s = current_gains(800, 200)
     assert per_rad == pytest.approx(4.07437, abs=1e-5)
     assert per_rad_s == pytest.approx(0.52125, abs=1e-6)
-    # 0.1 rad behind while moving 1 rad/s towards the target: 0.407 - 0.521 A
-    assert demanded_current(800, 200, 0.1, 1.0) == pytest.approx(-0.113813, abs=1e-6)
+    # the side motors' 0.75 x gains: 0.75 x the currents
+    assert np.allclose(current_gains([600, 800], [150, 200]),
+                       [[0.75 * per_rad, per_rad], [0.75 * per_rad_s, per_rad_s]])
 
 
 def test_motor_law_takes_each_motors_gains_and_the_goal_current_from_the_driver():

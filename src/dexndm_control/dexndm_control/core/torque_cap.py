@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexndm_control.core.gap_levels import cap_levels
-from dexndm_control.dynamixel.position_law import demanded_current
+from dexndm_control.dynamixel.position_law import current_gains
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import AMPERE_PER_CURRENT_UNIT, MOTOR_IDS, NUM_JOINTS
 
@@ -66,10 +66,15 @@ class TorqueCapCheck:
         self.law = law
         self.demand_margin, self.memory, self.stale_ticks = demand_margin, memory, stale_ticks
         self.warn_ratio, self.error_ratio = warn_ratio, error_ratio
+        per_rad, per_rad_s = current_gains(law.p_gain, law.d_gain)
+        # |demand| >= margin * cap, in the law's own units: one product per reading
+        self._per_rad = per_rad / (demand_margin * law.cap)
+        self._per_rad_s = per_rad_s / (demand_margin * law.cap)
         self.reset()
 
     def reset(self) -> None:
-        self._ratios = np.full((self.memory, NUM_JOINTS), np.nan)  # newest last, per joint
+        self._ratios = np.full((self.memory, NUM_JOINTS), np.nan)  # a ring per joint
+        self._slot = np.zeros(NUM_JOINTS, dtype=int)  # where each joint's next one goes
         self._since = np.full(NUM_JOINTS, self.stale_ticks)  # readings since the last one at cap
 
     def update(self, q: np.ndarray, velocity: np.ndarray, current: np.ndarray,
@@ -77,14 +82,13 @@ class TorqueCapCheck:
         """Add one reading (rad, rad/s, A, and the target the motors held while it was taken);
         per joint the mean |current| / cap over its last readings that demanded more than the
         cap (NaN: none within the last ``stale_ticks`` readings, or no finite reading)."""
-        demand = demanded_current(self.law.p_gain, self.law.d_gain,
-                                  np.asarray(target_in_effect, dtype=float) - q, velocity)
-        at_cap = np.abs(demand) >= self.demand_margin * self.law.cap
-        at_cap &= np.isfinite(demand) & np.isfinite(current)
-        ratio = np.abs(np.asarray(current, dtype=float)) / self.law.cap
-        for joint in np.flatnonzero(at_cap):  # a joint's memory moves only when it is at cap
-            self._ratios[:, joint] = np.roll(self._ratios[:, joint], -1)
-            self._ratios[-1, joint] = ratio[joint]
+        # the law's current (kp e - kd w) over margin * cap
+        demand = self._per_rad * (target_in_effect - q) - self._per_rad_s * velocity
+        ratio = np.abs(current) / self.law.cap
+        at_cap = (np.abs(demand) >= 1.0) & np.isfinite(ratio)  # NaN demand compares False
+        joints = np.flatnonzero(at_cap)  # a joint's memory moves only when it is at cap
+        self._ratios[self._slot[joints], joints] = ratio[joints]
+        self._slot[joints] = (self._slot[joints] + 1) % self.memory
         self._since = np.where(at_cap, 0, self._since + 1)
         self._ratios[:, self._since >= self.stale_ticks] = np.nan
         return self.delivered()

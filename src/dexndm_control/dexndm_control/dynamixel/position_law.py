@@ -2,7 +2,7 @@
 
 The firmware computes a current from the position error and the motor's velocity and clips it at
 the goal current: i = clip(P/128 * e[ticks] - D/16 * w[0.229 rpm units], +-goal current) (mA;
-the I term is 0 on the LEAP hand). The emulator's motor models and the live gap meter's
+the I term is 0 on the LEAP hand). The MuJoCo virtual hand and the live gap meter's
 torque-cap check both take the gains from here.
 """
 
@@ -24,9 +24,3 @@ def current_gains(p_gain, d_gain) -> tuple[np.ndarray, np.ndarray]:
         / RAD_S_PER_VELOCITY_UNIT
     return per_rad, per_rad_s
 
-
-def demanded_current(p_gain, d_gain, error_rad, velocity_rad_s) -> np.ndarray:
-    """The law's current (A) before the goal-current clip: what the motor asks for."""
-    per_rad, per_rad_s = current_gains(p_gain, d_gain)
-    return per_rad * np.asarray(error_rad, dtype=float) \
-        - per_rad_s * np.asarray(velocity_rad_s, dtype=float)
