@@ -132,7 +132,11 @@ def test_mujoco_hand_reports_the_current_its_law_outputs():
     _torque_on(bus, 550)
     bus.set(1, "goal_position", 2600)  # if_mcp, 0.85 rad away: the law saturates
     bus.advance(0.05)
-    expected = model.hand.data.actuator_force / TORQUE_CONSTANT * 1000.0  # model order
+    output = model.hand.data.actuator_force / TORQUE_CONSTANT * 1000.0  # model order
     present = bus.column("present_current")  # motor order
-    assert np.allclose(present, np.round(expected[MODEL_INDEX_OF_MOTOR]), atol=1)
-    assert 450 <= present[1] <= 700  # near the cap (its per-joint spread), not a target angle
+    # the motor's current: at the cap exactly where the law saturates (the output torque is off
+    # it by the gear's friction, up to 10 %), within that friction of the output elsewhere
+    assert present[1] == 550
+    by_motor = output[MODEL_INDEX_OF_MOTOR]
+    assert np.all(np.abs(present - by_motor) <= 0.1 * np.abs(present) + 1)
+    assert np.count_nonzero(present) >= 4  # other motors hold against gravity

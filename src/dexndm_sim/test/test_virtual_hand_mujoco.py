@@ -168,3 +168,43 @@ def test_present_current_is_the_motors_current_at_the_cap():
     for _ in range(20):
         bus.advance(bus.time + 0.01)
     assert abs(abs(bus.get(motor, "present_current")) - 330) <= 1
+
+
+def test_the_position_law_runs_fast_enough_to_be_stable_on_every_joint():
+    """MuJoCo integrates the law's D term explicitly (a user bias has no derivative): stable only
+    while kd dt / I < 2. With the LEAP gains (P 800, D 200, side joints 0.75x) times the stand-in's
+    per-joint spread, every joint stays below 1 at the virtual hand's physics step; and a free
+    hand that reached its goals rests, no motor chattering between +-cap."""
+    import struct
+
+    import mujoco
+
+    from dexndm_control.dynamixel.position_law import current_gains
+    from dexndm_sim.xc330 import protocol
+    from dexndm_sim.xc330.mujoco_model import LAW_SUBSTEPS, TORQUE_CONSTANT, MujocoMotorModel
+    from dexndm_sim.xc330.virtual_bus import VirtualBus
+
+    model = MujocoMotorModel(scene="free", wrist="palm_up")
+    settings = BusConfig(port="unused")
+    d_gain = np.array([settings.gains(int(m))["position_d_gain"] for m in hand.MOTOR_IDS])
+    kd = TORQUE_CONSTANT * current_gains(0, d_gain)[1] * model._spread
+    mujoco.mj_forward(model.hand.model, model.hand.data)
+    inertia = np.empty((model.hand.model.nv, model.hand.model.nv))
+    mujoco.mj_fullM(model.hand.model, model.hand.data, inertia)
+    ratio = kd * model.dt / np.diag(inertia)[:16]
+    assert ratio.max() < 1.0, dict(zip(hand.JOINT_NAMES, ratio.round(2), strict=True))
+    assert ratio.max() * LAW_SUBSTEPS > 2.0  # at the training sim's 1/120 s it would not be
+
+    bus = VirtualBus(model=model)
+    for motor in range(16):
+        for name, value in settings.settings(motor).items():
+            bus.set(motor, name, value)
+        bus.handle(protocol.Packet(motor, protocol.WRITE, struct.pack("<HB", 64, 1)))
+        bus.set(motor, "goal_position", bus.get(motor, "present_position") + 60)  # 92 mrad
+    for _ in range(100):
+        bus.advance(bus.time + 0.01)
+    currents = []
+    for _ in range(50):
+        bus.advance(bus.time + 0.01)
+        currents.append([bus.get(motor, "present_current") for motor in range(16)])
+    assert np.abs(currents).max() < 0.5 * settings.goal_current_ma, np.abs(currents).max(axis=0)

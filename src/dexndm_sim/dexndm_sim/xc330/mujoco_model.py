@@ -44,6 +44,13 @@ TICKS_OFFSET = math.pi / RAD_PER_TICK  # 2048: motor angle = model angle + pi
 HAND_OVER_TOLERANCE_TICKS = 13
 HAND_OVER_MOVE_TICKS = 5
 HAND_OVER_AFTER_S = 3.0
+# The firmware runs its law "much faster than 1 kHz" (docs/notes/xc330_actuator.md), the training
+# sim once per 1/120 s physics step. Here the physics steps at 480 Hz (4 per training step), so
+# the law's D term — explicit in MuJoCo's integrator, which cannot differentiate a user bias —
+# stays stable: at 1/120 s, kd dt / I reached 2.7 on the joints the stand-in's spread makes
+# stiffest (mf_dip, rf_pip), past explicit damping's limit of 2, and they chattered between
+# +-cap at the physics rate. A test keeps kd dt / I < 1 on every joint (0.67 at most).
+LAW_SUBSTEPS = 4
 
 
 @dataclass
@@ -70,6 +77,8 @@ class MujocoMotorModel:
             box = ChaosBox(seed=seed) if balls is None else ChaosBox(balls=balls, seed=seed)
         self.hand = SimHand(SceneConfig(tuple(wrist_quaternion(wrist, np.random.default_rng(seed))),
                                         self.profile, preset, obj, box))
+        self.dt = TIMESTEP / LAW_SUBSTEPS  # the physics (and the law's) step, s
+        self.hand.model.opt.timestep = self.dt
         self.hand.reset(np.zeros(16))
         self._dropped = False
         if obj is not None:
@@ -103,16 +112,21 @@ class MujocoMotorModel:
         self.report = ObjectReport(axis.tolist()) if obj is not None else None
         self._spread = np.asarray(self.profile.kp) / np.mean(self.profile.kp)
         self._accumulated = 0.0
+        self._all_enabled = False  # every motor with torque on (the registers last applied)
 
     # -- MotorModel ------------------------------------------------------------------------------
 
     def step(self, dt: float, commands: dict[str, np.ndarray]) -> None:
         self._accumulated += dt
-        while self._accumulated >= TIMESTEP:
-            self._accumulated -= TIMESTEP
+        steps = int(self._accumulated / self.dt + 1e-9)
+        if steps == 0:
+            return
+        self._accumulated -= steps * self.dt
+        self._apply_registers(commands)  # registers change between packets, not within a step
+        for _ in range(steps):
             self._physics_step(commands)
 
-    def _physics_step(self, commands: dict[str, np.ndarray]) -> None:
+    def _apply_registers(self, commands: dict[str, np.ndarray]) -> None:
         hand = self.hand
         by_joint = {name: commands[name][MOTOR_IDS] for name in commands}
         target = (by_joint["goal_position"] - TICKS_OFFSET) * RAD_PER_TICK
@@ -127,11 +141,14 @@ class MujocoMotorModel:
         set_law_gains(hand.model, kp * self._spread, kd * self._spread,
                       np.where(enabled, limit, 0.0))
         hand.data.ctrl[:] = target
+        self._all_enabled = bool(enabled.all())
+
+    def _physics_step(self, commands: dict[str, np.ndarray]) -> None:
         if self._holding_object:
-            self._hand_over(enabled.all(), commands["goal_position"])
+            self._hand_over(self._all_enabled, commands["goal_position"])
         if self._holding_object:
             self._pin_object()
-        mujoco.mj_step(hand.model, hand.data)
+        mujoco.mj_step(self.hand.model, self.hand.data)
         if self.report is not None:
             self._track_object()
 
@@ -170,11 +187,11 @@ class MujocoMotorModel:
         report = self.report
         if self._holding_object:
             return  # not handed over yet
-        report.seconds += TIMESTEP
+        report.seconds += self.dt
         if self._dropped:
             return
         _, omega = self.hand.object_velocity()
-        report.radians += float(omega @ self.axis) * TIMESTEP
+        report.radians += float(omega @ self.axis) * self.dt
         position, _ = self.hand.object_pose()
         if np.linalg.norm(position - self._grasp_point) > 0.08:
             self._dropped = True
