@@ -122,9 +122,17 @@ class MujocoMotorModel:
         if steps == 0:
             return
         self._accumulated -= steps * self.dt
-        self._apply_registers(commands)  # registers change between packets, not within a step
+        # registers change between packets, not within a bus step: applied once, and the
+        # object's hand-over and report follow the bus step too (1 ms)
+        self._apply_registers(commands)
+        if self._holding_object:
+            self._hand_over(self._all_enabled, commands["goal_position"])
         for _ in range(steps):
-            self._physics_step(commands)
+            if self._holding_object:
+                self._pin_object()
+            mujoco.mj_step(self.hand.model, self.hand.data)
+        if self.report is not None:
+            self._track_object(steps * self.dt)
 
     def _apply_registers(self, commands: dict[str, np.ndarray]) -> None:
         hand = self.hand
@@ -142,15 +150,6 @@ class MujocoMotorModel:
                       np.where(enabled, limit, 0.0))
         hand.data.ctrl[:] = target
         self._all_enabled = bool(enabled.all())
-
-    def _physics_step(self, commands: dict[str, np.ndarray]) -> None:
-        if self._holding_object:
-            self._hand_over(self._all_enabled, commands["goal_position"])
-        if self._holding_object:
-            self._pin_object()
-        mujoco.mj_step(self.hand.model, self.hand.data)
-        if self.report is not None:
-            self._track_object()
 
     def _hand_over(self, all_enabled: bool, goal: np.ndarray) -> None:
         now = self.hand.data.time
@@ -182,16 +181,17 @@ class MujocoMotorModel:
         data.qpos[address:address + 7] = self._object_start[0][address:address + 7]
         data.qvel[dof:dof + 6] = 0.0
 
-    def _track_object(self) -> None:
-        """Rotation about the axis until the object falls (then it lies where it fell)."""
+    def _track_object(self, elapsed: float) -> None:
+        """Rotation about the axis over the last ``elapsed`` seconds (at the angular velocity at
+        their end) until the object falls (then it lies where it fell)."""
         report = self.report
         if self._holding_object:
             return  # not handed over yet
-        report.seconds += self.dt
+        report.seconds += elapsed
         if self._dropped:
             return
         _, omega = self.hand.object_velocity()
-        report.radians += float(omega @ self.axis) * self.dt
+        report.radians += float(omega @ self.axis) * elapsed
         position, _ = self.hand.object_pose()
         if np.linalg.norm(position - self._grasp_point) > 0.08:
             self._dropped = True
