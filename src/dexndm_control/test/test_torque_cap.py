@@ -60,7 +60,7 @@ def test_delivered_share_is_judged_only_where_the_law_asks_for_more_than_the_cap
     assert delivered[0] == pytest.approx((1.0 + 0.5 + 0.5) / 3)
     delivered = check.update(q, velocity, current, target)
     assert delivered[0] == pytest.approx(0.5)  # the first reading left the memory
-    assert check.joint_levels(delivered)[0] == WARN  # 0.4 <= 0.5 < 0.7
+    assert cap_levels(delivered, 0.7, 0.4)[0] == WARN  # 0.4 <= 0.5 < 0.7
     # the joint leaves the cap: its readings are kept for stale_ticks readings, then forgotten
     target[0] = 0.0
     for _ in range(3):
@@ -71,7 +71,7 @@ def test_delivered_share_is_judged_only_where_the_law_asks_for_more_than_the_cap
     assert np.isnan(check.update(q, velocity, current, target)[0])
     # a motor without torque delivers nothing at cap
     velocity[0], current[0] = 0.0, 0.0
-    assert check.joint_levels(check.update(q, velocity, current, target))[0] == ERROR
+    assert cap_levels(check.update(q, velocity, current, target), 0.7, 0.4)[0] == ERROR
 
 
 def test_cap_levels_and_ratio():

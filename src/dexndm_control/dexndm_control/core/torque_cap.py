@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dexndm_control.core.gap_levels import cap_levels
 from dexndm_control.dynamixel.position_law import current_gains
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import AMPERE_PER_CURRENT_UNIT, MOTOR_IDS, NUM_JOINTS
@@ -64,7 +63,7 @@ class TorqueCapCheck:
             raise DexndmError("torque-cap check: need demand_margin >= 1, memory and "
                               "stale_ticks >= 1, 0 < error_ratio < warn_ratio < 1")
         self.law = law
-        self.demand_margin, self.memory, self.stale_ticks = demand_margin, memory, stale_ticks
+        self.memory, self.stale_ticks = memory, stale_ticks
         self.warn_ratio, self.error_ratio = warn_ratio, error_ratio
         per_rad, per_rad_s = current_gains(law.p_gain, law.d_gain)
         # |demand| >= margin * cap, in the law's own units: one product per reading
@@ -97,6 +96,3 @@ class TorqueCapCheck:
         counts = np.sum(np.isfinite(self._ratios), axis=0)
         sums = np.nansum(self._ratios, axis=0)
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-    def joint_levels(self, delivered: np.ndarray) -> np.ndarray:
-        return cap_levels(delivered, self.warn_ratio, self.error_ratio)

@@ -134,8 +134,9 @@ class RotationController(Node):
         except JointNameError as error:  # not this hand's state: ignored, so states go stale
             self.get_logger().error(f"ignored a joint state: {error}", throttle_duration_sec=5.0)
             return
-        self._velocity = self._by_name(message.name, message.velocity)
-        self._current = self._by_name(message.name, message.effort)
+        if self.meter is not None:  # only the meter's torque-cap check reads them
+            self._velocity = self._by_name(message.name, message.velocity)
+            self._current = self._by_name(message.name, message.effort)
         self._q, self._state_time = q, time.monotonic()
 
     @staticmethod

@@ -1,11 +1,12 @@
 """The MuJoCo "real hand" behind the emulated bus: physics in real time, firmware law on registers.
 
-Each physics step (1/120 s) the XC330 current-based position law runs on the emulated control
-tables (goal position, P/I/D gains, goal current, torque enable of each motor) against the
-simulated joint, with the ``real`` profile's latency-free extras (quantised readings, backlash,
-friction, identified link masses) and its per-joint spread of gains. Scenes: ``free`` (hand only),
-``object`` (an object in a cached grasp; its rotation about a given axis and the time it falls
-are tracked; a fallen object stays where it fell), ``chaos_box`` (the hand in a box of soft balls).
+Each physics step (1/480 s, LAW_SUBSTEPS per training step) the XC330 current-based position
+law runs on the emulated control tables (goal position, P/I/D gains, goal current, torque enable
+of each motor) against the simulated joint, with the ``real`` profile's latency-free extras
+(quantised readings, backlash, friction, identified link masses) and its per-joint spread of
+gains. Scenes: ``free`` (hand only), ``object`` (an object in a cached grasp; its rotation about
+a given axis and the time it falls are tracked; a fallen object stays where it fell),
+``chaos_box`` (the hand in a box of soft balls).
 """
 
 from __future__ import annotations
