@@ -17,7 +17,8 @@ random search at equal simulator budget (position-actuator model); `--in-set` a 
 recordings of `real:law=actuator,effects=false`, a hand inside the position-actuator set;
 `--in-model` the firmware-law search on recordings of `real:effects=false` (the stand-in's law and
 per-joint spread without its torque-speed curve, gear friction and pads: what the search finds
-when nothing outside its parameters moves the hand).
+when nothing outside its parameters moves the hand); `--effects-split` the same search on the
+stand-in with only its torque-speed curve and with only its gear friction.
 Prints one JSON line.
 """
 
@@ -32,7 +33,12 @@ from _common import report
 
 
 def _identify(truth_spec: str, refine: str, generations: int, seed: int,
-              save_profile_to: str | None = None, base_spec: str = "nominal") -> dict:
+              save_profile_to: str | None = None, base_spec: str = "nominal",
+              without: tuple[str, ...] = ()) -> dict:
+    """``without``: stand-in effects switched off in the recorded hand ("torque_speed",
+    "gear_friction"), to see which of them the search cannot represent."""
+    from dataclasses import replace
+
     from dexndm_sim.profiles import get_profile, save_profile
     from dexndm_sim.sysid import (
         PARAMETERS,
@@ -49,6 +55,10 @@ def _identify(truth_spec: str, refine: str, generations: int, seed: int,
     from dexndm_sim.wrist import CANONICAL
 
     truth, base = get_profile(truth_spec), get_profile(base_spec)
+    if "torque_speed" in without:
+        truth = replace(truth, stall_torque=0.0, no_load_speed=0.0)
+    if "gear_friction" in without:
+        truth = replace(truth, gear_friction=0.0)
     wrists = [CANONICAL[w] for w in ("palm_up", "palm_down", "base_up", "thumb_up")]
     recordings = simulate_recordings(truth, probing_targets(16, 160, seed),
                                      [wrists[i % 4] for i in range(16)])
@@ -101,6 +111,9 @@ def main() -> None:
     parser.add_argument("--in-model", action="store_true",
                         help="also identify the stand-in without its effects outside the "
                              "firmware-law model")
+    parser.add_argument("--effects-split", action="store_true",
+                        help="also identify the stand-in with only its torque-speed curve and "
+                             "with only its gear friction (which effect kd absorbs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-profile", default=None, metavar="FILE.yaml",
                         help="also write the profile identified in the position-actuator model")
@@ -130,6 +143,11 @@ def main() -> None:
     if args.in_model:
         result["in_model"] = _identify("real:effects=false", "least_squares", args.iterations,
                                        args.seed, base_spec=FIRMWARE_LAW)
+    if args.effects_split:
+        for key, without in (("only_torque_speed", ("gear_friction",)),
+                             ("only_gear_friction", ("torque_speed",))):
+            result[key] = _identify("real", "least_squares", args.iterations, args.seed,
+                                    base_spec=FIRMWARE_LAW, without=without)
     report("sysid", result)
 
 
