@@ -32,6 +32,21 @@ def pytest_configure(config):
     choose_gl_backend()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache(tmp_path_factory):
+    """One DEXNDM_CACHE for the whole run (grasps, the compiled XC330 law): out of the user's
+    ~/.cache, and each grasp set searched once per run instead of once per test. Entries are
+    keyed by everything they depend on (dexndm_sim.grasps), so sharing them changes no result."""
+    path = tmp_path_factory.mktemp("dexndm_cache")
+    previous = os.environ.get("DEXNDM_CACHE")
+    os.environ["DEXNDM_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DEXNDM_CACHE", None)
+    else:
+        os.environ["DEXNDM_CACHE"] = previous
+
+
 @pytest.fixture
 def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
     """A ROS_DOMAIN_ID of this test's own (1..90), with discovery kept on loopback."""

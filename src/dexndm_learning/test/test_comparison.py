@@ -19,17 +19,19 @@ from dexndm_sim.env import RotationEnvConfig
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 REFERENCE = POLICIES / "gap_reference" / "model_1949.pt"
+# what the runtime commands does not depend on the object: one, with two grasps, keeps the
+# grasp search short
+ONE_OBJECT = {"objects": ("small_cylinders_000",), "grasps_per_object": 2}
 
 
-def test_generalist_in_the_env_acts_as_in_the_controller_runtime(tmp_path, monkeypatch):
+def test_generalist_in_the_env_acts_as_in_the_controller_runtime(tmp_path):
     from dexndm_learning.ppo.vec_env import RotationVecEnv
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     bundle = POLICIES / "test_base_policy"
     generalist = GeneralistOnEnv(bundle)
     vec_env = RotationVecEnv(RotationEnvConfig(num_envs=2, categories=("small_cylinders",),
                                                wrists=("palm_up",), threads=1,
-                                               disturbance_probability=0.0))
+                                               disturbance_probability=0.0, **ONE_OBJECT))
     env = vec_env.env
     runtime = PolicyRuntime(bundle, max_step=10.0)
     runtime.reset(env.q_history[1, -1], env.target[1])
@@ -61,18 +63,16 @@ def _residual_bundle(path: Path, layout, zero: bool) -> Path:
     return path
 
 
-def test_base_plus_residual_in_the_env_commands_what_the_runtime_commands(tmp_path,
-                                                                          monkeypatch):
+def test_base_plus_residual_in_the_env_commands_what_the_runtime_commands(tmp_path):
     from dexndm_learning.ppo.vec_env import RotationVecEnv
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     bundle = POLICIES / "test_base_policy"
     residual = _residual_bundle(tmp_path / "residual", GeneralistOnEnv(bundle).layout,
                                 zero=False)
     controller = GeneralistOnEnv(bundle, residual)
     vec_env = RotationVecEnv(RotationEnvConfig(num_envs=2, categories=("small_cylinders",),
                                                wrists=("palm_up",), threads=1,
-                                               disturbance_probability=0.0))
+                                               disturbance_probability=0.0, **ONE_OBJECT))
     env = vec_env.env
     runtime = PolicyRuntime(bundle, residual, max_step=10.0)
     runtime.reset(env.q_history[0, -1], env.target[0])
@@ -91,10 +91,9 @@ def test_base_plus_residual_in_the_env_commands_what_the_runtime_commands(tmp_pa
     assert min(corrections) > 1e-3  # the residual did act
 
 
-def test_a_zero_residual_changes_no_result(tmp_path, monkeypatch):
+def test_a_zero_residual_changes_no_result(tmp_path):
     from dexndm_learning.evaluation import EvalConfig, evaluate_policy
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     bundle = str(POLICIES / "test_base_policy")
     zero = str(_residual_bundle(tmp_path / "zero", GeneralistOnEnv(bundle).layout, zero=True))
     common = {"categories": ("small_cylinders",), "objects_per_category": 1, "seeds": (0,),
@@ -109,8 +108,7 @@ def test_a_zero_residual_changes_no_result(tmp_path, monkeypatch):
     assert plain == zeroed
 
 
-def test_compare_runs_teacher_and_generalist_from_the_same_starts(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+def test_compare_runs_teacher_and_generalist_from_the_same_starts(tmp_path):
     out = tmp_path / "eval.json"
     config = CompareConfig(str(POLICIES / "test_base_policy"), (str(REFERENCE),),
                            profiles=("nominal",), episodes=3)

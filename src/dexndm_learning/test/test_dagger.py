@@ -21,8 +21,7 @@ REFERENCE = str(POLICIES / "gap_reference" / "model_1949.pt")
 STUDENT = POLICIES / "test_base_policy"
 
 
-def test_collect_labels_with_the_teacher_and_executes_by_beta(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+def test_collect_labels_with_the_teacher_and_executes_by_beta(tmp_path):
     student = GeneralistOnEnv(STUDENT)
     # beta 1: the teacher drives, so the labels are the teacher's own deterministic rollout
     obs, labels = collect(student, REFERENCE, envs=3, steps=15, beta=1.0, seed=5)
@@ -45,8 +44,7 @@ def test_collect_labels_with_the_teacher_and_executes_by_beta(tmp_path, monkeypa
 
 
 def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_bundle(
-        tmp_path, monkeypatch):
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+        tmp_path):
     rollout(RolloutConfig(episodes=2, steps=30, category="cylinders", wrists=("palm_up",),
                           policy=REFERENCE, keep_steps=30, shards=str(tmp_path / "shards")))
     config = DaggerConfig(data=[str(tmp_path / "shards")], out=str(tmp_path / "dagger"),

@@ -13,8 +13,7 @@ from dexndm_learning.evaluation import EvalConfig, _relative_axis, evaluate_poli
 POLICY = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 
 
-def test_evaluation_over_objects_axes_and_seeds(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     out = tmp_path / "eval.json"
     result = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                         (0, 1), 40), out)

@@ -12,10 +12,14 @@ from dexndm_learning.ppo.config import TRAINING_REWARD, env_config, ppo_env
 from dexndm_learning.ppo.train import PPOTrainConfig, mean_rotation, train_ppo
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 
+# the adapter's mechanics, not the category: two objects with two grasps each keep the grasp
+# search (~4 s per object and 8 grasps) out of every test's time
+SMALL = {"objects": ("small_cylinders_000", "small_cylinders_004"), "grasps_per_object": 2}
 
-def test_adapter_shapes_dtypes_and_time_outs(tmp_path):
-    env = RotationVecEnv(env_config("small_cylinders", num_envs=4, grasps_per_object=2,
-                                    episode_length=5), tmp_path)
+
+def test_adapter_shapes_dtypes_and_time_outs():
+    env = RotationVecEnv(env_config("small_cylinders", num_envs=4, episode_length=5,
+                                    **SMALL))
     observations = env.get_observations()
     assert observations["policy"].shape == (4, 204)
     assert observations["policy"].dtype == torch.float32
@@ -33,10 +37,10 @@ def test_adapter_shapes_dtypes_and_time_outs(tmp_path):
     env.close()
 
 
-def test_mean_rotation_averages_the_rotation_term_over_steps(tmp_path):
+def test_mean_rotation_averages_the_rotation_term_over_steps():
     def make() -> RotationVecEnv:
-        return RotationVecEnv(env_config("small_cylinders", num_envs=4, grasps_per_object=2,
-                                         episode_length=50, seed=3), tmp_path)
+        return RotationVecEnv(env_config("small_cylinders", num_envs=4, episode_length=50,
+                                         seed=3, **SMALL))
 
     def hold(observations: dict) -> torch.Tensor:  # the policy that never moves
         return torch.zeros(4, 16)
@@ -52,9 +56,8 @@ def test_mean_rotation_averages_the_rotation_term_over_steps(tmp_path):
     twin.close()
 
 
-def test_ppo_runs_checkpoints_and_resumes(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
-    env = ppo_env("small_cylinders", num_envs=8)
+def test_ppo_runs_checkpoints_and_resumes(tmp_path):
+    env = ppo_env("small_cylinders", num_envs=8, **SMALL)
     assert env.grasp_wrist == "palm_up" and env.reward == TRAINING_REWARD  # training wrist's grasps
     config = PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"), iterations=2,
                             env=env, steps_per_env=4)
@@ -68,9 +71,8 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path, monkeypatch):
     assert resumed["iterations"] == 2  # continued from the loaded iteration 1, not from 0
 
 
-def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
-    env = ppo_env("small_cylinders", num_envs=8)
+def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path):
+    env = ppo_env("small_cylinders", num_envs=8, **SMALL)
     first = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "a"),
                                      iterations=1, env=env, steps_per_env=4))
     warm = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "b"),
@@ -89,7 +91,7 @@ def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, 
         PPOTrainConfig(category="small_cylinders", out="x", critic_warmup=1)
 
 
-def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path, monkeypatch):
+def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path):
     import numpy as np
 
     from dexndm_control.trajectory_library import load_library
@@ -97,9 +99,9 @@ def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path, monke
     from dexndm_learning.bc import BCConfig, train_bc
     from dexndm_learning.rollout import RolloutConfig, rollout
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     run = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
-                                   iterations=2, env=ppo_env("small_cylinders", num_envs=8),
+                                   iterations=2,
+                                   env=ppo_env("small_cylinders", num_envs=8, **SMALL),
                                    steps_per_env=8))
     env_file = yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())
     assert env_file["categories"] == ["small_cylinders"]
@@ -132,13 +134,12 @@ def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path, monke
 
 
 @pytest.mark.slow
-def test_short_ppo_run_beats_a_random_policy_on_the_rotation_reward(tmp_path, monkeypatch):
+def test_short_ppo_run_beats_a_random_policy_on_the_rotation_reward(tmp_path):
     """Palm up, z axis, cylinders: 40 iterations x 64 envs x 32 steps (82k env steps, about two
     minutes on 2 cores). Stated margin: the mean per-step rotation term (rad/s, clipped at 0.5)
     of the deterministic policy exceeds random actions' by at least 0.05."""
     from dexndm_learning.ppo.specialist import Specialist
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     env = ppo_env("cylinders", num_envs=64, friction_range=(0.8, 2.0))
     run = train_ppo(PPOTrainConfig(category="cylinders", out=str(tmp_path / "run"),
                                    iterations=40, env=env, steps_per_env=32, save_interval=40))

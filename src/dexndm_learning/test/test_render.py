@@ -13,12 +13,11 @@ from dexndm_sim.render import RenderingUnavailable
 POLICY = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 
 
-def test_episode_renders_to_png_frames_and_mp4(tmp_path, monkeypatch):
+def test_episode_renders_to_png_frames_and_mp4(tmp_path):
     import imageio.v3 as iio
 
     from dexndm_learning.evaluation import render_episode
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     try:
         result = render_episode(str(POLICY), tmp_path / "frames", category="small_cylinders",
                                 steps=4, width=160, height=120)
@@ -68,7 +67,7 @@ def test_frames_show_the_hand_not_only_the_object():
     assert hand_pixels > 0.05 * segments[..., 0].size  # the hand fills part of the frame
 
 
-def test_render_starts_from_the_bundles_initial_grasp(tmp_path, monkeypatch):
+def test_render_starts_from_the_bundles_initial_grasp(tmp_path):
     """Without --category/--object-index/--grasp-index the episode starts where the bundle's
     initial_grasp says (the virtual hand's start); a grasp index out of range is refused."""
     import shutil
@@ -77,7 +76,6 @@ def test_render_starts_from_the_bundles_initial_grasp(tmp_path, monkeypatch):
 
     from dexndm_learning.evaluation import render_episode
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     bundle = tmp_path / "policy"
     shutil.copytree(POLICY, bundle)
     info = yaml.safe_load((bundle / "bundle.yaml").read_text())

@@ -15,8 +15,7 @@ from dexndm_learning.data import Windows, load_episodes
 from dexndm_learning.rollout import RolloutConfig, rollout
 
 
-def test_rollouts_bc_and_runtime_agree(tmp_path, monkeypatch):
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
+def test_rollouts_bc_and_runtime_agree(tmp_path):
     rollout(RolloutConfig(episodes=3, steps=40, category="small_cylinders", wrists=("palm_up",),
                           library=str(tmp_path / "lib.npz"), shards=str(tmp_path / "shards")))
     library = load_library(tmp_path / "lib.npz")
@@ -53,10 +52,9 @@ def test_rollouts_bc_and_runtime_agree(tmp_path, monkeypatch):
     assert load_library(tmp_path / "lib2.npz").actions.shape == (1, 10, 16)
 
 
-def test_bc_reproduces_a_proprioceptive_teacher_on_held_out_episodes(tmp_path, monkeypatch):
+def test_bc_reproduces_a_proprioceptive_teacher_on_held_out_episodes(tmp_path):
     """The teacher is the shipped test base policy (it sees what the student sees), so BC can
     reproduce it: stated error, on held-out episodes, under a quarter of a constant guess's."""
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     teacher = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
     rollout(RolloutConfig(episodes=16, steps=40, category="small_cylinders", wrists=("palm_up",),
                           policy=str(teacher), shards=str(tmp_path / "shards")))

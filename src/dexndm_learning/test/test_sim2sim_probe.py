@@ -4,6 +4,7 @@ profile without noise, reproduces it exactly (open-loop targets, deterministic p
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_noise_free_replay_under_the_same_profile_reproduces_the_rollout(tmp_path):
-    env = {"DEXNDM_CACHE": str(tmp_path / "cache"), "PATH": str(Path(sys.executable).parent)}
+    env = {"DEXNDM_CACHE": os.environ["DEXNDM_CACHE"], "PATH": str(Path(sys.executable).parent)}
     subprocess.run([sys.executable, str(ROOT / "scripts" / "sim2sim_probe.py"), "--out",
                     str(tmp_path / "probe"), "--gap", "nominal", "--envs", "3",
                     "--noise-probability", "0"], cwd=ROOT, env=env, check=True,
@@ -43,7 +44,7 @@ def test_the_known_answer_profile_is_nominal_with_half_the_gain_and_damping():
 def test_the_twin_is_exact_under_the_same_profile_and_moved_by_a_correction(tmp_path):
     """scripts/twin_objective.py: a `nominal` twin set to the nominal hand's state lands exactly
     on its next state (0 mrad); a correction moves it away (G = 1 of base - q, > 1 mrad)."""
-    env = {"DEXNDM_CACHE": str(tmp_path / "cache"), "PATH": str(Path(sys.executable).parent)}
+    env = {"DEXNDM_CACHE": os.environ["DEXNDM_CACHE"], "PATH": str(Path(sys.executable).parent)}
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "twin_objective.py"),
                              "--gap", "nominal", "--gains", "0", "1", "--envs", "3",
                              "--steps", "15"], cwd=ROOT, env=env, check=True,

@@ -33,12 +33,11 @@ def test_kept_share_equals_hand_computed_ratio_and_error():
 
 
 def test_shipped_reference_keeps_a_paper_like_share_under_the_default_real_profile(
-        tmp_path, monkeypatch):
+        tmp_path):
     """The calibration itself: the nominal-trained reference specialist keeps 30-70 % of its
     rotation under the default `real` profile (measured with 64 episodes: 51 +- 7 %)."""
     from dexndm_sim.profiles import DEFAULT_GOAL_CURRENT_MA
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "transfer.json"
     result = measure_transfer(TransferConfig(str(REFERENCE), (DEFAULT_GOAL_CURRENT_MA,),
                                              episodes=24), out, progress=lambda line: None)

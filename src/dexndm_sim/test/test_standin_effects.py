@@ -76,14 +76,13 @@ def test_fingertip_pads_are_softer_and_carry_their_own_friction():
         assert padded.geom_solimp[b, 0] < rigid.geom_solimp[a, 0]
 
 
-def test_a_held_cylinder_sinks_into_the_pads(tmp_path, monkeypatch):
+def test_a_held_cylinder_sinks_into_the_pads():
     """The same grasp held for 1 s: the fingertips' contacts with the cylinder penetrate about a
     millimetre into the compliant pads (measured 1.4 mm), a fraction of that on rigid tips."""
     from dexndm_sim.grasps import load_or_generate
     from dexndm_sim.objects import generate_category
     from dexndm_sim.wrist import CANONICAL
 
-    monkeypatch.setenv("DEXNDM_CACHE", str(tmp_path))
     obj, wrist = generate_category("cylinders", 0)[0], CANONICAL["palm_up"]
     grasp = load_or_generate(obj, wrist, get_profile("nominal"), wanted=1, seed=0)
     depth = {}
