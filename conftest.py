@@ -38,13 +38,9 @@ def shared_cache(tmp_path_factory):
     ~/.cache, and each grasp set searched once per run instead of once per test. Entries are
     keyed by everything they depend on (dexndm_sim.grasps), so sharing them changes no result."""
     path = tmp_path_factory.mktemp("dexndm_cache")
-    previous = os.environ.get("DEXNDM_CACHE")
-    os.environ["DEXNDM_CACHE"] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop("DEXNDM_CACHE", None)
-    else:
-        os.environ["DEXNDM_CACHE"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEXNDM_CACHE", str(path))
+        yield path
 
 
 @pytest.fixture
