@@ -5,7 +5,9 @@ launcher alone, which then stops its processes in order). If the launcher itself
 (SIGKILL, a crash, a test runner's timeout) nobody stops them: a driver would keep the port and
 the motors' torque. So the launcher names itself in the children's environment, and each entry
 point asks Linux to send it SIGTERM when that parent dies, the signal it already ends cleanly on
-(torque off, bags closed).
+(torque off, bags closed). Linux sends it again each time a dying launcher's thread hands its
+children on to another, so a killed launcher with reader threads delivers it several times in a
+row: the handlers must tolerate that (stop_request.py).
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ from __future__ import annotations
 import inspect
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Sequence
 
 from dexndm_control.lifeline import follow_launcher
 from dexndm_control.ros_env import apply_default_ros_env
+from dexndm_control.stop_request import StopRequest
 
 
 def run_node(factory: Callable[[], object], argv: Sequence[str] | None = None,
@@ -38,7 +38,7 @@ def run_node(factory: Callable[[], object], argv: Sequence[str] | None = None,
 
     # SIGINT/SIGTERM end the spin loop here instead of shutting the context down under the node:
     # close() then still has its publishers and rosout (final events, "torque off" in the log)
-    stop = threading.Event()
+    stop = StopRequest()  # not threading.Event: its set() may deadlock in a handler
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     rclpy.init(args=list(sys.argv if argv is None else argv),

@@ -17,6 +17,7 @@ from typing import TextIO
 from dexndm_control.launcher.description import ProcessSpec
 from dexndm_control.lifeline import LAUNCHER_PID_VAR
 from dexndm_control.ros_env import apply_default_ros_env
+from dexndm_control.stop_request import StopRequest
 
 #: on shutdown, how long each process may take to exit before the one started before it is told
 _EACH_EXIT_S = 2.0
@@ -55,7 +56,7 @@ class Supervisor:
         self._log_dir = Path(log_dir) if log_dir else None
         self._out = out or sys.stdout
         self._print_lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = StopRequest()  # set by signal handlers, where threading.Event may deadlock
         self._stop_reason = ""
         self._stop_code = 0
 

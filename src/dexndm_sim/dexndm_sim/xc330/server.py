@@ -19,6 +19,7 @@ import time
 import tty
 from pathlib import Path
 
+from dexndm_control.stop_request import StopRequest
 from dexndm_sim.xc330.protocol import Parser
 from dexndm_sim.xc330.virtual_bus import VirtualBus
 
@@ -29,7 +30,7 @@ class PtyServer:
         self.port = Path(port)
         self.control_path = Path(f"{self.port}.ctl")
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = StopRequest()  # stop() runs in signal handlers: no threading.Event
         self._master: int | None = None
         self._slave: int | None = None
         self._vanished_until = 0.0
