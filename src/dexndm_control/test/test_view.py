@@ -237,14 +237,16 @@ def test_the_page_shows_the_hand_in_headless_chromium(view, processes, tmp_path)
         view.set_object(CYLINDER)
         view.command(POSE + 0.1)
         stamp = 1
-        # publish until the page has drawn a scene (its subscription may come after the first)
+        # publish until the page has the link geometry and the frames: its subscription may
+        # start between two messages of one publish (the object's scene without the links')
         def drawn() -> bool:
             nonlocal stamp
             stamp += 1
             view.joint_state(stamp, POSE)
             view.publish(now=float(stamp))
-            return bool(page.evaluate("Number(document.body.dataset.scenes) > 0 && "
-                                      "Number(document.body.dataset.frames) > 30"))
+            return bool(page.evaluate(
+                "Number(document.body.dataset.frames) > 30 && "
+                "(document.body.dataset.entities || '').split(',').includes('hand/palm')"))
         assert wait_until(drawn, 30, period=0.1)
         drawn_ids = page.evaluate("document.body.dataset.entities").split(",")
         assert len(drawn_ids) == 35 and {"hand/palm", "object", "targets/palm"} <= set(drawn_ids)
