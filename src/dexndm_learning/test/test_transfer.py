@@ -15,6 +15,7 @@ from dexndm_learning.ppo.transfer import (
     format_transfer,
     kept_share,
     measure_transfer,
+    per_object,
 )
 
 REFERENCE = Path(__file__).resolve().parents[3] / "policies" / "gap_reference" / "model_1949.pt"
@@ -30,6 +31,25 @@ def test_kept_share_equals_hand_computed_ratio_and_error():
         kept_share(real, np.array([0.0, 0.0]))
     with pytest.raises(DexndmError, match="episodes"):
         TransferConfig("model.pt", episodes=1)
+
+
+def test_per_object_summary_splits_episodes_by_the_object_they_held():
+    outcomes = {"radians": np.array([1.0, 3.0, 10.0, 0.0, 2.0]),
+                "time_to_fall": np.array([1.0, 0.5, 1.0, 0.25, 1.0]),
+                "fell": np.array([False, True, False, True, False]),
+                "object": np.array(["b", "b", "a", "a", "a"], dtype=object)}
+    rows = per_object(outcomes)
+    assert list(rows) == ["a", "b"]
+    assert rows["a"]["radians"] == pytest.approx([4.0, np.std([10.0, 0.0, 2.0])])
+    assert rows["a"]["time_to_fall"][0] == pytest.approx(0.75)
+    assert rows["a"]["drops"] == pytest.approx(1 / 3) and rows["a"]["episodes"] == 3
+    assert rows["b"]["radians"] == pytest.approx([2.0, 1.0])
+    assert rows["b"]["drops"] == 0.5 and rows["b"]["episodes"] == 2
+    table = format_transfer({"runs": {"nominal": {"radians": [2.0, 1.0], "time_to_fall": [1, 0],
+                                                  "drops": 0.4, "per_object": rows}}})
+    lines = table.splitlines()
+    assert len(lines) == 4 and lines[2].strip().startswith("a (3)")
+    assert "4.00" in lines[2] and "2.00" in lines[3]
 
 
 def test_shipped_reference_keeps_a_paper_like_share_under_the_default_real_profile(
@@ -50,3 +70,7 @@ def test_shipped_reference_keeps_a_paper_like_share_under_the_default_real_profi
     assert 0.0 < error < 0.2
     assert json.loads(out.read_text())["runs"][label]["kept"] == [kept, error]
     assert label in format_transfer(result)
+    # one object: its own row is the whole run's
+    assert list(real["per_object"]) == ["cylinders_004"]
+    assert real["per_object"]["cylinders_004"]["radians"] == real["radians"]
+    assert real["per_object"]["cylinders_004"]["episodes"] == 24

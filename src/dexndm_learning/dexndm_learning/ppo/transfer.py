@@ -42,12 +42,14 @@ class TransferConfig:
 
 def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
     """Step every environment until each has finished one episode, ``advance(vec_env)`` taking
-    one control step; per-episode outcomes (the first episode of each environment)."""
+    one control step; per-episode outcomes (the first episode of each environment), with the
+    name of the object each episode held under ``"object"``."""
     env = vec_env.env
     n = env.config.num_envs
     outcomes = {name: np.zeros(n) for name in ("radians", "time_to_fall", "rot_reward",
                                                "rot_penalty")}
     fell, done = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    objects = np.empty(n, dtype=object)
     for _ in range(env.config.episode_length):
         advance(vec_env)
         for record in vec_env.last_infos["episodes"]:
@@ -57,11 +59,12 @@ def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
                 for name in outcomes:
                     outcomes[name][i] = getattr(record["metrics"], name)
                 fell[i] = record["fell"]
+                objects[i] = record["object"]
         if done.all():
             break
     if not done.all():
         raise RuntimeError("some episodes did not end within the episode length")
-    return {**outcomes, "fell": fell}
+    return {**outcomes, "fell": fell, "object": objects}
 
 
 def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
@@ -75,6 +78,18 @@ def _summary(outcomes: dict[str, np.ndarray]) -> dict:
             "time_to_fall": [float(outcomes["time_to_fall"].mean()),
                              float(outcomes["time_to_fall"].std())],
             "drops": float(outcomes["fell"].mean())}
+
+
+def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
+    """The same summary for each object's episodes (a category specialist's spread is mostly
+    between its objects), plus each object's episode count; objects in name order."""
+    names = outcomes["object"]
+    rows = {}
+    for name in sorted(set(names)):
+        mine = names == name
+        rows[name] = {**_summary({key: value[mine] for key, value in outcomes.items()}),
+                      "episodes": int(mine.sum())}
+    return rows
 
 
 def kept_share(real: np.ndarray, nominal: np.ndarray) -> tuple[float, float]:
@@ -101,7 +116,7 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
         nominal = episode_outcomes(specialist)
     finally:
         specialist.close()
-    runs[training_profile] = _summary(nominal)
+    runs[training_profile] = {**_summary(nominal), "per_object": per_object(nominal)}
     progress(f"{training_profile}: {runs[training_profile]['radians'][0]:.2f} rad")
     for current in config.goal_currents_ma:
         params: dict = {"goal_current_ma": float(current)}
@@ -116,7 +131,7 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
         ratio, error = kept_share(outcomes["radians"], nominal["radians"])
         name = f"real@{current:g}mA"
         runs[name] = {**_summary(outcomes), "goal_current_ma": float(current),
-                      "kept": [ratio, error]}
+                      "kept": [ratio, error], "per_object": per_object(outcomes)}
         progress(f"{name}: {runs[name]['radians'][0]:.2f} rad, kept {ratio:.0%} +- {error:.0%}")
     result = {"config": asdict(config), "training_profile": training_profile, "runs": runs}
     if out is not None:
@@ -124,11 +139,20 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
     return result
 
 
+def _format_row(label: str, row: dict, kept: str) -> str:
+    return (f"{label:<22} {row['radians'][0]:>6.2f} +- {row['radians'][1]:<5.2f} "
+            f"{row['time_to_fall'][0]:>5.2f} +- {row['time_to_fall'][1]:<4.2f} "
+            f"{row['drops']:>6.0%} {kept:>13}")
+
+
 def format_transfer(result: dict) -> str:
-    lines = [f"{'profile':<18} {'Rot [rad]':>15} {'TTF':>13} {'drops':>6} {'kept':>13}"]
+    """One line per profile; with several objects, one indented line per object under it."""
+    lines = [f"{'profile':<22} {'Rot [rad]':>15} {'TTF':>13} {'drops':>6} {'kept':>13}"]
     for name, row in result["runs"].items():
         kept = f"{row['kept'][0]:.0%} +- {row['kept'][1]:.0%}" if "kept" in row else "100%"
-        lines.append(f"{name:<18} {row['radians'][0]:>6.2f} +- {row['radians'][1]:<5.2f} "
-                     f"{row['time_to_fall'][0]:>5.2f} +- {row['time_to_fall'][1]:<4.2f} "
-                     f"{row['drops']:>6.0%} {kept:>13}")
+        lines.append(_format_row(name, row, kept))
+        objects = row.get("per_object", {})
+        if len(objects) > 1:
+            lines.extend(_format_row(f"  {obj} ({entry['episodes']})", entry, "")
+                         for obj, entry in objects.items())
     return "\n".join(lines)
