@@ -3,6 +3,8 @@ resumes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import yaml
@@ -69,6 +71,20 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path):
                                        iterations=1, env=env, steps_per_env=4,
                                        resume=first["checkpoint"]))
     assert resumed["iterations"] == 2  # continued from the loaded iteration 1, not from 0
+
+
+def test_fall_penalty_overrides_only_the_fall_term_and_travels_in_env_yaml(tmp_path):
+    env = ppo_env("small_cylinders", num_envs=8, **SMALL)
+    config = PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"), iterations=1,
+                            env=env, steps_per_env=4, fall_penalty=5)
+    assert config.env.reward.fall == 5.0 and TRAINING_REWARD.fall == 20.0
+    assert config.env.reward == dataclasses.replace(TRAINING_REWARD, fall=5.0)
+    assert PPOTrainConfig(category="small_cylinders", out="x").env.reward.fall == 20.0
+    train_ppo(config)
+    saved = yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())
+    assert saved["reward"]["fall"] == 5.0  # rollouts and evaluations rebuild this reward
+    with pytest.raises(DexndmError, match="--fall-penalty"):
+        PPOTrainConfig(category="small_cylinders", out="x", fall_penalty=-1)
 
 
 def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path):

@@ -7,7 +7,7 @@ The run directory holds run.yaml (config, commit), rsl-rl's TensorBoard scalars 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -40,6 +40,10 @@ class PPOTrainConfig:
                                    help="initial PPO learning rate (lower it to fine-tune)")
     desired_kl: float = setting(PPO_DEFAULTS["algorithm"]["desired_kl"],
                                 help="target KL of the adaptive learning-rate schedule")
+    fall_penalty: float | None = setting(
+        None, help="reward lost on the step the object falls (default: the training reward's, "
+                   "20; warm starts on harder object sets trade rotation for holding on under "
+                   "it: docs/base_policy.md)")
     device: str = setting("auto", help="device of the PPO update: auto (CUDA when torch sees "
                                        "one), cpu, cuda; the MuJoCo environment runs on the CPU")
     overwrite: bool = setting(False, help="replace an existing run directory")
@@ -58,8 +62,14 @@ class PPOTrainConfig:
             raise DexndmError("--learning-rate and --desired-kl must be > 0")
         if not 0 <= self.critic_warmup < self.iterations:
             raise DexndmError("--critic-warmup must be within [0, --iterations)")
+        if self.fall_penalty is not None and self.fall_penalty < 0:
+            raise DexndmError("--fall-penalty must be >= 0 (it is subtracted when the object "
+                              "falls)")
         if self.env is None:
             self.env = ppo_env(self.category, seed=self.seed)
+        if self.fall_penalty is not None:
+            self.env = replace(self.env, reward=replace(self.env.reward,
+                                                        fall=float(self.fall_penalty)))
         if tuple(self.env.categories) != CATEGORY_ENVS[self.category]["categories"]:
             raise DexndmError(f"the environment's categories {list(self.env.categories)} are "
                               f"not --category {self.category}")
