@@ -37,6 +37,12 @@ def _episodes(directory: Path) -> dict[int, object]:
     return episodes
 
 
+def _late_rms(q: np.ndarray, other: np.ndarray) -> float:
+    """RMS difference over the second half of an episode (past the start-state transient)."""
+    difference = q - other
+    return float(np.sqrt(np.mean(difference[len(difference) // 2:] ** 2)))
+
+
 def test_node_and_in_process_replay_send_the_same_targets(tmp_path, virtual_hand, processes,
                                                             ros_domain):
     library = tmp_path / "lib.npz"
@@ -70,10 +76,16 @@ def test_node_and_in_process_replay_send_the_same_targets(tmp_path, virtual_hand
         # the joints follow the same targets; the paths differ in what no plan fixes: the state
         # the hand starts from (the virtual hand powers up limp, hanging into the balls; an
         # aborted episode moves it partway), where the balls lie, the bus's timing against the
-        # in-process profile's one step of latency. Measured 0.024-0.067 rad RMS per episode
-        # (0.13 at the first step of the first episode), 0.02-0.04 over second halves.
-        difference = episode.q - twin.q[first:first + len(episode.q)]
-        rms = float(np.sqrt(np.mean(difference ** 2)))
-        late = float(np.sqrt(np.mean(difference[len(difference) // 2:] ** 2)))
-        assert rms < 0.1 and late < 0.06, \
+        # in-process profile's one step of latency. Measured 0.024-0.070 rad RMS per episode,
+        # 0.109 once for the first episode on a slow host (its limp start: 0.13 at its first
+        # step), 0.02-0.062 over second halves; the same node episode against the replay of
+        # another library trajectory differs by 0.12-0.18 (second halves 0.14-0.19)
+        late = _late_rms(episode.q, twin.q[first:first + len(episode.q)])
+        rms = float(np.sqrt(np.mean((episode.q - twin.q[first:first + len(episode.q)]) ** 2)))
+        assert rms < (0.15 if index == min(node) else 0.1) and late < 0.09, \
             f"episode {index}: {rms:.4f} rad RMS between the paths ({late:.4f} second half)"
+        # and the comparison can tell episodes apart: its own replay is nearer than any other's
+        for other, replay in simulated.items():
+            if other != index:
+                assert late < _late_rms(episode.q, replay.q[first:first + len(episode.q)]), \
+                    f"episode {index} is nearer to the replay of episode {other}"
