@@ -10,8 +10,13 @@ import torch
 import yaml
 
 from dexndm_control.errors import DexndmError
-from dexndm_learning.ppo.config import TRAINING_REWARD, env_config, ppo_env
-from dexndm_learning.ppo.train import PPOTrainConfig, mean_rotation, train_ppo
+from dexndm_learning.ppo.config import PPO_DEFAULTS, TRAINING_REWARD, env_config, ppo_env
+from dexndm_learning.ppo.train import (
+    CRITIC_WARMUP_EPOCHS,
+    PPOTrainConfig,
+    mean_rotation,
+    train_ppo,
+)
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 
 # the adapter's mechanics, not the category: two objects with two grasps each keep the grasp
@@ -71,6 +76,18 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path):
                                        iterations=1, env=env, steps_per_env=4,
                                        resume=first["checkpoint"]))
     assert resumed["iterations"] == 2  # continued from the loaded iteration 1, not from 0
+    saved_env = (tmp_path / "run" / "env.yaml").read_text()
+    # resuming in the run's directory without its flags would change its reward mid-run
+    with pytest.raises(DexndmError, match=r"reward\.fall 20\.0 -> 5\.0.*run's own flags"):
+        train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
+                                 iterations=1, env=env, steps_per_env=4, fall_penalty=5.0,
+                                 resume=first["checkpoint"]))
+    assert (tmp_path / "run" / "env.yaml").read_text() == saved_env  # nothing rewritten
+    # into a new directory the changed environment is a curriculum step, with its own env.yaml
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "wider"),
+                             iterations=1, env=env, steps_per_env=4, fall_penalty=5.0,
+                             resume=first["checkpoint"]))
+    assert yaml.safe_load((tmp_path / "wider" / "env.yaml").read_text())["reward"]["fall"] == 5.0
 
 
 def test_fall_penalty_overrides_only_the_fall_term_and_travels_in_env_yaml(tmp_path):
@@ -87,10 +104,19 @@ def test_fall_penalty_overrides_only_the_fall_term_and_travels_in_env_yaml(tmp_p
         PPOTrainConfig(category="small_cylinders", out="x", fall_penalty=-1)
 
 
-def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path):
+def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, monkeypatch):
+    from rsl_rl.runners import OnPolicyRunner
+
     env = ppo_env("small_cylinders", num_envs=8, **SMALL)
     first = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "a"),
                                      iterations=1, env=env, steps_per_env=4))
+    learn, phases = OnPolicyRunner.learn, []
+
+    def recording_learn(runner, *args, **kwargs):
+        phases.append((runner.alg.use_clipped_value_loss, runner.alg.num_learning_epochs))
+        return learn(runner, *args, **kwargs)
+
+    monkeypatch.setattr(OnPolicyRunner, "learn", recording_learn)
     warm = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "b"),
                                     iterations=3, env=env, steps_per_env=4, save_interval=1,
                                     init=first["checkpoint"], critic_warmup=2))
@@ -103,6 +129,9 @@ def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path):
     assert not torch.equal(saved[1]["critic_state_dict"]["mlp.0.weight"],
                            saved[0]["critic_state_dict"]["mlp.0.weight"])
     assert any(not torch.equal(start[k], saved[2]["actor_state_dict"][k]) for k in start)
+    # the warm-up regresses the values unclipped for more epochs; PPO proper gets its defaults
+    assert phases == [(False, CRITIC_WARMUP_EPOCHS),
+                      (True, PPO_DEFAULTS["algorithm"]["num_learning_epochs"])]
     with pytest.raises(DexndmError, match="needs --init"):
         PPOTrainConfig(category="small_cylinders", out="x", critic_warmup=1)
 
