@@ -90,6 +90,7 @@ def train_command() -> Command:
 
 
 def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    from dexndm_learning.ppo.critic_check import CriticCheckConfig
     from dexndm_learning.ppo.transfer import TransferConfig
 
     sub = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -110,9 +111,26 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(transfer, TransferConfig, positional=["checkpoint"],
                   metavars={"goal_currents_ma": "MA"})
     transfer.add_argument("--out", default=None, help="JSON file for the results")
+    critic = sub.add_parser(
+        "critic", help="a PPO checkpoint's critic against the returns its actor earns",
+        description="Runs the checkpoint's stochastic actor in its training environment and "
+                    "scores the critic's values against the discounted returns that followed "
+                    "(mean value, mean return, RMS error, explained variance).")
+    add_arguments(critic, CriticCheckConfig, positional=["checkpoint"])
+    critic.add_argument("--out", default=None, help="JSON file for the results")
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.what == "critic":
+        from dexndm_learning.ppo.critic_check import (
+            CriticCheckConfig,
+            check_critic,
+            format_critic_check,
+        )
+
+        print(format_critic_check(check_critic(from_arguments(CriticCheckConfig, args),
+                                               args.out)))
+        return 0
     if args.what == "transfer":
         from dexndm_learning.ppo.transfer import TransferConfig, format_transfer, measure_transfer
 
@@ -137,7 +155,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def eval_command() -> Command:
-    return Command(name="eval", help="evaluate models (dynamics, sim-to-real transfer)",
+    return Command(name="eval",
+                   help="evaluate models (dynamics, sim-to-real transfer, PPO critics)",
                    add_arguments=_eval_arguments, run=_eval)
 
 
