@@ -12,8 +12,10 @@
 #   SPECIALISTS  entries CATEGORY (all its objects) or CATEGORY:OBJECT (that object only), or
 #                "reference" (policies/gap_reference as it is, no training); default: the five
 #                categories, all objects
-#   ITERATIONS   PPO iterations per specialist (128 envs x 32 steps = 4,096 env steps each);
+#   ITERATIONS   PPO iterations per specialist (ENVS x 32 env steps each);
 #                ITERATIONS_<category> overrides it for one category
+#   ENVS         environments per specialist (default 512: with 128, 4,096 samples an iteration,
+#                every warm start drifted off the reference's rotation: docs/base_policy.md)
 #   PHYSICS      object physics flags of `dexndm train ppo` (default: Table 14 mass, friction
 #                narrowed to 0.6-2.0)
 #   WARM_START   checkpoint every specialist starts from (default: the reference for the first,
@@ -22,11 +24,12 @@
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
 #   RUNS         where everything goes
-# On the 2-core CPU machine one iteration takes ~1.3-2 s: the defaults (5 x 800 iterations) take
-# 1.5-2.2 h for the specialists and 20-40 min for the rest. The five-teacher run of
-# docs/base_policy.md ("Five teachers, one object each"; measured, not shipped):
+# On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
+# throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
+# steps each) take 2.5-8 h for the specialists and 20-40 min for the rest. The five-teacher run
+# of docs/base_policy.md ("Five teachers, one object each"; measured, not shipped; 128 envs):
 #   SPECIALISTS="reference cuboids:cuboids_007 long_cuboids:long_cuboids_000 \
-#     small_cylinders:small_cylinders_004 irregular:irregular_000" ITERATIONS=600 \
+#     small_cylinders:small_cylinders_004 irregular:irregular_000" ENVS=128 ITERATIONS=600 \
 #     ITERATIONS_cuboids=800 ITERATIONS_small_cylinders=900 \
 #     PHYSICS="--mass-range 0.03 0.03 --friction-range 1.0 1.0" \
 #     WARM_START=policies/gap_reference/model_1949.pt EPISODES=64 INIT=policies/base_policy \
@@ -46,8 +49,10 @@ dexndm=.venv/bin/dexndm
 # (3,284 -> 3,550 env steps/s, benchmarks/ppo_throughput.py) and costs pure-torch training
 # ~15 %, so it is set here, for the simulation-bound stages only, not project-wide
 ppo_env=(env "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}")
-# palm up, +-z (the issue's first stage)
-env_flags=(--wrists palm_up --axes z --grasp-wrist palm_up "${physics[@]}")
+# palm up, +-z (the issue's first stage); a resumed run must repeat these (train ppo refuses
+# an environment that differs from the run's env.yaml)
+env_flags=(--num-envs "${ENVS:-512}" --wrists palm_up --axes z --grasp-wrist palm_up
+           "${physics[@]}")
 
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
 number() { local name; name=$(basename "$1" .pt); echo "${name#model_}"; }
@@ -65,7 +70,7 @@ train_specialist() {  # entry, checkpoint to warm-start from
     run=$(run_of "$1")
     [[ $1 == *:* ]] && objects=(--objects "${1#*:}")
     iterations_name=ITERATIONS_$category
-    local iterations=${!iterations_name:-${ITERATIONS:-800}}
+    local iterations=${!iterations_name:-${ITERATIONS:-300}}
     last=$(latest "$run")
     if [[ -n $last ]]; then
         # rsl-rl names the final checkpoint of iterations 0..N-1 model_(N-1).pt; a run resumed

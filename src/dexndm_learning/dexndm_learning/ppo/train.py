@@ -33,7 +33,9 @@ class PPOTrainConfig:
     resume: str | None = setting(None, help="checkpoint model_N.pt to continue from")
     init: str | None = setting(None, help="warm start: a checkpoint whose actor this run starts "
                                           "from (critic, optimiser and iteration count start "
-                                          "fresh; shipped checkpoints hold only the actor)")
+                                          "fresh; shipped checkpoints hold only the actor); "
+                                          "with --num-envs 512 it keeps the actor's rotation, "
+                                          "with 128 it drifted off (docs/base_policy.md)")
     critic_warmup: int = setting(0, help="with --init: iterations that train the fresh critic "
                                          "with the actor frozen, before both learn")
     learning_rate: float = setting(PPO_DEFAULTS["algorithm"]["learning_rate"],
