@@ -18,6 +18,8 @@
 #                every warm start drifted off the reference's rotation: docs/base_policy.md)
 #   PHYSICS      object physics flags of `dexndm train ppo` (default: Table 14 mass, friction
 #                narrowed to 0.6-2.0)
+#   EVAL_EPISODES  deterministic episodes every saved checkpoint is evaluated on (default 64);
+#                the best (RUN/best.pt) teaches, not the last: warm starts peaked, then drifted
 #   WARM_START   checkpoint every specialist starts from (default: the reference for the first,
 #                the first one's final checkpoint for the others)
 #   EPISODES     surviving rollout episodes kept per specialist
@@ -38,6 +40,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 episodes=${EPISODES:-96}
+eval_episodes=${EVAL_EPISODES:-64}
 rounds=${ROUNDS:-5}
 runs=${RUNS:-runs/base}
 reference=policies/gap_reference/model_1949.pt
@@ -60,8 +63,11 @@ run_of() {  # specialist entry -> its run directory
     local category=${1%%:*} object=${1#*:}
     if [[ $1 == *:* ]]; then echo "$runs/ppo_$object"; else echo "$runs/ppo_$category"; fi
 }
-teacher_of() {  # specialist entry -> the checkpoint that teaches
-    if [[ $1 == reference ]]; then echo "$reference"; else latest "$(run_of "$1")"; fi
+teacher_of() {  # specialist entry -> the checkpoint that teaches: its best evaluated one
+    local run
+    if [[ $1 == reference ]]; then echo "$reference"; return; fi
+    run=$(run_of "$1")
+    if [[ -f $run/best.pt ]]; then echo "$run/best.pt"; else latest "$run"; fi
 }
 
 train_specialist() {  # entry, checkpoint to warm-start from
@@ -79,11 +85,13 @@ train_specialist() {  # entry, checkpoint to warm-start from
         remaining=$((iterations - $(number "$last")))
         echo "== specialist $1: resuming $last for $remaining iterations"
         "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --resume "$last" \
-            --iterations "$remaining" "${objects[@]}" "${env_flags[@]}"
+            --iterations "$remaining" --eval-episodes "$eval_episodes" "${objects[@]}" \
+            "${env_flags[@]}"
     else
         echo "== specialist $1: $iterations iterations from $2"
         "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --init "$2" \
-            --critic-warmup 30 --iterations "$iterations" "${objects[@]}" "${env_flags[@]}"
+            --critic-warmup 30 --iterations "$iterations" --eval-episodes "$eval_episodes" \
+            "${objects[@]}" "${env_flags[@]}"
     fi
 }
 

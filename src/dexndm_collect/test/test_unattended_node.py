@@ -56,9 +56,13 @@ def test_overload_heat_and_a_hopeless_motor_without_a_person(tmp_path, virtual_h
     control({"cmd": "overload", "id": MOTOR})
     assert wait_until(lambda: any(e.event == EpisodeEvent.END and e.episode_index > victim
                                   for e in events), 30, ros_node.spin)
+    # an episode before the injection may have ended early on a starved 2-core machine (seen
+    # once under a parallel training job: episode 0 aborted too); the overload's is the victim's
     aborted = [e for e in events if e.event == EpisodeEvent.ABORT]
-    assert [e.episode_index for e in aborted] == [victim]
-    assert "overload" in aborted[0].reason and "mf_mcp" in aborted[0].reason
+    reasons = [(e.episode_index, e.reason) for e in aborted]
+    since = [e for e in aborted if e.episode_index >= victim]
+    assert [e.episode_index for e in since] == [victim], reasons
+    assert "overload" in since[0].reason and "mf_mcp" in since[0].reason, reasons
 
     # 2. a warm room (68 C for 5 s; the motors pass 60 C after ~2.3 s and stay below their 70 C
     #    limit): pause with torque off, resume once below 50 C

@@ -76,6 +76,11 @@ class RotationEnvConfig:
     # grasps are searched at this wrist and reused (palm-relative) for every wrist: palm down is
     # the hardest, so its grasps hold everywhere; a single-wrist run is easier from its own
     grasp_wrist: str = setting("palm_down", help="wrist the initial grasps are searched at")
+    # each search seed finds grasps of its own kind (a specialist trained from one seed's rotated
+    # 0.6-1.0 rad from another's, 9.9 from its own: docs/base_policy.md); several widen the starts
+    grasp_seeds: tuple[int, ...] = setting((), help="grasp searches (seeds) whose grasps "
+                                                    "episodes start from, grasps-per-object "
+                                                    "each (default: the environment's seed)")
     threads: int = 2
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -87,6 +92,9 @@ class RotationEnvConfig:
         for wrist in self.wrists:
             if wrist != "random" and wrist not in CANONICAL:
                 raise ValueError(f"unknown wrist '{wrist}'")
+        if len(set(self.grasp_seeds)) != len(self.grasp_seeds) or min(self.grasp_seeds,
+                                                                       default=0) < 0:
+            raise ValueError("grasp_seeds must be distinct seeds >= 0")
         if self.grasp_wrist not in CANONICAL:
             raise ValueError(f"grasp_wrist must be one of {', '.join(CANONICAL)}")
         axis_set(self.axes)
@@ -109,9 +117,10 @@ class BatchedRotationEnv:
         grasp_wrist = np.array(CANONICAL[config.grasp_wrist])
         # grasps are searched at one wrist and reused for every wrist, palm-relative; an object no
         # searched grasp holds is left out of this environment (listed in `unheld_objects`)
-        caches = {obj.name: load_or_generate(obj, grasp_wrist, grasp_profile, config.preset,
-                                             grasp_cache_dir, wanted=config.grasps_per_object,
-                                             seed=config.seed) for obj in objects}
+        caches = {obj.name: GraspCache.concatenate([
+            load_or_generate(obj, grasp_wrist, grasp_profile, config.preset, grasp_cache_dir,
+                             wanted=config.grasps_per_object, seed=seed)
+            for seed in config.grasp_seeds or (config.seed,)]) for obj in objects}
         self.unheld_objects = [obj.name for obj in objects if len(caches[obj.name]) == 0]
         held = [obj for obj in objects if len(caches[obj.name]) > 0]
         if not held:

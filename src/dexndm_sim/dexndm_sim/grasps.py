@@ -54,6 +54,15 @@ class GraspCache:
         tmp.replace(path)
 
     @classmethod
+    def concatenate(cls, caches: list[GraspCache]) -> GraspCache:
+        """All grasps of ``caches``, in order (one cache is returned as it is)."""
+        if len(caches) == 1:
+            return caches[0]
+        return cls(*(np.concatenate([getattr(c, name) for c in caches])
+                     for name in ("q", "target", "object_pos", "object_quat")),
+                   trials=sum(c.trials for c in caches))
+
+    @classmethod
     def load(cls, path: Path) -> GraspCache:
         with np.load(path) as data:
             return cls(data["q"], data["target"], data["object_pos"], data["object_quat"],

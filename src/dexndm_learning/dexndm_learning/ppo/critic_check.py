@@ -11,8 +11,6 @@ should not let the actor learn before this is good: docs/base_policy.md.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +20,8 @@ import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.settings import setting
-from dexndm_learning.ppo.config import PPO_DEFAULTS, ppo_config
-from dexndm_learning.ppo.specialist import specialist_env_config
+from dexndm_learning.ppo.config import PPO_DEFAULTS
+from dexndm_learning.ppo.specialist import Specialist
 
 
 @dataclass
@@ -54,25 +52,11 @@ def discounted_returns(rewards: np.ndarray, dones: np.ndarray, time_outs: np.nda
 
 
 def check_critic(config: CriticCheckConfig, out: str | Path | None = None) -> dict:
-    from rsl_rl.runners import OnPolicyRunner
-
-    from dexndm_learning.ppo.vec_env import RotationVecEnv
-
-    checkpoint = Path(config.checkpoint)
-    if not checkpoint.is_file():
-        raise DexndmError(f"no checkpoint at {checkpoint}")
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if "critic_state_dict" not in saved:
-        raise DexndmError(f"{checkpoint} holds no critic (shipped checkpoints keep only the "
-                          "actor): give a model_N.pt of a `dexndm train ppo` run")
     torch.manual_seed(config.seed)
-    env = RotationVecEnv(specialist_env_config(checkpoint, seed=config.seed))
+    specialist = Specialist(config.checkpoint, critic=True, seed=config.seed)
+    env = specialist.env
+    actor, critic = specialist.runner.alg.actor, specialist.runner.alg.critic
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints both networks
-            runner = OnPolicyRunner(env, ppo_config(), log_dir=None, device="cpu")
-        runner.load(str(checkpoint), load_cfg={"actor": True, "critic": True},
-                    map_location="cpu")
-        actor, critic = runner.alg.actor, runner.alg.critic
         observations = env.get_observations()
         values, rewards, dones, time_outs = [], [], [], []
         with torch.no_grad():
@@ -84,7 +68,7 @@ def check_critic(config: CriticCheckConfig, out: str | Path | None = None) -> di
                 dones.append(done.numpy().astype(bool))
                 time_outs.append(extras["time_outs"].numpy().astype(bool))
     finally:
-        env.close()
+        specialist.close()
     values, rewards = np.array(values), np.array(rewards)
     gamma = PPO_DEFAULTS["algorithm"]["gamma"]
     returns = discounted_returns(rewards, np.array(dones), np.array(time_outs), values, gamma)

@@ -48,9 +48,10 @@ def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvCon
 
 
 class Specialist:
-    """A checkpoint's actor on a RotationVecEnv, deterministic (the Gaussian's mean)."""
+    """A checkpoint's actor on a RotationVecEnv, deterministic (the Gaussian's mean); with
+    ``critic=True`` also its critic (``runner.alg.critic``), for checks of its values."""
 
-    def __init__(self, checkpoint: str | Path, **env_overrides) -> None:
+    def __init__(self, checkpoint: str | Path, critic: bool = False, **env_overrides) -> None:
         from rsl_rl.runners import OnPolicyRunner
 
         from dexndm_learning.ppo.vec_env import RotationVecEnv
@@ -59,11 +60,21 @@ class Specialist:
         if not checkpoint.is_file():
             raise DexndmError(f"no checkpoint at {checkpoint}")
         self.env = RotationVecEnv(specialist_env_config(checkpoint, **env_overrides))
-        with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints both networks
-            runner = OnPolicyRunner(self.env, ppo_config(), log_dir=None, device="cpu")
-        # the actor is all inference needs: shipped checkpoints may carry nothing else
-        runner.load(str(checkpoint), load_cfg={"actor": True}, map_location="cpu")
-        self.policy = runner.get_inference_policy(device="cpu")
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints both networks
+                self.runner = OnPolicyRunner(self.env, ppo_config(), log_dir=None, device="cpu")
+            # the actor is all inference needs: shipped checkpoints may carry nothing else
+            self.runner.load(str(checkpoint), load_cfg={"actor": True, "critic": critic},
+                             map_location="cpu")
+        except BaseException as error:
+            self.env.close()
+            missing = error.args[0] if isinstance(error, KeyError) else ""
+            if str(missing).endswith("_state_dict"):
+                raise DexndmError(f"{checkpoint} holds no {missing.removesuffix('_state_dict')} "
+                                  "(shipped checkpoints keep only the actor): give a model_N.pt "
+                                  "of a `dexndm train ppo` run") from None
+            raise
+        self.policy = self.runner.get_inference_policy(device="cpu")
         self.checkpoint = checkpoint
 
     @torch.no_grad()

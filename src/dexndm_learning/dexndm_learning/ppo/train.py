@@ -49,6 +49,9 @@ class PPOTrainConfig:
     device: str = setting("auto", help="device of the PPO update: auto (CUDA when torch sees "
                                        "one), cpu, cuda; the MuJoCo environment runs on the CPU")
     overwrite: bool = setting(False, help="replace an existing run directory")
+    eval_episodes: int = setting(0, help="evaluate every saved checkpoint deterministically on "
+                                         "this many episodes (the same starts each time) and "
+                                         "keep the best as OUT/best.pt; 0: off")
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORY_ENVS:
@@ -64,6 +67,8 @@ class PPOTrainConfig:
             raise DexndmError("--learning-rate and --desired-kl must be > 0")
         if not 0 <= self.critic_warmup < self.iterations:
             raise DexndmError("--critic-warmup must be within [0, --iterations)")
+        if self.eval_episodes < 0 or self.eval_episodes == 1:
+            raise DexndmError("--eval-episodes must be 0 (off) or >= 2")
         if self.fall_penalty is not None and self.fall_penalty < 0:
             raise DexndmError("--fall-penalty must be >= 0 (it is subtracted when the object "
                               "falls)")
@@ -78,8 +83,7 @@ class PPOTrainConfig:
 
 
 def train_ppo(config: PPOTrainConfig) -> dict:
-    from rsl_rl.runners import OnPolicyRunner
-
+    from dexndm_learning.ppo.best_checkpoint import CheckpointEvaluation, EvaluatingRunner
     from dexndm_learning.ppo.vec_env import RotationVecEnv
 
     seed_everything(config.seed)
@@ -91,21 +95,25 @@ def train_ppo(config: PPOTrainConfig) -> dict:
         if path and not Path(path).is_file():
             raise DexndmError(f"{flag} {path}: no such checkpoint (give RUN/model_N.pt)")
     environment = config.env
+    # plain data (tuples as lists), as env.yaml holds it and the resume check compares it
+    environment_data = json.loads(json.dumps(asdict(environment)))
     if same_dir:
-        _refuse_changed_environment(out / "env.yaml", environment)
+        _refuse_changed_environment(out / "env.yaml", environment_data)
     device = pick_device(config.device)
     env = RotationVecEnv(environment)  # grasps are found (or refused) before OUT appears
     prepare_output(out, config, config.overwrite or same_dir)
     # the full environment (reward weights included) travels with the checkpoints, so rollouts
     # and evaluations rebuild exactly what the specialist was trained in
-    (out / "env.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(environment))),
-                                                 sort_keys=False))
+    (out / "env.yaml").write_text(yaml.safe_dump(environment_data, sort_keys=False))
     algorithm = {**PPO_DEFAULTS["algorithm"], "learning_rate": config.learning_rate,
                  "desired_kl": config.desired_kl}
-    runner = OnPolicyRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
-                                            save_interval=config.save_interval,
-                                            seed=config.seed, algorithm=algorithm),
-                            log_dir=str(out), device=device)
+    runner = EvaluatingRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
+                                              save_interval=config.save_interval,
+                                              seed=config.seed, algorithm=algorithm),
+                              log_dir=str(out), device=device)
+    if config.eval_episodes:
+        runner.evaluation = CheckpointEvaluation(environment, config.eval_episodes, out,
+                                                 resumed=same_dir)
     if config.resume:
         runner.load(config.resume)
     if config.init:
@@ -119,6 +127,7 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     checkpoints = sorted(out.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
     return {"out": str(out), "checkpoint": str(checkpoints[-1]) if checkpoints else None,
             "iterations": runner.current_learning_iteration + 1,
+            "best": runner.evaluation.best if runner.evaluation else None,
             "config": asdict(config)}
 
 
@@ -132,14 +141,14 @@ def _flatten(mapping: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _refuse_changed_environment(env_file: Path, environment: RotationEnvConfig) -> None:
+def _refuse_changed_environment(env_file: Path, environment: dict) -> None:
     """A run resumed in its own directory keeps its environment: env.yaml describes every
     checkpoint there, and a reward or object set changed mid-run would make it wrong for the
     earlier ones (and is rarely what a resume without the run's flags means)."""
     if not env_file.is_file():
         return
     saved = _flatten(yaml.safe_load(env_file.read_text()) or {})
-    now = _flatten(json.loads(json.dumps(asdict(environment))))
+    now = _flatten(environment)
     changed = [f"{key} {saved.get(key)!r} -> {now.get(key)!r}"
                for key in sorted(set(saved) | set(now)) if saved.get(key) != now.get(key)]
     if changed:

@@ -32,6 +32,9 @@ class TransferConfig:
     latency_steps: int | None = setting(None, help="real-profile command latency (default: the "
                                                    "profile's)")
     seed: int = 0
+    grasp_seeds: tuple[int, ...] = setting((), help="grasp searches to start from, e.g. held-out "
+                                                    "ones (default: the training environment's; "
+                                                    "without grasp seeds there, --seed's)")
 
     def __post_init__(self) -> None:
         if self.episodes < 2:
@@ -108,7 +111,9 @@ def kept_share(real: np.ndarray, nominal: np.ndarray) -> tuple[float, float]:
 
 def measure_transfer(config: TransferConfig, out: str | Path | None = None,
                      progress=print) -> dict:
-    common = {"num_envs": config.episodes, "seed": config.seed}
+    common: dict = {"num_envs": config.episodes, "seed": config.seed}
+    if config.grasp_seeds:
+        common["grasp_seeds"] = tuple(config.grasp_seeds)
     runs: dict[str, dict] = {}
     specialist = Specialist(config.checkpoint, **common)
     training_profile = specialist.env.env.config.profile
