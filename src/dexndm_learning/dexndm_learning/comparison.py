@@ -29,9 +29,12 @@ from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
 from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
-from dexndm_learning.ppo.transfer import episode_outcomes, first_episodes
-
-METRICS = ("rot_reward", "rot_penalty", "time_to_fall", "radians")
+from dexndm_learning.ppo.transfer import (
+    METRICS,
+    episode_outcomes,
+    first_episodes,
+    outcome_summary,
+)
 
 
 @dataclass
@@ -125,14 +128,6 @@ class GeneralistOnEnv:
         self._base_history[:, -1] = base
         for record in vec_env.last_infos["episodes"]:  # reset envs start a new chain
             self._base_history[record["env"]] = env.target[record["env"]]
-
-
-def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict:
-    """One table cell from per-episode outcomes (first_episodes): [mean, std] per metric."""
-    row = {name: [float(outcomes[name].mean()), float(outcomes[name].std())] for name in METRICS}
-    row["drops"] = float(outcomes["fell"].mean())
-    row["episodes"] = len(outcomes["radians"])
-    return row
 
 
 def compare(config: CompareConfig, out: str | Path | None = None, progress=print) -> dict:

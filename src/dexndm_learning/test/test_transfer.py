@@ -36,12 +36,16 @@ def test_kept_share_equals_hand_computed_ratio_and_error():
 def test_per_object_summary_splits_episodes_by_the_object_they_held():
     outcomes = {"radians": np.array([1.0, 3.0, 10.0, 0.0, 2.0]),
                 "time_to_fall": np.array([1.0, 0.5, 1.0, 0.25, 1.0]),
+                "rot_reward": np.array([20.0, 60.0, 200.0, 0.0, 40.0]),
+                "rot_penalty": np.array([0.1, 0.3, 0.2, 0.2, 0.5]),
                 "fell": np.array([False, True, False, True, False]),
                 "object": np.array(["b", "b", "a", "a", "a"], dtype=object)}
     rows = per_object(outcomes)
     assert list(rows) == ["a", "b"]
     assert rows["a"]["radians"] == pytest.approx([4.0, np.std([10.0, 0.0, 2.0])])
     assert rows["a"]["time_to_fall"][0] == pytest.approx(0.75)
+    assert rows["a"]["rot_reward"][0] == pytest.approx(80.0)
+    assert rows["a"]["rot_penalty"][0] == pytest.approx(0.3)
     assert rows["a"]["drops"] == pytest.approx(1 / 3) and rows["a"]["episodes"] == 3
     assert rows["b"]["radians"] == pytest.approx([2.0, 1.0])
     assert rows["b"]["drops"] == 0.5 and rows["b"]["episodes"] == 2

@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 from rsl_rl.runners import OnPolicyRunner
 
-from dexndm_learning.comparison import outcome_summary
-from dexndm_learning.ppo.transfer import first_episodes
+from dexndm_learning.ppo.transfer import first_episodes, outcome_summary
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_sim.env import RotationEnvConfig
 

@@ -22,6 +22,8 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.settings import setting
 from dexndm_learning.ppo.specialist import Specialist
 
+METRICS = ("rot_reward", "rot_penalty", "time_to_fall", "radians")  # paper section 4.1
+
 
 @dataclass
 class TransferConfig:
@@ -76,11 +78,13 @@ def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
         vec_env.get_observations())))
 
 
-def _summary(outcomes: dict[str, np.ndarray]) -> dict:
-    return {"radians": [float(outcomes["radians"].mean()), float(outcomes["radians"].std())],
-            "time_to_fall": [float(outcomes["time_to_fall"].mean()),
-                             float(outcomes["time_to_fall"].std())],
-            "drops": float(outcomes["fell"].mean())}
+def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict:
+    """One table cell from per-episode outcomes (first_episodes): [mean, std] per metric, the
+    share of drops and the number of episodes."""
+    row = {name: [float(outcomes[name].mean()), float(outcomes[name].std())] for name in METRICS}
+    row["drops"] = float(outcomes["fell"].mean())
+    row["episodes"] = len(outcomes["radians"])
+    return row
 
 
 def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -90,8 +94,7 @@ def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     rows = {}
     for name in sorted(set(names)):
         mine = names == name
-        rows[name] = {**_summary({key: value[mine] for key, value in outcomes.items()}),
-                      "episodes": int(mine.sum())}
+        rows[name] = outcome_summary({key: value[mine] for key, value in outcomes.items()})
     return rows
 
 
@@ -121,7 +124,7 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
         nominal = episode_outcomes(specialist)
     finally:
         specialist.close()
-    runs[training_profile] = {**_summary(nominal), "per_object": per_object(nominal)}
+    runs[training_profile] = {**outcome_summary(nominal), "per_object": per_object(nominal)}
     progress(f"{training_profile}: {runs[training_profile]['radians'][0]:.2f} rad")
     for current in config.goal_currents_ma:
         params: dict = {"goal_current_ma": float(current)}
@@ -135,7 +138,7 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
             specialist.close()
         ratio, error = kept_share(outcomes["radians"], nominal["radians"])
         name = f"real@{current:g}mA"
-        runs[name] = {**_summary(outcomes), "goal_current_ma": float(current),
+        runs[name] = {**outcome_summary(outcomes), "goal_current_ma": float(current),
                       "kept": [ratio, error], "per_object": per_object(outcomes)}
         progress(f"{name}: {runs[name]['radians'][0]:.2f} rad, kept {ratio:.0%} +- {error:.0%}")
     result = {"config": asdict(config), "training_profile": training_profile, "runs": runs}
