@@ -56,6 +56,14 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
     assert "4.00" in lines[2] and "2.00" in lines[3]
 
 
+def test_a_policy_that_does_not_rotate_gets_no_kept_share_but_its_rows():
+    row = {"time_to_fall": [0.5, 0.1], "drops": 0.5}
+    table = format_transfer({"runs": {
+        "nominal": {**row, "radians": [-0.01, 0.2]},
+        "real@550mA": {**row, "radians": [0.3, 0.2], "kept": None}}})
+    assert "n/a (no rotation)" in table.splitlines()[2] and "0.30" in table.splitlines()[2]
+
+
 def test_shipped_reference_keeps_a_paper_like_share_under_the_default_real_profile(
         tmp_path):
     """The calibration itself: the nominal-trained reference specialist keeps 30-70 % of its

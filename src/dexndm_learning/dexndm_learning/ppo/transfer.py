@@ -136,15 +136,22 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
             outcomes = episode_outcomes(specialist)
         finally:
             specialist.close()
-        ratio, error = kept_share(outcomes["radians"], nominal["radians"])
+        # a policy that does not rotate under its training profile has no share to keep (null);
+        # its rotations are still measured and written
+        kept = (list(kept_share(outcomes["radians"], nominal["radians"]))
+                if nominal["radians"].mean() > 0 else None)
         name = f"real@{current:g}mA"
         runs[name] = {**outcome_summary(outcomes), "goal_current_ma": float(current),
-                      "kept": [ratio, error], "per_object": per_object(outcomes)}
-        progress(f"{name}: {runs[name]['radians'][0]:.2f} rad, kept {ratio:.0%} +- {error:.0%}")
+                      "kept": kept, "per_object": per_object(outcomes)}
+        progress(f"{name}: {runs[name]['radians'][0]:.2f} rad, kept {_kept_text(kept)}")
     result = {"config": asdict(config), "training_profile": training_profile, "runs": runs}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
     return result
+
+
+def _kept_text(kept: list[float] | None) -> str:
+    return "n/a (no rotation)" if kept is None else f"{kept[0]:.0%} +- {kept[1]:.0%}"
 
 
 def _format_row(label: str, row: dict, kept: str) -> str:
@@ -157,7 +164,7 @@ def format_transfer(result: dict) -> str:
     """One line per profile; with several objects, one indented line per object under it."""
     lines = [f"{'profile':<22} {'Rot [rad]':>15} {'TTF':>13} {'drops':>6} {'kept':>13}"]
     for name, row in result["runs"].items():
-        kept = f"{row['kept'][0]:.0%} +- {row['kept'][1]:.0%}" if "kept" in row else "100%"
+        kept = _kept_text(row["kept"]) if "kept" in row else "100%"
         lines.append(_format_row(name, row, kept))
         objects = row.get("per_object", {})
         if len(objects) > 1:
