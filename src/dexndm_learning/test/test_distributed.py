@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from dexndm_control.policy.bundle import load_bundle
@@ -41,21 +42,32 @@ def _assert_same_training(a: dict, b: dict) -> None:
     assert any((a[k] != 0).any() for k in a)
 
 
-def test_two_process_gloo_matches_one_process(tmp_path):
+def _data(tmp_path) -> list[str]:
     write_shard(tmp_path / "data" / "d.npz", make_episodes(sim_plant(), 10, steps=120, seed=5),
                 "sim")
-    data = ["--data", str(tmp_path / "data")]
-    a, b = _one_and_two_processes(tmp_path, "dynamics", [
-        "dynamics", "--arch", "joint", *data, "--window", "4", "--epochs", "2",
-        "--batch-size", "128"])
+    return ["--data", str(tmp_path / "data")]
+
+
+DYNAMICS = ["dynamics", "--arch", "joint", "--window", "4", "--epochs", "2", "--batch-size",
+            "128"]
+
+
+def test_two_process_gloo_matches_one_process(tmp_path):
+    a, b = _one_and_two_processes(tmp_path, "dynamics", [*DYNAMICS, *_data(tmp_path)])
     _assert_same_training(a, b)
     assert torch.equal(a["q_norm.mean"], b["q_norm.mean"])  # same data statistics
-    # the residual through that dynamics model, and the BC generalist: the same loop, the same
-    # rank handling (each rank its own device), the same result
-    dynamics = str(tmp_path / "dynamics" / "single" / "best")
+
+
+# ~40 s more of process starts: `-m slow`. The loop and its rank handling are the one the
+# dynamics test above runs; this checks that the residual and BC commands hand it their ranks
+@pytest.mark.slow
+def test_residual_and_bc_under_two_processes_match_one_process(tmp_path):
+    data = _data(tmp_path)
+    dynamics = _run([*DYNAMICS, *data, "--out", str(tmp_path / "dynamics")], 1)
+    assert dynamics.returncode == 0, dynamics.stderr[-1500:]
     _assert_same_training(*_one_and_two_processes(tmp_path, "residual", [
-        "residual", "--dynamics", dynamics, *data, "--history", "4", "--hidden", "32", "32",
-        "--epochs", "2", "--batch-size", "128", "--scale", "0.2"]))
+        "residual", "--dynamics", str(tmp_path / "dynamics" / "best"), *data, "--history", "4",
+        "--hidden", "32", "32", "--epochs", "2", "--batch-size", "128", "--scale", "0.2"]))
     _assert_same_training(*_one_and_two_processes(tmp_path, "base_policy", [
         "bc", *data, "--history", "4", "--width", "64", "--blocks", "1", "--epochs", "2",
         "--batch-size", "128"]))
