@@ -71,9 +71,8 @@ def test_training_evaluates_every_checkpoint_and_best_pt_scores_what_it_says(tmp
                                       eval_episodes=3))
     run = tmp_path / "run"
     records = [json.loads(line) for line in (run / "evaluations.jsonl").read_text().splitlines()]
-    # rsl-rl saves iterations 0, 1, 2 and the final model_2.pt again
-    assert [r["checkpoint"] for r in records] == ["model_0.pt", "model_1.pt", "model_2.pt",
-                                                  "model_2.pt"]
+    # rsl-rl saves iterations 0, 1, 2 and the final model_2.pt again; that one is scored once
+    assert [r["checkpoint"] for r in records] == ["model_0.pt", "model_1.pt", "model_2.pt"]
     assert all(r["episodes"] == 3 for r in records)
     best = max(records, key=lambda r: r["radians"][0])
     assert result["best"]["radians"] == best["radians"]

@@ -42,6 +42,7 @@ class CheckpointEvaluation:
         self.progress = progress
         best_file = self.out / BEST_SCORES
         self.best = None
+        self.last: dict | None = None
         if resumed and best_file.is_file():
             self.best = json.loads(best_file.read_text())
         elif not resumed:
@@ -61,6 +62,11 @@ class CheckpointEvaluation:
 
     def __call__(self, runner: OnPolicyRunner, checkpoint: Path) -> dict:
         iteration = runner.current_learning_iteration
+        if self.last is not None and (self.last["iteration"], self.last["checkpoint"]) == (
+                iteration, checkpoint.name):
+            # rsl-rl saves the last iteration again at the end of learn() when it falls on the
+            # save interval; the actor has not changed since it was scored
+            return self.last
         record = {"iteration": iteration, "checkpoint": checkpoint.name,
                   **self.score(runner.alg.actor, runner.device)}
         with open(self.out / EVALUATIONS, "a") as log:
@@ -74,6 +80,7 @@ class CheckpointEvaluation:
             shutil.copyfile(checkpoint, self.out / BEST_CHECKPOINT)
             (self.out / BEST_SCORES).write_text(json.dumps(record, indent=2))
             self.best = record
+        self.last = record
         self.progress(f"evaluation of {checkpoint.name}: {record['radians'][0]:.2f} +- "
                       f"{record['radians'][1]:.2f} rad, TTF {record['time_to_fall'][0]:.2f}, "
                       f"drops {record['drops']:.0%} over {record['episodes']} episodes; best "
