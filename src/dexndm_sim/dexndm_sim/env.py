@@ -64,7 +64,11 @@ class RotationEnvConfig:
     disturbance_scale: float = 2.0  # force magnitude = scale * object mass (N)
     disturbance_probability: float = 0.25
     joint_noise: float = 0.005  # U(0, noise) added to observed joint positions
-    randomize_physics: bool = True
+    # off: every object keeps its own mass and friction (one Table 14 draw per object, what
+    # `dexndm sim eval` runs), so a specialist can be taught exactly the objects it is scored on
+    randomize_physics: bool = setting(True, help="draw object mass and friction every episode "
+                                      "(--no-randomize-physics: each object's own, as sim eval "
+                                      "runs it)")
     # None: the category's Table 14 range; narrower ranges make a small-budget curriculum stage
     mass_range: tuple[float, float] | None = setting(None, help="object mass range in kg "
                                                      "(default: the category's, paper Table 14)")

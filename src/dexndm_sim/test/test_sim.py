@@ -265,6 +265,35 @@ def test_batched_results_equal_serial_results(tmp_path):
     assert np.array_equal(serial[0], batched[0]) and np.array_equal(serial[1], batched[1])
 
 
+def test_physics_drawn_every_episode_or_each_objects_own(tmp_path):
+    """--no-randomize-physics trains on the mass and friction `sim eval` scores each object
+    with (its one Table 14 draw); otherwise every episode draws from the given ranges."""
+    own = {"cylinders_000": (0.011638940957447788, 0.34462461592702853),  # Table 14 draws, seed 0
+           "cylinders_001": (0.034265431030687195, 2.269640714656796)}
+    base = dict(num_envs=2, categories=("cylinders",), objects=tuple(own), wrists=("palm_up",),
+                grasp_wrist="palm_up", grasps_per_object=2)
+
+    def physics(config: RotationEnvConfig) -> dict[str, tuple[float, float]]:
+        env = BatchedRotationEnv(config, tmp_path)
+        try:
+            env.reset_all()
+            found = {}
+            for obj, hand in zip(env.objects, env.hands, strict=True):
+                body = hand.scene.object_body
+                geom = np.flatnonzero(hand.model.geom_bodyid == body)[0]
+                found[obj.name] = (float(hand.model.body_mass[body]),
+                                   float(hand.model.geom_friction[geom, 0]))
+            return found
+        finally:
+            env.close()
+
+    kept = physics(RotationEnvConfig(randomize_physics=False, **base))
+    assert kept.keys() == own.keys()
+    assert np.allclose([kept[name] for name in own], [own[name] for name in own], rtol=1e-9)
+    drawn = physics(RotationEnvConfig(mass_range=(0.03, 0.03), friction_range=(1.0, 1.0), **base))
+    assert np.allclose([drawn[name] for name in own], [(0.03, 1.0)] * len(own), rtol=1e-9)
+
+
 def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
     from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
     from dexndm_sim.grasps import load_or_generate
