@@ -28,9 +28,12 @@ SMALL = {"objects": ("small_cylinders_004",), "grasps_per_object": 2}
 def _scored(radians: list[float]):
     """A stand-in for the simulated score: the given rotations, one per call."""
     pending = iter(radians)
-    return lambda actor, device="cpu": {"radians": [next(pending), 0.5],
-                                        "time_to_fall": [0.9, 0.1], "drops": 0.25,
-                                        "episodes": 4}
+
+    def score(actor, device="cpu"):
+        radians = [next(pending), 0.5]
+        return {"radians": radians, "time_to_fall": [0.9, 0.1], "drops": 0.25, "episodes": 4,
+                "per_object": {"cylinders_004": {"radians": radians}}}
+    return score
 
 
 def test_the_best_checkpoint_is_kept_across_a_resume_and_cleared_by_a_new_run(tmp_path):
@@ -74,6 +77,7 @@ def test_training_evaluates_every_checkpoint_and_best_pt_scores_what_it_says(tmp
     # rsl-rl saves iterations 0, 1, 2 and the final model_2.pt again; that one is scored once
     assert [r["checkpoint"] for r in records] == ["model_0.pt", "model_1.pt", "model_2.pt"]
     assert all(r["episodes"] == 3 for r in records)
+    assert all(r["per_object"]["small_cylinders_004"]["radians"] == r["radians"] for r in records)
     best = max(records, key=lambda r: r["radians"][0])
     assert result["best"]["radians"] == best["radians"]
     kept = torch.load(run / "best.pt", weights_only=False)["actor_state_dict"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from rsl_rl.runners import OnPolicyRunner
 
-from dexndm_learning.ppo.transfer import first_episodes, outcome_summary
+from dexndm_learning.ppo.transfer import first_episodes, outcome_summary, per_object
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_sim.env import RotationEnvConfig
 
@@ -50,7 +50,7 @@ class CheckpointEvaluation:
                 (self.out / name).unlink(missing_ok=True)
 
     def score(self, actor, device: str = "cpu") -> dict:
-        """The actor's deterministic episodes: rotation, time to fall, drops."""
+        """The actor's deterministic episodes: rotation, time to fall, drops; also per object."""
         vec_env = RotationVecEnv(self.environment)
         try:
             with torch.no_grad():
@@ -58,7 +58,7 @@ class CheckpointEvaluation:
                     actor(env.get_observations().to(device)).cpu()))
         finally:
             vec_env.close()
-        return outcome_summary(outcomes)
+        return {**outcome_summary(outcomes), "per_object": per_object(outcomes)}
 
     def __call__(self, runner: OnPolicyRunner, checkpoint: Path) -> dict:
         iteration = runner.current_learning_iteration
@@ -83,7 +83,10 @@ class CheckpointEvaluation:
         self.last = record
         self.progress(f"evaluation of {checkpoint.name}: {record['radians'][0]:.2f} +- "
                       f"{record['radians'][1]:.2f} rad, TTF {record['time_to_fall'][0]:.2f}, "
-                      f"drops {record['drops']:.0%} over {record['episodes']} episodes; best "
+                      f"drops {record['drops']:.0%} over {record['episodes']} episodes ("
+                      + ", ".join(f"{name} {row['radians'][0]:.2f}"
+                                  for name, row in record["per_object"].items())
+                      + f"); best "
                       f"{self.best['checkpoint']} ({self.best['radians'][0]:.2f} rad)")
         return record
 
