@@ -17,7 +17,8 @@
 #   ENVS         environments per specialist (default 512: with 128, 4,096 samples an iteration,
 #                every warm start drifted off the reference's rotation: docs/base_policy.md)
 #   PHYSICS      object physics flags of `dexndm train ppo` (default: Table 14 mass, friction
-#                narrowed to 0.6-2.0)
+#                narrowed to 0.6-2.0); "--no-randomize-physics" trains every object at its own
+#                Table 14 draw, the mass and friction `dexndm sim eval` scores it with
 #   EVAL_EPISODES  deterministic episodes every saved checkpoint is evaluated on (default 64);
 #                the best (RUN/best.pt) teaches, not the last: warm starts peaked, then drifted
 #   WARM_START   checkpoint every specialist starts from (default: the reference for the first,
