@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPPER
 from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix, world_to_hand
 from dexndm_control.settings import setting
@@ -101,6 +102,10 @@ class RotationEnvConfig:
             raise ValueError("grasp_seeds must be distinct seeds >= 0")
         if self.grasp_wrist not in CANONICAL:
             raise ValueError(f"grasp_wrist must be one of {', '.join(CANONICAL)}")
+        if not self.randomize_physics and (self.mass_range or self.friction_range):
+            raise DexndmError("--mass-range and --friction-range are drawn from every episode: "
+                             "leave them out with --no-randomize-physics (each object keeps its "
+                             "own)")
         axis_set(self.axes)
 
 

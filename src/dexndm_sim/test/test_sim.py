@@ -10,6 +10,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.axes import axis_set, thirty_two_axes
@@ -292,6 +293,8 @@ def test_physics_drawn_every_episode_or_each_objects_own(tmp_path):
     assert np.allclose([kept[name] for name in own], [own[name] for name in own], rtol=1e-9)
     drawn = physics(RotationEnvConfig(mass_range=(0.03, 0.03), friction_range=(1.0, 1.0), **base))
     assert np.allclose([drawn[name] for name in own], [(0.03, 1.0)] * len(own), rtol=1e-9)
+    with pytest.raises(DexndmError, match="leave them out with --no-randomize-physics"):
+        RotationEnvConfig(randomize_physics=False, friction_range=(1.0, 1.0), **base)
 
 
 def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
