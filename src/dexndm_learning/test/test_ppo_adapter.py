@@ -196,3 +196,43 @@ def test_short_ppo_run_beats_a_random_policy_on_the_rotation_reward(tmp_path):
     random_rotation = mean_rotation(baseline.env, None, steps=150)
     baseline.close()
     assert policy_rotation >= random_rotation + 0.05, (policy_rotation, random_rotation)
+
+
+def test_observed_physics_come_last_and_widen_a_warm_started_actor(tmp_path):
+    from dexndm_sim.objects import generate_category
+
+    specs = {o.name: o for o in generate_category("small_cylinders", 0)}
+    drawn = RotationVecEnv(env_config("small_cylinders", num_envs=2, observe_physics=True,
+                                      mass_range=(0.02, 0.02), friction_range=(0.5, 0.5),
+                                      **SMALL))
+    physics = drawn.get_observations()["policy"][:, 204:]
+    drawn.close()
+    # mass 0.02 kg x 20, friction as drawn, extents x 10 (m -> dm), object i % 2 in env i
+    for env, name in enumerate(SMALL["objects"]):
+        expected = [0.4, 0.5, *(10 * e for e in specs[name].extents)]
+        assert physics[env].tolist() == pytest.approx(expected, abs=1e-6)
+    own = RotationVecEnv(env_config("small_cylinders", num_envs=1, observe_physics=True,
+                                    randomize_physics=False, **SMALL))
+    obj = specs[SMALL["objects"][0]]
+    assert own.get_observations()["policy"][0, 204:206].tolist() == pytest.approx(
+        [20 * obj.mass, obj.friction], abs=1e-6)  # its own Table 14 draw
+    own.close()
+
+    blind = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "blind"),
+                                     iterations=1, steps_per_env=4,
+                                     env=ppo_env("small_cylinders", num_envs=8, **SMALL)))
+    seeing = ppo_env("small_cylinders", num_envs=8, observe_physics=True, **SMALL)
+    with pytest.raises(DexndmError, match="takes 204 inputs, this environment gives 209.*--init"):
+        train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "resumed"),
+                                 iterations=1, steps_per_env=4, env=seeing,
+                                 resume=blind["checkpoint"]))
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "warm"),
+                             iterations=2, steps_per_env=4, save_interval=1, env=seeing,
+                             init=blind["checkpoint"], critic_warmup=1))
+    old = torch.load(blind["checkpoint"], weights_only=False)["actor_state_dict"]["mlp.0.weight"]
+    warm = torch.load(tmp_path / "warm" / "model_0.pt",
+                      weights_only=False)["actor_state_dict"]["mlp.0.weight"]
+    assert warm.shape == (old.shape[0], 209)
+    assert torch.equal(warm[:, :204], old) and not warm[:, 204:].any()  # acts as it did
+    saved = yaml.safe_load((tmp_path / "warm" / "env.yaml").read_text())
+    assert saved["observe_physics"] is True  # rollouts and evaluations rebuild the 209 inputs

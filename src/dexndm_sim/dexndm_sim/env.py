@@ -75,6 +75,11 @@ class RotationEnvConfig:
                                                      "(default: the category's, paper Table 14)")
     friction_range: tuple[float, float] | None = setting(
         None, help="object friction range (default: the category's, paper Table 14)")
+    # the object's physical parameters as privileged information (paper A.1; Hora and RotateIt
+    # give the oracle mass and friction): an oracle trained over Table 14's friction range can
+    # tell a slippery object from a grippy one. Off in runs made before it existed (env.yaml)
+    observe_physics: bool = setting(False, help="the oracle also sees the object's mass, "
+                                    "friction and size (privileged information)")
     fall_distance: float = FALL_DISTANCE
     grasps_per_object: int = setting(8, help="initial grasps searched per object (episodes "
                                                 "start from one of them)")
@@ -154,6 +159,8 @@ class BatchedRotationEnv:
         self.grasp_point = np.zeros((n, 3))
         self.steps = np.zeros(n, dtype=int)
         self.object_mass = np.zeros(n)  # kg, this episode's (disturbances scale with it)
+        self.object_friction = np.zeros(n)  # sliding friction of the object's geoms, this episode's
+        self.object_extents = np.array([obj.extents for obj in self.objects], dtype=float)
         self.resets = 0
         self._along_sum = np.zeros(n)  # this episode's sums of omega . k and |omega x k|
         self._off_sum = np.zeros(n)
@@ -183,6 +190,7 @@ class BatchedRotationEnv:
                                     config.friction_range)
             hand.set_object_physics(obj.mass, obj.friction)
         self.object_mass[env] = hand.model.body_mass[hand.scene.object_body]
+        self.object_friction[env] = hand.object_friction
         cache = self.grasps[env]
         pick = self.rng.integers(len(cache))
         palm = np.asarray(PALM_POSITION)
@@ -313,6 +321,10 @@ class BatchedRotationEnv:
             "fingertips": snap["tips"].reshape(n, -1).copy(),
             "tip_contacts": snap["contacts"].reshape(n, -1).copy(),
             "goal_quat": self.goal.copy(),
+            # mass (kg), sliding friction, extents along the object's axes (m)
+            "object_physics": np.concatenate([self.object_mass[:, None],
+                                              self.object_friction[:, None],
+                                              self.object_extents], axis=1),
         }
 
     def close(self) -> None:

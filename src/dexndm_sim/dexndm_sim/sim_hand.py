@@ -123,6 +123,12 @@ class SimHand:
     def set_gravity(self, enabled: bool) -> None:
         self.model.opt.gravity[:] = (0.0, 0.0, -9.81 if enabled else 0.0)
 
+    @property
+    def object_friction(self) -> float:
+        """Sliding friction of the object's geoms (one value: all of them share it)."""
+        body = self.scene.object_body
+        return float(self.model.geom_friction[self.model.geom_bodyid == body, 0].max())
+
     def set_object_physics(self, mass: float, friction: float) -> None:
         """Randomise the object's mass and friction in place (per-env model copies)."""
         body = self.scene.object_body

@@ -55,8 +55,8 @@ CATEGORY_ENVS: dict[str, dict] = {
 # The environment settings `dexndm train ppo` takes on its command line (flags derived from
 # RotationEnvConfig); the rest come from the category (CATEGORY_ENVS, TRAINING_REWARD).
 PPO_ENV_OPTIONS = ("num_envs", "wrists", "axes", "profile", "objects", "randomize_physics",
-                   "mass_range", "friction_range", "grasp_wrist", "grasps_per_object",
-                   "grasp_seeds")
+                   "observe_physics", "mass_range", "friction_range", "grasp_wrist",
+                   "grasps_per_object", "grasp_seeds")
 PPO_ENV_DEFAULTS = {"num_envs": 128}
 
 

@@ -33,7 +33,9 @@ class PPOTrainConfig:
     resume: str | None = setting(None, help="checkpoint model_N.pt to continue from")
     init: str | None = setting(None, help="warm start: a checkpoint whose actor this run starts "
                                           "from (critic, optimiser and iteration count start "
-                                          "fresh; shipped checkpoints hold only the actor); "
+                                          "fresh; shipped checkpoints hold only the actor; "
+                                          "with --observe-physics an actor trained without "
+                                          "them gets their inputs at zero weight); "
                                           "with --num-envs 512 it keeps the actor's rotation, "
                                           "with 128 it drifted off (docs/base_policy.md)")
     critic_warmup: int = setting(0, help="with --init: iterations that train the fresh critic "
@@ -85,6 +87,7 @@ class PPOTrainConfig:
 def train_ppo(config: PPOTrainConfig) -> dict:
     from dexndm_learning.ppo.best_checkpoint import CheckpointEvaluation, EvaluatingRunner
     from dexndm_learning.ppo.vec_env import RotationVecEnv
+    from dexndm_learning.ppo.warm_start import load_checkpoint
 
     seed_everything(config.seed)
     out = Path(config.out)
@@ -114,10 +117,11 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     if config.eval_episodes:
         runner.evaluation = CheckpointEvaluation(environment, config.eval_episodes, out,
                                                  resumed=same_dir)
+    width = env.get_observations()["policy"].shape[1]
     if config.resume:
-        runner.load(config.resume)
+        load_checkpoint(runner, config.resume, width, resume=True)
     if config.init:
-        runner.load(config.init, load_cfg={"actor": True}, map_location=device)
+        load_checkpoint(runner, config.init, width, resume=False, map_location=device)
     try:
         if config.critic_warmup:
             _learn_critic_only(runner, config.critic_warmup)

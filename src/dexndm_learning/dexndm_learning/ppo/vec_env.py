@@ -5,8 +5,9 @@ Observation groups handed to rsl-rl (TensorDict):
   MuJoCo: last 3 joint positions and targets (relative to the grasp pose), joint velocities,
   fingertip states (relative to the palm), object state (offset from the grasp point, quaternion,
   velocities), guiding goal quaternion, fingertip contact forces and flags, wrist quaternion and
-  rotation axis (palm frame). Fixed scaling, no running normaliser
-  (docs/notes/rl_feasibility.md: the defaults collapsed the learning rate).
+  rotation axis (palm frame); with ``observe_physics`` also the object's mass, friction and
+  extents. Fixed scaling, no running normaliser (docs/notes/rl_feasibility.md: the defaults
+  collapsed the learning rate).
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
 from dexndm_sim.model import PALM_POSITION
 
 ORACLE_HISTORY = 3
+# the "object_physics" group: mass 0.01-0.05 kg -> 0.2-1.0, friction 0.3-3.0 as it is, three
+# extents 0.02-0.15 m -> 0.2-1.5
+PHYSICS_SCALE = np.array([20.0, 1.0, 10.0, 10.0, 10.0])
 
 
-def oracle_observation(groups: dict[str, np.ndarray], q_init: np.ndarray) -> np.ndarray:
-    """[N, 252] oracle features from the environment's named observation groups."""
+def oracle_observation(groups: dict[str, np.ndarray], q_init: np.ndarray,
+                       observe_physics: bool = False) -> np.ndarray:
+    """[N, 204] oracle features from the environment's named observation groups, [N, 209] with
+    the object's physics, which come last: an actor trained without them takes them as extra
+    inputs of zero weight (warm_start.py)."""
     n = len(q_init)
     q = groups["joint_pos_history"][:, -ORACLE_HISTORY:] - q_init[:, None]
     targets = groups["target_history"][:, -ORACLE_HISTORY:] - q_init[:, None]
@@ -43,7 +50,9 @@ def oracle_observation(groups: dict[str, np.ndarray], q_init: np.ndarray) -> np.
     return np.concatenate([q.reshape(n, -1), targets.reshape(n, -1),
                            groups["joint_vel"] * 0.1, tips.reshape(n, -1), state,
                            groups["goal_quat"], contacts.reshape(n, -1), groups["wrist_quat"],
-                           groups["rotation_axis"]], axis=1).astype(np.float32)
+                           groups["rotation_axis"]]
+                          + ([groups["object_physics"] * PHYSICS_SCALE] if observe_physics
+                             else []), axis=1).astype(np.float32)
 
 
 class RotationVecEnv(VecEnv):
@@ -68,7 +77,8 @@ class RotationVecEnv(VecEnv):
         self.env.steps[:] = value.cpu().numpy()
 
     def _observations(self) -> TensorDict:
-        oracle = torch.from_numpy(oracle_observation(self._groups, self.env.q_init))
+        oracle = torch.from_numpy(oracle_observation(self._groups, self.env.q_init,
+                                                     self.env.config.observe_physics))
         return TensorDict({"policy": oracle, "critic": oracle}, batch_size=[self.num_envs])
 
     def get_observations(self) -> TensorDict:
