@@ -75,7 +75,9 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path):
     resumed = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
                                        iterations=1, env=env, steps_per_env=4,
                                        resume=first["checkpoint"]))
-    assert resumed["iterations"] == 2  # continued from the loaded iteration 1, not from 0
+    assert resumed["iterations"] == 3  # update 2 followed the loaded update 1 (model_1)
+    assert sorted(p.name for p in (tmp_path / "run").glob("model_*.pt")) == [
+        "model_0.pt", "model_1.pt", "model_2.pt"]  # the resumed model_1 was not saved over
     saved_env = (tmp_path / "run" / "env.yaml").read_text()
     # resuming in the run's directory without its flags would change its reward mid-run
     with pytest.raises(DexndmError, match=r"reward\.fall 20\.0 -> 5\.0.*run's own flags"):
