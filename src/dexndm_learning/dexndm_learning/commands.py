@@ -134,8 +134,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.what == "transfer":
         from dexndm_learning.ppo.transfer import TransferConfig, format_transfer, measure_transfer
 
-        result = measure_transfer(from_arguments(TransferConfig, args), args.out)
-        print(format_transfer(result))
+        config = from_arguments(TransferConfig, args)
+        print(format_transfer(measure_transfer(config, args.out), config.per_grasp))
         return 0
     from dexndm_learning.dynamics.evaluate import evaluate_checkpoints, store_meter_reference
 

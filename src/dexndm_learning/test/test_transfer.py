@@ -16,6 +16,7 @@ from dexndm_learning.ppo.transfer import (
     kept_share,
     measure_transfer,
     per_object,
+    per_start,
 )
 
 REFERENCE = Path(__file__).resolve().parents[3] / "policies" / "gap_reference" / "model_1949.pt"
@@ -39,7 +40,9 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
                 "rot_reward": np.array([20.0, 60.0, 200.0, 0.0, 40.0]),
                 "rot_penalty": np.array([0.1, 0.3, 0.2, 0.2, 0.5]),
                 "fell": np.array([False, True, False, True, False]),
-                "object": np.array(["b", "b", "a", "a", "a"], dtype=object)}
+                "object": np.array(["b", "b", "a", "a", "a"], dtype=object),
+                "start": np.array(["b grasp 0", "b grasp 0", "a grasp 10", "a grasp 2",
+                                   "a grasp 10"], dtype=object)}
     rows = per_object(outcomes)
     assert list(rows) == ["a", "b"]
     assert rows["a"]["radians"] == pytest.approx([4.0, np.std([10.0, 0.0, 2.0])])
@@ -54,6 +57,14 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
     lines = table.splitlines()
     assert len(lines) == 4 and lines[2].strip().startswith("a (3)")
     assert "4.00" in lines[2] and "2.00" in lines[3]
+    starts = per_start(outcomes)
+    assert list(starts) == ["a grasp 2", "a grasp 10", "b grasp 0"]  # grasps in number order
+    assert starts["a grasp 10"]["radians"] == pytest.approx([6.0, 4.0])
+    assert starts["a grasp 2"]["drops"] == 1.0 and starts["b grasp 0"]["episodes"] == 2
+    run = {"radians": [2.0, 1.0], "time_to_fall": [1, 0], "drops": 0.4, "per_start": starts}
+    assert len(format_transfer({"runs": {"nominal": run}}).splitlines()) == 2
+    lines = format_transfer({"runs": {"nominal": run}}, per_grasp=True).splitlines()
+    assert lines[3].strip().startswith("a grasp 10 (2)") and "6.00" in lines[3]
 
 
 def test_a_policy_that_does_not_rotate_gets_no_kept_share_but_its_rows():
@@ -86,3 +97,6 @@ def test_shipped_reference_keeps_a_paper_like_share_under_the_default_real_profi
     assert list(real["per_object"]) == ["cylinders_004"]
     assert real["per_object"]["cylinders_004"]["radians"] == real["radians"]
     assert real["per_object"]["cylinders_004"]["episodes"] == 24
+    starts = real["per_start"]  # the reference's 8 grasps
+    assert all(name.startswith("cylinders_004 grasp ") for name in starts)
+    assert sum(entry["episodes"] for entry in starts.values()) == 24 and len(starts) <= 8

@@ -158,6 +158,7 @@ class BatchedRotationEnv:
         self.goal = np.zeros((n, 4))
         self.grasp_point = np.zeros((n, 3))
         self.steps = np.zeros(n, dtype=int)
+        self.start_grasp = np.zeros(n, dtype=int)  # index into the env's grasp cache, this episode
         self.object_mass = np.zeros(n)  # kg, this episode's (disturbances scale with it)
         self.object_friction = np.zeros(n)  # sliding friction of the object's geoms, this episode's
         self.object_extents = np.array([obj.extents for obj in self.objects], dtype=float)
@@ -193,6 +194,7 @@ class BatchedRotationEnv:
         self.object_friction[env] = hand.object_friction
         cache = self.grasps[env]
         pick = self.rng.integers(len(cache))
+        self.start_grasp[env] = pick
         palm = np.asarray(PALM_POSITION)
         searched = np.array(CANONICAL[config.grasp_wrist])
         pos_in_palm = quat_to_matrix(searched).T @ (cache.object_pos[pick] - palm)
@@ -277,6 +279,7 @@ class BatchedRotationEnv:
                                         int(self.steps[env]), CONTROL_DT, config.episode_length)
             infos["episodes"].append({"env": int(env), "object": self.objects[env].name,
                                       "category": self.objects[env].category,
+                                      "grasp": int(self.start_grasp[env]),
                                       "fell": bool(fell[env]), "metrics": metrics})
             self._reset(env)
         return self.observation_groups(), terms.total, dones, infos

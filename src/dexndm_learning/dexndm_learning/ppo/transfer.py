@@ -37,6 +37,8 @@ class TransferConfig:
     grasp_seeds: tuple[int, ...] = setting((), help="grasp searches to start from, e.g. held-out "
                                                     "ones (default: the training environment's; "
                                                     "without grasp seeds there, --seed's)")
+    per_grasp: bool = setting(False, help="also print the outcome from each start grasp (--out's "
+                                          "JSON always has it, under per_start)")
 
     def __post_init__(self) -> None:
         if self.episodes < 2:
@@ -48,13 +50,14 @@ class TransferConfig:
 def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
     """Step every environment until each has finished one episode, ``advance(vec_env)`` taking
     one control step; per-episode outcomes (the first episode of each environment), with the
-    name of the object each episode held under ``"object"``."""
+    name of the object each episode held under ``"object"`` and the grasp it started from
+    (``"object grasp N"``, N its index in the object's grasp cache) under ``"start"``."""
     env = vec_env.env
     n = env.config.num_envs
     outcomes = {name: np.zeros(n) for name in ("radians", "time_to_fall", "rot_reward",
                                                "rot_penalty")}
     fell, done = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    objects = np.empty(n, dtype=object)
+    objects, starts = np.empty(n, dtype=object), np.empty(n, dtype=object)
     for _ in range(env.config.episode_length):
         advance(vec_env)
         for record in vec_env.last_infos["episodes"]:
@@ -65,11 +68,12 @@ def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
                     outcomes[name][i] = getattr(record["metrics"], name)
                 fell[i] = record["fell"]
                 objects[i] = record["object"]
+                starts[i] = f"{record['object']} grasp {record['grasp']}"
         if done.all():
             break
     if not done.all():
         raise RuntimeError("some episodes did not end within the episode length")
-    return {**outcomes, "fell": fell, "object": objects}
+    return {**outcomes, "fell": fell, "object": objects, "start": starts}
 
 
 def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
@@ -90,11 +94,22 @@ def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict:
 def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     """The same summary for each object's episodes (a category specialist's spread is mostly
     between its objects), plus each object's episode count; objects in name order."""
-    names = outcomes["object"]
+    return _split(outcomes, "object")
+
+
+def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
+    """The same summary for each start grasp (a specialist may rotate from a few of its grasps
+    only: docs/base_policy.md), in object and grasp order."""
+    return _split(outcomes, "start", order=lambda name: (name.rsplit(" ", 1)[0],
+                                                           int(name.rsplit(" ", 1)[1])))
+
+
+def _split(outcomes: dict[str, np.ndarray], key: str, order=None) -> dict[str, dict]:
+    labels = outcomes[key]
     rows = {}
-    for name in sorted(set(names)):
-        mine = names == name
-        rows[name] = outcome_summary({key: value[mine] for key, value in outcomes.items()})
+    for label in sorted(set(labels), key=order):
+        mine = labels == label
+        rows[label] = outcome_summary({name: value[mine] for name, value in outcomes.items()})
     return rows
 
 
@@ -124,7 +139,8 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
         nominal = episode_outcomes(specialist)
     finally:
         specialist.close()
-    runs[training_profile] = {**outcome_summary(nominal), "per_object": per_object(nominal)}
+    runs[training_profile] = {**outcome_summary(nominal), "per_object": per_object(nominal),
+                              "per_start": per_start(nominal)}
     progress(f"{training_profile}: {runs[training_profile]['radians'][0]:.2f} rad")
     for current in config.goal_currents_ma:
         params: dict = {"goal_current_ma": float(current)}
@@ -142,7 +158,8 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
                 if nominal["radians"].mean() > 0 else None)
         name = f"real@{current:g}mA"
         runs[name] = {**outcome_summary(outcomes), "goal_current_ma": float(current),
-                      "kept": kept, "per_object": per_object(outcomes)}
+                      "kept": kept, "per_object": per_object(outcomes),
+                      "per_start": per_start(outcomes)}
         progress(f"{name}: {runs[name]['radians'][0]:.2f} rad, kept {_kept_text(kept)}")
     result = {"config": asdict(config), "training_profile": training_profile, "runs": runs}
     if out is not None:
@@ -155,14 +172,15 @@ def _kept_text(kept: list[float] | None) -> str:
 
 
 def _format_row(label: str, row: dict, kept: str) -> str:
-    return (f"{label:<22} {row['radians'][0]:>6.2f} +- {row['radians'][1]:<5.2f} "
+    return (f"{label:<30} {row['radians'][0]:>6.2f} +- {row['radians'][1]:<5.2f} "
             f"{row['time_to_fall'][0]:>5.2f} +- {row['time_to_fall'][1]:<4.2f} "
             f"{row['drops']:>6.0%} {kept:>13}")
 
 
-def format_transfer(result: dict) -> str:
-    """One line per profile; with several objects, one indented line per object under it."""
-    lines = [f"{'profile':<22} {'Rot [rad]':>15} {'TTF':>13} {'drops':>6} {'kept':>13}"]
+def format_transfer(result: dict, per_grasp: bool = False) -> str:
+    """One line per profile; with several objects, one indented line per object under it; with
+    ``per_grasp``, one per start grasp too (episodes in brackets)."""
+    lines = [f"{'profile':<30} {'Rot [rad]':>15} {'TTF':>13} {'drops':>6} {'kept':>13}"]
     for name, row in result["runs"].items():
         kept = _kept_text(row["kept"]) if "kept" in row else "100%"
         lines.append(_format_row(name, row, kept))
@@ -170,4 +188,7 @@ def format_transfer(result: dict) -> str:
         if len(objects) > 1:
             lines.extend(_format_row(f"  {obj} ({entry['episodes']})", entry, "")
                          for obj, entry in objects.items())
+        if per_grasp:
+            lines.extend(_format_row(f"  {start} ({entry['episodes']})", entry, "")
+                         for start, entry in row.get("per_start", {}).items())
     return "\n".join(lines)
