@@ -114,3 +114,17 @@ def test_grasp_seeds_start_episodes_from_every_search_named():
     assert single is searches[1]
     with pytest.raises(ValueError, match="distinct seeds"):
         RotationEnvConfig(grasp_seeds=(1, 1))
+
+
+def test_checkpoints_can_be_scored_at_each_objects_own_physics():
+    from dexndm_learning.ppo.train import evaluation_environment
+
+    env = ppo_env("small_cylinders", num_envs=8, mass_range=(0.01, 0.05), **SMALL)
+    trained = PPOTrainConfig(category="small_cylinders", out="x", env=env, eval_episodes=4)
+    assert evaluation_environment(trained) == env  # by default: the training draws
+    own = evaluation_environment(PPOTrainConfig(category="small_cylinders", out="x", env=env,
+                                                eval_episodes=4, eval_own_physics=True))
+    assert (own.randomize_physics, own.mass_range, own.friction_range) == (False, None, None)
+    assert own.objects == env.objects and own.reward == env.reward
+    with pytest.raises(DexndmError, match="--eval-own-physics needs --eval-episodes"):
+        PPOTrainConfig(category="small_cylinders", out="x", eval_own_physics=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from rsl_rl.runners import OnPolicyRunner
 
-from dexndm_learning.ppo.transfer import first_episodes, outcome_summary, per_object
+from dexndm_learning.ppo.transfer import first_episodes, outcome_summary, per_object, per_start
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_sim.env import RotationEnvConfig
 
@@ -50,7 +50,8 @@ class CheckpointEvaluation:
                 (self.out / name).unlink(missing_ok=True)
 
     def score(self, actor, device: str = "cpu") -> dict:
-        """The actor's deterministic episodes: rotation, time to fall, drops; also per object."""
+        """The actor's deterministic episodes: rotation, time to fall, drops; also per object and
+        per start grasp."""
         vec_env = RotationVecEnv(self.environment)
         try:
             with torch.no_grad():
@@ -58,7 +59,8 @@ class CheckpointEvaluation:
                     actor(env.get_observations().to(device)).cpu()))
         finally:
             vec_env.close()
-        return {**outcome_summary(outcomes), "per_object": per_object(outcomes)}
+        return {**outcome_summary(outcomes), "per_object": per_object(outcomes),
+                "per_start": per_start(outcomes)}
 
     def __call__(self, runner: OnPolicyRunner, checkpoint: Path) -> dict:
         iteration = runner.current_learning_iteration

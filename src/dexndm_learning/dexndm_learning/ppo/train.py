@@ -54,6 +54,9 @@ class PPOTrainConfig:
     eval_episodes: int = setting(0, help="evaluate every saved checkpoint deterministically on "
                                          "this many episodes (the same starts each time) and "
                                          "keep the best as OUT/best.pt; 0: off")
+    eval_own_physics: bool = setting(False, help="with --eval-episodes: score each object at its "
+                                                 "own mass and friction (what `dexndm sim eval` "
+                                                 "runs) rather than at the training draws")
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORY_ENVS:
@@ -71,6 +74,8 @@ class PPOTrainConfig:
             raise DexndmError("--critic-warmup must be within [0, --iterations)")
         if self.eval_episodes < 0 or self.eval_episodes == 1:
             raise DexndmError("--eval-episodes must be 0 (off) or >= 2")
+        if self.eval_own_physics and not self.eval_episodes:
+            raise DexndmError("--eval-own-physics needs --eval-episodes (how many to score)")
         if self.fall_penalty is not None and self.fall_penalty < 0:
             raise DexndmError("--fall-penalty must be >= 0 (it is subtracted when the object "
                               "falls)")
@@ -115,8 +120,8 @@ def train_ppo(config: PPOTrainConfig) -> dict:
                                               seed=config.seed, algorithm=algorithm),
                               log_dir=str(out), device=device)
     if config.eval_episodes:
-        runner.evaluation = CheckpointEvaluation(environment, config.eval_episodes, out,
-                                                 resumed=same_dir)
+        runner.evaluation = CheckpointEvaluation(evaluation_environment(config),
+                                                 config.eval_episodes, out, resumed=same_dir)
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
         load_checkpoint(runner, config.resume, width, resume=True)
@@ -133,6 +138,15 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             "iterations": runner.current_learning_iteration + 1,
             "best": runner.evaluation.best if runner.evaluation else None,
             "config": asdict(config)}
+
+
+def evaluation_environment(config: PPOTrainConfig) -> RotationEnvConfig:
+    """Where checkpoints are scored: the training environment, or with ``eval_own_physics`` the
+    same with every object at its own Table 14 draw (a run trained over the category's range
+    is then scored on the physics `dexndm sim eval` measures)."""
+    if not config.eval_own_physics:
+        return config.env
+    return replace(config.env, randomize_physics=False, mass_range=None, friction_range=None)
 
 
 def _flatten(mapping: dict, prefix: str = "") -> dict:
