@@ -18,7 +18,9 @@
 #                every warm start drifted off the reference's rotation: docs/base_policy.md)
 #   PHYSICS      object physics flags of `dexndm train ppo` (default: Table 14 mass, friction
 #                narrowed to 0.6-2.0); "--no-randomize-physics" trains every object at its own
-#                Table 14 draw, the mass and friction `dexndm sim eval` scores it with
+#                Table 14 draw, the mass and friction `dexndm sim eval` scores it with;
+#                add "--observe-physics" for an oracle that sees mass, friction and size, and
+#                "--eval-own-physics" to pick the best checkpoint at each object's own draw
 #   EVAL_EPISODES  deterministic episodes every saved checkpoint is evaluated on (default 64);
 #                the best (RUN/best.pt) teaches, not the last: warm starts peaked, then drifted
 #   WARM_START   checkpoint every specialist starts from (default: the reference for the first,
@@ -81,9 +83,9 @@ train_specialist() {  # entry, checkpoint to warm-start from
     last=$(latest "$run")
     if [[ -n $last ]]; then
         # rsl-rl names the final checkpoint of iterations 0..N-1 model_(N-1).pt; a run resumed
-        # from model_K.pt starts at iteration K again, so it needs N - K more to end at N-1
+        # from model_K.pt continues at iteration K+1, so it needs N-1-K more to end at N-1
         if (($(number "$last") >= iterations - 1)); then return; fi
-        remaining=$((iterations - $(number "$last")))
+        remaining=$((iterations - 1 - $(number "$last")))
         echo "== specialist $1: resuming $last for $remaining iterations"
         "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --resume "$last" \
             --iterations "$remaining" --eval-episodes "$eval_episodes" "${objects[@]}" \
