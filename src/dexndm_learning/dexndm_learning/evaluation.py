@@ -84,8 +84,9 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
         if np.linalg.norm(hand.object_pose()[0] - start) > FALL_DISTANCE:
             break
     final = angular_distance(hand.object_pose()[1], goal) if goal is not None else None
-    return asdict(episode_metrics(np.array(along), np.array(off), CONTROL_DT, steps,
-                                  None if final is None else float(final)))
+    return {**asdict(episode_metrics(np.array(along), np.array(off), CONTROL_DT, steps,
+                                     None if final is None else float(final))),
+            "grasp": int(pick)}
 
 
 def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
@@ -96,6 +97,7 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     grasp_profile = get_profile("nominal")
     axes = axis_set(config.axes)
     rows: dict[str, dict[str, list[float]]] = {}
+    episodes: list[dict] = []  # every episode: where it started and how it went
     skipped: list[str] = []
     for category in config.categories:
         for obj in generate_category(category)[:config.objects_per_category]:
@@ -108,11 +110,14 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                         skipped.append(f"{obj.name}/{label}/seed {seed}: no grasp holds")
                         continue
                     hand = SimHand(SceneConfig(tuple(wrist), profile, "fast", obj))
+                    key = f"{category}/{label}"
                     per_seed = []
                     for axis in ([None] if config.goal_oriented else axes):
                         per_seed.append(run_episode(hand, runtime, cache, wrist, axis,
                                                     config.steps, rng))
-                    key = f"{category}/{label}"
+                        episodes.append({"set": key, "object": obj.name, "seed": seed,
+                                         "axis": None if axis is None else list(map(float, axis)),
+                                         **per_seed[-1]})
                     entry = rows.setdefault(key, {"rot_reward": [], "rot_penalty": [],
                                                   "time_to_fall": [], "radians": [],
                                                   "goal_success": []})
@@ -123,7 +128,8 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                             [m["goal_success"] for m in per_seed])))
     summary = {key: {name: [float(np.mean(v)), float(np.std(v))] for name, v in values.items()
                      if v} for key, values in rows.items()}
-    result = {"config": asdict(config), "results": summary, "skipped": skipped}
+    result = {"config": asdict(config), "results": summary, "skipped": skipped,
+              "episodes": episodes}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
     return result

@@ -21,6 +21,14 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     assert set(entry) == {"rot_reward", "rot_penalty", "time_to_fall", "radians"}
     assert 0.0 < entry["time_to_fall"][0] <= 1.0 and entry["time_to_fall"][1] >= 0.0
     assert json.loads(out.read_text())["results"] == result["results"]
+    # one object, seeds 0 and 1, +z and -z: four episodes, each naming its start
+    episodes = result["episodes"]
+    assert [(e["seed"], e["axis"]) for e in episodes] == [
+        (0, [0.0, 0.0, 1.0]), (0, [0.0, 0.0, -1.0]), (1, [0.0, 0.0, 1.0]), (1, [0.0, 0.0, -1.0])]
+    assert all(e["object"] == "small_cylinders_000" and 0 <= e["grasp"] < 4 for e in episodes)
+    seed_0 = np.mean([e["radians"] for e in episodes[:2]])
+    seed_1 = np.mean([e["radians"] for e in episodes[2:]])
+    assert entry["radians"][0] == np.mean([seed_0, seed_1])  # the set's mean of seed means
     goal = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                       (0,), 20, goal_oriented=True))
     # one seed, one episode toward a random goal: the 1 s episode of the tiny test policy turns
