@@ -41,8 +41,7 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
                 "rot_penalty": np.array([0.1, 0.3, 0.2, 0.2, 0.5]),
                 "fell": np.array([False, True, False, True, False]),
                 "object": np.array(["b", "b", "a", "a", "a"], dtype=object),
-                "start": np.array(["b grasp 0", "b grasp 0", "a grasp 10", "a grasp 2",
-                                   "a grasp 10"], dtype=object)}
+                "grasp": np.array([0, 0, 10, 2, 10])}
     rows = per_object(outcomes)
     assert list(rows) == ["a", "b"]
     assert rows["a"]["radians"] == pytest.approx([4.0, np.std([10.0, 0.0, 2.0])])

@@ -51,13 +51,13 @@ def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
     """Step every environment until each has finished one episode, ``advance(vec_env)`` taking
     one control step; per-episode outcomes (the first episode of each environment), with the
     name of the object each episode held under ``"object"`` and the grasp it started from
-    (``"object grasp N"``, N its index in the object's grasp cache) under ``"start"``."""
+    (its index in that object's grasp cache) under ``"grasp"``."""
     env = vec_env.env
     n = env.config.num_envs
     outcomes = {name: np.zeros(n) for name in ("radians", "time_to_fall", "rot_reward",
                                                "rot_penalty")}
     fell, done = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    objects, starts = np.empty(n, dtype=object), np.empty(n, dtype=object)
+    objects, grasps = np.empty(n, dtype=object), np.zeros(n, dtype=int)
     for _ in range(env.config.episode_length):
         advance(vec_env)
         for record in vec_env.last_infos["episodes"]:
@@ -68,12 +68,12 @@ def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
                     outcomes[name][i] = getattr(record["metrics"], name)
                 fell[i] = record["fell"]
                 objects[i] = record["object"]
-                starts[i] = f"{record['object']} grasp {record['grasp']}"
+                grasps[i] = record["grasp"]
         if done.all():
             break
     if not done.all():
         raise RuntimeError("some episodes did not end within the episode length")
-    return {**outcomes, "fell": fell, "object": objects, "start": starts}
+    return {**outcomes, "fell": fell, "object": objects, "grasp": grasps}
 
 
 def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
@@ -94,23 +94,21 @@ def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict:
 def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     """The same summary for each object's episodes (a category specialist's spread is mostly
     between its objects), plus each object's episode count; objects in name order."""
-    return _split(outcomes, "object")
+    return {name: _summary_where(outcomes, outcomes["object"] == name)
+            for name in sorted(set(outcomes["object"]))}
 
 
 def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
-    """The same summary for each start grasp (a specialist may rotate from a few of its grasps
-    only: docs/base_policy.md), in object and grasp order."""
-    return _split(outcomes, "start", order=lambda name: (name.rsplit(" ", 1)[0],
-                                                           int(name.rsplit(" ", 1)[1])))
+    """The same summary for each start grasp, "OBJECT grasp N" (a specialist may rotate from a
+    few of its grasps only: docs/base_policy.md), in object and grasp order."""
+    starts = sorted(set(zip(outcomes["object"], outcomes["grasp"].tolist(), strict=True)))
+    return {f"{name} grasp {grasp}": _summary_where(
+        outcomes, (outcomes["object"] == name) & (outcomes["grasp"] == grasp))
+        for name, grasp in starts}
 
 
-def _split(outcomes: dict[str, np.ndarray], key: str, order=None) -> dict[str, dict]:
-    labels = outcomes[key]
-    rows = {}
-    for label in sorted(set(labels), key=order):
-        mine = labels == label
-        rows[label] = outcome_summary({name: value[mine] for name, value in outcomes.items()})
-    return rows
+def _summary_where(outcomes: dict[str, np.ndarray], mine: np.ndarray) -> dict:
+    return outcome_summary({name: value[mine] for name, value in outcomes.items()})
 
 
 def kept_share(real: np.ndarray, nominal: np.ndarray) -> tuple[float, float]:
