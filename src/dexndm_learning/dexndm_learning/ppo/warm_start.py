@@ -54,10 +54,10 @@ def load_checkpoint(runner, checkpoint: str | Path, observation_width: int, resu
                               f"environment gives {observation_width} (--observe-physics adds "
                               "the object's 5): resume with the run's own setting, or start a "
                               "new run from it with --init")
-        runner.load(str(checkpoint), map_location=map_location)
-        # model_N holds the actor after update N: the next update is N + 1 (rsl-rl would
+        runner.alg.load(loaded, None, strict=True)  # all of it, as runner.load would
+        # model_N holds the actor after update N: the next update is N + 1 (rsl-rl's load would
         # repeat N and save over model_N, which a same-directory resume has already scored)
-        runner.current_learning_iteration += 1
+        runner.current_learning_iteration = loaded["iter"] + 1
         return
     actor = widen_inputs(loaded["actor_state_dict"], observation_width)
     runner.alg.load({**loaded, "actor_state_dict": actor}, {"actor": True}, strict=True)
