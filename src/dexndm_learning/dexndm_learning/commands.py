@@ -15,6 +15,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     from dexndm_learning.dagger import DaggerConfig
     from dexndm_learning.dynamics.train import DynamicsTrainConfig
     from dexndm_learning.ppo.config import PPO_ENV_DEFAULTS, PPO_ENV_OPTIONS
+    from dexndm_learning.ppo.gait_states import GaitStatesConfig
     from dexndm_learning.ppo.train import PPOTrainConfig
     from dexndm_learning.residual.train import ResidualTrainConfig
     from dexndm_sim.env import RotationEnvConfig
@@ -48,6 +49,12 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                                         "OUT/best is the round with the most closed-loop "
                                         "rotation (a base_policy bundle).")
     add_arguments(dagger, DaggerConfig, metavars={**_METAVARS, "teachers": "RUN/model_N.pt"})
+    gait = sub.add_parser("gait-states", help="record a specialist's states mid-rotation (start "
+                                              "states for `train ppo --gait-states`)",
+                          description="Rolls the specialist out deterministically, keeps "
+                                      "episodes that survive and turn --min-radians, and saves "
+                                      "states drawn from them per object (grasp-cache format).")
+    add_arguments(gait, GaitStatesConfig, positional=["checkpoint"])
 
 
 _METAVARS = {"data": "SHARDS"}
@@ -75,6 +82,10 @@ def _train(args: argparse.Namespace) -> int:
         from dexndm_learning.dagger import DaggerConfig, train_dagger
 
         result = train_dagger(from_arguments(DaggerConfig, args))
+    elif args.what == "gait-states":
+        from dexndm_learning.ppo.gait_states import GaitStatesConfig, record_gait_states
+
+        result = record_gait_states(from_arguments(GaitStatesConfig, args))
     else:
         from dexndm_learning.residual.train import ResidualTrainConfig, train_residual
 
@@ -85,7 +96,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_command() -> Command:
-    return Command(name="train", help="train models (dynamics, residual, ppo, bc, dagger)",
+    return Command(name="train",
+                   help="train models (dynamics, residual, ppo, bc, dagger, gait-states)",
                    add_arguments=_train_arguments, run=_train)
 
 

@@ -21,7 +21,7 @@ from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPP
 from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix, world_to_hand
 from dexndm_control.settings import setting
 from dexndm_sim.axes import axis_set
-from dexndm_sim.grasps import GraspCache, load_or_generate
+from dexndm_sim.grasps import GraspCache, load_gait_states, load_or_generate
 from dexndm_sim.hand_batch import HandBatch
 from dexndm_sim.model import PALM_POSITION
 from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, randomize_physics
@@ -91,6 +91,14 @@ class RotationEnvConfig:
     grasp_seeds: tuple[int, ...] = setting((), help="grasp searches (seeds) whose grasps "
                                                     "episodes start from, grasps-per-object "
                                                     "each (default: the environment's seed)")
+    # states recorded mid-rotation by a specialist (`dexndm train gait-states`): episodes that
+    # start inside the gait practise it from many of its phases, not only from the grasps it
+    # begins at. Training only: evaluations and rollouts start from searched grasps
+    gait_states: str | None = setting(None, help="directory of states recorded mid-rotation "
+                                                 "(`dexndm train gait-states`, OBJECT.npz) that "
+                                                 "training episodes also start from")
+    gait_state_share: float = setting(0.5, help="share of episodes that start from a recorded "
+                                                "gait state, for objects that have some")
     threads: int = 2
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -111,7 +119,13 @@ class RotationEnvConfig:
             raise DexndmError("--mass-range and --friction-range are drawn from every episode: "
                              "leave them out with --no-randomize-physics (each object keeps its "
                              "own)")
+        if not 0.0 <= self.gait_state_share <= 1.0:
+            raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)
+
+
+# what ``start_grasp`` holds for an episode that began from a recorded gait state
+GAIT_STATE_START = -1
 
 
 class BatchedRotationEnv:
@@ -147,6 +161,8 @@ class BatchedRotationEnv:
         self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj,
                                           state_sensors=True)) for obj in self.objects]
         self.grasps: list[GraspCache] = [caches[obj.name] for obj in self.objects]
+        gait = load_gait_states(config.gait_states, [obj.name for obj in held])
+        self.gait_states: list[GraspCache | None] = [gait.get(obj.name) for obj in self.objects]
         self.axes = axis_set(config.axes)
         n, h = config.num_envs, config.history
         self.q_history = np.zeros((n, h, NUM_JOINTS))
@@ -158,7 +174,8 @@ class BatchedRotationEnv:
         self.goal = np.zeros((n, 4))
         self.grasp_point = np.zeros((n, 3))
         self.steps = np.zeros(n, dtype=int)
-        self.start_grasp = np.zeros(n, dtype=int)  # index into the env's grasp cache, this episode
+        # index into the env's grasp cache this episode (GAIT_STATE_START: a recorded gait state)
+        self.start_grasp = np.zeros(n, dtype=int)
         self.object_mass = np.zeros(n)  # kg, this episode's (disturbances scale with it)
         self.object_friction = np.zeros(n)  # sliding friction of the object's geoms, this episode's
         self.object_extents = np.array([obj.extents for obj in self.objects], dtype=float)
@@ -193,8 +210,13 @@ class BatchedRotationEnv:
         self.object_mass[env] = hand.model.body_mass[hand.scene.object_body]
         self.object_friction[env] = hand.object_friction
         cache = self.grasps[env]
+        # the share's draw only where gait states exist: other runs keep their random streams
+        gait = self.gait_states[env]
+        from_gait = gait is not None and self.rng.random() < config.gait_state_share
+        if from_gait:
+            cache = gait
         pick = self.rng.integers(len(cache))
-        self.start_grasp[env] = pick
+        self.start_grasp[env] = GAIT_STATE_START if from_gait else pick
         palm = np.asarray(PALM_POSITION)
         searched = np.array(CANONICAL[config.grasp_wrist])
         pos_in_palm = quat_to_matrix(searched).T @ (cache.object_pos[pick] - palm)

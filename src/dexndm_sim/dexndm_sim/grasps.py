@@ -19,6 +19,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CANONICAL_POSE, clip_to_limits
 from dexndm_sim.cache import cache_root
 from dexndm_sim.objects import ObjectSpec
@@ -163,3 +164,20 @@ def load_or_generate(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
     cache.save(path)
     return cache
 
+
+
+def load_gait_states(directory: str | Path | None, objects: list[str]) -> dict[str, GraspCache]:
+    """States recorded mid-rotation (``directory``/OBJECT.npz, grasp-cache format at the search
+    wrist) for those of ``objects`` that have some; {} without a directory."""
+    if directory is None:
+        return {}
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DexndmError(f"no gait states at {directory}: record them with `dexndm train "
+                          f"gait-states CHECKPOINT --out {directory}`")
+    found = {name: GraspCache.load(directory / f"{name}.npz") for name in objects
+             if (directory / f"{name}.npz").is_file()}
+    if not found:
+        raise DexndmError(f"{directory} holds gait states of none of {', '.join(objects)}: "
+                          "record them with a specialist of these objects")
+    return found

@@ -141,12 +141,14 @@ def train_ppo(config: PPOTrainConfig) -> dict:
 
 
 def evaluation_environment(config: PPOTrainConfig) -> RotationEnvConfig:
-    """Where checkpoints are scored: the training environment, or with ``eval_own_physics`` the
-    same with every object at its own Table 14 draw (a run trained over the category's range
-    is then scored on the physics `dexndm sim eval` measures)."""
+    """Where checkpoints are scored: the training environment from its searched grasps (not
+    from gait states), or with ``eval_own_physics`` the same with every object at its own Table
+    14 draw (a run trained over the category's range is then scored on the physics `dexndm sim
+    eval` measures)."""
+    scored = replace(config.env, gait_states=None)
     if not config.eval_own_physics:
-        return config.env
-    return replace(config.env, randomize_physics=False, mass_range=None, friction_range=None)
+        return scored
+    return replace(scored, randomize_physics=False, mass_range=None, friction_range=None)
 
 
 def _flatten(mapping: dict, prefix: str = "") -> dict:
