@@ -11,18 +11,13 @@ import pytest
 import yaml
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix
+from dexndm_control.rotations import quat_multiply
 from dexndm_learning.ppo.config import ppo_env
-from dexndm_learning.ppo.gait_states import (
-    GaitStatesConfig,
-    record_gait_states,
-    to_search_wrist,
-    turned_about,
-)
+from dexndm_learning.ppo.gait_states import GaitStatesConfig, record_gait_states, turned_about
 from dexndm_learning.ppo.specialist import specialist_env_config
 from dexndm_learning.ppo.train import PPOTrainConfig, evaluation_environment, train_ppo
 from dexndm_sim.env import GAIT_STATE_START, BatchedRotationEnv
-from dexndm_sim.grasps import GraspCache
+from dexndm_sim.grasps import GraspCache, move_with_palm
 from dexndm_sim.model import PALM_POSITION
 from dexndm_sim.wrist import CANONICAL
 
@@ -48,22 +43,25 @@ def test_turned_about_sums_each_steps_rotation_along_the_axis():
     assert turned_about(poses, np.array([0.0, 0.0, 1.0])) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_a_pose_moved_to_the_search_wrist_comes_back_by_the_environments_reset():
-    rng = np.random.default_rng(3)
+def test_a_pose_carried_with_the_palm_matches_hand_computed_values_and_comes_back():
     palm = np.asarray(PALM_POSITION)
+    identity, flipped = np.array([1.0, 0, 0, 0]), _about([1.0, 0.0, 0.0], math.pi)
+    quat = _about([0.0, 0.0, 1.0], 0.3)
+    # a palm turned 180 degrees about x takes an offset (x, y, z) to (x, -y, -z) and the
+    # object's orientation with it
+    pos, turned = move_with_palm(palm + [0.01, 0.02, 0.03], quat, identity, flipped)
+    assert np.allclose(pos, palm + [0.01, -0.02, -0.03])
+    assert np.allclose(turned, quat_multiply(flipped, quat))
+    # recorded at one canonical wrist, stored at another, and carried back: the same pose
+    rng = np.random.default_rng(3)
     wrist, searched = np.asarray(CANONICAL["palm_down"]), np.asarray(CANONICAL["palm_up"])
-    pos = palm + rng.normal(scale=0.03, size=3)
+    start = palm + rng.normal(scale=0.03, size=3)
     quat = rng.normal(size=4)
     quat /= np.linalg.norm(quat)
-    stored_pos, stored_quat = to_search_wrist(pos, quat, wrist, searched)
-    # BatchedRotationEnv._reset: palm-relative at the search wrist, then to the episode's wrist
-    in_palm = quat_to_matrix(searched).T @ (stored_pos - palm)
-    assert np.allclose(palm + quat_to_matrix(wrist) @ in_palm, pos)
-    back = quat_multiply(wrist, quat_multiply(quat_conjugate(searched), stored_quat))
-    assert np.allclose(back, quat)
-    # recorded at the search wrist itself: stored as it is
-    same_pos, same_quat = to_search_wrist(pos, quat, searched, searched)
-    assert np.allclose(same_pos, pos) and np.allclose(same_quat, quat)
+    back = move_with_palm(*move_with_palm(start, quat, wrist, searched), searched, wrist)
+    assert np.allclose(back[0], start) and np.allclose(back[1], quat)
+    same = move_with_palm(start, quat, searched, searched)
+    assert np.allclose(same[0], start) and np.allclose(same[1], quat)
 
 
 def _gait_dir(tmp_path, name, env):

@@ -18,12 +18,11 @@ import numpy as np
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPPER
-from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix, world_to_hand
+from dexndm_control.rotations import quat_to_matrix, world_to_hand
 from dexndm_control.settings import setting
 from dexndm_sim.axes import axis_set
-from dexndm_sim.grasps import GraspCache, load_gait_states, load_or_generate
+from dexndm_sim.grasps import GraspCache, load_gait_states, load_or_generate, move_with_palm
 from dexndm_sim.hand_batch import HandBatch
-from dexndm_sim.model import PALM_POSITION
 from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, randomize_physics
 from dexndm_sim.profiles import get_profile
 from dexndm_sim.rewards import (
@@ -201,7 +200,6 @@ class BatchedRotationEnv:
         config, hand = self.config, self.hands[env]
         label = config.wrists[self.rng.integers(len(config.wrists))]
         wrist = wrist_quaternion(label, self.rng)
-        rotation = quat_to_matrix(wrist)
         hand.model.body_quat[hand.scene.palm_body] = wrist
         if config.randomize_physics:
             obj = randomize_physics(self.objects[env], self.rng, config.mass_range,
@@ -217,13 +215,9 @@ class BatchedRotationEnv:
             cache = gait
         pick = self.rng.integers(len(cache))
         self.start_grasp[env] = GAIT_STATE_START if from_gait else pick
-        palm = np.asarray(PALM_POSITION)
-        searched = np.array(CANONICAL[config.grasp_wrist])
-        pos_in_palm = quat_to_matrix(searched).T @ (cache.object_pos[pick] - palm)
-        # the cached orientation is in the world frame of the search wrist: make it palm-relative
-        quat_in_palm = quat_multiply(quat_conjugate(searched), cache.object_quat[pick])
-        object_pos = palm + rotation @ pos_in_palm
-        object_quat = quat_multiply(wrist, quat_in_palm)
+        # the cached pose is in the world frame of the search wrist: carried with the palm
+        object_pos, object_quat = move_with_palm(cache.object_pos[pick], cache.object_quat[pick],
+                                                 np.array(CANONICAL[config.grasp_wrist]), wrist)
         hand.reset(cache.q[pick], object_pos, object_quat)
         hand.control_step(cache.target[pick])  # settle the grasp in the new orientation
         # falls are measured from where this grasp holds the object once settled

@@ -21,7 +21,9 @@ import numpy as np
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CANONICAL_POSE, clip_to_limits
+from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix
 from dexndm_sim.cache import cache_root
+from dexndm_sim.model import PALM_POSITION
 from dexndm_sim.objects import ObjectSpec
 from dexndm_sim.profiles import HardwareProfile
 from dexndm_sim.scene import OBJECT_IN_PALM, SceneConfig, build_scene
@@ -164,6 +166,16 @@ def load_or_generate(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
     cache.save(path)
     return cache
 
+
+def move_with_palm(object_pos: np.ndarray, object_quat: np.ndarray, from_wrist: np.ndarray,
+                   to_wrist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A world object pose held with the palm at ``from_wrist``, as the same pose relative to
+    the palm with the palm at ``to_wrist`` (grasp caches are stored at their search wrist and
+    reused, palm-relative, at every wrist)."""
+    palm = np.asarray(PALM_POSITION)
+    in_palm = quat_to_matrix(from_wrist).T @ (np.asarray(object_pos) - palm)
+    quat_in_palm = quat_multiply(quat_conjugate(from_wrist), object_quat)
+    return palm + quat_to_matrix(to_wrist) @ in_palm, quat_multiply(to_wrist, quat_in_palm)
 
 
 def load_gait_states(directory: str | Path | None, objects: list[str]) -> dict[str, GraspCache]:

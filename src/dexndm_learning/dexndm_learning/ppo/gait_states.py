@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.rotations import quat_conjugate, quat_multiply, quat_to_matrix
+from dexndm_control.rotations import quat_conjugate, quat_multiply
 from dexndm_control.settings import setting
 from dexndm_learning.ppo.specialist import Specialist, roll_out_specialist
-from dexndm_sim.grasps import GraspCache
-from dexndm_sim.model import PALM_POSITION
+from dexndm_sim.grasps import GraspCache, move_with_palm
 from dexndm_sim.wrist import CANONICAL
 
 
@@ -64,18 +63,6 @@ def turned_about(object_quat: np.ndarray, axis: np.ndarray) -> float:
     return turned
 
 
-def to_search_wrist(object_pos: np.ndarray, object_quat: np.ndarray, wrist: np.ndarray,
-                    searched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An object pose recorded with the palm at ``wrist``, as the same pose relative to the
-    palm with the palm at the search wrist ``searched`` (the frame grasp caches are in; the
-    environment turns it to each episode's wrist)."""
-    palm = np.asarray(PALM_POSITION)
-    in_palm = quat_to_matrix(wrist).T @ (object_pos - palm)
-    pos = palm + quat_to_matrix(searched) @ in_palm
-    quat = quat_multiply(searched, quat_multiply(quat_conjugate(wrist), object_quat))
-    return pos, quat
-
-
 def record_gait_states(config: GaitStatesConfig) -> dict:
     out = Path(config.out)
     if out.exists() and any(out.glob("*.npz")) and not config.overwrite:
@@ -84,8 +71,9 @@ def record_gait_states(config: GaitStatesConfig) -> dict:
     try:
         env = specialist.env.env
         horizon = env.config.episode_length
-        if config.skip_steps >= horizon:
-            raise DexndmError(f"--skip-steps must be below the episode length ({horizon})")
+        if config.skip_steps + config.per_episode > horizon:
+            raise DexndmError(f"--skip-steps plus --per-episode must fit in the episode length "
+                              f"({horizon} steps)")
         searched = np.array(CANONICAL[env.config.grasp_wrist])
         rollouts = roll_out_specialist(specialist, config.episodes)
     finally:
@@ -103,8 +91,8 @@ def record_gait_states(config: GaitStatesConfig) -> dict:
         # state t: joints and object after step t, held by the target of step t
         for t in np.sort(rng.choice(np.arange(config.skip_steps + 1, horizon + 1),
                                     size=config.per_episode, replace=False)):
-            pos, quat = to_search_wrist(pose[t, :3].astype(float), pose[t, 3:].astype(float),
-                                        wrist, searched)
+            pos, quat = move_with_palm(pose[t, :3].astype(float), pose[t, 3:].astype(float),
+                                       wrist, searched)
             states.setdefault(episode.meta["object"], []).append(
                 (episode.q[t].astype(float), episode.a[t - 1].astype(float), pos, quat))
     if not states:
