@@ -97,7 +97,8 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--axis", default="[0.0, 0.0, 1.0]", help="rotation axis (hand frame)")
     parser.add_argument("--runs", type=int, default=1,
                         help="runs of each arm, alternating (base, base + residual, base, ...); "
-                             "one real-time run moves by ~2 rad between repeats")
+                             "one real-time run can move by several radians between repeats "
+                             "(docs/sim2sim.md)")
     parser.add_argument("--residual", default=None,
                         help="residual bundle for the second run (default: the shipped "
                              "policies/dexndm_residual; 'none': the base policy alone, once)")
