@@ -154,7 +154,9 @@ def _quantize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="fp32 base_policy bundle (what `dexndm train bc` exports)")
     parser.add_argument("--out", required=True, help="directory for the converted bundle")
     parser.add_argument("--precision", default="int8_dynamic",
-                        help="int8_dynamic (default): int8 weights, the controller's fast path")
+                        help="int8_dynamic (default): int8 weights, the controller's fast path; "
+                             "fp16_weights: weights stored as float16 (half the file), run in "
+                             "float32")
 
 
 def _quantize(args: argparse.Namespace) -> int:
@@ -171,7 +173,7 @@ def _quantize(args: argparse.Namespace) -> int:
 
 
 def quantize_command() -> Command:
-    return Command(name="quantize", help="convert a base policy bundle to int8 for the controller",
+    return Command(name="quantize", help="convert a base policy bundle to int8 or fp16 weights",
                    description="Write a base_policy bundle at another precision. The controller "
                                "runs what the bundle holds; bundle.yaml records the precision "
                                "and the largest output difference to the fp32 policy.",
