@@ -47,6 +47,10 @@ class EvalConfig:
     profile_params: dict = field(default_factory=dict)  # e.g. {"goal_current_ma": 550} for real
     residual: str | None = setting(None, help="residual bundle run on top of the base policy, as "
                                               "the controller runs it")
+    episodes_per_axis: int = setting(2, help="episodes per object, wrist, grasp search and axis, "
+                                             "each from a grasp of that search drawn at random "
+                                             "(2: 24 episodes for two objects, three searches, "
+                                             "+-z)")
 
 
 def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, float]:
@@ -99,6 +103,8 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     rows: dict[str, dict[str, list[float]]] = {}
     episodes: list[dict] = []  # every episode: where it started and how it went
     skipped: list[str] = []
+    names = ["rot_reward", "rot_penalty", "time_to_fall", "radians"]
+    names += ["goal_success"] if config.goal_oriented else []
     for category in config.categories:
         for obj in generate_category(category)[:config.objects_per_category]:
             for label in config.wrists:
@@ -111,21 +117,20 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                         continue
                     hand = SimHand(SceneConfig(tuple(wrist), profile, "fast", obj))
                     key = f"{category}/{label}"
-                    per_seed = []
-                    for axis in ([None] if config.goal_oriented else axes):
-                        per_seed.append(run_episode(hand, runtime, cache, wrist, axis,
-                                                    config.steps, rng))
-                        episodes.append({"set": key, "object": obj.name, "seed": seed,
-                                         "axis": None if axis is None else list(map(float, axis)),
-                                         **per_seed[-1]})
                     entry = rows.setdefault(key, {"rot_reward": [], "rot_penalty": [],
                                                   "time_to_fall": [], "radians": [],
                                                   "goal_success": []})
-                    for name in ("rot_reward", "rot_penalty", "time_to_fall", "radians"):
-                        entry[name].append(float(np.mean([m[name] for m in per_seed])))
-                    if config.goal_oriented:
-                        entry["goal_success"].append(float(np.mean(
-                            [m["goal_success"] for m in per_seed])))
+                    # all axes once, then again: the first round is the same whatever the count
+                    for _ in range(config.episodes_per_axis):
+                        for axis in ([None] if config.goal_oriented else axes):
+                            metrics = run_episode(hand, runtime, cache, wrist, axis,
+                                                  config.steps, rng)
+                            episodes.append({"set": key, "object": obj.name, "seed": seed,
+                                             "axis": None if axis is None
+                                             else list(map(float, axis)), **metrics})
+                            for name in names:
+                                entry[name].append(float(metrics[name]))
+    # mean +- std over the cell's episodes
     summary = {key: {name: [float(np.mean(v)), float(np.std(v))] for name, v in values.items()
                      if v} for key, values in rows.items()}
     result = {"config": asdict(config), "results": summary, "skipped": skipped,

@@ -16,19 +16,24 @@ POLICY = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     out = tmp_path / "eval.json"
     result = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
-                                        (0, 1), 40), out)
+                                        (0, 1), 40, episodes_per_axis=2), out)
     entry = result["results"]["small_cylinders/palm_up"]
     assert set(entry) == {"rot_reward", "rot_penalty", "time_to_fall", "radians"}
     assert 0.0 < entry["time_to_fall"][0] <= 1.0 and entry["time_to_fall"][1] >= 0.0
     assert json.loads(out.read_text())["results"] == result["results"]
-    # one object, seeds 0 and 1, +z and -z: four episodes, each naming its start
+    # one object, seeds 0 and 1, +z and -z twice: eight episodes, each naming its start
     episodes = result["episodes"]
+    plus, minus = [0.0, 0.0, 1.0], [0.0, 0.0, -1.0]
     assert [(e["seed"], e["axis"]) for e in episodes] == [
-        (0, [0.0, 0.0, 1.0]), (0, [0.0, 0.0, -1.0]), (1, [0.0, 0.0, 1.0]), (1, [0.0, 0.0, -1.0])]
+        (0, plus), (0, minus), (0, plus), (0, minus), (1, plus), (1, minus), (1, plus), (1, minus)]
     assert all(e["object"] == "small_cylinders_000" and 0 <= e["grasp"] < 4 for e in episodes)
-    seed_0 = np.mean([e["radians"] for e in episodes[:2]])
-    seed_1 = np.mean([e["radians"] for e in episodes[2:]])
-    assert entry["radians"][0] == np.mean([seed_0, seed_1])  # the set's mean of seed means
+    radians = [e["radians"] for e in episodes]
+    assert np.isclose(entry["radians"][0], np.mean(radians))  # mean +- std over the episodes
+    assert np.isclose(entry["radians"][1], np.std(radians)) and entry["radians"][1] > 0
+    # one episode per axis is the first round of two: the same starts and the same episodes
+    once = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
+                                      (0, 1), 40, episodes_per_axis=1))["episodes"]
+    assert once == episodes[0:2] + episodes[4:6]
     goal = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                       (0,), 20, goal_oriented=True))
     # one seed, one episode toward a random goal: the 1 s episode of the tiny test policy turns
