@@ -16,8 +16,8 @@
 #                ITERATIONS_<category> overrides it for one category
 #   ENVS         environments per specialist (default 512: with 128, 4,096 samples an iteration,
 #                every warm start drifted off the reference's rotation; 2048 lifted the issue's
-#                cylinder teacher past the 512 plateau at ~15 s an iteration, 4096 (~37 s) made
-#                it hold the object longer within 150 iterations: docs/base_policy.md)
+#                cylinder teacher past the 512 plateau at ~15 s an iteration, 4096 (~30-37 s)
+#                past 2,048's plateau after ~250 iterations: docs/base_policy.md)
 #   PHYSICS      object physics flags of `dexndm train ppo` (default: Table 14 mass, friction
 #                narrowed to 0.6-2.0); "--no-randomize-physics" trains every object at its own
 #                Table 14 draw, the mass and friction `dexndm sim eval` scores it with;
