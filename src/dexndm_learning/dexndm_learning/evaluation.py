@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_DT
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import quat_conjugate, quat_multiply, world_to_hand
@@ -94,6 +95,9 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
 
 
 def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
+    if config.episodes_per_axis < 1:
+        raise DexndmError(f"--episodes-per-axis must be at least 1 (got "
+                          f"{config.episodes_per_axis})")
     runtime = PolicyRuntime(config.policy, config.residual, max_step=1.0)
     profile = get_profile(config.profile, **config.profile_params)
     # every profile starts from the training sim's grasps: a direct-transfer comparison runs the

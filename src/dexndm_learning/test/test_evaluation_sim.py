@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.rotations import axis_angle_quat, quat_multiply
 from dexndm_learning.evaluation import EvalConfig, _relative_axis, evaluate_policy
 
@@ -34,6 +36,9 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     once = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                       (0, 1), 40, episodes_per_axis=1))["episodes"]
     assert once == episodes[0:2] + episodes[4:6]
+    with pytest.raises(DexndmError, match="--episodes-per-axis must be at least 1"):
+        evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
+                                   (0,), 40, episodes_per_axis=0))
     goal = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                       (0,), 20, goal_oriented=True))
     # one seed, one episode toward a random goal: the 1 s episode of the tiny test policy turns
