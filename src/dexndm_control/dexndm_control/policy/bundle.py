@@ -3,7 +3,7 @@
   bundle.yaml   kind, format version, joint order, architecture config, observation layout,
                 normalisers live in the weights (buffers), action scale, training config,
                 data fingerprint, git commit, metrics; base policies also ``precision``
-                (fp32 when absent, or int8_dynamic: policy/precision.py)
+                (fp32 when absent, fp16_weights or int8_dynamic: policy/precision.py)
   weights.pt    the state dict
 Loading refuses a bundle of another kind, format version or joint order, naming what differs.
 """
