@@ -2,59 +2,72 @@
 
 from __future__ import annotations
 
-import os
-import select
 import signal
+import subprocess
 import textwrap
 import time
 
+import pytest
+
 from dexndm_control.stop_request import StopRequest
 
-# The main thread sets the request in a tight loop (so a signal lands inside set() most of the
-# time) and its SIGUSR1 handler sets it too, as a stop handler does, then acknowledges with one
-# byte (os.write: print would take the stdout buffer's lock); it exits after 300 signals.
-_SIGNALS = 300
-_INTERRUPTED_SETTER = textwrap.dedent(f"""
-    import os, signal, sys, threading
+# A line trace on the request's method raises SIGUSR1 before each line of it runs;
+# signal.raise_signal runs the Python handler before it returns, so the handler sets the request
+# at every point of the method, lock held or not, every run (a signal sent from outside lands
+# where the scheduler puts it, which made an earlier version of this test pass by chance).
+_INTERRUPTED_CALLER = textwrap.dedent("""
+    import signal, sys, threading
     from dexndm_control.stop_request import StopRequest
-    request = StopRequest() if sys.argv[1] == "StopRequest" else threading.Event()
+    kind, method = sys.argv[1], sys.argv[2]
+    request = StopRequest() if kind == "StopRequest" else threading.Event()
+    interrupted_code = getattr(type(request), method).__code__
     handled = 0
     def on_signal(*_):
         global handled
         handled += 1
         request.set()
-        os.write(1, b"+")
     signal.signal(signal.SIGUSR1, on_signal)
-    print("ready", flush=True)
-    while handled < {_SIGNALS}:
-        request.set()
+    def raise_on_each_line(frame, event, arg):
+        if event == "line":
+            signal.raise_signal(signal.SIGUSR1)
+        return raise_on_each_line
+    def trace_calls(frame, event, arg):
+        return raise_on_each_line if frame.f_code is interrupted_code else None
+    sys.settrace(trace_calls)
+    request.set() if method == "set" else request.wait(0.01)
+    sys.settrace(None)
+    print(handled, request.is_set(), flush=True)
 """)
 
 
-def _ends_normally(kind: str, processes, limit_s: float) -> bool:
-    """Signal the interrupted setter, each signal once the previous one's handler has finished,
-    until it has handled all of them; whether that happened and it exited 0 within ``limit_s``."""
-    process = processes.python("-c", _INTERRUPTED_SETTER, kind)
-    assert process.stdout.readline().strip() == "ready"
-    deadline = time.monotonic() + limit_s
-    for _ in range(_SIGNALS):
-        os.kill(process.pid, signal.SIGUSR1)
-        ready, _, _ = select.select([process.stdout], [], [],
-                                    max(0.0, deadline - time.monotonic()))
-        if not ready or os.read(process.stdout.fileno(), 1) != b"+":
-            return False  # the handler never finished: the process hangs
-    return process.wait(timeout=max(0.1, deadline - time.monotonic())) == 0
+def _handled_signals(kind: str, method: str, processes, limit_s: float) -> int | None:
+    """How many signals the handler handled while ``kind.method`` ran, or None when the process
+    hung (still running after ``limit_s``)."""
+    process = processes.python("-c", _INTERRUPTED_CALLER, kind, method)
+    try:
+        output, _ = process.communicate(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        return None
+    assert process.returncode == 0, output
+    handled, is_set = output.split()
+    assert is_set == "True"
+    return int(handled)
 
 
-def test_a_handler_may_set_it_while_the_interrupted_thread_is_setting_it(processes):
-    assert _ends_normally("StopRequest", processes, limit_s=30.0)
+@pytest.mark.parametrize("method", ["set", "wait"])
+def test_a_handler_may_set_it_on_every_line_of_set_and_wait(processes, method):
+    handled = _handled_signals("StopRequest", method, processes, limit_s=30.0)
+    # set() is one line; wait() runs three: the deadline, the loop test (the first signal has
+    # set the request, so the loop ends) and the return
+    assert handled == {"set": 1, "wait": 3}[method]
 
 
-def test_threading_event_deadlocks_there_which_is_why_it_exists(processes):
+@pytest.mark.parametrize("method", ["set", "wait"])
+def test_threading_event_deadlocks_there_which_is_why_it_exists(processes, method):
     """The failure StopRequest avoids, reproduced: Event.set() in the handler waits forever for
-    the lock the interrupted Event.set() holds (what kept a virtual hand alive after its
+    the lock the interrupted Event method holds (what kept a virtual hand alive after its
     launcher was killed)."""
-    assert not _ends_normally("Event", processes, limit_s=3.0)
+    assert _handled_signals("Event", method, processes, limit_s=3.0) is None
 
 
 def test_wait_returns_when_a_signal_handler_sets_it():
