@@ -9,8 +9,10 @@ A shard is an .npz holding several episodes back to back:
   meta    str                         JSON: {"format", "version", "source", "control_dt",
                                       "joint_names", "episodes": [{...per episode...}]}
 Per-episode metadata may hold "wrist_quat" (w, x, y, z) and "axis" (x, y, z, in the hand frame
-as the controller is commanded) for policy observations, and anything else (trajectory_id, seed,
-noise, wrist_label, axis_world).
+as the controller is commanded) for policy observations, "initial_target" (the 16 targets the hand
+held before the first one in ``a``: a rollout's grasp target, which fills the policy's history at
+the start as the controller's does) and anything else (trajectory_id, seed, noise, wrist_label,
+axis_world).
 Windows of W steps are cut at load time and never cross an episode boundary or a time gap of
 more than 1.5 control periods.
 """
@@ -29,6 +31,8 @@ from dexndm_control.hand import CONTROL_DT, JOINT_NAMES, NUM_JOINTS
 
 FORMAT, VERSION = "dexndm-transitions", 1
 GAP_FACTOR = 1.5
+#: per-episode metadata key: the target held before the episode's first action
+INITIAL_TARGET = "initial_target"
 
 
 class ShardError(DexndmError):

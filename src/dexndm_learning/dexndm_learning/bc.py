@@ -9,6 +9,7 @@ initial pose the controller ramps to before enabling the policy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
+from dexndm_control.transitions import INITIAL_TARGET, Episode
 from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
 from dexndm_learning.trainer import train as train_loop
@@ -53,16 +55,40 @@ def bc_batch(windows: Windows, index: torch.Tensor, layout: ObservationLayout, s
     return obs, delta
 
 
+def with_start_history(episode: Episode, history: int, control_dt: float) -> Episode:
+    """``episode`` with ``history`` steps before its start in which the hand rests at q[0]
+    holding its initial target: what the simulator and the controller fill a policy's history
+    with when an episode starts, so the windows of the first ``history`` steps exist too."""
+    if INITIAL_TARGET not in episode.meta:
+        raise DexndmError(
+            f"episode {episode.meta.get('trajectory_id', '?')} has no {INITIAL_TARGET!r}: its "
+            f"first {history} steps, where a policy sets up its grasp, could not be trained on; "
+            "re-run `dexndm rollout` to rewrite the shards (rollouts record it)")
+    target = np.asarray(episode.meta[INITIAL_TARGET], dtype=np.float32)
+    before = control_dt * np.arange(history, 0, -1)
+    return Episode(np.concatenate([np.repeat(episode.q[:1], history, axis=0), episode.q]),
+                   np.concatenate([np.repeat(target[None], history, axis=0), episode.a]),
+                   np.concatenate([episode.t[0] - before, episode.t]), episode.meta)
+
+
+def policy_windows(episodes: Sequence[Episode], history: int, control_dt: float) -> Windows:
+    """One window per step of every episode, its first step included, for (observation, teacher
+    delta_a) pairs (bc_batch)."""
+    return Windows([with_start_history(e, history, control_dt) for e in episodes], 1,
+                   control_dt, history=history)
+
+
 def train_bc(config: BCConfig) -> dict:
     device, distributed, out = start_run(config)
     layout = ObservationLayout(history=config.history)
     loaded = load_episodes(config.data)
     train_ids, eval_ids = split_by_episode(loaded.keys, config.eval_fraction, config.seed)
-    kwargs = {"window": 1, "control_dt": loaded.control_dt, "history": config.history}
-    train = Windows([loaded.episodes[i] for i in train_ids], **kwargs)
-    evaluation = Windows([loaded.episodes[i] for i in eval_ids], **kwargs)
+    train = policy_windows([loaded.episodes[i] for i in train_ids], config.history,
+                           loaded.control_dt)
+    evaluation = policy_windows([loaded.episodes[i] for i in eval_ids], config.history,
+                                loaded.control_dt)
     if len(train) == 0:
-        raise DexndmError(f"no rollout step has {config.history} steps of history")
+        raise DexndmError("no rollout step to train on: pass shards with at least one episode")
     policy = GeneralistPolicyNet(layout.size, width=config.width, blocks=config.blocks)
     sample = torch.arange(0, len(train), max(1, len(train) // 50000))
     obs, _ = bc_batch(train, sample, layout, config.action_scale)

@@ -27,9 +27,9 @@ import torch
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.settings import setting
-from dexndm_learning.bc import BUNDLE_KIND, bc_batch
+from dexndm_learning.bc import BUNDLE_KIND, bc_batch, policy_windows
 from dexndm_learning.comparison import GeneralistOnEnv, outcome_summary
-from dexndm_learning.data import Windows, fingerprint, load_episodes
+from dexndm_learning.data import fingerprint, load_episodes
 from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.runs import prepare_output
@@ -122,7 +122,7 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
     policy: GeneralistPolicyNet = student.network
     layout, scale = student.layout, student.action_scale
     loaded = load_episodes(config.data)
-    windows = Windows(loaded.episodes, 1, loaded.control_dt, history=layout.history)
+    windows = policy_windows(loaded.episodes, layout.history, loaded.control_dt)
     obs, labels = bc_batch(windows, torch.arange(len(windows)), layout, scale)
     # the rollouts are all trained on; of the collected data, the first eval_fraction of the
     # environments of every teacher and round is held out

@@ -27,7 +27,7 @@ from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.settings import setting
 from dexndm_control.trajectory_library import TrajectoryLibrary
-from dexndm_control.transitions import Episode, write_shard
+from dexndm_control.transitions import INITIAL_TARGET, Episode, write_shard
 from dexndm_sim.axes import axis_set
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
@@ -139,7 +139,8 @@ def rollout(config: RolloutConfig) -> dict:
                                  "object": obj.name, "wrist_label": label,
                                  "wrist_quat": wrist.tolist(), "axis": axis_in_palm.tolist(),
                                  "axis_world": axis.tolist(),
-                                 "profile": config.profile or "nominal"}))
+                                 "profile": config.profile or "nominal",
+                                 INITIAL_TARGET: cache.target[pick].tolist()}))
     meta = {"source": "simulation", "policy": config.policy,
             "profile": config.profile or "nominal", "category": config.category,
             "seed": config.seed, "command": _command(),

@@ -54,8 +54,9 @@ def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_b
     result = train_dagger(config, progress=lambda line: None)
     rounds = json.loads((tmp_path / "dagger" / "rounds.json").read_text())["rounds"]
     assert [r["beta"] for r in rounds] == [1.0, 0.5]
-    # 2 rollouts of 30 steps give 20 windows each with T = 10 steps of history; + 10 x 20 a round
-    assert [r["samples"] for r in rounds] == [40 + 200, 40 + 400]
+    # 2 rollouts of 30 steps give 30 windows each (the first T = 10 steps from the history the
+    # episode starts with); + 10 x 20 a round
+    assert [r["samples"] for r in rounds] == [60 + 200, 60 + 400]
     assert result["best_round"] in (0, 1)
     # the held-out teacher labels are fitted better after training than by the initial student
     metrics = [json.loads(line) for line in

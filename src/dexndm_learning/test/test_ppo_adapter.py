@@ -141,6 +141,7 @@ def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, 
 def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path):
     import numpy as np
 
+    from dexndm_control.hand import ACTION_SCALE
     from dexndm_control.trajectory_library import load_library
     from dexndm_control.transitions import read_shard
     from dexndm_learning.bc import BCConfig, train_bc
@@ -167,6 +168,9 @@ def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path):
     assert np.allclose(np.abs(world[:, 2]), 1.0)
     assert np.allclose(library.axis, world * [1.0, -1.0, -1.0], atol=1e-6)
     assert all(e.meta["policy"] == "specialist" for e in shard.episodes)
+    # each episode's first target is one action step at most from the target it started holding
+    first_steps = np.array([e.a[0] - e.meta["initial_target"] for e in shard.episodes])
+    assert np.abs(first_steps).max() <= ACTION_SCALE + 1e-6 and np.abs(first_steps).max() > 0
     # prefixes of a weaker teacher: the first 10 steps of every episode that lasted 10
     prefixes = rollout(RolloutConfig(policy=run["checkpoint"], episodes=8, steps=30, keep_steps=10,
                                      shards=str(tmp_path / "prefixes"), seed=3))

@@ -5,13 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.trajectory_library import load_library
-from dexndm_control.transitions import read_shard
-from dexndm_learning.bc import BCConfig, bc_batch, load_base_policy, train_bc
-from dexndm_learning.data import Windows, load_episodes
+from dexndm_control.transitions import INITIAL_TARGET, Episode, read_shard
+from dexndm_learning.bc import (
+    BCConfig,
+    bc_batch,
+    load_base_policy,
+    policy_windows,
+    train_bc,
+    with_start_history,
+)
+from dexndm_learning.data import load_episodes
 from dexndm_learning.rollout import RolloutConfig, rollout
 
 
@@ -28,13 +37,19 @@ def test_rollouts_bc_and_runtime_agree(tmp_path):
                       progress=False))
     policy, info = load_base_policy(tmp_path / "bc" / "best")
     runtime = PolicyRuntime(tmp_path / "bc" / "best", max_step=10.0)
-    # same inputs through the training code and the deployed runtime: same actions
+    # same inputs through the training code and the deployed runtime: same actions, from the
+    # episode's first step on
     loaded = load_episodes([str(tmp_path / "shards")])
-    windows = Windows(loaded.episodes, 1, loaded.control_dt, history=4)
+    windows = policy_windows(loaded.episodes, 4, loaded.control_dt)
+    assert len(windows) == 3 * 40  # a window for every step, the first four included
     index = torch.arange(5)
     obs, _ = bc_batch(windows, index, runtime.layout, info["action_scale"])
     with torch.no_grad():
         trained = policy(obs).numpy()
+    first = loaded.episodes[0]
+    runtime.reset(first.q[0], np.array(first.meta[INITIAL_TARGET]))
+    start = runtime.step(first.q[0], windows.wrist[0].numpy(), windows.axis[0].numpy())
+    assert np.allclose(start.observation, obs[0].numpy(), atol=1e-6)
     q_span, a_span = windows.span(index, 5)
     for k in range(5):
         runtime.q_history[:] = q_span[k, :4].numpy()  # step() appends q_k itself
@@ -65,3 +80,23 @@ def test_bc_reproduces_a_proprioceptive_teacher_on_held_out_episodes(tmp_path):
                                width=128, blocks=2, epochs=30, batch_size=64, lr=1e-3,
                                eval_fraction=0.25, device="cpu", progress=False))
     assert result["best_eval_action_mae"] < 0.25 * baseline, (result, baseline)
+
+
+def test_an_episode_starts_from_its_initial_target_held_at_its_first_reading():
+    """Hand-computed: T = 2 steps before the start, the hand at q0 holding the initial target;
+    the first window's label is the first action's step away from that target."""
+    q = np.array([[0.1] * 16, [0.2] * 16, [0.3] * 16])
+    a = np.array([[0.5] * 16, [0.6] * 16])
+    episode = Episode(q, a, np.array([1.0, 1.05, 1.1]), {INITIAL_TARGET: [0.45] * 16})
+    padded = with_start_history(episode, 2, 0.05)
+    assert np.allclose(padded.q[:, 0], [0.1, 0.1, 0.1, 0.2, 0.3])
+    assert np.allclose(padded.a[:, 0], [0.45, 0.45, 0.5, 0.6])
+    assert np.allclose(padded.t, [0.9, 0.95, 1.0, 1.05, 1.1])
+    windows = policy_windows([episode], 2, 0.05)
+    q_span, a_span = windows.span(torch.arange(len(windows)), 3)
+    assert len(windows) == 2
+    assert np.allclose(q_span[0, 1:, 0], [0.1, 0.1]) and np.allclose(a_span[0, :, 0],
+                                                                     [0.45, 0.45, 0.5])
+    assert np.allclose((a_span[:, -1, 0] - a_span[:, -2, 0]).numpy(), [0.05, 0.1])
+    with pytest.raises(DexndmError, match="re-run `dexndm rollout`"):
+        with_start_history(Episode(q, a, np.array([1.0, 1.05, 1.1])), 2, 0.05)

@@ -21,7 +21,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_DT
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.settings import from_mapping
-from dexndm_control.transitions import Episode
+from dexndm_control.transitions import INITIAL_TARGET, Episode
 from dexndm_learning.ppo.config import env_config, ppo_config
 from dexndm_sim.env import RotationEnvConfig
 
@@ -152,4 +152,4 @@ def _context(env, i: int) -> dict:
     return {"wrist_quat": wrist.tolist(),
             "axis": world_to_hand(env.axis_world[i], wrist).tolist(),
             "axis_world": env.axis_world[i].tolist(), "profile": env.config.profile,
-            "policy": "specialist"}
+            "policy": "specialist", INITIAL_TARGET: env.target[i].tolist()}
