@@ -23,7 +23,13 @@ from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
 from dexndm_control.transitions import INITIAL_TARGET, Episode
-from dexndm_learning.data import Windows, fingerprint, load_episodes, split_by_episode
+from dexndm_learning.data import (
+    Windows,
+    at_rest_before,
+    fingerprint,
+    load_episodes,
+    split_by_episode,
+)
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
 from dexndm_learning.trainer import train as train_loop
 
@@ -64,11 +70,7 @@ def with_start_history(episode: Episode, history: int, control_dt: float) -> Epi
             f"episode {episode.meta.get('trajectory_id', '?')} has no {INITIAL_TARGET!r}: its "
             f"first {history} steps, where a policy sets up its grasp, could not be trained on; "
             "re-run `dexndm rollout` to rewrite the shards (rollouts record it)")
-    target = np.asarray(episode.meta[INITIAL_TARGET], dtype=np.float32)
-    before = control_dt * np.arange(history, 0, -1)
-    return Episode(np.concatenate([np.repeat(episode.q[:1], history, axis=0), episode.q]),
-                   np.concatenate([np.repeat(target[None], history, axis=0), episode.a]),
-                   np.concatenate([episode.t[0] - before, episode.t]), episode.meta)
+    return at_rest_before(episode, history, control_dt, episode.meta[INITIAL_TARGET])
 
 
 def policy_windows(episodes: Sequence[Episode], history: int, control_dt: float) -> Windows:

@@ -56,13 +56,16 @@ def split_by_episode(keys: Sequence[str], eval_fraction: float, seed: int
     return sorted(order[n_eval:].tolist()), sorted(order[:n_eval].tolist())
 
 
-def at_rest_before(episode: Episode, steps: int, control_dt: float) -> Episode:
+def at_rest_before(episode: Episode, steps: int, control_dt: float,
+                   target: np.ndarray | None = None) -> Episode:
     """``episode`` after ``steps`` control steps of the hand holding still at its first reading
-    with its first target (what a hand does before its first policy tick), so that a window that
-    ends at the episode's start holds no motion."""
+    with ``target`` (default: its first target), what a hand does before its first policy tick,
+    so that a window that ends at the episode's start holds no motion. Its own times are kept."""
+    held = episode.a[:1] if target is None else np.asarray(target, dtype=np.float32)[None]
     q = np.concatenate([np.repeat(episode.q[:1], steps, axis=0), episode.q])
-    a = np.concatenate([np.repeat(episode.a[:1], steps, axis=0), episode.a])
-    return Episode(q, a, np.arange(len(q)) * control_dt, dict(episode.meta))
+    a = np.concatenate([np.repeat(held, steps, axis=0), episode.a])
+    before = episode.t[0] - control_dt * np.arange(steps, 0, -1)
+    return Episode(q, a, np.concatenate([before, episode.t]), dict(episode.meta))
 
 
 class Windows:
