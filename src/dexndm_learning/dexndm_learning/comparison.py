@@ -79,24 +79,16 @@ class GeneralistOnEnv:
         self._chain_env = None
 
     def _check(self, env) -> None:
-        if env.config.history < self.layout.history:
-            raise DexndmError(f"the environment keeps {env.config.history} steps of history, "
-                              f"the policy needs {self.layout.history}")
         if abs(env.config.action_scale - self.action_scale) > 1e-12:
             raise DexndmError(f"the bundle's action scale {self.action_scale} differs from the "
                               f"environment's {env.config.action_scale}")
 
     def observation(self, env, targets: np.ndarray | None = None) -> np.ndarray:
-        """What the controller builds at this step: the last T joint readings and the last T
-        targets of the base chain (by default the environment's: its target history lags the
-        current target by one)."""
+        """What the controller builds at this step (``generalist_observation``)."""
+        from dexndm_learning.ppo.vec_env import generalist_observation
+
         self._check(env)
-        T = self.layout.history
-        if targets is None:
-            targets = np.concatenate([env.target_history[:, 1:], env.target[:, None]], axis=1)
-        groups = env.observation_groups()
-        return self.layout.build(groups["joint_pos_history"][:, -T:], targets[:, -T:],
-                                 groups["wrist_quat"], groups["rotation_axis"])
+        return generalist_observation(env, self.layout, targets)
 
     @torch.no_grad()
     def act(self, vec_env) -> torch.Tensor:

@@ -8,19 +8,22 @@ in each of ``episodes`` environments of a fresh copy of the training environment
 built with the same seed every time, so every checkpoint meets the same grasps, physics, axes
 and disturbances. Scores go to TensorBoard (Eval/...) and OUT/evaluations.jsonl; the checkpoint
 with the most mean rotation is copied to OUT/best.pt, its scores to OUT/best.json (a resumed
-run keeps the best it had).
+run keeps the best it had). A generalist fine-tuning run (``generalist_layout``) is scored on the
+controller's observation, and ``on_best`` exports each new best as a bundle.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 from rsl_rl.runners import OnPolicyRunner
 
+from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.ppo.transfer import first_episodes, outcome_summary, per_object, per_start
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_sim.env import RotationEnvConfig
@@ -34,10 +37,14 @@ class CheckpointEvaluation:
     """Evaluates a runner's actor after each save and keeps the best checkpoint in ``out``."""
 
     def __init__(self, environment: RotationEnvConfig, episodes: int, out: Path,
-                 resumed: bool = False, progress=print) -> None:
+                 resumed: bool = False, progress=print,
+                 generalist_layout: ObservationLayout | None = None,
+                 on_best: Callable[[Path], None] | None = None) -> None:
         """``resumed``: the run continues in ``out`` and keeps its best; otherwise what an
         earlier run left there (--overwrite) is removed."""
         self.environment = replace(environment, num_envs=episodes)
+        self.generalist_layout = generalist_layout
+        self.on_best = on_best
         self.out = Path(out)
         self.progress = progress
         best_file = self.out / BEST_SCORES
@@ -52,7 +59,7 @@ class CheckpointEvaluation:
     def score(self, actor, device: str = "cpu") -> dict:
         """The actor's deterministic episodes: rotation, time to fall, drops; also per object and
         per start grasp."""
-        vec_env = RotationVecEnv(self.environment)
+        vec_env = RotationVecEnv(self.environment, generalist_layout=self.generalist_layout)
         try:
             with torch.no_grad():
                 outcomes = first_episodes(vec_env, lambda env: env.step(
@@ -82,6 +89,8 @@ class CheckpointEvaluation:
             shutil.copyfile(checkpoint, self.out / BEST_CHECKPOINT)
             (self.out / BEST_SCORES).write_text(json.dumps(record, indent=2))
             self.best = record
+            if self.on_best is not None:
+                self.on_best(self.out / BEST_CHECKPOINT)
         self.last = record
         self.progress(f"evaluation of {checkpoint.name}: {record['radians'][0]:.2f} +- "
                       f"{record['radians'][1]:.2f} rad, TTF {record['time_to_fall'][0]:.2f}, "

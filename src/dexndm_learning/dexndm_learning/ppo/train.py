@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
 from dexndm_learning.ppo.config import CATEGORY_ENVS, PPO_DEFAULTS, ppo_config, ppo_env
 from dexndm_learning.runs import check_output, pick_device, prepare_output, seed_everything
@@ -54,6 +55,16 @@ class PPOTrainConfig:
     eval_episodes: int = setting(0, help="evaluate every saved checkpoint deterministically on "
                                          "this many episodes (the same starts each time) and "
                                          "keep the best as OUT/best.pt; 0: off")
+    generalist: str | None = setting(
+        None, help="fine-tune this base_policy bundle (a BC or DAgger OUT/best) by PPO instead "
+                   "of training an oracle actor: the actor is the bundle's network on what the "
+                   "controller feeds it, the critic sees the oracle observation; exports the "
+                   "best and last actors as bundles OUT/best and OUT/last")
+    teacher: str | None = setting(None, help="with --generalist: the specialist (RUN/model_N.pt) "
+                                             "whose critic and per-joint action std the "
+                                             "fine-tune starts from")
+    init_std: float = setting(0.15, help="with --generalist and no --teacher: the actor's "
+                                         "initial action std")
     eval_own_physics: bool = setting(False, help="with --eval-episodes: score each object at its "
                                                  "own mass and friction (what `dexndm sim eval` "
                                                  "runs) rather than at the training draws")
@@ -66,8 +77,17 @@ class PPOTrainConfig:
         if self.init and self.resume:
             raise DexndmError("--init starts a new run from an actor, --resume continues one: "
                               "give one of them")
-        if self.critic_warmup and not self.init:
-            raise DexndmError("--critic-warmup needs --init (a trained actor to keep)")
+        if self.generalist and self.init:
+            raise DexndmError("--init starts from a specialist's actor, --generalist from a "
+                              "base_policy bundle: give one of them")
+        if self.teacher and not self.generalist:
+            raise DexndmError("--teacher gives a --generalist fine-tune its critic: add "
+                              "--generalist BUNDLE (or start a specialist with --init)")
+        if self.init_std <= 0:
+            raise DexndmError("--init-std must be > 0")
+        if self.critic_warmup and not (self.init or self.generalist):
+            raise DexndmError("--critic-warmup needs --init or --generalist (a trained actor "
+                              "to keep)")
         if self.learning_rate <= 0 or self.desired_kl <= 0:
             raise DexndmError("--learning-rate and --desired-kl must be > 0")
         if not 0 <= self.critic_warmup < self.iterations:
@@ -99,34 +119,42 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     # resuming may continue in the same directory: its files are kept, run.yaml is rewritten
     same_dir = bool(config.resume) and Path(config.resume).parent.resolve() == out.resolve()
     check_output(out, config.overwrite or same_dir)
-    for flag, path in (("--resume", config.resume), ("--init", config.init)):
+    for flag, path in (("--resume", config.resume), ("--init", config.init),
+                       ("--teacher", config.teacher)):
         if path and not Path(path).is_file():
             raise DexndmError(f"{flag} {path}: no such checkpoint (give RUN/model_N.pt)")
+    generalist = _generalist(config)
     environment = config.env
     # plain data (tuples as lists), as env.yaml holds it and the resume check compares it
     environment_data = json.loads(json.dumps(asdict(environment)))
     if same_dir:
         _refuse_changed_environment(out / "env.yaml", environment_data)
     device = pick_device(config.device)
-    env = RotationVecEnv(environment)  # grasps are found (or refused) before OUT appears
+    # grasps are found (or refused) before OUT appears
+    env = RotationVecEnv(environment, generalist_layout=generalist.layout if generalist else None)
     prepare_output(out, config, config.overwrite or same_dir)
     # the full environment (reward weights included) travels with the checkpoints, so rollouts
     # and evaluations rebuild exactly what the specialist was trained in
     (out / "env.yaml").write_text(yaml.safe_dump(environment_data, sort_keys=False))
     algorithm = {**PPO_DEFAULTS["algorithm"], "learning_rate": config.learning_rate,
                  "desired_kl": config.desired_kl}
+    models = {"actor": generalist.actor_config} if generalist else {}
     runner = EvaluatingRunner(env, ppo_config(num_steps_per_env=config.steps_per_env,
                                               save_interval=config.save_interval,
-                                              seed=config.seed, algorithm=algorithm),
+                                              seed=config.seed, algorithm=algorithm, **models),
                               log_dir=str(out), device=device)
     if config.eval_episodes:
-        runner.evaluation = CheckpointEvaluation(evaluation_environment(config),
-                                                 config.eval_episodes, out, resumed=same_dir)
+        runner.evaluation = CheckpointEvaluation(
+            evaluation_environment(config), config.eval_episodes, out, resumed=same_dir,
+            generalist_layout=generalist.layout if generalist else None,
+            on_best=generalist.exporter(out / "best", config) if generalist else None)
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
         load_checkpoint(runner, config.resume, width, resume=True)
     if config.init:
         load_checkpoint(runner, config.init, width, resume=False, map_location=device)
+    if generalist and not config.resume:
+        generalist.start(runner, config.teacher)
     try:
         if config.critic_warmup:
             _learn_critic_only(runner, config.critic_warmup)
@@ -134,10 +162,63 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     finally:
         env.close()
     checkpoints = sorted(out.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    if generalist and checkpoints:
+        generalist.exporter(out / "last", config)(checkpoints[-1])
     return {"out": str(out), "checkpoint": str(checkpoints[-1]) if checkpoints else None,
             "iterations": runner.current_learning_iteration + 1,
             "best": runner.evaluation.best if runner.evaluation else None,
             "config": asdict(config)}
+
+
+@dataclass
+class _Generalist:
+    """What a --generalist fine-tune needs besides a specialist run's pieces."""
+
+    bundle: str
+    network: torch.nn.Module
+    layout: ObservationLayout
+    init_std: float
+
+    @property
+    def actor_config(self) -> dict:
+        from dexndm_learning.ppo.generalist_actor import actor_config
+
+        return actor_config(self.network, self.init_std)
+
+    def start(self, runner, teacher: str | None) -> None:
+        from dexndm_learning.ppo.generalist_actor import start_from, teacher_start
+
+        start_from(runner.alg.actor, self.network)
+        if teacher:
+            teacher_start(runner, teacher)
+
+    def exporter(self, bundle_out: Path, config: PPOTrainConfig):
+        from dexndm_learning.ppo.generalist_actor import export_generalist
+
+        training = json.loads(json.dumps(asdict(config)))
+        return lambda checkpoint: export_generalist(checkpoint, self.bundle, bundle_out, training)
+
+
+def _generalist(config: PPOTrainConfig) -> _Generalist | None:
+    """The bundle a --generalist run fine-tunes, checked against the environment; a resume of
+    such a run without --generalist is refused (its actor is not an oracle MLP)."""
+    if config.resume and not config.generalist:
+        actor = torch.load(config.resume, weights_only=False, map_location="cpu")
+        if any(key.startswith("mlp.network.") for key in actor.get("actor_state_dict", {})):
+            raise DexndmError(f"--resume {config.resume} is a generalist fine-tune: resume it "
+                              "with the run's --generalist BUNDLE")
+    if not config.generalist:
+        return None
+    from dexndm_learning.ppo.generalist_actor import load_generalist
+
+    network, bundle = load_generalist(config.generalist)
+    scale = float(bundle.info["action_scale"])
+    if abs(scale - config.env.action_scale) > 1e-12:
+        raise DexndmError(f"--generalist {config.generalist} acts at scale {scale}, the "
+                          f"environment at {config.env.action_scale}: fine-tune it in the "
+                          "environment it was distilled in")
+    return _Generalist(config.generalist, network,
+                       ObservationLayout.from_dict(bundle.info["layout"]), config.init_std)
 
 
 def evaluation_environment(config: PPOTrainConfig) -> RotationEnvConfig:

@@ -8,6 +8,9 @@ Observation groups handed to rsl-rl (TensorDict):
   rotation axis (palm frame); with ``observe_physics`` also the object's mass, friction and
   extents. Fixed scaling, no running normaliser (docs/notes/rl_feasibility.md: the defaults
   collapsed the learning rate).
+With ``generalist_layout`` the actor's group is instead what the controller feeds the base
+policy (``generalist_observation``): PPO fine-tuning of a distilled generalist, with the oracle
+left to the critic.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import torch
 from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.observation import ObservationLayout
 from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
 from dexndm_sim.model import PALM_POSITION
 
@@ -55,9 +60,28 @@ def oracle_observation(groups: dict[str, np.ndarray], q_init: np.ndarray,
                              else []), axis=1).astype(np.float32)
 
 
+def generalist_observation(env: BatchedRotationEnv, layout: ObservationLayout,
+                           targets: np.ndarray | None = None,
+                           groups: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """What the controller builds for the base policy at this step: the last T joint readings
+    and the last T targets of its chain (by default the environment's own: its target history
+    lags the current target by one), wrist quaternion and rotation axis."""
+    if env.config.history < layout.history:
+        raise DexndmError(f"the environment keeps {env.config.history} steps of history, the "
+                          f"policy needs {layout.history}")
+    T = layout.history
+    if targets is None:
+        targets = np.concatenate([env.target_history[:, 1:], env.target[:, None]], axis=1)
+    groups = env.observation_groups() if groups is None else groups
+    return layout.build(groups["joint_pos_history"][:, -T:], targets[:, -T:],
+                        groups["wrist_quat"], groups["rotation_axis"])
+
+
 class RotationVecEnv(VecEnv):
-    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None) -> None:
+    def __init__(self, config: RotationEnvConfig, grasp_cache_dir=None,
+                 generalist_layout: ObservationLayout | None = None) -> None:
         self.env = BatchedRotationEnv(config, grasp_cache_dir)
+        self.generalist_layout = generalist_layout
         self.cfg = {"env": {k: v for k, v in vars(config).items() if k != "reward"}}
         self.num_envs = config.num_envs
         self.num_actions = 16
@@ -79,7 +103,11 @@ class RotationVecEnv(VecEnv):
     def _observations(self) -> TensorDict:
         oracle = torch.from_numpy(oracle_observation(self._groups, self.env.q_init,
                                                      self.env.config.observe_physics))
-        return TensorDict({"policy": oracle, "critic": oracle}, batch_size=[self.num_envs])
+        actor = oracle
+        if self.generalist_layout is not None:
+            actor = torch.from_numpy(generalist_observation(
+                self.env, self.generalist_layout, groups=self._groups).astype(np.float32))
+        return TensorDict({"policy": actor, "critic": oracle}, batch_size=[self.num_envs])
 
     def get_observations(self) -> TensorDict:
         return self._observations()

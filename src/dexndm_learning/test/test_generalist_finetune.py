@@ -1,0 +1,132 @@
+"""`train ppo --generalist`: PPO fine-tuning of a distilled generalist on the controller's
+observation, with the oracle critic (and action std) of its teacher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import load_network
+from dexndm_control.policy.observation import ObservationLayout
+from dexndm_learning.comparison import GeneralistOnEnv
+from dexndm_learning.ppo.config import env_config, ppo_env
+from dexndm_learning.ppo.generalist_actor import export_generalist
+from dexndm_learning.ppo.train import PPOTrainConfig, train_ppo
+from dexndm_learning.ppo.vec_env import RotationVecEnv, oracle_observation
+
+BASE = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
+SMALL = {"objects": ("small_cylinders_000", "small_cylinders_004"), "grasps_per_object": 2}
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    """A one-iteration specialist: a critic and an action std to start from."""
+    out = tmp_path_factory.mktemp("teacher") / "run"
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(out), iterations=1,
+                             steps_per_env=4, env=ppo_env("small_cylinders", num_envs=8,
+                                                          **SMALL)))
+    return out / "model_0.pt"
+
+
+def test_the_actor_group_is_the_controllers_observation_and_the_critic_the_oracles():
+    layout = ObservationLayout.from_dict(load_network(BASE, "base_policy")[1].info["layout"])
+    env = RotationVecEnv(env_config("small_cylinders", num_envs=4, episode_length=6, **SMALL),
+                         generalist_layout=layout)
+    generalist = GeneralistOnEnv(BASE)
+    try:
+        for _ in range(8):  # past a reset: every environment ends once at 6 steps
+            observations = env.get_observations()
+            assert observations["policy"].shape == (4, layout.size)
+            np.testing.assert_array_equal(observations["policy"].numpy(),
+                                          generalist.observation(env.env).astype(np.float32))
+            oracle = oracle_observation(env.env.observation_groups(), env.env.q_init)
+            np.testing.assert_array_equal(observations["critic"].numpy(), oracle)
+            env.step(torch.full((4, 16), 0.3))
+    finally:
+        env.close()
+
+
+def test_fine_tune_starts_as_the_bundle_and_the_teacher_and_exports_bundles(tmp_path, teacher):
+    out = tmp_path / "fine_tune"
+    env = ppo_env("small_cylinders", num_envs=8, **SMALL)
+    result = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(out), iterations=3,
+                                      steps_per_env=4, env=env, save_interval=1,
+                                      critic_warmup=1, eval_episodes=2, generalist=str(BASE),
+                                      teacher=str(teacher)))
+    assert result["iterations"] == 3
+    first = torch.load(out / "model_0.pt", weights_only=False)
+    taught = torch.load(teacher, weights_only=False)
+    # the critic and the per-joint action std come from the teacher; the warm-up iteration
+    # trained the critic with the actor frozen
+    assert torch.equal(first["actor_state_dict"]["distribution.std_param"],
+                       taught["actor_state_dict"]["distribution.std_param"])
+    initial, _ = load_network(BASE, "base_policy")
+    obs = torch.randn(64, initial.obs_size) * initial.obs_norm.std + initial.obs_norm.mean
+    warm = export_generalist(out / "model_0.pt", BASE, tmp_path / "warm")
+    after_warmup, _ = load_network(warm, "base_policy")
+    assert torch.equal(after_warmup(obs), initial(obs))  # the actor was frozen
+    last, bundle = load_network(out / "last", "base_policy")
+    assert not torch.allclose(last(obs), initial(obs))  # and then learned
+    assert bundle.info["layout"] == load_network(BASE, "base_policy")[1].info["layout"]
+    assert bundle.info["fine_tuned_from"] == str(BASE)
+    assert bundle.info["training"]["teacher"] == str(teacher)
+    # the exported network is the checkpoint's actor mean, clamped as deployed
+    final = torch.load(out / "model_2.pt", weights_only=False)["actor_state_dict"]
+    mean = last.output(last.body(last.input(last.obs_norm(obs))))
+    torch.testing.assert_close(last(obs), torch.clamp(mean, -1, 1))
+    assert torch.equal(last.output.weight, final["mlp.network.output.weight"])
+    assert (out / "best" / "bundle.yaml").is_file() and (out / "best.pt").is_file()
+    # resuming needs the bundle the run fine-tunes
+    with pytest.raises(DexndmError, match="--generalist BUNDLE"):
+        train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "resumed"),
+                                 iterations=1, steps_per_env=4, env=env,
+                                 resume=str(out / "model_2.pt")))
+    resumed = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "resumed"),
+                                       iterations=1, steps_per_env=4, env=env,
+                                       resume=str(out / "model_2.pt"), generalist=str(BASE)))
+    assert resumed["checkpoint"].endswith("model_3.pt")  # one more iteration
+
+
+def test_fine_tune_options_are_checked(tmp_path, teacher):
+    with pytest.raises(DexndmError, match="--teacher gives"):
+        PPOTrainConfig(category="cylinders", out="x", teacher=str(teacher))
+    with pytest.raises(DexndmError, match="give one of them"):
+        PPOTrainConfig(category="cylinders", out="x", init=str(teacher), generalist=str(BASE))
+    with pytest.raises(DexndmError, match="--init-std"):
+        PPOTrainConfig(category="cylinders", out="x", generalist=str(BASE), init_std=0.0)
+    env = ppo_env("small_cylinders", num_envs=4, action_scale=0.05, **SMALL)
+    with pytest.raises(DexndmError, match="scale"):
+        train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "a"),
+                                 iterations=1, env=env, generalist=str(BASE)))
+    with pytest.raises(DexndmError, match="not a bundle"):
+        train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "b"),
+                                 iterations=1, env=env, generalist=str(tmp_path)))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_teacher_start_copies_the_critic_and_the_std(teacher):
+    from rsl_rl.models import MLPModel
+    from tensordict import TensorDict
+
+    from dexndm_learning.ppo.config import PPO_DEFAULTS
+    from dexndm_learning.ppo.generalist_actor import GeneralistActor, teacher_start
+
+    obs = TensorDict({"policy": torch.zeros(2, 327), "critic": torch.zeros(2, 204)},
+                     batch_size=[2])
+    groups = {"actor": ["policy"], "critic": ["critic"]}
+    critic_config = {k: v for k, v in PPO_DEFAULTS["critic"].items() if k != "class_name"}
+    critic = MLPModel(obs, groups, "critic", 1, **critic_config)
+    actor = GeneralistActor(obs, groups, "actor", 16, width=8, blocks=1,
+                            distribution_cfg={"class_name": "GaussianDistribution",
+                                              "init_std": 0.5})
+    runner = type("Runner", (), {"alg": type("Alg", (), {"critic": critic, "actor": actor})})
+    teacher_start(runner, teacher)
+    taught = torch.load(teacher, weights_only=False)
+    for name, value in critic.state_dict().items():
+        assert torch.equal(value, taught["critic_state_dict"][name])
+    assert torch.equal(actor.distribution.std_param,
+                       taught["actor_state_dict"]["distribution.std_param"])
