@@ -130,3 +130,23 @@ def test_teacher_start_copies_the_critic_and_the_std(teacher):
         assert torch.equal(value, taught["critic_state_dict"][name])
     assert torch.equal(actor.distribution.std_param,
                        taught["actor_state_dict"]["distribution.std_param"])
+
+
+def test_the_actor_can_learn_at_a_fixed_rate_of_its_own(tmp_path, teacher):
+    out = tmp_path / "slow"
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(out), iterations=3,
+                             steps_per_env=4, env=ppo_env("small_cylinders", num_envs=8, **SMALL),
+                             save_interval=1, critic_warmup=1, generalist=str(BASE),
+                             teacher=str(teacher), init_std=0.05, actor_learning_rate=1e-6))
+    for iteration in (0, 2):  # the critic warm-up leaves both rates as they were
+        saved = torch.load(out / f"model_{iteration}.pt", weights_only=False)
+        critic_group, actor_group = saved["optimizer_state_dict"]["param_groups"]
+        assert (critic_group["lr"], actor_group["lr"]) == (3e-4, 1e-6)
+    # Adam moves a weight by at most ~3.2 lr a step ((1 - beta1) / sqrt(1 - beta2) when a
+    # gradient jumps); PPO takes 5 epochs x 2 mini-batches an iteration, two learning iterations
+    bound = 3.2 * 1e-6 * 10
+    std = saved["actor_state_dict"]["distribution.std_param"]
+    assert float((std - 0.05).abs().max()) <= 2 * bound  # 0.05, not the teacher's std
+    first = torch.load(out / "model_1.pt", weights_only=False)["actor_state_dict"]
+    step = max(float((saved["actor_state_dict"][k] - first[k]).abs().max()) for k in first)
+    assert 0 < step <= bound

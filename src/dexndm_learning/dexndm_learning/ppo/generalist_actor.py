@@ -88,8 +88,9 @@ def start_from(actor: GeneralistActor, network: GeneralistPolicyNet) -> None:
     actor.network.load_state_dict(network.state_dict())
 
 
-def teacher_start(runner, teacher: str | Path) -> None:
-    """The teacher's critic and per-joint action std into ``runner`` (its actor is not used)."""
+def teacher_start(runner, teacher: str | Path, action_std: bool = True) -> None:
+    """The teacher's critic, and with ``action_std`` its per-joint action std, into ``runner``
+    (its actor is not used)."""
     loaded = torch.load(teacher, weights_only=False, map_location="cpu")
     if "critic_state_dict" not in loaded:
         raise DexndmError(f"--teacher {teacher} holds no critic (shipped checkpoints keep only "
@@ -102,7 +103,7 @@ def teacher_start(runner, teacher: str | Path) -> None:
                           f"observation ({str(error).splitlines()[0]}); give the specialist "
                           "trained with the same --observe-physics setting") from None
     std = loaded["actor_state_dict"].get("distribution.std_param")
-    if std is not None:
+    if action_std and std is not None:
         with torch.no_grad():
             runner.alg.actor.distribution.std_param.copy_(std)
 

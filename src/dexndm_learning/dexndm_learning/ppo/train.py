@@ -42,7 +42,8 @@ class PPOTrainConfig:
     critic_warmup: int = setting(0, help="with --init: iterations that train the fresh critic "
                                          "with the actor frozen, before both learn")
     learning_rate: float = setting(PPO_DEFAULTS["algorithm"]["learning_rate"],
-                                   help="initial PPO learning rate (lower it to fine-tune)")
+                                   help="initial PPO learning rate (lower it to fine-tune; a "
+                                        "--resume continues at its checkpoint's rate)")
     desired_kl: float = setting(PPO_DEFAULTS["algorithm"]["desired_kl"],
                                 help="target KL of the adaptive learning-rate schedule")
     fall_penalty: float | None = setting(
@@ -63,8 +64,15 @@ class PPOTrainConfig:
     teacher: str | None = setting(None, help="with --generalist: the specialist (RUN/model_N.pt) "
                                              "whose critic and per-joint action std the "
                                              "fine-tune starts from")
-    init_std: float = setting(0.15, help="with --generalist and no --teacher: the actor's "
-                                         "initial action std")
+    init_std: float | None = setting(None, help="with --generalist: the actor's initial "
+                                                "action std (default: the --teacher's "
+                                                "per-joint std, else 0.15)")
+    actor_learning_rate: float | None = setting(
+        None, help="a fixed learning rate of the actor's own (the critic keeps "
+                   "--learning-rate; the adaptive schedule is off): rsl-rl's adaptive rate "
+                   "never goes below 1e-5, and its first update from 3e-4 moved every weight of "
+                   "a 512-wide generalist by up to 9e-4 and took its rotation from 1.93 to "
+                   "0.57 rad (docs/base_policy.md)")
     eval_own_physics: bool = setting(False, help="with --eval-episodes: score each object at its "
                                                  "own mass and friction (what `dexndm sim eval` "
                                                  "runs) rather than at the training draws")
@@ -83,8 +91,10 @@ class PPOTrainConfig:
         if self.teacher and not self.generalist:
             raise DexndmError("--teacher gives a --generalist fine-tune its critic: add "
                               "--generalist BUNDLE (or start a specialist with --init)")
-        if self.init_std <= 0:
+        if self.init_std is not None and self.init_std <= 0:
             raise DexndmError("--init-std must be > 0")
+        if self.actor_learning_rate is not None and self.actor_learning_rate <= 0:
+            raise DexndmError("--actor-learning-rate must be > 0")
         if self.critic_warmup and not (self.init or self.generalist):
             raise DexndmError("--critic-warmup needs --init or --generalist (a trained actor "
                               "to keep)")
@@ -148,6 +158,8 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             evaluation_environment(config), config.eval_episodes, out, resumed=same_dir,
             generalist_layout=generalist.layout if generalist else None,
             on_best=generalist.exporter(out / "best", config) if generalist else None)
+    if config.actor_learning_rate:
+        _separate_actor_rate(runner.alg, config.actor_learning_rate)
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
         load_checkpoint(runner, config.resume, width, resume=True)
@@ -170,6 +182,18 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             "config": asdict(config)}
 
 
+DEFAULT_GENERALIST_STD = 0.15
+
+
+def _separate_actor_rate(algorithm, actor_rate: float) -> None:
+    """The critic (first group: rsl-rl reads a resumed rate from group 0) at the algorithm's
+    rate, the actor at ``actor_rate``; both fixed."""
+    algorithm.schedule = "fixed"
+    algorithm.optimizer = type(algorithm.optimizer)([
+        {"params": algorithm._raw_critic.parameters(), "lr": algorithm.learning_rate},
+        {"params": algorithm._raw_actor.parameters(), "lr": actor_rate}])
+
+
 @dataclass
 class _Generalist:
     """What a --generalist fine-tune needs besides a specialist run's pieces."""
@@ -177,20 +201,20 @@ class _Generalist:
     bundle: str
     network: torch.nn.Module
     layout: ObservationLayout
-    init_std: float
+    init_std: float | None
 
     @property
     def actor_config(self) -> dict:
         from dexndm_learning.ppo.generalist_actor import actor_config
 
-        return actor_config(self.network, self.init_std)
+        return actor_config(self.network, self.init_std or DEFAULT_GENERALIST_STD)
 
     def start(self, runner, teacher: str | None) -> None:
         from dexndm_learning.ppo.generalist_actor import start_from, teacher_start
 
         start_from(runner.alg.actor, self.network)
         if teacher:
-            teacher_start(runner, teacher)
+            teacher_start(runner, teacher, action_std=self.init_std is None)
 
     def exporter(self, bundle_out: Path, config: PPOTrainConfig):
         from dexndm_learning.ppo.generalist_actor import export_generalist
@@ -278,6 +302,7 @@ def _learn_critic_only(runner, iterations: int) -> None:
     actor = algorithm._raw_actor
     kept = (algorithm.learning_rate, algorithm.use_clipped_value_loss,
             algorithm.num_learning_epochs)
+    rates = [group["lr"] for group in algorithm.optimizer.param_groups]
     for parameter in actor.parameters():
         parameter.requires_grad_(False)
     algorithm.use_clipped_value_loss = False
@@ -290,8 +315,8 @@ def _learn_critic_only(runner, iterations: int) -> None:
             parameter.requires_grad_(True)
         (algorithm.learning_rate, algorithm.use_clipped_value_loss,
          algorithm.num_learning_epochs) = kept
-        for group in algorithm.optimizer.param_groups:
-            group["lr"] = algorithm.learning_rate
+        for group, rate in zip(algorithm.optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate
 
 
 @torch.no_grad()
