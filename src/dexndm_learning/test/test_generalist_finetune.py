@@ -79,7 +79,9 @@ def test_fine_tune_starts_as_the_bundle_and_the_teacher_and_exports_bundles(tmp_
     mean = last.output(last.body(last.input(last.obs_norm(obs))))
     torch.testing.assert_close(last(obs), torch.clamp(mean, -1, 1))
     assert torch.equal(last.output.weight, final["mlp.network.output.weight"])
-    assert (out / "best" / "bundle.yaml").is_file() and (out / "best.pt").is_file()
+    best = load_network(out / "best", "base_policy")[1].info["fine_tuning_checkpoint"]
+    assert Path(best).name == result["best"]["checkpoint"]  # model_N.pt, scored best
+    assert (out / "best.pt").is_file()
     # resuming needs the bundle the run fine-tunes
     with pytest.raises(DexndmError, match="--generalist BUNDLE"):
         train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "resumed"),

@@ -90,7 +90,7 @@ class CheckpointEvaluation:
             (self.out / BEST_SCORES).write_text(json.dumps(record, indent=2))
             self.best = record
             if self.on_best is not None:
-                self.on_best(self.out / BEST_CHECKPOINT)
+                self.on_best(checkpoint)
         self.last = record
         self.progress(f"evaluation of {checkpoint.name}: {record['radians'][0]:.2f} +- "
                       f"{record['radians'][1]:.2f} rad, TTF {record['time_to_fall'][0]:.2f}, "
