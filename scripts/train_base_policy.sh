@@ -30,6 +30,11 @@
 #   EPISODES     surviving rollout episodes kept per specialist
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
+#   FINETUNE_ITERATIONS  PPO fine-tuning of the DAgger student in its teacher's environment
+#                (`train ppo --generalist`, one SPECIALISTS entry that is not "reference";
+#                default 0: off); FINETUNE_ENVS (1024), FINETUNE_RATE (the actor's fixed rate,
+#                5e-6), FINETUNE_STD (0.05), FINETUNE_WARMUP (critic-only iterations, 10,
+#                counted in FINETUNE_ITERATIONS); the evaluation and the fp16 bundle then use its best
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
@@ -41,7 +46,7 @@
 #     PHYSICS="--mass-range 0.03 0.03 --friction-range 1.0 1.0" \
 #     WARM_START=policies/gap_reference/model_1949.pt EPISODES=64 INIT=policies/base_policy \
 #     ROUNDS=4 DAGGER_ENVS=32 BETA=0.7 RUNS=runs/spec scripts/train_base_policy.sh
-# Then: cp -r "$RUNS/dagger/best" policies/base_policy (or "$RUNS/dagger/best_fp16": float16
+# Then: cp -r "$RUNS/dagger/best" (or "$RUNS/finetune/best") policies/base_policy (or best_fp16: float16
 # weights run in float32, half the size, outputs within 2e-3 of fp32)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -134,15 +139,42 @@ if [[ ! -d $runs/dagger/best ]]; then
         --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 4 \
         --no-progress --overwrite
 fi
+final=$runs/dagger
+finetune_iterations=${FINETUNE_ITERATIONS:-0}
+if ((finetune_iterations > 0)); then
+    if ((${#specialists[@]} != 1)) || [[ $first == reference ]]; then
+        echo "FINETUNE_ITERATIONS needs one SPECIALISTS entry trained here (its critic starts" \
+             "the fine-tune; shipped checkpoints hold only the actor)" >&2
+        exit 2
+    fi
+    final=$runs/finetune
+    finetune_objects=()
+    [[ $first == *:* ]] && finetune_objects=(--objects "${first#*:}")
+    finetune_flags=(--category "${first%%:*}" --out "$final" --generalist "$runs/dagger/best"
+                    --eval-episodes "$eval_episodes" "${finetune_objects[@]}"
+                    "${env_flags[@]:2}" --num-envs "${FINETUNE_ENVS:-1024}")
+    last=$(latest "$final")
+    if [[ -z $last ]]; then
+        echo "== PPO fine-tuning of the student: $finetune_iterations iterations"
+        # --overwrite: without a checkpoint, nothing of an interrupted start is worth keeping
+        "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --teacher "${teachers[0]}" \
+            --overwrite --critic-warmup "${FINETUNE_WARMUP:-10}" --init-std "${FINETUNE_STD:-0.05}" \
+            --actor-learning-rate "${FINETUNE_RATE:-5e-6}" --iterations "$finetune_iterations"
+    elif (($(number "$last") < finetune_iterations - 1)); then
+        echo "== PPO fine-tuning of the student: resuming $last"
+        "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --resume "$last" \
+            --iterations $((finetune_iterations - 1 - $(number "$last")))
+    fi
+fi
 if [[ ! -f $runs/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"
-    $dexndm sim compare "$runs/dagger/best" --teachers "${teachers[@]}" --episodes 64 \
+    $dexndm sim compare "$final/best" --teachers "${teachers[@]}" --episodes 64 \
         --profiles nominal real --out "$runs/eval.json"
 fi
-if [[ ! -d $runs/dagger/best_fp16 ]]; then
+if [[ ! -d $final/best_fp16 ]]; then
     # half the size for policies/ (25 MB for every shipped bundle): weights stored as float16,
     # run in float32; bundle.yaml records the largest output difference to fp32
-    $dexndm quantize "$runs/dagger/best" --out "$runs/dagger/best_fp16" --precision fp16_weights
+    $dexndm quantize "$final/best" --out "$final/best_fp16" --precision fp16_weights
 fi
-echo "done: $runs/dagger/best (cp -r it, or best_fp16 at half the size, to policies/base_policy)"
+echo "done: $final/best (cp -r it, or best_fp16 at half the size, to policies/base_policy)"
 echo "table in $runs/eval.json"

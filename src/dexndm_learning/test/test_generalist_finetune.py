@@ -152,3 +152,9 @@ def test_the_actor_can_learn_at_a_fixed_rate_of_its_own(tmp_path, teacher):
     first = torch.load(out / "model_1.pt", weights_only=False)["actor_state_dict"]
     step = max(float((saved["actor_state_dict"][k] - first[k]).abs().max()) for k in first)
     assert 0 < step <= bound
+    # a resume keeps the actor's rate without the flag (the optimizer's second group)
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(out), iterations=1,
+                             steps_per_env=4, env=ppo_env("small_cylinders", num_envs=8, **SMALL),
+                             resume=str(out / "model_2.pt"), generalist=str(BASE)))
+    resumed = torch.load(out / "model_3.pt", weights_only=False)["optimizer_state_dict"]
+    assert [group["lr"] for group in resumed["param_groups"]] == [3e-4, 1e-6]

@@ -158,8 +158,9 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             evaluation_environment(config), config.eval_episodes, out, resumed=same_dir,
             generalist_layout=generalist.layout if generalist else None,
             on_best=generalist.exporter(out / "best", config) if generalist else None)
-    if config.actor_learning_rate:
-        _separate_actor_rate(runner.alg, config.actor_learning_rate)
+    actor_rate = config.actor_learning_rate or _resumed_actor_rate(config.resume)
+    if actor_rate:
+        _separate_actor_rate(runner.alg, actor_rate)
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
         load_checkpoint(runner, config.resume, width, resume=True)
@@ -192,6 +193,16 @@ def _separate_actor_rate(algorithm, actor_rate: float) -> None:
     algorithm.optimizer = type(algorithm.optimizer)([
         {"params": algorithm._raw_critic.parameters(), "lr": algorithm.learning_rate},
         {"params": algorithm._raw_actor.parameters(), "lr": actor_rate}])
+
+
+def _resumed_actor_rate(checkpoint: str | None) -> float | None:
+    """The actor's own rate of a checkpoint trained with one (its optimizer's second group);
+    a resume restores it, so it needs no flag."""
+    if not checkpoint:
+        return None
+    groups = torch.load(checkpoint, weights_only=False,
+                        map_location="cpu")["optimizer_state_dict"]["param_groups"]
+    return float(groups[1]["lr"]) if len(groups) == 2 else None
 
 
 @dataclass
