@@ -46,8 +46,9 @@
 #     PHYSICS="--mass-range 0.03 0.03 --friction-range 1.0 1.0" \
 #     WARM_START=policies/gap_reference/model_1949.pt EPISODES=64 INIT=policies/base_policy \
 #     ROUNDS=4 DAGGER_ENVS=32 BETA=0.7 RUNS=runs/spec scripts/train_base_policy.sh
-# Then: cp -r "$RUNS/dagger/best" (or "$RUNS/finetune/best") policies/base_policy (or best_fp16: float16
-# weights run in float32, half the size, outputs within 2e-3 of fp32)
+# Then: cp -r "$RUNS/dagger/best" (with FINETUNE_ITERATIONS "$RUNS/finetune/best") to
+# policies/base_policy, or its best_fp16 (float16 weights run in float32, half the size,
+# outputs within 2e-3 of fp32)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 episodes=${EPISODES:-96}
