@@ -84,8 +84,13 @@ class GeneralistPolicyNet(nn.Module):
         self.body = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
         self.output = nn.Linear(width, joints)
 
+    def unclamped(self, obs: torch.Tensor) -> torch.Tensor:
+        """The output before the clamp (the mean PPO fine-tuning trains: a clamp cuts the
+        gradient)."""
+        return self.output(self.body(self.input(self.obs_norm(obs))))
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(self.output(self.body(self.input(self.obs_norm(obs)))), -1.0, 1.0)
+        return torch.clamp(self.unclamped(obs), -1.0, 1.0)
 
     def config(self) -> dict:
         return {"obs_size": self.obs_size, "joints": self.joints, "width": self.width,

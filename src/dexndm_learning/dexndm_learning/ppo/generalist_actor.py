@@ -40,8 +40,7 @@ class UnclampedGeneralist(nn.Module):
         self.network = network
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        net = self.network
-        return net.output(net.body(net.input(net.obs_norm(obs))))
+        return self.network.unclamped(obs)
 
 
 class GeneralistActor(MLPModel):
@@ -108,12 +107,11 @@ def teacher_start(runner, teacher: str | Path, action_std: bool = True) -> None:
             runner.alg.actor.distribution.std_param.copy_(std)
 
 
-def export_generalist(checkpoint: str | Path, init_bundle: str | Path, out: str | Path,
+def export_generalist(checkpoint: str | Path, source: Bundle, out: str | Path,
                       training: dict | None = None) -> Path:
-    """A fine-tuning checkpoint's actor as a base_policy bundle: the init bundle's layout,
-    action scale and start pose, what it was fine-tuned from and the run's ``training``
-    config."""
-    network, loaded = load_generalist(init_bundle)
+    """A fine-tuning checkpoint's actor as a base_policy bundle: the layout, action scale and
+    start pose of ``source`` (the bundle it was fine-tuned from), that bundle's path, the
+    checkpoint and the run's ``training`` config."""
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")["actor_state_dict"]
     prefix = "mlp.network."
     weights = {key.removeprefix(prefix): value for key, value in state.items()
@@ -122,10 +120,8 @@ def export_generalist(checkpoint: str | Path, init_bundle: str | Path, out: str 
         raise DexndmError(f"{checkpoint} is not a generalist fine-tuning checkpoint (no "
                           f"{prefix}* weights): export model_N.pt of a `train ppo --generalist` "
                           "run")
-    network = GeneralistPolicyNet(**network.config())
-    network.load_state_dict(weights)
-    kept = {key: value for key, value in loaded.info.items()
+    kept = {key: value for key, value in source.info.items()
             if key in ("layout", "action_scale", "initial_pose", "distilled_from")}
-    return save_bundle(out, BUNDLE_KIND, network.config(), network.state_dict(),
-                       {**kept, "fine_tuned_from": str(init_bundle),
+    return save_bundle(out, BUNDLE_KIND, source.config, weights,
+                       {**kept, "fine_tuned_from": str(source.path),
                         "fine_tuning_checkpoint": str(checkpoint), "training": training or {}})

@@ -14,6 +14,8 @@ import torch
 import yaml
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import Bundle
+from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
 from dexndm_learning.ppo.config import CATEGORY_ENVS, PPO_DEFAULTS, ppo_config, ppo_env
@@ -133,7 +135,9 @@ def train_ppo(config: PPOTrainConfig) -> dict:
                        ("--teacher", config.teacher)):
         if path and not Path(path).is_file():
             raise DexndmError(f"{flag} {path}: no such checkpoint (give RUN/model_N.pt)")
-    generalist = _generalist(config)
+    resumed = (torch.load(config.resume, weights_only=False, map_location="cpu")
+               if config.resume else None)
+    generalist = _generalist(config, resumed)
     environment = config.env
     # plain data (tuples as lists), as env.yaml holds it and the resume check compares it
     environment_data = json.loads(json.dumps(asdict(environment)))
@@ -158,12 +162,12 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             evaluation_environment(config), config.eval_episodes, out, resumed=same_dir,
             generalist_layout=generalist.layout if generalist else None,
             on_best=generalist.exporter(out / "best", config) if generalist else None)
-    actor_rate = config.actor_learning_rate or _resumed_actor_rate(config.resume)
+    actor_rate = config.actor_learning_rate or _resumed_actor_rate(resumed)
     if actor_rate:
         _separate_actor_rate(runner.alg, actor_rate)
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
-        load_checkpoint(runner, config.resume, width, resume=True)
+        load_checkpoint(runner, config.resume, width, resume=True, loaded=resumed)
     if config.init:
         load_checkpoint(runner, config.init, width, resume=False, map_location=device)
     if generalist and not config.resume:
@@ -195,13 +199,12 @@ def _separate_actor_rate(algorithm, actor_rate: float) -> None:
         {"params": algorithm._raw_actor.parameters(), "lr": actor_rate}])
 
 
-def _resumed_actor_rate(checkpoint: str | None) -> float | None:
+def _resumed_actor_rate(resumed: dict | None) -> float | None:
     """The actor's own rate of a checkpoint trained with one (its optimizer's second group);
     a resume restores it, so it needs no flag."""
-    if not checkpoint:
+    if resumed is None:
         return None
-    groups = torch.load(checkpoint, weights_only=False,
-                        map_location="cpu")["optimizer_state_dict"]["param_groups"]
+    groups = resumed["optimizer_state_dict"]["param_groups"]
     return float(groups[1]["lr"]) if len(groups) == 2 else None
 
 
@@ -209,8 +212,8 @@ def _resumed_actor_rate(checkpoint: str | None) -> float | None:
 class _Generalist:
     """What a --generalist fine-tune needs besides a specialist run's pieces."""
 
-    bundle: str
-    network: torch.nn.Module
+    source: Bundle
+    network: GeneralistPolicyNet
     layout: ObservationLayout
     init_std: float | None
 
@@ -231,17 +234,17 @@ class _Generalist:
         from dexndm_learning.ppo.generalist_actor import export_generalist
 
         training = json.loads(json.dumps(asdict(config)))
-        return lambda checkpoint: export_generalist(checkpoint, self.bundle, bundle_out, training)
+        return lambda checkpoint: export_generalist(checkpoint, self.source, bundle_out, training)
 
 
-def _generalist(config: PPOTrainConfig) -> _Generalist | None:
-    """The bundle a --generalist run fine-tunes, checked against the environment; a resume of
-    such a run without --generalist is refused (its actor is not an oracle MLP)."""
-    if config.resume and not config.generalist:
-        actor = torch.load(config.resume, weights_only=False, map_location="cpu")
-        if any(key.startswith("mlp.network.") for key in actor.get("actor_state_dict", {})):
-            raise DexndmError(f"--resume {config.resume} is a generalist fine-tune: resume it "
-                              "with the run's --generalist BUNDLE")
+def _generalist(config: PPOTrainConfig, resumed: dict | None) -> _Generalist | None:
+    """The bundle a --generalist run fine-tunes, checked against the environment; a resume
+    (``resumed``: the loaded checkpoint) of such a run without --generalist is refused (its actor
+    is not an oracle MLP)."""
+    if resumed is not None and not config.generalist and any(
+            key.startswith("mlp.network.") for key in resumed.get("actor_state_dict", {})):
+        raise DexndmError(f"--resume {config.resume} is a generalist fine-tune: resume it "
+                          "with the run's --generalist BUNDLE")
     if not config.generalist:
         return None
     from dexndm_learning.ppo.generalist_actor import load_generalist
@@ -252,8 +255,8 @@ def _generalist(config: PPOTrainConfig) -> _Generalist | None:
         raise DexndmError(f"--generalist {config.generalist} acts at scale {scale}, the "
                           f"environment at {config.env.action_scale}: fine-tune it in the "
                           "environment it was distilled in")
-    return _Generalist(config.generalist, network,
-                       ObservationLayout.from_dict(bundle.info["layout"]), config.init_std)
+    return _Generalist(bundle, network, ObservationLayout.from_dict(bundle.info["layout"]),
+                       config.init_std)
 
 
 def evaluation_environment(config: PPOTrainConfig) -> RotationEnvConfig:

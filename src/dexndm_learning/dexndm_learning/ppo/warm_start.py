@@ -44,9 +44,11 @@ def widen_inputs(state_dict: dict[str, torch.Tensor], width: int) -> dict[str, t
 
 
 def load_checkpoint(runner, checkpoint: str | Path, observation_width: int, resume: bool,
-                    map_location: str | None = None) -> None:
-    """``--resume`` (everything, same width) or ``--init`` (the actor, widened if need be)."""
-    loaded = torch.load(checkpoint, weights_only=False, map_location=map_location)
+                    map_location: str | None = None, loaded: dict | None = None) -> None:
+    """``--resume`` (everything, same width) or ``--init`` (the actor, widened if need be);
+    ``loaded``: the checkpoint when the caller has read it already."""
+    if loaded is None:
+        loaded = torch.load(checkpoint, weights_only=False, map_location=map_location)
     width = input_width(loaded["actor_state_dict"])
     if resume:
         if width != observation_width:
