@@ -237,19 +237,21 @@ def test_the_page_shows_the_hand_in_headless_chromium(view, processes, tmp_path)
         view.set_object(CYLINDER)
         view.command(POSE + 0.1)
         stamp = 1
-        # publish until the page has the link geometry and the frames: its subscription may
-        # start between two messages of one publish (the object's scene without the links')
+        drawn_ids: list[str] = []
+        # publish until the page has the links', the object's and the targets' geometry and the
+        # frames: its subscription may start between two scene messages of one publish, and
+        # the links, the object and the targets each come in their own
         def drawn() -> bool:
             nonlocal stamp
             stamp += 1
             view.joint_state(stamp, POSE)
             view.publish(now=float(stamp))
-            return bool(page.evaluate(
-                "Number(document.body.dataset.frames) > 30 && "
-                "(document.body.dataset.entities || '').split(',').includes('hand/palm')"))
-        assert wait_until(drawn, 30, period=0.1)
-        drawn_ids = page.evaluate("document.body.dataset.entities").split(",")
-        assert len(drawn_ids) == 35 and {"hand/palm", "object", "targets/palm"} <= set(drawn_ids)
+            if not page.evaluate("Number(document.body.dataset.frames) > 30"):
+                return False
+            drawn_ids[:] = (page.evaluate("document.body.dataset.entities") or "").split(",")
+            return {"hand/palm", "object", "targets/palm"} <= set(drawn_ids)
+        assert wait_until(drawn, 30, period=0.1), drawn_ids
+        assert len(drawn_ids) == 35, drawn_ids
         shot = page.screenshot(tmp_path / "view.png")
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     background = np.array([0x15, 0x18, 0x1C])
