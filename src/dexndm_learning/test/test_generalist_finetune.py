@@ -158,3 +158,10 @@ def test_the_actor_can_learn_at_a_fixed_rate_of_its_own(tmp_path, teacher):
                              resume=str(out / "model_2.pt"), generalist=str(BASE)))
     resumed = torch.load(out / "model_3.pt", weights_only=False)["optimizer_state_dict"]
     assert [group["lr"] for group in resumed["param_groups"]] == [3e-4, 1e-6]
+    # ... and takes a rate given with it (the optimizer's state would otherwise restore 1e-6)
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(out), iterations=1,
+                             steps_per_env=4, env=ppo_env("small_cylinders", num_envs=8, **SMALL),
+                             resume=str(out / "model_3.pt"), generalist=str(BASE),
+                             actor_learning_rate=2e-6))
+    faster = torch.load(out / "model_4.pt", weights_only=False)["optimizer_state_dict"]
+    assert [group["lr"] for group in faster["param_groups"]] == [3e-4, 2e-6]

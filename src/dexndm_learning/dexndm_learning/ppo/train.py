@@ -71,7 +71,8 @@ class PPOTrainConfig:
                                                 "per-joint std, else 0.15)")
     actor_learning_rate: float | None = setting(
         None, help="a fixed learning rate of the actor's own (the critic keeps "
-                   "--learning-rate; the adaptive schedule is off): rsl-rl's adaptive rate "
+                   "--learning-rate; the adaptive schedule is off; a resume keeps the "
+                   "checkpoint's unless this is given): rsl-rl's adaptive rate "
                    "never goes below 1e-5, and its first update from 3e-4 moved every weight of "
                    "a 512-wide generalist by up to 9e-4 and took its rotation from 1.93 to "
                    "0.57 rad (docs/base_policy.md)")
@@ -168,6 +169,9 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
         load_checkpoint(runner, config.resume, width, resume=True, loaded=resumed)
+        if config.actor_learning_rate:
+            # loading the optimizer restored the checkpoint's rates; a rate given now wins
+            runner.alg.optimizer.param_groups[1]["lr"] = config.actor_learning_rate
     if config.init:
         load_checkpoint(runner, config.init, width, resume=False, map_location=device)
     if generalist and not config.resume:
