@@ -82,7 +82,13 @@ def test_fine_tune_starts_as_the_bundle_and_the_teacher_and_exports_bundles(tmp_
     best = load_network(out / "best", "base_policy")[1].info["fine_tuning_checkpoint"]
     assert Path(best).name == result["best"]["checkpoint"]  # model_N.pt, scored best
     assert (out / "best.pt").is_file()
-    # resuming needs the bundle the run fine-tunes
+    # resuming needs the bundle the run fine-tunes, and keeps its one learning rate
+    with pytest.raises(DexndmError, match="without --actor-learning-rate"):
+        train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "resumed"),
+                                 iterations=1, steps_per_env=4, env=env,
+                                 resume=str(out / "model_2.pt"), generalist=str(BASE),
+                                 actor_learning_rate=1e-6))
+    assert not (tmp_path / "resumed").exists()
     with pytest.raises(DexndmError, match="--generalist BUNDLE"):
         train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "resumed"),
                                  iterations=1, steps_per_env=4, env=env,

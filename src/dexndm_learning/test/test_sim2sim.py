@@ -146,15 +146,10 @@ def test_the_training_profile_drives_the_sim_stage_and_the_ceiling_row(tmp_path)
 
 @pytest.mark.parametrize("path", sorted(QUICK.parent.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_experiment_configuration_loads(path):
+    """Each configuration docs/sim2sim.md reruns loads and points at bundles and checkpoints
+    that ship, or at a run's output that a script the file names writes (the autotune base)."""
     config = load_config(path)  # unknown keys or invalid values raise
     assert config.eval_episodes >= 2 and "joint" in config.architectures
-
-
-@pytest.mark.parametrize("path", sorted(QUICK.parent.glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_experiment_configuration_loads_and_names_shipped_bundles(path):
-    """The configurations docs/sim2sim.md reruns point at bundles and checkpoints that ship,
-    or at a run's output that a script the file names writes (the autotune base)."""
-    config = load_config(path)
     repo = QUICK.parents[2]
     for bundle in (config.base, *config.other_bases):
         if bundle.startswith("runs/"):

@@ -139,6 +139,7 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     resumed = (torch.load(config.resume, weights_only=False, map_location="cpu")
                if config.resume else None)
     generalist = _generalist(config, resumed)
+    actor_rate = _actor_rate(config, resumed)
     environment = config.env
     # plain data (tuples as lists), as env.yaml holds it and the resume check compares it
     environment_data = json.loads(json.dumps(asdict(environment)))
@@ -163,15 +164,13 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             evaluation_environment(config), config.eval_episodes, out, resumed=same_dir,
             generalist_layout=generalist.layout if generalist else None,
             on_best=generalist.exporter(out / "best", config) if generalist else None)
-    actor_rate = config.actor_learning_rate or _resumed_actor_rate(resumed)
     if actor_rate:
         _separate_actor_rate(runner.alg, actor_rate)
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
         load_checkpoint(runner, config.resume, width, resume=True, loaded=resumed)
-        if config.actor_learning_rate:
-            # loading the optimizer restored the checkpoint's rates; a rate given now wins
-            runner.alg.optimizer.param_groups[1]["lr"] = config.actor_learning_rate
+        if actor_rate:  # loading the optimizer restored the checkpoint's rates
+            runner.alg.optimizer.param_groups[1]["lr"] = actor_rate
     if config.init:
         load_checkpoint(runner, config.init, width, resume=False, map_location=device)
     if generalist and not config.resume:
@@ -203,13 +202,16 @@ def _separate_actor_rate(algorithm, actor_rate: float) -> None:
         {"params": algorithm._raw_actor.parameters(), "lr": actor_rate}])
 
 
-def _resumed_actor_rate(resumed: dict | None) -> float | None:
-    """The actor's own rate of a checkpoint trained with one (its optimizer's second group);
-    a resume restores it, so it needs no flag."""
+def _actor_rate(config: PPOTrainConfig, resumed: dict | None) -> float | None:
+    """The actor's own rate: --actor-learning-rate, else on a resume the checkpoint's (its
+    optimizer's second group), so a resume needs no flag; None: one rate for both."""
     if resumed is None:
-        return None
+        return config.actor_learning_rate
     groups = resumed["optimizer_state_dict"]["param_groups"]
-    return float(groups[1]["lr"]) if len(groups) == 2 else None
+    if len(groups) == 1 and config.actor_learning_rate:
+        raise DexndmError(f"--resume {config.resume} trained actor and critic at one rate: "
+                          "resume it without --actor-learning-rate")
+    return config.actor_learning_rate or (float(groups[1]["lr"]) if len(groups) == 2 else None)
 
 
 @dataclass
