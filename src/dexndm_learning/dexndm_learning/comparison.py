@@ -65,6 +65,7 @@ class GeneralistOnEnv:
 
     def __init__(self, bundle: str | Path, residual: str | Path | None = None) -> None:
         self.network, loaded = load_network(bundle, "base_policy")
+        self.bundle = loaded
         self.info = loaded.info  # the bundle's information (layout, initial pose, ...)
         self.layout = ObservationLayout.from_dict(loaded.info["layout"])
         self.action_scale = float(loaded.info["action_scale"])

@@ -128,8 +128,7 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
     # environments of every teacher and round is held out
     data = Aggregate(obs, labels, torch.zeros(len(obs), dtype=torch.bool))
     held_envs = max(1, round(config.eval_fraction * config.envs)) if config.eval_fraction else 0
-    extra = {"layout": layout.to_dict(), "action_scale": scale,
-             "initial_pose": list(student.info["initial_pose"]),
+    extra = {"layout": layout.to_dict(), "action_scale": scale, **student.bundle.start_pose,
              "data_fingerprint": fingerprint(loaded.files), "distilled_from": list(config.teachers)}
     rounds: list[dict] = []
     best_rotation, best_round = -np.inf, None

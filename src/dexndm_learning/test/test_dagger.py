@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import load_bundle, update_bundle_info
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_learning.comparison import GeneralistOnEnv
 from dexndm_learning.dagger import DaggerConfig, collect, train_dagger
@@ -47,8 +49,12 @@ def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_b
         tmp_path):
     rollout(RolloutConfig(episodes=2, steps=30, category="cylinders", wrists=("palm_up",),
                           policy=REFERENCE, keep_steps=30, shards=str(tmp_path / "shards")))
+    student = tmp_path / "student"  # the student with the start grasp of its initial pose
+    shutil.copytree(STUDENT, student)
+    grasp = {"object": "cylinders_004", "grasp_index": 2}
+    update_bundle_info(student, initial_grasp=grasp)
     config = DaggerConfig(data=[str(tmp_path / "shards")], out=str(tmp_path / "dagger"),
-                          teachers=(REFERENCE,), init=str(STUDENT), rounds=2, envs=10, steps=20,
+                          teachers=(REFERENCE,), init=str(student), rounds=2, envs=10, steps=20,
                           beta=0.5, eval_episodes=2, epochs=3, batch_size=32, lr=1e-3,
                           device="cpu", progress=False)
     result = train_dagger(config, progress=lambda line: None)
@@ -70,5 +76,8 @@ def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_b
     assert metrics[-1]["dagger/eval_action_mae"] <= first < before
     runtime = PolicyRuntime(tmp_path / "dagger" / "best", max_step=1.0)
     assert runtime.layout.history == 10 and np.isfinite(runtime.initial_pose).all()
+    assert load_bundle(tmp_path / "dagger" / "best", "base_policy").start_pose == \
+        load_bundle(student, "base_policy").start_pose
+    assert load_bundle(tmp_path / "dagger" / "best", "base_policy").info["initial_grasp"] == grasp
     with pytest.raises(DexndmError, match="teachers"):
         DaggerConfig(data=["x"], out="y", teachers=(), init="z")

@@ -3,6 +3,7 @@ observation, with the oracle critic (and action std) of its teacher."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from dexndm_control.errors import DexndmError
-from dexndm_control.policy.bundle import load_bundle, load_network
+from dexndm_control.policy.bundle import load_bundle, load_network, update_bundle_info
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_learning.comparison import GeneralistOnEnv
 from dexndm_learning.ppo.config import env_config, ppo_env
@@ -70,6 +71,15 @@ def test_fine_tune_starts_as_the_bundle_and_the_teacher_and_exports_bundles(tmp_
                              tmp_path / "warm")
     after_warmup, _ = load_network(warm, "base_policy")
     assert torch.equal(after_warmup(obs), initial(obs))  # the actor was frozen
+    # the start pose travels with the grasp it is the target of (the virtual hand needs both)
+    grasped = tmp_path / "grasped"
+    shutil.copytree(BASE, grasped)
+    grasp = {"object": "small_cylinders_004", "grasp_index": 1}
+    update_bundle_info(grasped, initial_pose=[0.25] * 16, initial_grasp=grasp)
+    exported = load_bundle(export_generalist(out / "model_0.pt", load_bundle(grasped,
+                                             "base_policy"), tmp_path / "exported"), "base_policy")
+    assert exported.start_pose == {"initial_pose": [0.25] * 16, "initial_grasp": grasp}
+    assert "initial_grasp" not in load_bundle(warm, "base_policy").info
     last, bundle = load_network(out / "last", "base_policy")
     assert not torch.allclose(last(obs), initial(obs))  # and then learned
     assert bundle.info["layout"] == load_network(BASE, "base_policy")[1].info["layout"]

@@ -45,6 +45,14 @@ class Bundle:
     def config(self) -> dict:
         return self.info["config"]
 
+    @property
+    def start_pose(self) -> dict:
+        """Where the controller starts a base policy: ``initial_pose`` and, when the pose is one
+        of a training grasp's targets, ``initial_grasp`` naming that grasp (the virtual hand and
+        `sim eval` start the object in it). A bundle trained from this one keeps both together."""
+        return {key: self.info[key] for key in ("initial_pose", "initial_grasp")
+                if key in self.info}
+
 
 def git_commit(repo: Path | None = None) -> str:
     """HEAD of the checkout the code runs from, with '-dirty' if it has changes."""

@@ -121,7 +121,8 @@ def export_generalist(checkpoint: str | Path, source: Bundle, out: str | Path,
                           f"{prefix}* weights): export model_N.pt of a `train ppo --generalist` "
                           "run")
     kept = {key: value for key, value in source.info.items()
-            if key in ("layout", "action_scale", "initial_pose", "distilled_from")}
+            if key in ("layout", "action_scale", "distilled_from")}
+    kept.update(source.start_pose)
     return save_bundle(out, BUNDLE_KIND, source.config, weights,
                        {**kept, "fine_tuned_from": str(source.path),
                         "fine_tuning_checkpoint": str(checkpoint), "training": training or {}})
