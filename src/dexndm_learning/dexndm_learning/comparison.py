@@ -64,11 +64,9 @@ class GeneralistOnEnv:
     """
 
     def __init__(self, bundle: str | Path, residual: str | Path | None = None) -> None:
-        self.network, loaded = load_network(bundle, "base_policy")
-        self.bundle = loaded
-        self.info = loaded.info  # the bundle's information (layout, initial pose, ...)
-        self.layout = ObservationLayout.from_dict(loaded.info["layout"])
-        self.action_scale = float(loaded.info["action_scale"])
+        self.network, self.bundle = load_network(bundle, "base_policy")
+        self.layout = ObservationLayout.from_dict(self.info["layout"])
+        self.action_scale = float(self.info["action_scale"])
         self.network.eval()
         self.residual = None
         if residual is not None:
@@ -78,6 +76,11 @@ class GeneralistOnEnv:
                                   f"layout than {bundle}: retrain it for this base policy")
         self._base_history = np.zeros(0)  # [N, T, 16]: a_{k-T} .. a_{k-1} of the base chain
         self._chain_env = None
+
+    @property
+    def info(self) -> dict:
+        """The bundle's information (layout, action scale, start pose, ...)."""
+        return self.bundle.info
 
     def _check(self, env) -> None:
         if abs(env.config.action_scale - self.action_scale) > 1e-12:
