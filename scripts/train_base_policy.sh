@@ -35,6 +35,12 @@
 #                default 0: off); FINETUNE_ENVS (1024), FINETUNE_RATE (the actor's fixed rate,
 #                5e-6), FINETUNE_STD (0.05), FINETUNE_WARMUP (critic-only iterations, 10,
 #                counted in FINETUNE_ITERATIONS); the evaluation and the fp16 bundle then use its best
+#   FINETUNE_STAGES  the fine-tune as stages of growing batch, "END:ENVS ..." (END: iterations
+#                in all when the stage stops), each resumed from the previous stage's last
+#                checkpoint in a directory of its own (a run keeps one environment); replaces
+#                FINETUNE_ITERATIONS and FINETUNE_ENVS; the evaluation uses the last stage's
+#                best. The kept student (policies/cylinders_issue_student) was
+#                FINETUNE_STAGES="281:1024 421:2048" (docs/base_policy.md)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
@@ -46,8 +52,8 @@
 #     PHYSICS="--mass-range 0.03 0.03 --friction-range 1.0 1.0" \
 #     WARM_START=policies/gap_reference/model_1949.pt EPISODES=64 INIT=policies/base_policy \
 #     ROUNDS=4 DAGGER_ENVS=32 BETA=0.7 RUNS=runs/spec scripts/train_base_policy.sh
-# Then: cp -r "$RUNS/dagger/best" (with FINETUNE_ITERATIONS "$RUNS/finetune/best") to
-# policies/base_policy, or its best_fp16 (float16 weights run in float32, half the size,
+# Then: cp -r "$RUNS/dagger/best" (with a fine-tune, its last stage's best; the script's
+# last line names it) to policies/base_policy, or its best_fp16 (float16 weights run in float32, half the size,
 # outputs within 2e-3 of fp32)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -68,6 +74,28 @@ ppo_env=(env "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}")
 # an environment that differs from the run's env.yaml)
 env_flags=(--num-envs "${ENVS:-512}" --wrists palm_up --axes z --grasp-wrist palm_up
            "${physics[@]}")
+
+# the fine-tune's stages, checked before anything trains
+read -r -a finetune_stages <<< "${FINETUNE_STAGES:-}"
+if ((${#finetune_stages[@]} == 0)) && ((${FINETUNE_ITERATIONS:-0} > 0)); then
+    finetune_stages=("$FINETUNE_ITERATIONS:${FINETUNE_ENVS:-1024}")
+fi
+if ((${#finetune_stages[@]} > 0)); then
+    if ((${#specialists[@]} != 1)) || [[ ${specialists[0]} == reference ]]; then
+        echo "FINETUNE_ITERATIONS or FINETUNE_STAGES needs one SPECIALISTS entry trained here" \
+             "(its critic starts the fine-tune; shipped checkpoints hold only the actor)" >&2
+        exit 2
+    fi
+    stage_end=0
+    for stage in "${finetune_stages[@]}"; do
+        if [[ ! $stage =~ ^[0-9]+:[0-9]+$ ]] || ((${stage%%:*} <= stage_end)); then
+            echo "FINETUNE_STAGES entry '$stage': give END:ENVS with END above the previous" \
+                 "stage's (e.g. \"281:1024 421:2048\")" >&2
+            exit 2
+        fi
+        stage_end=${stage%%:*}
+    done
+fi
 
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
 number() { local name; name=$(basename "$1" .pt); echo "${name#model_}"; }
@@ -141,31 +169,41 @@ if [[ ! -d $runs/dagger/best ]]; then
         --no-progress --overwrite
 fi
 final=$runs/dagger
-finetune_iterations=${FINETUNE_ITERATIONS:-0}
-if ((finetune_iterations > 0)); then
-    if ((${#specialists[@]} != 1)) || [[ $first == reference ]]; then
-        echo "FINETUNE_ITERATIONS needs one SPECIALISTS entry trained here (its critic starts" \
-             "the fine-tune; shipped checkpoints hold only the actor)" >&2
-        exit 2
-    fi
-    final=$runs/finetune
+if ((${#finetune_stages[@]} > 0)); then
     finetune_objects=()
     [[ $first == *:* ]] && finetune_objects=(--objects "${first#*:}")
-    finetune_flags=(--category "${first%%:*}" --out "$final" --generalist "$runs/dagger/best"
-                    --eval-episodes "$eval_episodes" "${finetune_objects[@]}"
-                    "${env_flags[@]:2}" --num-envs "${FINETUNE_ENVS:-1024}")
-    last=$(latest "$final")
-    if [[ -z $last ]]; then
-        echo "== PPO fine-tuning of the student: $finetune_iterations iterations"
-        # --overwrite: without a checkpoint, nothing of an interrupted start is worth keeping
-        "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --teacher "${teachers[0]}" \
-            --overwrite --critic-warmup "${FINETUNE_WARMUP:-10}" --init-std "${FINETUNE_STD:-0.05}" \
-            --actor-learning-rate "${FINETUNE_RATE:-5e-6}" --iterations "$finetune_iterations"
-    elif (($(number "$last") < finetune_iterations - 1)); then
-        echo "== PPO fine-tuning of the student: resuming $last"
-        "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --resume "$last" \
-            --iterations $((finetune_iterations - 1 - $(number "$last")))
-    fi
+    previous_end=0 previous_run=""
+    for stage in "${finetune_stages[@]}"; do
+        stage_end=${stage%%:*} stage_envs=${stage#*:}
+        # the first stage keeps the single-stage name, so FINETUNE_ITERATIONS runs resume here
+        stage_run=$runs/finetune
+        [[ -n $previous_run ]] && stage_run=$runs/finetune_to${stage_end}_envs$stage_envs
+        finetune_flags=(--category "${first%%:*}" --out "$stage_run"
+                        --generalist "$runs/dagger/best" --eval-episodes "$eval_episodes"
+                        "${finetune_objects[@]}" "${env_flags[@]:2}" --num-envs "$stage_envs")
+        last=$(latest "$stage_run")
+        if [[ -z $last && -z $previous_run ]]; then
+            echo "== PPO fine-tuning of the student: $stage_end iterations, $stage_envs envs"
+            # --overwrite: without a checkpoint, nothing of an interrupted start is worth keeping
+            "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --teacher "${teachers[0]}" \
+                --overwrite --critic-warmup "${FINETUNE_WARMUP:-10}" \
+                --init-std "${FINETUNE_STD:-0.05}" \
+                --actor-learning-rate "${FINETUNE_RATE:-5e-6}" --iterations "$stage_end"
+        else
+            # the previous stage's final checkpoint starts this one; its own latest resumes it
+            [[ -z $last ]] && last=$previous_run/model_$((previous_end - 1)).pt
+            if (($(number "$last") < stage_end - 1)); then
+                echo "== PPO fine-tuning of the student: $stage_envs envs from $last"
+                overwrite=()
+                [[ $(dirname "$last") != "$stage_run" ]] && overwrite=(--overwrite)
+                "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --resume "$last" \
+                    "${overwrite[@]}" --actor-learning-rate "${FINETUNE_RATE:-5e-6}" \
+                    --iterations $((stage_end - 1 - $(number "$last")))
+            fi
+        fi
+        previous_end=$stage_end previous_run=$stage_run
+    done
+    final=$previous_run
 fi
 if [[ ! -f $runs/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"

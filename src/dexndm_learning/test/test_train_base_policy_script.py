@@ -1,0 +1,123 @@
+"""scripts/train_base_policy.sh's resume logic, driven against a recording stand-in for
+`dexndm` (the stages' own commands are tested where they live): which command each stage
+runs, from which checkpoint, and that a rerun redoes nothing finished."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "train_base_policy.sh"
+
+# Writes what a finished stage leaves (rsl-rl's model_N.pt numbering: a fresh run of N
+# iterations ends at model_(N-1), a resume from model_K continues at K+1) and logs its argv.
+FAKE_DEXNDM = r"""#!/usr/bin/env bash
+set -eu
+echo "$*" >> "$CALLS"
+out="" resume="" iterations="" shards=""
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case ${args[i]} in
+        --out) out=${args[i+1]} ;;
+        --resume) resume=${args[i+1]} ;;
+        --iterations) iterations=${args[i+1]} ;;
+        --shards) shards=${args[i+1]} ;;
+    esac
+done
+case "$1 ${2:-}" in
+    "train ppo")
+        mkdir -p "$out"
+        first=0
+        if [[ -n $resume ]]; then name=$(basename "$resume" .pt); first=$((${name#model_} + 1)); fi
+        for ((n = first; n < first + iterations; n++)); do touch "$out/model_$n.pt"; done
+        touch "$out/best.pt"; mkdir -p "$out/best" ;;
+    "rollout --policy") mkdir -p "$shards" ;;
+    "train bc"|"train dagger") mkdir -p "$out/best" ;;
+    "sim compare") touch "$out" ;;
+    "quantize "*) mkdir -p "$out" ;;
+esac
+"""
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "scripts" / SCRIPT.name)
+    fake = tmp_path / ".venv" / "bin" / "dexndm"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(FAKE_DEXNDM)
+    fake.chmod(0o755)
+    return tmp_path
+
+
+def script(project: Path, **knobs: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CALLS": str(project / "calls.txt"), "RUNS": "runs/base",
+           "SPECIALISTS": "cylinders:cylinders_000", "ITERATIONS": "3", **knobs}
+    return subprocess.run(["bash", "scripts/train_base_policy.sh"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def run_script(project: Path, **knobs: str) -> list[list[str]]:
+    """The commands one successful run of the script issued, in order."""
+    calls = project / "calls.txt"
+    calls.unlink(missing_ok=True)
+    result = script(project, **knobs)
+    assert result.returncode == 0, result.stderr
+    return [shlex.split(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def flag(call: list[str], name: str) -> str | None:
+    return call[call.index(name) + 1] if name in call else None
+
+
+def finetunes(calls: list[list[str]]) -> list[list[str]]:
+    return [call for call in calls if call[:2] == ["train", "ppo"] and "--generalist" in call]
+
+
+def test_stages_of_growing_batch_each_resume_the_last_and_the_evaluation_takes_the_final(project):
+    calls = run_script(project, FINETUNE_STAGES="5:8 9:16")
+    first, second = finetunes(calls)
+    assert (flag(first, "--out"), flag(first, "--num-envs"), flag(first, "--iterations")) == (
+        "runs/base/finetune", "8", "5")
+    assert flag(first, "--teacher") == "runs/base/ppo_cylinders_000/best.pt"
+    assert flag(first, "--resume") is None
+    # iterations 5-8: from the first stage's model_4, in a directory of its own
+    assert (flag(second, "--out"), flag(second, "--num-envs"), flag(second, "--iterations"),
+            flag(second, "--resume")) == ("runs/base/finetune_to9_envs16", "16", "4",
+                                          "runs/base/finetune/model_4.pt")
+    assert "--overwrite" in second
+    assert (project / "runs/base/finetune_to9_envs16/model_8.pt").is_file()
+    compare = next(call for call in calls if call[:2] == ["sim", "compare"])
+    assert compare[2] == "runs/base/finetune_to9_envs16/best"
+    # a rerun finds every stage finished
+    assert finetunes(run_script(project, FINETUNE_STAGES="5:8 9:16")) == []
+
+
+def test_an_interrupted_stage_resumes_its_own_latest_checkpoint(project):
+    run_script(project, FINETUNE_STAGES="5:8")
+    stage = project / "runs/base/finetune_to9_envs16"
+    stage.mkdir()
+    (stage / "model_6.pt").touch()
+    (resumed,) = finetunes(run_script(project, FINETUNE_STAGES="5:8 9:16"))
+    assert (flag(resumed, "--resume"), flag(resumed, "--iterations")) == (
+        str(stage.relative_to(project) / "model_6.pt"), "2")
+    assert "--overwrite" not in resumed
+
+
+def test_one_stage_is_the_single_fine_tune_of_finetune_iterations(project):
+    (call,) = finetunes(run_script(project, FINETUNE_ITERATIONS="4"))
+    assert (flag(call, "--out"), flag(call, "--num-envs"), flag(call, "--iterations")) == (
+        "runs/base/finetune", "1024", "4")
+
+
+@pytest.mark.parametrize("stages", ["9:16 5:8", "5", "5:x"])
+def test_a_malformed_stage_list_is_refused_before_anything_trains(project, stages):
+    result = script(project, FINETUNE_STAGES=stages)
+    assert result.returncode == 2
+    assert "FINETUNE_STAGES entry" in result.stderr and "END:ENVS" in result.stderr
+    assert not (project / "calls.txt").exists()  # refused before any stage ran
