@@ -40,7 +40,7 @@
 #                checkpoint in a directory of its own (a run keeps one environment); replaces
 #                FINETUNE_ITERATIONS and FINETUNE_ENVS; the evaluation uses the last stage's
 #                best. The kept student (policies/cylinders_issue_student) was
-#                FINETUNE_STAGES="281:1024 421:2048" (docs/base_policy.md)
+#                FINETUNE_STAGES="281:1024 431:2048 456:4096" (docs/base_policy.md)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
