@@ -53,8 +53,8 @@
 #     WARM_START=policies/gap_reference/model_1949.pt EPISODES=64 INIT=policies/base_policy \
 #     ROUNDS=4 DAGGER_ENVS=32 BETA=0.7 RUNS=runs/spec scripts/train_base_policy.sh
 # Then: cp -r "$RUNS/dagger/best" (with a fine-tune, its last stage's best; the script's
-# last line names it) to policies/base_policy, or its best_fp16 (float16 weights run in float32, half the size,
-# outputs within 2e-3 of fp32)
+# last line names it) to policies/base_policy, or its best_fp16 (float16 weights run in
+# float32, half the size, outputs within 2e-3 of fp32)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 episodes=${EPISODES:-96}
@@ -90,7 +90,7 @@ if ((${#finetune_stages[@]} > 0)); then
     for stage in "${finetune_stages[@]}"; do
         if [[ ! $stage =~ ^[0-9]+:[0-9]+$ ]] || ((${stage%%:*} <= stage_end)); then
             echo "FINETUNE_STAGES entry '$stage': give END:ENVS with END above the previous" \
-                 "stage's (e.g. \"281:1024 421:2048\")" >&2
+                 "stage's (e.g. \"281:1024 431:2048 456:4096\")" >&2
             exit 2
         fi
         stage_end=${stage%%:*}
