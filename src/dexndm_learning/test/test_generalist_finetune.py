@@ -181,3 +181,38 @@ def test_the_actor_can_learn_at_a_fixed_rate_of_its_own(tmp_path, teacher):
                              actor_learning_rate=2e-6))
     faster = torch.load(out / "model_4.pt", weights_only=False)["optimizer_state_dict"]
     assert [group["lr"] for group in faster["param_groups"]] == [3e-4, 2e-6]
+
+
+def test_a_fine_tunes_checkpoint_is_scored_on_the_controllers_observation(tmp_path, teacher):
+    from dexndm_learning.ppo.specialist import Specialist
+    from dexndm_learning.ppo.transfer import TransferConfig, measure_transfer
+
+    out = tmp_path / "fine_tune"
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(out), iterations=2,
+                             steps_per_env=4, env=ppo_env("small_cylinders", num_envs=8,
+                                                          episode_length=20, **SMALL),
+                             generalist=str(BASE), teacher=str(teacher), save_interval=1))
+    bundle = export_generalist(out / "model_1.pt", load_bundle(BASE, "base_policy"),
+                               tmp_path / "bundle")
+    network, _ = load_network(bundle, "base_policy")
+    specialist = Specialist(out / "model_1.pt", num_envs=4)
+    try:
+        observations = specialist.env.get_observations()
+        # the actor sees what the controller feeds the base policy, and acts as its export
+        np.testing.assert_array_equal(observations["policy"].numpy(),
+                                      GeneralistOnEnv(bundle).observation(specialist.env.env)
+                                      .astype(np.float32))
+        torch.testing.assert_close(torch.clamp(specialist.act(observations), -1, 1),
+                                   network(observations["policy"]))
+    finally:
+        specialist.close()
+    result = measure_transfer(TransferConfig(str(out / "model_1.pt"), (550.0,), episodes=2),
+                              progress=lambda _: None)
+    assert [row["episodes"] for row in result["runs"].values()] == [2, 2]
+    # the actor's size and layout come from the fine-tuned bundle: a run without it is refused
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    run = (moved / "run.yaml").read_text().replace(str(BASE), str(tmp_path / "gone"))
+    (moved / "run.yaml").write_text(run)
+    with pytest.raises(DexndmError, match="fine-tunes the generalist"):
+        Specialist(moved / "model_1.pt", num_envs=2)

@@ -19,6 +19,7 @@ import yaml
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_DT
+from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.rotations import world_to_hand
 from dexndm_control.settings import from_mapping
 from dexndm_control.transitions import INITIAL_TARGET, Episode
@@ -50,9 +51,33 @@ def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvCon
     return env_config(run["category"], **values)
 
 
+def fine_tuned_generalist(checkpoint: Path) -> tuple[dict, ObservationLayout] | None:
+    """For a checkpoint of a `train ppo --generalist` run: its actor's rsl-rl config and the
+    proprioceptive observation it acts on, both from the bundle the run fine-tuned (run.yaml's
+    ``generalist``); None for an oracle specialist."""
+    run_file = checkpoint.parent / "run.yaml"
+    if not run_file.is_file():
+        return None
+    bundle = (yaml.safe_load(run_file.read_text()).get("config") or {}).get("generalist")
+    if not bundle:
+        return None
+    if not Path(bundle).is_dir():
+        raise DexndmError(f"{checkpoint} fine-tunes the generalist {bundle} (its run.yaml), which "
+                          "is not there: run from the directory the run was started in, or "
+                          "restore that bundle (its size and observation layout come from it)")
+    from dexndm_learning.ppo.generalist_actor import actor_config, load_generalist
+
+    network, loaded = load_generalist(bundle)
+    # the action noise is the checkpoint's own (loaded with the actor); inference uses the mean
+    return (actor_config(network, init_std=1.0),
+            ObservationLayout.from_dict(loaded.info["layout"]))
+
+
 class Specialist:
     """A checkpoint's actor on a RotationVecEnv, deterministic (the Gaussian's mean); with
-    ``critic=True`` also its critic (``runner.alg.critic``), for checks of its values."""
+    ``critic=True`` also its critic (``runner.alg.critic``), for checks of its values. A
+    checkpoint of a `train ppo --generalist` fine-tune acts on the proprioceptive observation the
+    controller builds, as it was trained."""
 
     def __init__(self, checkpoint: str | Path, critic: bool = False, **env_overrides) -> None:
         from rsl_rl.runners import OnPolicyRunner
@@ -62,10 +87,14 @@ class Specialist:
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
             raise DexndmError(f"no checkpoint at {checkpoint}")
-        self.env = RotationVecEnv(specialist_env_config(checkpoint, **env_overrides))
+        generalist = fine_tuned_generalist(checkpoint)
+        self.env = RotationVecEnv(specialist_env_config(checkpoint, **env_overrides),
+                                  generalist_layout=generalist[1] if generalist else None)
         try:
+            models = {"actor": generalist[0]} if generalist else {}
             with contextlib.redirect_stdout(io.StringIO()):  # rsl-rl prints both networks
-                self.runner = OnPolicyRunner(self.env, ppo_config(), log_dir=None, device="cpu")
+                self.runner = OnPolicyRunner(self.env, ppo_config(**models), log_dir=None,
+                                             device="cpu")
             # the actor is all inference needs: shipped checkpoints may carry nothing else
             self.runner.load(str(checkpoint), load_cfg={"actor": True, "critic": critic},
                              map_location="cpu")
