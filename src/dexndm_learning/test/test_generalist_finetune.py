@@ -216,3 +216,6 @@ def test_a_fine_tunes_checkpoint_is_scored_on_the_controllers_observation(tmp_pa
     (moved / "run.yaml").write_text(run)
     with pytest.raises(DexndmError, match="fine-tunes the generalist"):
         Specialist(moved / "model_1.pt", num_envs=2)
+    (moved / "run.yaml").unlink()  # env.yaml alone: the environment, not the actor
+    with pytest.raises(DexndmError, match="run.yaml is not beside it"):
+        Specialist(moved / "model_1.pt", num_envs=2)

@@ -105,6 +105,10 @@ class Specialist:
                 raise DexndmError(f"{checkpoint} holds no {missing.removesuffix('_state_dict')} "
                                   "(shipped checkpoints keep only the actor): give a model_N.pt "
                                   "of a `dexndm train ppo` run") from None
+            if generalist is None and "mlp.network." in str(error):
+                raise DexndmError(f"{checkpoint} is a `train ppo --generalist` checkpoint whose "
+                                  "run.yaml is not beside it: keep it in its run directory "
+                                  "(run.yaml names the bundle its actor comes from)") from None
             raise
         self.policy = self.runner.get_inference_policy(device="cpu")
         self.checkpoint = checkpoint
