@@ -5,7 +5,8 @@ Metrics per episode (dexndm_sim/rewards.py): RotR (sum of w.k), RotP (mean |w x 
 held / 400), Rot (radians about the axis). Goal-oriented success (GO Succ): a random goal
 orientation is drawn, the commanded axis is the axis of the relative rotation, and the episode
 succeeds if the object ends within 0.1 pi of the goal. Results: mean +- std over seeds, JSON and a
-printed table.
+printed table. ``--hold-still`` scores the same starts with no policy (every grasp's targets
+held): the floor a policy's TTF is read against, as some searched grasps drop the object alone.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from dexndm_sim.wrist import random_quaternion, wrist_quaternion
 
 @dataclass
 class EvalConfig:
-    policy: str = setting(help="base_policy bundle directory")
+    policy: str | None = setting(None, help="base_policy bundle directory (none with "
+                                            "--hold-still)")
     categories: tuple[str, ...] = ("cylinders",)
     objects_per_category: int = setting(2, flag="--objects", help="objects per category")
     wrists: tuple[str, ...] = ("palm_up",)
@@ -52,6 +54,37 @@ class EvalConfig:
                                              "each from a grasp of that search drawn at random "
                                              "(2: 24 episodes for two objects, three searches, "
                                              "+-z)")
+    hold_still: bool = setting(False, help="no policy: hold each start grasp's targets, to see "
+                                           "how long the grasps alone keep the object (the "
+                                           "same starts a policy is scored from)")
+
+    def __post_init__(self) -> None:
+        if self.hold_still and (self.policy or self.residual):
+            raise DexndmError("--hold-still scores the start grasps without a policy: drop the "
+                              "policy (and --residual), or drop --hold-still")
+        if not self.hold_still and not self.policy:
+            raise DexndmError("name the base_policy bundle to evaluate (e.g. "
+                              "policies/base_policy), or pass --hold-still to score the start "
+                              "grasps alone")
+        if self.episodes_per_axis < 1:
+            raise DexndmError(f"--episodes-per-axis must be at least 1 (got "
+                              f"{self.episodes_per_axis})")
+
+
+@dataclass(frozen=True)
+class HeldTarget:
+    target: np.ndarray
+
+
+class HoldStill:
+    """The controller's place in an episode with no policy: every step commands the targets the
+    start grasp was found with (``--hold-still``)."""
+
+    def reset(self, q: np.ndarray, target: np.ndarray) -> None:
+        self.target = np.asarray(target, dtype=float).copy()
+
+    def step(self, q: np.ndarray, wrist_quat: np.ndarray, axis: np.ndarray) -> HeldTarget:
+        return HeldTarget(self.target)
 
 
 def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, float]:
@@ -63,7 +96,7 @@ def _relative_axis(current: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, f
     return (vector / norm if norm > 1e-9 else np.array([0.0, 0.0, 1.0])), angle
 
 
-def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
+def run_episode(hand: SimHand, runtime: PolicyRuntime | HoldStill, cache, wrist: np.ndarray,
                 axis: np.ndarray | None, steps: int, rng: np.random.Generator,
                 on_step=None, grasp: int | None = None) -> dict:
     """One episode from grasp ``grasp`` of ``cache`` (default: a random one); ``on_step(hand)``
@@ -95,10 +128,8 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime, cache, wrist: np.ndarray,
 
 
 def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
-    if config.episodes_per_axis < 1:
-        raise DexndmError(f"--episodes-per-axis must be at least 1 (got "
-                          f"{config.episodes_per_axis})")
-    runtime = PolicyRuntime(config.policy, config.residual, max_step=1.0)
+    runtime = (HoldStill() if config.hold_still
+               else PolicyRuntime(config.policy, config.residual, max_step=1.0))
     profile = get_profile(config.profile, **config.profile_params)
     # every profile starts from the training sim's grasps: a direct-transfer comparison runs the
     # same start states, as a deployed policy starts from the grasp it was trained with

@@ -10,7 +10,19 @@ import pytest
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.rotations import axis_angle_quat, quat_multiply
-from dexndm_learning.evaluation import EvalConfig, _relative_axis, evaluate_policy
+from dexndm_learning.evaluation import (
+    EvalConfig,
+    HoldStill,
+    _relative_axis,
+    evaluate_policy,
+    run_episode,
+)
+from dexndm_sim.grasps import load_or_generate
+from dexndm_sim.objects import generate_category
+from dexndm_sim.profiles import get_profile
+from dexndm_sim.scene import SceneConfig
+from dexndm_sim.sim_hand import SimHand
+from dexndm_sim.wrist import wrist_quaternion
 
 POLICY = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
 
@@ -52,3 +64,29 @@ def test_relative_axis_of_a_known_rotation():
     goal = quat_multiply(axis_angle_quat(np.array([0.0, 1.0, 0.0]), 0.7), start)
     axis, angle = _relative_axis(start, goal)
     assert np.allclose(axis, [0.0, 1.0, 0.0]) and np.isclose(angle, 0.7)
+
+
+def test_hold_still_scores_the_policys_starts_without_a_policy():
+    common = dict(categories=("small_cylinders",), objects_per_category=1, wrists=("palm_up",),
+                  axes="z", seeds=(0, 1), steps=40, episodes_per_axis=1)
+    policy = evaluate_policy(EvalConfig(str(POLICY), **common))["episodes"]
+    held = evaluate_policy(EvalConfig(hold_still=True, **common))
+    assert held["config"]["hold_still"] and held["config"]["policy"] is None
+    # the same starts, drawn by the same generator
+    assert [(e["seed"], e["axis"], e["grasp"]) for e in held["episodes"]] == [
+        (e["seed"], e["axis"], e["grasp"]) for e in policy]
+    # every searched grasp held for 1.5 s with gravity on: held 2 s more, none drops
+    assert all(e["time_to_fall"] == 1.0 for e in held["episodes"])
+    # nothing acts on the commanded axis: the same start about -z turns exactly the opposite
+    hand = SimHand(SceneConfig(tuple(wrist_quaternion("palm_up")), get_profile("nominal"),
+                               "fast", generate_category("small_cylinders")[0]))
+    cache = load_or_generate(generate_category("small_cylinders")[0],
+                             wrist_quaternion("palm_up"), get_profile("nominal"), wanted=4)
+    turns = [run_episode(hand, HoldStill(), cache, wrist_quaternion("palm_up"),
+                         np.array([0.0, 0.0, sign]), 40, np.random.default_rng(0),
+                         grasp=3)["radians"] for sign in (1.0, -1.0)]
+    assert turns[0] != 0.0 and turns[1] == -turns[0]
+    with pytest.raises(DexndmError, match="--hold-still scores the start grasps without a policy"):
+        EvalConfig(str(POLICY), hold_still=True, **common)
+    with pytest.raises(DexndmError, match="name the base_policy bundle to evaluate"):
+        EvalConfig(**common)
