@@ -90,6 +90,17 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path):
                              iterations=1, env=env, steps_per_env=4, fall_penalty=5.0,
                              resume=first["checkpoint"]))
     assert yaml.safe_load((tmp_path / "wider" / "env.yaml").read_text())["reward"]["fall"] == 5.0
+    # a run made before a setting existed resumes: its env.yaml lacks it, the run had its default
+    older = yaml.safe_load(saved_env)
+    del older["min_grasp_hold"]
+    (tmp_path / "run" / "env.yaml").write_text(yaml.safe_dump(older))
+    train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
+                             iterations=1, env=env, steps_per_env=4,
+                             resume=str(tmp_path / "run" / "model_2.pt")))
+    with pytest.raises(DexndmError, match=r"min_grasp_hold 0\.0 -> 5\.0"):
+        train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
+                                 iterations=1, env=dataclasses.replace(env, min_grasp_hold=5.0),
+                                 steps_per_env=4, resume=str(tmp_path / "run" / "model_3.pt")))
 
 
 def test_fall_penalty_overrides_only_the_fall_term_and_travels_in_env_yaml(tmp_path):

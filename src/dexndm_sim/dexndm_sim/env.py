@@ -21,7 +21,13 @@ from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPP
 from dexndm_control.rotations import quat_to_matrix, world_to_hand
 from dexndm_control.settings import setting
 from dexndm_sim.axes import axis_set
-from dexndm_sim.grasps import GraspCache, load_gait_states, load_or_generate, move_with_palm
+from dexndm_sim.grasps import (
+    GraspCache,
+    hold_steps,
+    load_gait_states,
+    load_or_generate,
+    move_with_palm,
+)
 from dexndm_sim.hand_batch import HandBatch
 from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, randomize_physics
 from dexndm_sim.profiles import get_profile
@@ -90,6 +96,11 @@ class RotationEnvConfig:
     grasp_seeds: tuple[int, ...] = setting((), help="grasp searches (seeds) whose grasps "
                                                     "episodes start from, grasps-per-object "
                                                     "each (default: the environment's seed)")
+    # some searched grasps drop the object on their own within seconds (docs/base_policy.md);
+    # episodes from them teach holding, not rotating. 0 keeps every grasp (and the random stream)
+    min_grasp_hold: float = setting(0.0, help="seconds a start grasp must keep the object with "
+                                              "the hand held still (measured once per grasp at "
+                                              "the search wrist); 0: every searched grasp")
     # states recorded mid-rotation by a specialist (`dexndm train gait-states`): episodes that
     # start inside the gait practise it from many of its phases, not only from the grasps it
     # begins at. Training only: evaluations and rollouts start from searched grasps
@@ -118,6 +129,9 @@ class RotationEnvConfig:
             raise DexndmError("--mass-range and --friction-range are drawn from every episode: "
                              "leave them out with --no-randomize-physics (each object keeps its "
                              "own)")
+        if not 0.0 <= self.min_grasp_hold <= self.episode_length * CONTROL_DT:
+            raise DexndmError(f"--min-grasp-hold is in seconds of an episode: give 0-"
+                              f"{self.episode_length * CONTROL_DT:g}")
         if not 0.0 <= self.gait_state_share <= 1.0:
             raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)
@@ -148,18 +162,27 @@ class BatchedRotationEnv:
             load_or_generate(obj, grasp_wrist, grasp_profile, config.preset, grasp_cache_dir,
                              wanted=config.grasps_per_object, seed=seed)
             for seed in config.grasp_seeds or (config.seed,)]) for obj in objects}
-        self.unheld_objects = [obj.name for obj in objects if len(caches[obj.name]) == 0]
-        held = [obj for obj in objects if len(caches[obj.name]) > 0]
+        # the grasps each object's episodes may start from (indices into its cache)
+        starts = {obj.name: self._start_choices(obj, caches[obj.name], grasp_wrist,
+                                                grasp_profile, grasp_cache_dir)
+                  for obj in objects}
+        self.unheld_objects = [obj.name for obj in objects if len(starts[obj.name]) == 0]
+        held = [obj for obj in objects if len(starts[obj.name]) > 0]
+        holds = (f" for {config.min_grasp_hold:g} s (--min-grasp-hold)"
+                 if config.min_grasp_hold > 0 else "")
         if not held:
             raise RuntimeError(f"no grasp holds any of {[o.name for o in objects]} at "
-                               f"{config.grasp_wrist}; try another grasp_wrist or object_seed")
+                               f"{config.grasp_wrist}{holds}; try another grasp_wrist, "
+                               "object_seed or more grasp seeds")
         if self.unheld_objects:
             warnings.warn(f"no grasp holds {', '.join(self.unheld_objects)} at "
-                          f"{config.grasp_wrist}: left out of the environment", stacklevel=2)
+                          f"{config.grasp_wrist}{holds}: left out of the environment",
+                          stacklevel=2)
         self.objects = [held[i % len(held)] for i in range(config.num_envs)]
         self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj,
                                           state_sensors=True)) for obj in self.objects]
         self.grasps: list[GraspCache] = [caches[obj.name] for obj in self.objects]
+        self.start_choices: list[np.ndarray] = [starts[obj.name] for obj in self.objects]
         gait = load_gait_states(config.gait_states, [obj.name for obj in held])
         self.gait_states: list[GraspCache | None] = [gait.get(obj.name) for obj in self.objects]
         self.axes = axis_set(config.axes)
@@ -189,6 +212,18 @@ class BatchedRotationEnv:
             ("contacts", (4, 4)))}
         self.reset_all()
 
+    def _start_choices(self, obj: ObjectSpec, cache: GraspCache, grasp_wrist: np.ndarray,
+                       grasp_profile, cache_dir) -> np.ndarray:
+        """Indices of ``cache``'s grasps episodes start from: all of them, or with
+        ``min_grasp_hold`` those that keep the object that long held still under the profile
+        they were searched in (a direct-transfer measurement keeps its starts)."""
+        if self.config.min_grasp_hold <= 0 or len(cache) == 0:
+            return np.arange(len(cache))
+        held = hold_steps(obj, grasp_wrist, cache, grasp_profile, self.config.preset,
+                          self.config.episode_length, self.config.fall_distance, cache_dir)
+        needed = round(self.config.min_grasp_hold / CONTROL_DT)
+        return np.flatnonzero(held >= needed)
+
     # -- reset -----------------------------------------------------------------------------------
 
     def reset_all(self) -> dict[str, np.ndarray]:
@@ -213,7 +248,11 @@ class BatchedRotationEnv:
         from_gait = gait is not None and self.rng.random() < config.gait_state_share
         if from_gait:
             cache = gait
-        pick = self.rng.integers(len(cache))
+        if from_gait:
+            pick = self.rng.integers(len(cache))
+        else:  # the same draw as from all grasps when every grasp may start an episode
+            choices = self.start_choices[env]
+            pick = choices[self.rng.integers(len(choices))]
         self.start_grasp[env] = GAIT_STATE_START if from_gait else pick
         # the cached pose is in the world frame of the search wrist: carried with the palm
         object_pos, object_quat = move_with_palm(cache.object_pos[pick], cache.object_quat[pick],

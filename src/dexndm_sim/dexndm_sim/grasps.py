@@ -7,6 +7,11 @@ gravity on and keep the grasp if the object stays put and still sits in the hand
 is searched again with its start moved out along the palm normal until it clears the fingers.
 Caches are .npz files reused across runs, keyed by everything the result depends on (the compiled
 scene, the profile, the search's seed, size and GRASP_SEARCH_VERSION).
+
+The search's 1.5 s hold keeps some grasps whose object is still sliding out (from a few of
+them, held still, it falls within a second of the episode's start). ``hold_steps`` measures how
+long each grasp keeps the object when an episode starts from it and the hand holds its targets;
+an environment can start only from grasps that hold long enough (``min_grasp_hold``).
 """
 
 from __future__ import annotations
@@ -165,6 +170,43 @@ def load_or_generate(obj: ObjectSpec, wrist_quat, profile: HardwareProfile,
     cache = generate_grasps(obj, wrist_quat, profile, preset, wanted=wanted, seed=seed)
     cache.save(path)
     return cache
+
+
+def hold_steps(obj: ObjectSpec, wrist_quat, cache: GraspCache, profile: HardwareProfile,
+               preset: str, steps: int, fall_distance: float,
+               cache_dir: Path | None = None) -> np.ndarray:
+    """Per grasp of ``cache`` (searched at ``wrist_quat``): how many control steps, at most
+    ``steps``, an episode from the grasp (reset, one settling step) lasts when the hand holds
+    its targets, the step the object falls on (farther than ``fall_distance`` from where the
+    settled grasp held it) included, as TTF counts.
+    Measured once per grasp set, physics and criterion and kept beside the grasp caches."""
+    scene = build_scene(SceneConfig(tuple(wrist_quat), profile, preset, obj)).model
+    buffer = np.zeros(mujoco.mj_sizeModel(scene), dtype=np.uint8)
+    mujoco.mj_saveModel(scene, None, buffer)
+    criterion = json.dumps({"steps": steps, "fall_distance": fall_distance,
+                            "profile": profile.to_dict()}, sort_keys=True)
+    digest = hashlib.sha256(buffer.tobytes() + criterion.encode() + b"".join(
+        np.ascontiguousarray(getattr(cache, name), dtype=float).tobytes()
+        for name in ("q", "target", "object_pos", "object_quat"))).hexdigest()[:12]
+    path = (cache_dir or default_cache_dir()) / "holds" / f"{obj.name}-{digest}.npy"
+    if path.is_file():
+        return np.load(path)
+    hand = SimHand(SceneConfig(tuple(wrist_quat), profile, preset, obj))
+    held = np.zeros(len(cache), dtype=int)
+    for i in range(len(cache)):
+        hand.reset(cache.q[i], cache.object_pos[i], cache.object_quat[i])
+        hand.control_step(cache.target[i])  # the settling step every episode starts with
+        point = hand.object_pose()[0]
+        while held[i] < steps:
+            hand.control_step(cache.target[i])
+            held[i] += 1
+            if np.linalg.norm(hand.object_pose()[0] - point) > fall_distance:
+                break
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    np.save(tmp, held)
+    tmp.replace(path)
+    return held
 
 
 def move_with_palm(object_pos: np.ndarray, object_quat: np.ndarray, from_wrist: np.ndarray,

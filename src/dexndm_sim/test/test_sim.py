@@ -15,7 +15,7 @@ from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
 from dexndm_control.rotations import quat_to_matrix
 from dexndm_sim.axes import axis_set, thirty_two_axes
 from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
-from dexndm_sim.grasps import cache_key, generate_grasps
+from dexndm_sim.grasps import cache_key, generate_grasps, hold_steps
 from dexndm_sim.model import figures
 from dexndm_sim.objects import CATEGORIES, TRAINING_CATEGORIES, generate_category
 from dexndm_sim.profiles import TABLE17_MASSES, nominal, real
@@ -334,3 +334,51 @@ def test_virtual_hand_launch_writes_the_calibrated_goal_current():
     launch = Path(__file__).resolve().parents[3] / "launch" / "leap_hand.launch.xml"
     args = {a.get("name"): a.get("default") for a in ElementTree.parse(launch).iter("arg")}
     assert float(args["virtual_goal_current_ma"]) == DEFAULT_GOAL_CURRENT_MA
+
+
+def test_episodes_start_only_from_grasps_that_keep_the_object_held_still(tmp_path):
+    """small_cylinders_000's third search (seed 2, 8 wanted, 7 found at palm up) keeps grasps
+    whose object is still sliding out when the search's 1.5 s hold ends (measured): held still,
+    an episode from grasp 4 drops it within 0.2 s, one from grasp 5 keeps it all 20 s."""
+    obj = generate_category("small_cylinders")[0]
+    config = RotationEnvConfig(num_envs=7, categories=("small_cylinders",), objects=(obj.name,),
+                               grasp_wrist="palm_up", grasp_seeds=(2,), grasps_per_object=8,
+                               randomize_physics=False, disturbance_probability=0.0,
+                               fall_distance=0.06, threads=1)
+    env = BatchedRotationEnv(config, tmp_path)
+    try:
+        held = hold_steps(obj, CANONICAL["palm_up"], env.grasps[0], env.profile, "fast", 400,
+                          0.06, tmp_path)
+        assert len(held) == 7 and held[4] < 4 and held[5] == 400
+        # the measurement is the environment's own episode with zero actions: the same grasps
+        # drop the object, a few steps apart at most (the batched hands step in native code,
+        # and a sliding object grows floating-point differences)
+        outcomes: dict[int, tuple[int, float]] = {}
+        zero = np.zeros((config.num_envs, 16))
+        while len(outcomes) < config.num_envs:
+            for record in env.step(zero)[3]["episodes"]:
+                outcomes.setdefault(record["env"], (record["grasp"],
+                                                    record["metrics"].time_to_fall))
+        for grasp, time_to_fall in outcomes.values():
+            assert (time_to_fall == 1.0) == (held[grasp] == 400)
+            assert abs(time_to_fall * 400 - held[grasp]) <= 3
+    finally:
+        env.close()
+    picky = BatchedRotationEnv(replace(config, min_grasp_hold=5.0), tmp_path)
+    try:
+        np.testing.assert_array_equal(picky.start_choices[0], np.flatnonzero(held >= 100))
+        assert 4 not in picky.start_choices[0] and 5 in picky.start_choices[0]
+        for _ in range(3):
+            picky.reset_all()
+            assert set(picky.start_grasp) <= set(np.flatnonzero(held >= 100))
+    finally:
+        picky.close()
+    # a direct-transfer measurement keeps its starts: held still where they were searched
+    real_hand = BatchedRotationEnv(replace(config, min_grasp_hold=5.0, profile="real",
+                                           grasp_profile="nominal"), tmp_path)
+    try:
+        np.testing.assert_array_equal(real_hand.start_choices[0], np.flatnonzero(held >= 100))
+    finally:
+        real_hand.close()
+    with pytest.raises(DexndmError, match="--min-grasp-hold is in seconds of an episode"):
+        replace(config, min_grasp_hold=25.0)

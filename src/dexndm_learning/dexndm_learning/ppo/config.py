@@ -56,7 +56,8 @@ CATEGORY_ENVS: dict[str, dict] = {
 # RotationEnvConfig); the rest come from the category (CATEGORY_ENVS, TRAINING_REWARD).
 PPO_ENV_OPTIONS = ("num_envs", "wrists", "axes", "profile", "objects", "randomize_physics",
                    "observe_physics", "mass_range", "friction_range", "grasp_wrist",
-                   "grasps_per_object", "grasp_seeds", "gait_states", "gait_state_share")
+                   "grasps_per_object", "grasp_seeds", "min_grasp_hold", "gait_states",
+                   "gait_state_share")
 PPO_ENV_DEFAULTS = {"num_envs": 128}
 
 

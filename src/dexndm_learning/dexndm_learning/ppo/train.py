@@ -292,7 +292,9 @@ def _refuse_changed_environment(env_file: Path, environment: dict) -> None:
     earlier ones (and is rarely what a resume without the run's flags means)."""
     if not env_file.is_file():
         return
-    saved = _flatten(yaml.safe_load(env_file.read_text()) or {})
+    # a setting added after the run was made is absent from its env.yaml: the run had its default
+    saved = {**_flatten(asdict(RotationEnvConfig())),
+             **_flatten(yaml.safe_load(env_file.read_text()) or {})}
     now = _flatten(environment)
     changed = [f"{key} {saved.get(key)!r} -> {now.get(key)!r}"
                for key in sorted(set(saved) | set(now)) if saved.get(key) != now.get(key)]

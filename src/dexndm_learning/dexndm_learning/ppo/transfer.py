@@ -37,6 +37,10 @@ class TransferConfig:
     grasp_seeds: tuple[int, ...] = setting((), help="grasp searches to start from, e.g. held-out "
                                                     "ones (default: the training environment's; "
                                                     "without grasp seeds there, --seed's)")
+    min_grasp_hold: float | None = setting(None, help="start only from grasps that keep the "
+                                                      "object this long held still, s (default: "
+                                                      "the training environment's; 0: every "
+                                                      "searched grasp)")
     per_grasp: bool = setting(False, help="also print the outcome from each start grasp (--out's "
                                           "JSON always has it, under per_start)")
 
@@ -130,6 +134,8 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
     common: dict = {"num_envs": config.episodes, "seed": config.seed}
     if config.grasp_seeds:
         common["grasp_seeds"] = tuple(config.grasp_seeds)
+    if config.min_grasp_hold is not None:
+        common["min_grasp_hold"] = config.min_grasp_hold
     runs: dict[str, dict] = {}
     specialist = Specialist(config.checkpoint, **common)
     training_profile = specialist.env.env.config.profile
