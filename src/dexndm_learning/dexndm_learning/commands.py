@@ -36,7 +36,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                                      "steps: hours on CPU, a GPU backend for paper scale.")
     add_arguments(ppo, PPOTrainConfig)
     add_arguments(ppo, RotationEnvConfig, only=PPO_ENV_OPTIONS,
-                  defaults={**PPO_ENV_DEFAULTS, "grasp_wrist": None},
+                  defaults={**PPO_ENV_DEFAULTS, "grasp_wrist": None, "categories": None},
                   metavars={"objects": "NAME", "mass_range": ("MIN", "MAX"),
                             "friction_range": ("MIN", "MAX")})
     bc = sub.add_parser("bc", help="behaviour-clone the generalist from simulated rollouts",

@@ -253,3 +253,25 @@ def test_observed_physics_come_last_and_widen_a_warm_started_actor(tmp_path):
     assert torch.equal(warm[:, :204], old) and not warm[:, 204:].any()  # acts as it did
     saved = yaml.safe_load((tmp_path / "warm" / "env.yaml").read_text())
     assert saved["observe_physics"] is True  # rollouts and evaluations rebuild the 209 inputs
+
+
+def test_a_run_holds_the_objects_of_every_category_it_names(tmp_path):
+    """A generalist is fine-tuned on several categories at once: --categories widens the run
+    past --category, which names it; the environment travels in env.yaml."""
+    from dexndm_learning.ppo.specialist import specialist_env_config
+    from dexndm_sim.env import BatchedRotationEnv
+
+    env = ppo_env("small_cylinders", num_envs=4, categories=("small_cylinders", "cylinders"),
+                  objects=("small_cylinders_000", "cylinders_000"), grasps_per_object=2)
+    assert env.grasp_wrist == "palm_up" and env.reward == TRAINING_REWARD
+    result = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
+                                      iterations=1, env=env, steps_per_env=2))
+    saved = specialist_env_config(result["checkpoint"])
+    assert saved.categories == ("small_cylinders", "cylinders") and saved == env
+    built = BatchedRotationEnv(dataclasses.replace(saved, threads=1))
+    try:
+        assert [o.name for o in built.objects] == ["small_cylinders_000", "cylinders_000"] * 2
+    finally:
+        built.close()
+    with pytest.raises(DexndmError, match="do not include --category irregular"):
+        PPOTrainConfig(category="irregular", out=str(tmp_path / "other"), env=env)

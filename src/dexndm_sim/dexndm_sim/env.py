@@ -49,7 +49,10 @@ FALL_DISTANCE = 0.08  # m from the grasp point: the object has fallen
 @dataclass
 class RotationEnvConfig:
     num_envs: int = 16
-    categories: tuple[str, ...] = ("cylinders",)
+    categories: tuple[str, ...] = setting(("cylinders",), help="object categories (paper Table "
+                                                          "14) whose objects episodes hold "
+                                                          "(train ppo: --category's alone "
+                                                          "unless given)")
     object_seed: int = 0
     objects: tuple[str, ...] = setting((), help="only these objects of the categories (e.g. "
                                                 "cylinders_004); default: all of them")
