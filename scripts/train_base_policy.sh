@@ -30,9 +30,11 @@
 #   EPISODES     surviving rollout episodes kept per specialist
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
-#   FINETUNE_ITERATIONS  PPO fine-tuning of the DAgger student in its teacher's environment
-#                (`train ppo --generalist`, one SPECIALISTS entry that is not "reference";
-#                default 0: off); FINETUNE_ENVS (1024), FINETUNE_RATE (the actor's fixed rate,
+#   FINETUNE_ITERATIONS  PPO fine-tuning of the DAgger student in its teachers' environment
+#                (`train ppo --generalist`: every SPECIALISTS entry, none "reference", all
+#                whole categories or all single objects; several run as one environment over
+#                their categories, the first teacher's critic starting it; default 0: off);
+#                FINETUNE_ENVS (1024), FINETUNE_RATE (the actor's fixed rate,
 #                5e-6), FINETUNE_STD (0.05), FINETUNE_WARMUP (critic-only iterations, 10,
 #                counted in FINETUNE_ITERATIONS); the evaluation and the fp16 bundle then use its best
 #   FINETUNE_STAGES  the fine-tune as stages of growing batch, "END:ENVS ..." (END: iterations
@@ -81,9 +83,19 @@ if ((${#finetune_stages[@]} == 0)) && ((${FINETUNE_ITERATIONS:-0} > 0)); then
     finetune_stages=("$FINETUNE_ITERATIONS:${FINETUNE_ENVS:-1024}")
 fi
 if ((${#finetune_stages[@]} > 0)); then
-    if ((${#specialists[@]} != 1)) || [[ ${specialists[0]} == reference ]]; then
-        echo "FINETUNE_ITERATIONS or FINETUNE_STAGES needs one SPECIALISTS entry trained here" \
-             "(its critic starts the fine-tune; shipped checkpoints hold only the actor)" >&2
+    with_object=0
+    for specialist in "${specialists[@]}"; do
+        if [[ $specialist == reference ]]; then
+            echo "FINETUNE_ITERATIONS or FINETUNE_STAGES needs every SPECIALISTS entry trained" \
+                 "here, not \"reference\" (a teacher's critic starts the fine-tune; shipped" \
+                 "checkpoints hold only the actor)" >&2
+            exit 2
+        fi
+        [[ $specialist == *:* ]] && with_object=$((with_object + 1))
+    done
+    if ((with_object != 0 && with_object != ${#specialists[@]})); then
+        echo "FINETUNE_ITERATIONS or FINETUNE_STAGES: give SPECIALISTS as all whole categories" \
+             "or all CATEGORY:OBJECT entries (the fine-tune runs on exactly their objects)" >&2
         exit 2
     fi
     stage_end=0
@@ -170,15 +182,22 @@ if [[ ! -d $runs/dagger/best ]]; then
 fi
 final=$runs/dagger
 if ((${#finetune_stages[@]} > 0)); then
-    finetune_objects=()
-    [[ $first == *:* ]] && finetune_objects=(--objects "${first#*:}")
+    # one environment over every teacher's objects (or whole categories)
+    finetune_categories=() finetune_objects=()
+    for specialist in "${specialists[@]}"; do
+        [[ " ${finetune_categories[*]} " == *" ${specialist%%:*} "* ]] ||
+            finetune_categories+=("${specialist%%:*}")
+        [[ $specialist == *:* ]] && finetune_objects+=("${specialist#*:}")
+    done
+    ((${#finetune_objects[@]} > 0)) && finetune_objects=(--objects "${finetune_objects[@]}")
     previous_end=0 previous_run=""
     for stage in "${finetune_stages[@]}"; do
         stage_end=${stage%%:*} stage_envs=${stage#*:}
         # the first stage keeps the single-stage name, so FINETUNE_ITERATIONS runs resume here
         stage_run=$runs/finetune
         [[ -n $previous_run ]] && stage_run=$runs/finetune_to${stage_end}_envs$stage_envs
-        finetune_flags=(--category "${first%%:*}" --out "$stage_run"
+        finetune_flags=(--category "${first%%:*}" --categories "${finetune_categories[@]}"
+                        --out "$stage_run"
                         --generalist "$runs/dagger/best" --eval-episodes "$eval_episodes"
                         "${finetune_objects[@]}" "${env_flags[@]:2}" --num-envs "$stage_envs")
         last=$(latest "$stage_run")

@@ -121,3 +121,26 @@ def test_a_malformed_stage_list_is_refused_before_anything_trains(project, stage
     assert result.returncode == 2
     assert "FINETUNE_STAGES entry" in result.stderr and "END:ENVS" in result.stderr
     assert not (project / "calls.txt").exists()  # refused before any stage ran
+
+
+def test_several_teachers_are_fine_tuned_as_one_environment_over_their_objects(project):
+    (call,) = finetunes(run_script(
+        project, SPECIALISTS="cylinders:cylinders_000 small_cylinders:small_cylinders_001",
+        FINETUNE_ITERATIONS="4"))
+    assert flag(call, "--category") == "cylinders"
+    categories = call[call.index("--categories") + 1:call.index("--out")]
+    assert categories == ["cylinders", "small_cylinders"]
+    objects = call[call.index("--objects") + 1:]
+    assert objects[:2] == ["cylinders_000", "small_cylinders_001"]
+    assert flag(call, "--teacher") == "runs/base/ppo_cylinders_000/best.pt"  # the first's critic
+
+
+@pytest.mark.parametrize(("specialists", "message"), [
+    ("reference cylinders:cylinders_000", 'not "reference"'),
+    ("cylinders small_cylinders:small_cylinders_001", "all whole categories"),
+])
+def test_a_fine_tune_it_cannot_build_is_refused_before_anything_trains(project, specialists,
+                                                                       message):
+    result = script(project, SPECIALISTS=specialists, FINETUNE_ITERATIONS="4")
+    assert result.returncode == 2 and message in result.stderr
+    assert not (project / "calls.txt").exists()
