@@ -251,7 +251,6 @@ class BatchedRotationEnv:
         from_gait = gait is not None and self.rng.random() < config.gait_state_share
         if from_gait:
             cache = gait
-        if from_gait:
             pick = self.rng.integers(len(cache))
         else:  # the same draw as from all grasps when every grasp may start an episode
             choices = self.start_choices[env]

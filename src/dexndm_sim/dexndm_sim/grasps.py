@@ -85,13 +85,19 @@ def cache_key(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str
               wanted: int, seed: int) -> str:
     """Everything the search's result depends on: the compiled scene (hand, object, wrist,
     profile parameters, solver), the profile's control law, the search settings and version."""
+    blob = json.dumps({"search": GRASP_SEARCH_VERSION, "profile": profile.to_dict(),
+                       "wanted": wanted, "seed": seed}, sort_keys=True)
+    digest = hashlib.sha256(_scene_bytes(obj, wrist_quat, profile, preset)
+                            + blob.encode()).hexdigest()[:12]
+    return f"{obj.name}-{digest}"
+
+
+def _scene_bytes(obj: ObjectSpec, wrist_quat, profile: HardwareProfile, preset: str) -> bytes:
+    """The compiled scene, serialised: what a result simulated in it depends on."""
     model = build_scene(SceneConfig(tuple(wrist_quat), profile, preset, obj)).model
     buffer = np.zeros(mujoco.mj_sizeModel(model), dtype=np.uint8)
     mujoco.mj_saveModel(model, None, buffer)
-    blob = json.dumps({"search": GRASP_SEARCH_VERSION, "profile": profile.to_dict(),
-                       "wanted": wanted, "seed": seed}, sort_keys=True)
-    digest = hashlib.sha256(buffer.tobytes() + blob.encode()).hexdigest()[:12]
-    return f"{obj.name}-{digest}"
+    return buffer.tobytes()
 
 
 def clear_start(hand: SimHand, point: np.ndarray, quat: np.ndarray, q: np.ndarray,
@@ -180,14 +186,12 @@ def hold_steps(obj: ObjectSpec, wrist_quat, cache: GraspCache, profile: Hardware
     its targets, the step the object falls on (farther than ``fall_distance`` from where the
     settled grasp held it) included, as TTF counts.
     Measured once per grasp set, physics and criterion and kept beside the grasp caches."""
-    scene = build_scene(SceneConfig(tuple(wrist_quat), profile, preset, obj)).model
-    buffer = np.zeros(mujoco.mj_sizeModel(scene), dtype=np.uint8)
-    mujoco.mj_saveModel(scene, None, buffer)
     criterion = json.dumps({"steps": steps, "fall_distance": fall_distance,
                             "profile": profile.to_dict()}, sort_keys=True)
-    digest = hashlib.sha256(buffer.tobytes() + criterion.encode() + b"".join(
-        np.ascontiguousarray(getattr(cache, name), dtype=float).tobytes()
-        for name in ("q", "target", "object_pos", "object_quat"))).hexdigest()[:12]
+    grasps = b"".join(np.ascontiguousarray(getattr(cache, name), dtype=float).tobytes()
+                      for name in ("q", "target", "object_pos", "object_quat"))
+    digest = hashlib.sha256(_scene_bytes(obj, wrist_quat, profile, preset) + criterion.encode()
+                            + grasps).hexdigest()[:12]
     path = (cache_dir or default_cache_dir()) / "holds" / f"{obj.name}-{digest}.npy"
     if path.is_file():
         return np.load(path)
