@@ -166,10 +166,10 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                             for name in names:
                                 entry[name].append(float(metrics[name]))
     # mean +- std over the cell's episodes
-    summary = {key: {name: [float(np.mean(v)), float(np.std(v))] for name, v in values.items()
-                     if v} for key, values in rows.items()}
-    result = {"config": asdict(config), "results": summary, "skipped": skipped,
-              "episodes": episodes}
+    summary = {key: {name: _mean_std(v) for name, v in values.items() if v}
+               for key, values in rows.items()}
+    result = {"config": asdict(config), "results": summary, "per_object": per_object(episodes),
+              "skipped": skipped, "episodes": episodes}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
     return result
@@ -224,6 +224,26 @@ def render_episode(policy: str, out: str | Path, category: str | None = None,
             "grasp": grasp_index, "metrics": metrics}
 
 
+def per_object(episodes: list[dict]) -> dict[str, dict[str, dict]]:
+    """Per set, per object: Rot and TTF mean +- std, episodes and the share that dropped it.
+
+    A set's mean can hide one object that never turns (the cylinder cell's two objects differ
+    by 4 rad); this is where that shows."""
+    grouped: dict[str, dict[str, list[dict]]] = {}
+    for episode in episodes:
+        grouped.setdefault(episode["set"], {}).setdefault(episode["object"], []).append(episode)
+    return {key: {name: {"radians": _mean_std([e["radians"] for e in rows]),
+                         "time_to_fall": _mean_std([e["time_to_fall"] for e in rows]),
+                         "episodes": len(rows),
+                         "drops": float(np.mean([e["time_to_fall"] < 1.0 for e in rows]))}
+                  for name, rows in objects.items()}
+            for key, objects in grouped.items()}
+
+
+def _mean_std(values: list[float]) -> list[float]:
+    return [float(np.mean(values)), float(np.std(values))]
+
+
 def format_results(result: dict) -> str:
     lines = [f"{'category/wrist':<28} {'RotR':>15} {'RotP':>13} {'TTF':>13} {'Rot [rad]':>15}"]
     for key, values in result["results"].items():
@@ -233,5 +253,10 @@ def format_results(result: dict) -> str:
         if "goal_success" in values:
             line += f"  GO {values['goal_success'][0]:.2f}"
         lines.append(line)
+        for name, row in result.get("per_object", {}).get(key, {}).items():
+            lines.append(f"  {name:<26} {'':>15} {'':>13} "
+                         f"{row['time_to_fall'][0]:>6.2f} +- {row['time_to_fall'][1]:.2f} "
+                         f"{row['radians'][0]:>6.2f} +- {row['radians'][1]:.2f}"
+                         f"  ({row['episodes']} ep., {row['drops']:.0%} dropped)")
     lines += [f"skipped {entry}" for entry in result.get("skipped", [])]
     return "\n".join(lines)

@@ -15,6 +15,8 @@ from dexndm_learning.evaluation import (
     HoldStill,
     _relative_axis,
     evaluate_policy,
+    format_results,
+    per_object,
     run_episode,
 )
 from dexndm_sim.grasps import load_or_generate
@@ -44,6 +46,12 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     radians = [e["radians"] for e in episodes]
     assert np.isclose(entry["radians"][0], np.mean(radians))  # mean +- std over the episodes
     assert np.isclose(entry["radians"][1], np.std(radians)) and entry["radians"][1] > 0
+    # one object: its per-object row is the set's own numbers, with its episodes and drops
+    row = result["per_object"]["small_cylinders/palm_up"]["small_cylinders_000"]
+    assert row["radians"] == entry["radians"] and row["time_to_fall"] == entry["time_to_fall"]
+    dropped = sum(e["time_to_fall"] < 1.0 for e in episodes)
+    assert row["episodes"] == 8 and row["drops"] == dropped / 8
+    assert "small_cylinders_000" in format_results(result)
     # one episode per axis is the first round of two: the same starts and the same episodes
     once = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                       (0, 1), 40, episodes_per_axis=1))["episodes"]
@@ -57,6 +65,16 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     # the object 0.27 rad, nowhere near a random orientation: no success, exactly 0 of 1
     go = goal["results"]["small_cylinders/palm_up"]
     assert go["goal_success"] == [0.0, 0.0] and go["time_to_fall"] == [1.0, 0.0]
+
+
+def test_per_object_splits_a_set_by_object():
+    episodes = [{"set": "cylinders/palm_up", "object": name, "radians": rad, "time_to_fall": ttf}
+                for name, rad, ttf in [("a", 6.0, 1.0), ("a", 2.0, 0.5), ("b", 1.0, 1.0)]]
+    rows = per_object(episodes)["cylinders/palm_up"]
+    assert rows["a"] == {"radians": [4.0, 2.0], "time_to_fall": [0.75, 0.25], "episodes": 2,
+                         "drops": 0.5}
+    assert rows["b"] == {"radians": [1.0, 0.0], "time_to_fall": [1.0, 0.0], "episodes": 1,
+                         "drops": 0.0}
 
 
 def test_relative_axis_of_a_known_rotation():
