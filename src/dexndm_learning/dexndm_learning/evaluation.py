@@ -23,6 +23,7 @@ from dexndm_control.hand import CONTROL_DT
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import quat_conjugate, quat_multiply, world_to_hand
 from dexndm_control.settings import setting
+from dexndm_learning.runs import measured_with
 from dexndm_sim.axes import axis_set
 from dexndm_sim.env import FALL_DISTANCE
 from dexndm_sim.grasps import load_or_generate
@@ -168,7 +169,8 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     # mean +- std over the cell's episodes
     summary = {key: {name: _mean_std(v) for name, v in values.items() if v}
                for key, values in rows.items()}
-    result = {"config": asdict(config), "results": summary, "per_object": per_object(episodes),
+    result = {"config": asdict(config), "measured_with": measured_with(),
+              "results": summary, "per_object": per_object(episodes),
               "skipped": skipped, "episodes": episodes}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))

@@ -52,6 +52,7 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     dropped = sum(e["time_to_fall"] < 1.0 for e in episodes)
     assert row["episodes"] == 8 and row["drops"] == dropped / 8
     assert "small_cylinders_000" in format_results(result)
+    assert result["measured_with"]["cpu"] and result["measured_with"]["mujoco"]
     # one episode per axis is the first round of two: the same starts and the same episodes
     once = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                       (0, 1), 40, episodes_per_axis=1))["episodes"]

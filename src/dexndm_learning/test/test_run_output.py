@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
+import mujoco
 import pytest
 import torch
+import yaml
 
 from dexndm_control.policy.bundle import load_bundle
 from dexndm_control.transitions import write_shard
@@ -42,6 +45,10 @@ def test_the_corrected_retry_runs_after_a_failed_start(tmp_path):
                     "--epochs", "1", "--window", "4", "--device", "cpu", "--no-progress")
     assert retry.returncode == 0, retry.stderr[-2000:]
     assert (out / "run.yaml").is_file() and (out / "best").is_dir()
+    # where it ran: the commit, the libraries and the processor (chaotic episodes differ by CPU)
+    record = yaml.safe_load((out / "run.yaml").read_text())
+    assert record["mujoco"] == mujoco.__version__ and record["torch"] == str(torch.__version__)
+    assert record["cpu"] and record["machine"] == platform.machine() and record["git_commit"]
     again = _dexndm("train", "dynamics", "--data", str(tmp_path / "data"), "--out", str(out))
     assert again.returncode == 2 and "exists and is not empty" in again.stderr
 
