@@ -275,3 +275,32 @@ def test_a_run_holds_the_objects_of_every_category_it_names(tmp_path):
         built.close()
     with pytest.raises(DexndmError, match="do not include --category irregular"):
         PPOTrainConfig(category="irregular", out=str(tmp_path / "other"), env=env)
+
+
+def test_category_shares_split_the_batch_and_not_the_evaluation(tmp_path):
+    """--category-shares 3 1: three environments in four hold the first category's objects
+    (round-robin within it); the checkpoint evaluations still score every object alike."""
+    from dexndm_learning.ppo.best_checkpoint import CheckpointEvaluation
+    from dexndm_learning.ppo.specialist import specialist_env_config
+    from dexndm_sim.env import BatchedRotationEnv
+
+    env = ppo_env("small_cylinders", num_envs=8, categories=("small_cylinders", "cylinders"),
+                  category_shares=(3.0, 1.0), grasps_per_object=2,
+                  objects=("small_cylinders_000", "small_cylinders_001", "cylinders_000"))
+    result = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
+                                      iterations=1, env=env, steps_per_env=2))
+    saved = specialist_env_config(result["checkpoint"])
+    assert saved.category_shares == (3.0, 1.0) and saved == env
+    built = BatchedRotationEnv(dataclasses.replace(saved, threads=1))
+    try:
+        names = [o.name for o in built.objects]
+        assert names == ["small_cylinders_000", "small_cylinders_001"] * 3 + ["cylinders_000"] * 2
+    finally:
+        built.close()
+    evaluation = CheckpointEvaluation(env, 6, tmp_path / "eval")
+    assert evaluation.environment.category_shares == () and evaluation.environment.num_envs == 6
+    with pytest.raises(DexndmError, match="raise --num-envs or that category's share"):
+        BatchedRotationEnv(dataclasses.replace(saved, threads=1, category_shares=(20.0, 1.0)))
+    for shares in ((1.0,), (1.0, 0.0)):
+        with pytest.raises(DexndmError, match="--category-shares takes one positive share per"):
+            dataclasses.replace(env, category_shares=shares)

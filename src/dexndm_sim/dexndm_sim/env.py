@@ -53,6 +53,13 @@ class RotationEnvConfig:
                                                           "14) whose objects episodes hold "
                                                           "(train ppo: --category's alone "
                                                           "unless given)")
+    # in one network the easier category takes the gradient (two-category fine-tune: the small
+    # cylinders rose, the cylinders did not; docs/base_policy.md); shares give a category more
+    # of the batch. Evaluations still score every object equally
+    category_shares: tuple[float, ...] = setting((), help="share of the environments for each "
+                                                          "of --categories, in their order "
+                                                          "(e.g. 3 1); default: every object "
+                                                          "alike")
     object_seed: int = 0
     objects: tuple[str, ...] = setting((), help="only these objects of the categories (e.g. "
                                                 "cylinders_004); default: all of them")
@@ -135,6 +142,11 @@ class RotationEnvConfig:
         if not 0.0 <= self.min_grasp_hold <= self.episode_length * CONTROL_DT:
             raise DexndmError(f"--min-grasp-hold is in seconds of an episode: give 0-"
                               f"{self.episode_length * CONTROL_DT:g}")
+        if self.category_shares and (len(self.category_shares) != len(self.categories)
+                                     or min(self.category_shares) <= 0):
+            raise DexndmError(f"--category-shares takes one positive share per --categories "
+                              f"entry ({len(self.categories)}: {' '.join(self.categories)}); "
+                              f"got {list(self.category_shares)}")
         if not 0.0 <= self.gait_state_share <= 1.0:
             raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)
@@ -181,7 +193,7 @@ class BatchedRotationEnv:
             warnings.warn(f"no grasp holds {', '.join(self.unheld_objects)} at "
                           f"{config.grasp_wrist}{holds}: left out of the environment",
                           stacklevel=2)
-        self.objects = [held[i % len(held)] for i in range(config.num_envs)]
+        self.objects = self._assign_objects(held)
         self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj,
                                           state_sensors=True)) for obj in self.objects]
         self.grasps: list[GraspCache] = [caches[obj.name] for obj in self.objects]
@@ -226,6 +238,30 @@ class BatchedRotationEnv:
                           self.config.episode_length, self.config.fall_distance, cache_dir)
         needed = round(self.config.min_grasp_hold / CONTROL_DT)
         return np.flatnonzero(held >= needed)
+
+    def _assign_objects(self, held: list[ObjectSpec]) -> list[ObjectSpec]:
+        """Each environment's object: round-robin over ``held``, or, with category shares, each
+        category's share of the environments round-robin over its own objects."""
+        config = self.config
+        if not config.category_shares:
+            return [held[i % len(held)] for i in range(config.num_envs)]
+        exact = np.array(config.category_shares) / sum(config.category_shares) * config.num_envs
+        counts = np.floor(exact).astype(int)
+        # the environments that rounding leaves over go to the largest remainders
+        counts[np.argsort(counts - exact)[:config.num_envs - counts.sum()]] += 1
+        if counts.min() == 0:
+            raise DexndmError(f"{config.num_envs} environments leave a category of "
+                              f"--category-shares {list(config.category_shares)} without one: "
+                              f"raise --num-envs or that category's share")
+        assigned: list[ObjectSpec] = []
+        for category, count in zip(config.categories, counts, strict=True):
+            mine = [obj for obj in held if obj.category == category]
+            if not mine:
+                raise DexndmError(f"--category-shares gives {category} environments, but no "
+                                  f"grasp holds any of its objects: leave it out of "
+                                  f"--categories")
+            assigned += [mine[i % len(mine)] for i in range(count)]
+        return assigned
 
     # -- reset -----------------------------------------------------------------------------------
 

@@ -42,7 +42,8 @@ class CheckpointEvaluation:
                  on_best: Callable[[Path], None] | None = None) -> None:
         """``resumed``: the run continues in ``out`` and keeps its best; otherwise what an
         earlier run left there (--overwrite) is removed."""
-        self.environment = replace(environment, num_envs=episodes)
+        # every object alike, whatever share of the training batch its category had
+        self.environment = replace(environment, num_envs=episodes, category_shares=())
         self.generalist_layout = generalist_layout
         self.on_best = on_best
         self.out = Path(out)
