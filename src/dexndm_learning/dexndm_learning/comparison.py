@@ -28,13 +28,9 @@ from dexndm_control.hand import LOWER, UPPER
 from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
+from dexndm_learning.outcomes import METRICS, outcome_summary
 from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
-from dexndm_learning.ppo.transfer import (
-    METRICS,
-    episode_outcomes,
-    first_episodes,
-    outcome_summary,
-)
+from dexndm_learning.ppo.transfer import episode_outcomes, first_episodes
 
 
 @dataclass

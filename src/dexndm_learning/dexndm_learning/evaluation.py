@@ -23,6 +23,7 @@ from dexndm_control.hand import CONTROL_DT
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import quat_conjugate, quat_multiply, world_to_hand
 from dexndm_control.settings import setting
+from dexndm_learning.outcomes import METRICS, outcome_summary, per_object
 from dexndm_learning.runs import measured_with
 from dexndm_sim.axes import axis_set
 from dexndm_sim.env import FALL_DISTANCE
@@ -112,6 +113,7 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime | HoldStill, cache, wrist:
     axis_in_hand = world_to_hand(axis, wrist)  # what the controller is commanded
     start = cache.object_pos[pick]
     along, off = [], []
+    fell = False
     for _ in range(steps):
         target = runtime.step(hand.q, wrist, axis_in_hand).target
         hand.control_step(target)
@@ -120,12 +122,13 @@ def run_episode(hand: SimHand, runtime: PolicyRuntime | HoldStill, cache, wrist:
         _, omega = hand.object_velocity()
         along.append(float(omega @ axis))
         off.append(float(np.abs(np.cross(omega, axis)).sum()))
-        if np.linalg.norm(hand.object_pose()[0] - start) > FALL_DISTANCE:
+        fell = bool(np.linalg.norm(hand.object_pose()[0] - start) > FALL_DISTANCE)
+        if fell:
             break
     final = angular_distance(hand.object_pose()[1], goal) if goal is not None else None
     return {**asdict(episode_metrics(np.array(along), np.array(off), CONTROL_DT, steps,
                                      None if final is None else float(final))),
-            "grasp": int(pick)}
+            "fell": fell, "grasp": int(pick)}
 
 
 def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
@@ -136,11 +139,8 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     # same start states, as a deployed policy starts from the grasp it was trained with
     grasp_profile = get_profile("nominal")
     axes = axis_set(config.axes)
-    rows: dict[str, dict[str, list[float]]] = {}
     episodes: list[dict] = []  # every episode: where it started and how it went
     skipped: list[str] = []
-    names = ["rot_reward", "rot_penalty", "time_to_fall", "radians"]
-    names += ["goal_success"] if config.goal_oriented else []
     for category in config.categories:
         for obj in generate_category(category)[:config.objects_per_category]:
             for label in config.wrists:
@@ -153,9 +153,6 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                         continue
                     hand = SimHand(SceneConfig(tuple(wrist), profile, "fast", obj))
                     key = f"{category}/{label}"
-                    entry = rows.setdefault(key, {"rot_reward": [], "rot_penalty": [],
-                                                  "time_to_fall": [], "radians": [],
-                                                  "goal_success": []})
                     # all axes once, then again: the first round is the same whatever the count
                     for _ in range(config.episodes_per_axis):
                         for axis in ([None] if config.goal_oriented else axes):
@@ -164,13 +161,13 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                             episodes.append({"set": key, "object": obj.name, "seed": seed,
                                              "axis": None if axis is None
                                              else list(map(float, axis)), **metrics})
-                            for name in names:
-                                entry[name].append(float(metrics[name]))
-    # mean +- std over the cell's episodes
-    summary = {key: {name: _mean_std(v) for name, v in values.items() if v}
-               for key, values in rows.items()}
+    sets = {key: set_outcomes(episodes, key) for key in dict.fromkeys(e["set"] for e in episodes)}
+    # mean +- std over each set's episodes, and over each object's within it
+    summary = {key: {**outcome_summary(outcomes), **_goal_success(outcomes)}
+               for key, outcomes in sets.items()}
     result = {"config": asdict(config), "measured_with": measured_with(),
-              "results": summary, "per_object": per_object(episodes),
+              "results": summary,
+              "per_object": {key: per_object(outcomes) for key, outcomes in sets.items()},
               "skipped": skipped, "episodes": episodes}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
@@ -226,31 +223,25 @@ def render_episode(policy: str, out: str | Path, category: str | None = None,
             "grasp": grasp_index, "metrics": metrics}
 
 
-def per_object(episodes: list[dict]) -> dict[str, dict[str, dict]]:
-    """Per set, per object: Rot and TTF mean +- std, episodes and the share that dropped it.
-
-    A set's mean can hide one object that never turns (the cylinder cell's two objects differ
-    by 4 rad); this is where that shows."""
-    grouped: dict[str, dict[str, list[dict]]] = {}
-    for episode in episodes:
-        grouped.setdefault(episode["set"], {}).setdefault(episode["object"], []).append(episode)
-    return {key: {name: {"radians": _mean_std([e["radians"] for e in rows]),
-                         "time_to_fall": _mean_std([e["time_to_fall"] for e in rows]),
-                         "episodes": len(rows),
-                         "drops": float(np.mean([e["time_to_fall"] < 1.0 for e in rows]))}
-                  for name, rows in objects.items()}
-            for key, objects in grouped.items()}
+def set_outcomes(episodes: list[dict], key: str) -> dict[str, np.ndarray]:
+    """One set's episodes as the outcome arrays dexndm_learning.outcomes summarises."""
+    mine = [episode for episode in episodes if episode["set"] == key]
+    names = [*METRICS, "fell", "object"] + (["goal_success"] if mine[0]["goal_success"]
+                                            is not None else [])
+    return {name: np.array([episode[name] for episode in mine]) for name in names}
 
 
-def _mean_std(values: list[float]) -> list[float]:
-    return [float(np.mean(values)), float(np.std(values))]
+def _goal_success(outcomes: dict[str, np.ndarray]) -> dict:
+    if "goal_success" not in outcomes:
+        return {}
+    success = outcomes["goal_success"].astype(float)
+    return {"goal_success": [float(success.mean()), float(success.std())]}
 
 
 def format_results(result: dict) -> str:
     lines = [f"{'category/wrist':<28} {'RotR':>15} {'RotP':>13} {'TTF':>13} {'Rot [rad]':>15}"]
     for key, values in result["results"].items():
-        cells = [f"{values[n][0]:.2f} +- {values[n][1]:.2f}"
-                 for n in ("rot_reward", "rot_penalty", "time_to_fall", "radians")]
+        cells = [f"{values[n][0]:.2f} +- {values[n][1]:.2f}" for n in METRICS]
         line = f"{key:<28} {cells[0]:>15} {cells[1]:>13} {cells[2]:>13} {cells[3]:>15}"
         if "goal_success" in values:
             line += f"  GO {values['goal_success'][0]:.2f}"

@@ -16,9 +16,10 @@ from dexndm_learning.evaluation import (
     _relative_axis,
     evaluate_policy,
     format_results,
-    per_object,
     run_episode,
+    set_outcomes,
 )
+from dexndm_learning.outcomes import outcome_summary, per_object
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import get_profile
@@ -34,7 +35,8 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     result = evaluate_policy(EvalConfig(str(POLICY), ("small_cylinders",), 1, ("palm_up",), "z",
                                         (0, 1), 40, episodes_per_axis=2), out)
     entry = result["results"]["small_cylinders/palm_up"]
-    assert set(entry) == {"rot_reward", "rot_penalty", "time_to_fall", "radians"}
+    assert set(entry) == {"rot_reward", "rot_penalty", "time_to_fall", "radians", "drops",
+                          "episodes"}
     assert 0.0 < entry["time_to_fall"][0] <= 1.0 and entry["time_to_fall"][1] >= 0.0
     assert json.loads(out.read_text())["results"] == result["results"]
     # one object, seeds 0 and 1, +z and -z twice: eight episodes, each naming its start
@@ -49,8 +51,10 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     # one object: its per-object row is the set's own numbers, with its episodes and drops
     row = result["per_object"]["small_cylinders/palm_up"]["small_cylinders_000"]
     assert row["radians"] == entry["radians"] and row["time_to_fall"] == entry["time_to_fall"]
-    dropped = sum(e["time_to_fall"] < 1.0 for e in episodes)
-    assert row["episodes"] == 8 and row["drops"] == dropped / 8
+    dropped = sum(e["fell"] for e in episodes)
+    assert dropped == sum(e["time_to_fall"] < 1.0 for e in episodes)  # none on its last step
+    assert row["episodes"] == entry["episodes"] == 8
+    assert row["drops"] == entry["drops"] == dropped / 8
     assert "small_cylinders_000" in format_results(result)
     assert result["measured_with"]["cpu"] and result["measured_with"]["mujoco"]
     # one episode per axis is the first round of two: the same starts and the same episodes
@@ -68,14 +72,28 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     assert go["goal_success"] == [0.0, 0.0] and go["time_to_fall"] == [1.0, 0.0]
 
 
-def test_per_object_splits_a_set_by_object():
-    episodes = [{"set": "cylinders/palm_up", "object": name, "radians": rad, "time_to_fall": ttf}
-                for name, rad, ttf in [("a", 6.0, 1.0), ("a", 2.0, 0.5), ("b", 1.0, 1.0)]]
-    rows = per_object(episodes)["cylinders/palm_up"]
-    assert rows["a"] == {"radians": [4.0, 2.0], "time_to_fall": [0.75, 0.25], "episodes": 2,
-                         "drops": 0.5}
-    assert rows["b"] == {"radians": [1.0, 0.0], "time_to_fall": [1.0, 0.0], "episodes": 1,
-                         "drops": 0.0}
+def test_a_sets_episodes_become_the_outcomes_every_report_summarises():
+    def episode(key, name, rad, ttf, fell, goal=None):
+        return {"set": key, "object": name, "radians": rad, "time_to_fall": ttf, "fell": fell,
+                "rot_reward": 10 * rad, "rot_penalty": 0.1, "goal_success": goal, "grasp": 0}
+
+    # the third episode dropped the object on its last step: held the whole time, still a drop
+    episodes = [episode("cylinders/palm_up", "a", 6.0, 1.0, False),
+                episode("cylinders/palm_up", "a", 2.0, 0.5, True),
+                episode("cylinders/palm_up", "b", 1.0, 1.0, True),
+                episode("cuboids/palm_up", "c", 0.5, 1.0, False)]
+    outcomes = set_outcomes(episodes, "cylinders/palm_up")
+    assert list(outcomes["object"]) == ["a", "a", "b"] and "goal_success" not in outcomes
+    cell = outcome_summary(outcomes)
+    assert cell["radians"] == pytest.approx([3.0, np.std([6.0, 2.0, 1.0])])
+    assert cell["drops"] == pytest.approx(2 / 3) and cell["episodes"] == 3
+    rows = per_object(outcomes)
+    assert rows["a"]["radians"] == [4.0, 2.0] and rows["a"]["time_to_fall"] == [0.75, 0.25]
+    assert rows["a"]["episodes"] == 2 and rows["a"]["drops"] == 0.5
+    assert rows["b"]["radians"] == [1.0, 0.0] and rows["b"]["drops"] == 1.0
+    goal = set_outcomes([episode("s", "a", 0.1, 1.0, False, True),
+                         episode("s", "a", 0.2, 1.0, False, False)], "s")
+    assert list(goal["goal_success"]) == [True, False]
 
 
 def test_relative_axis_of_a_known_rotation():

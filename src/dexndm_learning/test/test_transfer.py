@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from dexndm_control.errors import DexndmError
+from dexndm_learning.outcomes import per_object, per_start
 from dexndm_learning.ppo.transfer import (
     TransferConfig,
     format_transfer,
     kept_share,
     measure_transfer,
-    per_object,
-    per_start,
 )
 
 REFERENCE = Path(__file__).resolve().parents[3] / "policies" / "gap_reference" / "model_1949.pt"

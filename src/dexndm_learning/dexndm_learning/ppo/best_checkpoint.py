@@ -24,7 +24,8 @@ import torch
 from rsl_rl.runners import OnPolicyRunner
 
 from dexndm_control.policy.observation import ObservationLayout
-from dexndm_learning.ppo.transfer import first_episodes, outcome_summary, per_object, per_start
+from dexndm_learning.outcomes import outcome_summary, per_object, per_start
+from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_sim.env import RotationEnvConfig
 

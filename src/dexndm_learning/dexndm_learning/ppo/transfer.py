@@ -20,9 +20,8 @@ import numpy as np
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.settings import setting
+from dexndm_learning.outcomes import outcome_summary, per_object, per_start
 from dexndm_learning.ppo.specialist import Specialist
-
-METRICS = ("rot_reward", "rot_penalty", "time_to_fall", "radians")  # paper section 4.1
 
 
 @dataclass
@@ -84,35 +83,6 @@ def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
     """A specialist's first episode in every environment."""
     return first_episodes(specialist.env, lambda vec_env: vec_env.step(specialist.act(
         vec_env.get_observations())))
-
-
-def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict:
-    """One table cell from per-episode outcomes (first_episodes): [mean, std] per metric, the
-    share of drops and the number of episodes."""
-    row = {name: [float(outcomes[name].mean()), float(outcomes[name].std())] for name in METRICS}
-    row["drops"] = float(outcomes["fell"].mean())
-    row["episodes"] = len(outcomes["radians"])
-    return row
-
-
-def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
-    """The same summary for each object's episodes (a category specialist's spread is mostly
-    between its objects), plus each object's episode count; objects in name order."""
-    return {name: _summary_where(outcomes, outcomes["object"] == name)
-            for name in sorted(set(outcomes["object"]))}
-
-
-def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
-    """The same summary for each start grasp, "OBJECT grasp N" (a specialist may rotate from a
-    few of its grasps only: docs/base_policy.md), in object and grasp order."""
-    starts = sorted(set(zip(outcomes["object"], outcomes["grasp"].tolist(), strict=True)))
-    return {f"{name} grasp {grasp}": _summary_where(
-        outcomes, (outcomes["object"] == name) & (outcomes["grasp"] == grasp))
-        for name, grasp in starts}
-
-
-def _summary_where(outcomes: dict[str, np.ndarray], mine: np.ndarray) -> dict:
-    return outcome_summary({name: value[mine] for name, value in outcomes.items()})
 
 
 def kept_share(real: np.ndarray, nominal: np.ndarray) -> tuple[float, float]:
