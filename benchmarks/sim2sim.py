@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--gap", default="real", help="the target profile")
     args = parser.parse_args()
 
-    from dexndm_learning.comparison import outcome_summary
+    from dexndm_learning.outcomes import outcome_summary
     from dexndm_learning.ppo.transfer import first_episodes
     from dexndm_learning.sim2sim import Sim2Sim, load_config
 

@@ -35,7 +35,8 @@ import numpy as np
 from dexndm_control.episode_plan import episode_noise, episode_seed
 from dexndm_control.hand import FINGERS
 from dexndm_control.transitions import write_shard
-from dexndm_learning.comparison import GeneralistOnEnv, outcome_summary
+from dexndm_learning.comparison import GeneralistOnEnv
+from dexndm_learning.outcomes import outcome_summary
 from dexndm_learning.ppo.specialist import specialist_env_config
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.ppo.vec_env import RotationVecEnv

@@ -28,8 +28,9 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.policy.networks import GeneralistPolicyNet
 from dexndm_control.settings import setting
 from dexndm_learning.bc import BUNDLE_KIND, bc_batch, policy_windows
-from dexndm_learning.comparison import GeneralistOnEnv, outcome_summary
+from dexndm_learning.comparison import GeneralistOnEnv
 from dexndm_learning.data import fingerprint, load_episodes
+from dexndm_learning.outcomes import outcome_summary
 from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.runs import prepare_output

@@ -470,7 +470,7 @@ class Sim2Sim:
         return results
 
     def _evaluate(self, directory: Path, upstream: dict) -> dict:
-        from dexndm_learning.comparison import outcome_summary
+        from dexndm_learning.outcomes import outcome_summary
         from dexndm_learning.ppo.transfer import first_episodes
 
         c = self.config
