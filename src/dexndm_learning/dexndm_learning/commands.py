@@ -48,7 +48,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                                         "it visits, each round trains on all data so far; "
                                         "OUT/best is the round with the most closed-loop "
                                         "rotation (a base_policy bundle).")
-    add_arguments(dagger, DaggerConfig, metavars={**_METAVARS, "teachers": "RUN/model_N.pt"})
+    add_arguments(dagger, DaggerConfig,
+                  metavars={**_METAVARS, "teachers": "RUN/model_N.pt[@OBJECT,...]"})
     gait = sub.add_parser("gait-states", help="record a specialist's states mid-rotation (start "
                                               "states for `train ppo --gait-states`)",
                           description="Rolls the specialist out deterministically, keeps "

@@ -29,14 +29,16 @@ from dexndm_control.policy.bundle import load_network
 from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
 from dexndm_learning.outcomes import METRICS, outcome_summary
-from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
+from dexndm_learning.ppo.specialist import teacher_entries
 from dexndm_learning.ppo.transfer import episode_outcomes, first_episodes
 
 
 @dataclass
 class CompareConfig:
     policy: str = setting(help="generalist: a base_policy bundle directory")
-    teachers: tuple[str, ...] = setting(help="specialist checkpoints (RUN/model_N.pt)")
+    teachers: tuple[str, ...] = setting(help="specialist checkpoints: RUN/model_N.pt (its whole "
+                                             "environment) or RUN/model_N.pt@OBJECT,OBJECT "
+                                             "(those objects only)")
     residual: str | None = setting(None, help="residual bundle on top of the generalist")
     profiles: tuple[str, ...] = setting(("nominal", "real"), help="profiles to evaluate under")
     episodes: int = setting(32, help="episodes per policy, teacher and profile")
@@ -127,25 +129,26 @@ def compare(config: CompareConfig, out: str | Path | None = None, progress=print
 
     generalist = GeneralistOnEnv(config.policy, config.residual)
     cells = []
-    for checkpoint in config.teachers:
-        trained = specialist_env_config(checkpoint)
+    for teacher_entry in teacher_entries(config.teachers):
+        trained = teacher_entry.env_config()
         for profile in config.profiles:
             overrides = {"num_envs": config.episodes, "disturbance_probability": 0.0,
                          "profile": profile, "grasp_profile": trained.profile}
             if config.seed is not None:
                 overrides["seed"] = config.seed
-            teacher = Specialist(checkpoint, **overrides)
+            teacher = teacher_entry.specialist(**overrides)
             try:
                 taught = episode_outcomes(teacher)
             finally:
                 teacher.close()
-            vec_env = RotationVecEnv(specialist_env_config(checkpoint, **overrides))
+            vec_env = RotationVecEnv(teacher_entry.env_config(**overrides))
             try:
                 student = first_episodes(vec_env, generalist.advance)
             finally:
                 vec_env.close()
             env = teacher.env.env.config
-            cell = {"teacher": str(checkpoint), "categories": list(env.categories),
+            cell = {"teacher": str(teacher_entry), "categories": list(env.categories),
+                    "objects": list(env.objects),
                     "wrists": list(env.wrists), "axes": env.axes, "profile": profile,
                     "teacher_result": outcome_summary(taught),
                     "generalist_result": outcome_summary(student)}
@@ -169,9 +172,15 @@ def _cell_text(row: dict) -> str:
             f"Rot {mean['radians']:5.2f} +- {std['radians']:4.2f}  drops {row['drops']:.0%}")
 
 
+def _set_name(cell: dict) -> str:
+    """The cell's categories, and its objects where the teacher's environment names some."""
+    objects = cell.get("objects") or []
+    return "+".join(cell["categories"]) + (f" ({', '.join(objects)})" if objects else "")
+
+
 def format_cell(cell: dict) -> str:
     share = cell["share_of_teacher"]
-    name = f"{'+'.join(cell['categories'])} {'+'.join(cell['wrists'])} {cell['axes']}"
+    name = f"{_set_name(cell)} {'+'.join(cell['wrists'])} {cell['axes']}"
     return (f"{name} [{cell['profile']}]\n  teacher     {_cell_text(cell['teacher_result'])}\n"
             f"  generalist  {_cell_text(cell['generalist_result'])}"
             + (f"  ({share:.0%} of teacher)" if share is not None else ""))
@@ -185,7 +194,7 @@ def markdown_table(result: dict) -> str:
         for who in ("teacher", "generalist"):
             row = cell[f"{who}_result"]
             values = [f"{row[n][0]:.2f} ± {row[n][1]:.2f}" for n in METRICS]
-            lines.append(f"| {'+'.join(cell['categories'])} | {'+'.join(cell['wrists'])} | "
+            lines.append(f"| {_set_name(cell)} | {'+'.join(cell['wrists'])} | "
                          f"{cell['axes']} | {cell['profile']} | {who} | "
                          + " | ".join(values) + f" | {row['drops']:.0%} |")
     return "\n".join(lines)

@@ -30,8 +30,8 @@ from dexndm_control.settings import setting
 from dexndm_learning.bc import BUNDLE_KIND, bc_batch, policy_windows
 from dexndm_learning.comparison import GeneralistOnEnv
 from dexndm_learning.data import fingerprint, load_episodes
-from dexndm_learning.outcomes import outcome_summary
-from dexndm_learning.ppo.specialist import Specialist, specialist_env_config
+from dexndm_learning.outcomes import outcome_summary, per_object
+from dexndm_learning.ppo.specialist import TeacherEntry, teacher_entries
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.runs import prepare_output
 from dexndm_learning.trainer import Evaluation, RunConfig, Task, start_run
@@ -40,7 +40,9 @@ from dexndm_learning.trainer import train as train_loop
 
 @dataclass(kw_only=True)
 class DaggerConfig(RunConfig):
-    teachers: tuple[str, ...] = setting(help="specialist checkpoints (RUN/model_N.pt) that label")
+    teachers: tuple[str, ...] = setting(help="specialist checkpoints that label: RUN/model_N.pt "
+                                             "(its whole environment) or "
+                                             "RUN/model_N.pt@OBJECT,OBJECT (those objects only)")
     init: str = setting(help="the behaviour-cloned student (a base_policy bundle) to start from")
     rounds: int = setting(4, help="collect-and-train rounds")
     envs: int = setting(64, help="environments per teacher while collecting")
@@ -62,11 +64,12 @@ class DaggerConfig(RunConfig):
 
 
 @torch.no_grad()
-def collect(student: GeneralistOnEnv, checkpoint: str, envs: int, steps: int, beta: float,
-            seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def collect(student: GeneralistOnEnv, teacher_entry: TeacherEntry | str, envs: int, steps: int,
+            beta: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(student observations, teacher actions clipped to [-1, 1]) on the states visited when
-    each step executes the teacher's action with probability ``beta``, else the student's."""
-    teacher = Specialist(checkpoint, num_envs=envs, seed=seed)
+    each step executes the teacher's action with probability ``beta``, else the student's; in
+    the teacher's environment, on the entry's objects if it names any."""
+    teacher = _entry(teacher_entry).specialist(num_envs=envs, seed=seed)
     rng = np.random.default_rng(seed)
     observations, labels = [], []
     student.network.eval()
@@ -85,17 +88,24 @@ def collect(student: GeneralistOnEnv, checkpoint: str, envs: int, steps: int, be
     return torch.cat(observations), torch.cat(labels)
 
 
-def closed_loop(student: GeneralistOnEnv, checkpoint: str, episodes: int, seed: int) -> dict:
-    """The student alone in the teacher's environment: RotR, RotP, TTF, Rot, drops."""
+def closed_loop(student: GeneralistOnEnv, teacher_entry: TeacherEntry | str, episodes: int,
+                seed: int) -> dict:
+    """The student alone in the teacher's environment (the entry's objects if it names any):
+    RotR, RotP, TTF, Rot, drops, and the same per object."""
     from dexndm_learning.ppo.vec_env import RotationVecEnv
 
     student.network.eval()
-    vec_env = RotationVecEnv(specialist_env_config(checkpoint, num_envs=episodes, seed=seed,
-                                                   disturbance_probability=0.0))
+    vec_env = RotationVecEnv(_entry(teacher_entry).env_config(
+        num_envs=episodes, seed=seed, disturbance_probability=0.0))
     try:
-        return outcome_summary(first_episodes(vec_env, student.advance))
+        outcomes = first_episodes(vec_env, student.advance)
+        return {**outcome_summary(outcomes), "per_object": per_object(outcomes)}
     finally:
         vec_env.close()
+
+
+def _entry(teacher: TeacherEntry | str) -> TeacherEntry:
+    return teacher if isinstance(teacher, TeacherEntry) else TeacherEntry.parse(teacher)
 
 
 @dataclass
@@ -118,6 +128,7 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
         raise DexndmError("DAgger collects in simulation on one process: run it without torchrun")
     if config.resume:
         raise DexndmError("train dagger does not resume: start a new run with --init OUT/best")
+    teachers = teacher_entries(config.teachers)
     student = GeneralistOnEnv(config.init)
     prepare_output(out, config, config.overwrite)
     policy: GeneralistPolicyNet = student.network
@@ -135,8 +146,8 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
     best_rotation, best_round = -np.inf, None
     for round_index in range(config.rounds):
         beta = config.beta ** round_index
-        for number, checkpoint in enumerate(config.teachers):
-            new_obs, new_labels = collect(student, checkpoint, config.envs, config.steps, beta,
+        for number, teacher in enumerate(teachers):
+            new_obs, new_labels = collect(student, teacher, config.envs, config.steps, beta,
                                           config.seed + 1000 * round_index + number)
             data.add(new_obs, new_labels, torch.arange(len(new_obs)) % config.envs < held_envs)
         train_index = torch.nonzero(~data.held_out).flatten()
@@ -148,8 +159,8 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
                         lambda: torch.optim.Adam(policy.parameters(), lr=config.lr)),
                    replace(config, out=str(round_out), overwrite=True), device, distributed,
                    round_out)
-        results = {checkpoint: closed_loop(student, checkpoint, config.eval_episodes,
-                                           config.seed) for checkpoint in config.teachers}
+        results = {str(teacher): closed_loop(student, teacher, config.eval_episodes,
+                                             config.seed) for teacher in teachers}
         rotation = float(np.mean([r["radians"][0] for r in results.values()]))
         rounds.append({"round": round_index, "beta": beta, "samples": len(data.obs),
                        "closed_loop": results, "mean_radians": rotation})

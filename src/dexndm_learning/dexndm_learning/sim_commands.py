@@ -26,7 +26,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     compare = sub.add_parser("compare", help="a generalist against its specialist teachers in "
                                              "their training environments (RotR, RotP, TTF, "
                                              "Rot, drops; JSON and a markdown table)")
-    add_arguments(compare, CompareConfig, positional=["policy"])
+    add_arguments(compare, CompareConfig, positional=["policy"],
+                  metavars={"teachers": "RUN/model_N.pt[@OBJECT,...]"})
     compare.add_argument("--out", default=None, help="JSON file for the results")
     render = sub.add_parser("render", help="render an episode of a base policy (PNG/MP4/GIF)")
     render.add_argument("policy", help="base_policy bundle directory")

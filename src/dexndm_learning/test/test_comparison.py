@@ -128,6 +128,13 @@ def test_compare_runs_teacher_and_generalist_from_the_same_starts(tmp_path):
     share = cell["generalist_result"]["radians"][0] / cell["teacher_result"]["radians"][0]
     assert cell["share_of_teacher"] == pytest.approx(share)
     assert json.loads(out.read_text())["cells"][0]["teacher_result"] == cell["teacher_result"]
-    assert "| cylinders | palm_up | z | nominal | generalist |" in markdown_table(result)
+    assert cell["objects"] == ["cylinders_004"]  # the teacher's environment names its object
+    assert ("| cylinders (cylinders_004) | palm_up | z | nominal | generalist |"
+            in markdown_table(result))
+    moved = compare(CompareConfig(str(POLICIES / "test_base_policy"),
+                                  (f"{REFERENCE}@cylinders_000",), profiles=("nominal",),
+                                  episodes=2), progress=lambda line: None)["cells"][0]
+    assert moved["objects"] == ["cylinders_000"]
+    assert moved["teacher"] == f"{REFERENCE}@cylinders_000"
     with pytest.raises(DexndmError, match="teachers"):
         CompareConfig("bundle", ())

@@ -14,8 +14,8 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_bundle, update_bundle_info
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_learning.comparison import GeneralistOnEnv
-from dexndm_learning.dagger import DaggerConfig, collect, train_dagger
-from dexndm_learning.ppo.specialist import Specialist
+from dexndm_learning.dagger import DaggerConfig, closed_loop, collect, train_dagger
+from dexndm_learning.ppo.specialist import Specialist, TeacherEntry, teacher_entries
 from dexndm_learning.rollout import RolloutConfig, rollout
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
@@ -43,6 +43,35 @@ def test_collect_labels_with_the_teacher_and_executes_by_beta(tmp_path):
     assert torch.allclose(own_obs[:3], obs[:3])  # same starts
     assert not torch.allclose(own_obs[-3:], obs[-3:], atol=1e-3)
     assert not torch.allclose(own_labels, labels, atol=1e-3)
+
+
+def test_a_teacher_entry_with_objects_labels_and_is_scored_on_those_objects_only():
+    both = TeacherEntry.parse(f"{REFERENCE}@cylinders_000,cylinders_001")
+    assert both == TeacherEntry(REFERENCE, ("cylinders_000", "cylinders_001"))
+    assert str(both) == f"{REFERENCE}@cylinders_000,cylinders_001"
+    assert TeacherEntry.parse(REFERENCE) == TeacherEntry(REFERENCE)  # its own environment
+    only = TeacherEntry.parse(f"{REFERENCE}@cylinders_000")
+    teacher = only.specialist(num_envs=2, seed=5)
+    try:  # the reference was trained on cylinders_004 alone; the entry moves it to another
+        assert [obj.name for obj in teacher.env.env.objects] == ["cylinders_000"] * 2
+    finally:
+        teacher.close()
+    student = GeneralistOnEnv(STUDENT)
+    obs, labels = collect(student, only, envs=2, steps=5, beta=1.0, seed=5)
+    own_obs, own_labels = collect(student, REFERENCE, envs=2, steps=5, beta=1.0, seed=5)
+    assert obs.shape == own_obs.shape == (10, 327)
+    assert not torch.allclose(obs[:2], own_obs[:2], atol=1e-3)  # another object's start grasps
+    scored = closed_loop(student, only, episodes=2, seed=0)
+    assert scored["episodes"] == 2 and list(scored["per_object"]) == ["cylinders_000"]
+    assert scored["per_object"]["cylinders_000"]["radians"] == scored["radians"]
+    assert list(closed_loop(student, REFERENCE, episodes=2, seed=0)["per_object"]) == [
+        "cylinders_004"]
+    with pytest.raises(DexndmError, match="small_cylinders_000 not among the objects"):
+        teacher_entries([f"{REFERENCE}@small_cylinders_000"])
+    with pytest.raises(DexndmError, match="names no object"):
+        teacher_entries([f"{REFERENCE}@"])
+    with pytest.raises(DexndmError, match="no checkpoint at"):
+        teacher_entries([f"{REFERENCE}.missing@cylinders_000"])
 
 
 def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_bundle(

@@ -25,6 +25,7 @@ from dexndm_control.settings import from_mapping
 from dexndm_control.transitions import INITIAL_TARGET, Episode
 from dexndm_learning.ppo.config import env_config, ppo_config
 from dexndm_sim.env import RotationEnvConfig
+from dexndm_sim.objects import generate_category
 
 
 def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvConfig:
@@ -49,6 +50,62 @@ def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvCon
             values[key] = tuple(run[key])
     values.update(overrides)
     return env_config(run["category"], **values)
+
+
+@dataclass(frozen=True)
+class TeacherEntry:
+    """One ``--teachers`` entry of `train dagger` and `sim compare`: ``RUN/model_N.pt`` (the
+    teacher in its whole training environment) or ``RUN/model_N.pt@OBJECT,OBJECT`` (only those
+    objects of its categories), so each of several teachers labels and is scored on the objects
+    it turns best."""
+
+    checkpoint: str
+    objects: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, entry: str) -> TeacherEntry:
+        if "@" not in entry or Path(entry).is_file():
+            return cls(entry)
+        checkpoint, _, names = entry.rpartition("@")
+        objects = tuple(name for name in names.split(",") if name)
+        if not objects:
+            raise DexndmError(f"teacher entry {entry!r} names no object after '@': give "
+                              "RUN/model_N.pt or RUN/model_N.pt@OBJECT[,OBJECT...]")
+        return cls(checkpoint, objects)
+
+    def __str__(self) -> str:
+        return self.checkpoint + (f"@{','.join(self.objects)}" if self.objects else "")
+
+    @property
+    def env_overrides(self) -> dict:
+        return {"objects": self.objects} if self.objects else {}
+
+    def env_config(self, **overrides) -> RotationEnvConfig:
+        """The teacher's training environment restricted to this entry's objects; objects that
+        are not in its categories are refused here, before anything is simulated."""
+        config = specialist_env_config(self.checkpoint, **self.env_overrides, **overrides)
+        known = {obj.name for category in config.categories
+                 for obj in generate_category(category, config.object_seed)}
+        unknown = sorted(set(self.objects) - known)
+        if unknown:
+            raise DexndmError(f"teacher {self}: {', '.join(unknown)} not among the objects of its "
+                              f"categories {list(config.categories)}: name objects such as "
+                              f"{sorted(known)[0]}")
+        return config
+
+    def specialist(self, **overrides) -> Specialist:
+        return Specialist(self.checkpoint, **self.env_overrides, **overrides)
+
+
+def teacher_entries(entries) -> list[TeacherEntry]:
+    """Parsed and checked ``--teachers`` entries (each entry's environment is read, not built)."""
+    teachers = [TeacherEntry.parse(entry) for entry in entries]
+    for teacher in teachers:
+        if not Path(teacher.checkpoint).is_file():
+            raise DexndmError(f"no checkpoint at {teacher.checkpoint} (teacher {teacher}): give "
+                              "RUN/model_N.pt of a `dexndm train ppo` run")
+        teacher.env_config()
+    return teachers
 
 
 def fine_tuned_generalist(checkpoint: Path) -> tuple[dict, ObservationLayout] | None:
