@@ -28,6 +28,7 @@ from dexndm_control.rotations import world_to_hand
 from dexndm_control.settings import setting
 from dexndm_control.trajectory_library import TrajectoryLibrary
 from dexndm_control.transitions import INITIAL_TARGET, Episode, write_shard
+from dexndm_learning.ppo.specialist import TeacherEntry
 from dexndm_sim.axes import axis_set
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
@@ -51,7 +52,8 @@ class RolloutConfig:
                                              "nominal; a specialist's own)")
     policy: str = setting("open-loop", help="open-loop (smooth random relative actions around a "
                                             "cached grasp), a base_policy bundle directory, or a "
-                                            "PPO specialist checkpoint (RUN/model_N.pt: only "
+                                            "PPO specialist checkpoint (RUN/model_N.pt, or "
+                                            "RUN/model_N.pt@OBJECT,... on those objects: only "
                                             "episodes that survive --steps are kept)")
     seed: int = 0
     library: str | None = setting(None, help="trajectory library to write (.npz)")
@@ -62,11 +64,15 @@ class RolloutConfig:
 
     @property
     def specialist(self) -> bool:
-        return self.policy.endswith(".pt")
+        return self.specialist_entry.checkpoint.endswith(".pt")
+
+    @property
+    def specialist_entry(self) -> TeacherEntry:
+        return TeacherEntry.parse(self.policy)
 
     def __post_init__(self) -> None:
         if self.specialist:
-            if not Path(self.policy).is_file():
+            if not Path(self.specialist_entry.checkpoint).is_file():
                 raise DexndmError(f"--policy {self.policy}: no such specialist checkpoint")
         elif self.policy != "open-loop" and not (Path(self.policy) / "bundle.yaml").is_file():
             raise DexndmError(f"--policy '{self.policy}' is neither 'open-loop', a base_policy "
@@ -167,7 +173,7 @@ def _save(config: RolloutConfig, episodes: list[Episode], wrists: np.ndarray,
 
 
 def _specialist_rollout(config: RolloutConfig) -> dict:
-    from dexndm_learning.ppo.specialist import Specialist, roll_out_specialist
+    from dexndm_learning.ppo.specialist import roll_out_specialist
 
     overrides = {"num_envs": min(64, max(4, config.episodes)), "seed": config.seed,
                  "episode_length": config.steps}
@@ -177,7 +183,7 @@ def _specialist_rollout(config: RolloutConfig) -> dict:
         overrides["axes"] = config.axes
     if config.profile:
         overrides["profile"] = config.profile
-    specialist = Specialist(config.policy, **overrides)
+    specialist = config.specialist_entry.specialist(**overrides)
     try:
         result = roll_out_specialist(specialist, config.episodes, keep_steps=config.keep_steps)
         env_config = specialist.env.env.config
@@ -190,7 +196,8 @@ def _specialist_rollout(config: RolloutConfig) -> dict:
                           "shorter prefixes (--keep-steps)")
     kept = result.episodes
     meta = {"source": "simulation", "policy": config.policy, "profile": env_config.profile,
-            "categories": list(env_config.categories), "seed": config.seed,
+            "categories": list(env_config.categories), "objects": list(env_config.objects),
+            "seed": config.seed,
             "command": _command(), "wrist_labels": list(env_config.wrists),
             "finished": result.finished, "survived": result.survived,
             "kept_steps": len(kept[0].a)}

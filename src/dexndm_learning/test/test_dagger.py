@@ -13,6 +13,7 @@ import torch
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_bundle, update_bundle_info
 from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_control.transitions import read_shard
 from dexndm_learning.comparison import GeneralistOnEnv
 from dexndm_learning.dagger import DaggerConfig, closed_loop, collect, train_dagger
 from dexndm_learning.ppo.specialist import Specialist, TeacherEntry, teacher_entries
@@ -45,7 +46,7 @@ def test_collect_labels_with_the_teacher_and_executes_by_beta(tmp_path):
     assert not torch.allclose(own_labels, labels, atol=1e-3)
 
 
-def test_a_teacher_entry_with_objects_labels_and_is_scored_on_those_objects_only():
+def test_a_teacher_entry_with_objects_labels_and_is_scored_on_those_objects_only(tmp_path):
     both = TeacherEntry.parse(f"{REFERENCE}@cylinders_000,cylinders_001")
     assert both == TeacherEntry(REFERENCE, ("cylinders_000", "cylinders_001"))
     assert str(both) == f"{REFERENCE}@cylinders_000,cylinders_001"
@@ -66,8 +67,18 @@ def test_a_teacher_entry_with_objects_labels_and_is_scored_on_those_objects_only
     assert scored["per_object"]["cylinders_000"]["radians"] == scored["radians"]
     assert list(closed_loop(student, REFERENCE, episodes=2, seed=0)["per_object"]) == [
         "cylinders_004"]
+    # its rollouts (BC data) too, each episode naming the object it held
+    summary = rollout(RolloutConfig(episodes=2, steps=20, policy=f"{REFERENCE}@cylinders_000",
+                                    keep_steps=20, shards=str(tmp_path / "shards")))
+    assert summary["episodes"] == 2
+    shard = read_shard(next((tmp_path / "shards").glob("*.npz")))
+    assert [episode.meta["object"] for episode in shard.episodes] == ["cylinders_000"] * 2
     with pytest.raises(DexndmError, match="small_cylinders_000 not among the objects"):
         teacher_entries([f"{REFERENCE}@small_cylinders_000"])
+    with pytest.raises(DexndmError, match="small_cylinders_000 not among the objects"):
+        rollout(RolloutConfig(episodes=1, steps=5, policy=f"{REFERENCE}@small_cylinders_000",
+                              shards=str(tmp_path / "refused")))
+    assert not (tmp_path / "refused").exists()
     with pytest.raises(DexndmError, match="names no object"):
         teacher_entries([f"{REFERENCE}@"])
     with pytest.raises(DexndmError, match="no checkpoint at"):

@@ -94,6 +94,7 @@ class TeacherEntry:
         return config
 
     def specialist(self, **overrides) -> Specialist:
+        self.env_config(**overrides)  # refuses unknown objects with the fix, not a ValueError
         return Specialist(self.checkpoint, **self.env_overrides, **overrides)
 
 
@@ -242,4 +243,5 @@ def _context(env, i: int) -> dict:
     return {"wrist_quat": wrist.tolist(),
             "axis": world_to_hand(env.axis_world[i], wrist).tolist(),
             "axis_world": env.axis_world[i].tolist(), "profile": env.config.profile,
-            "policy": "specialist", INITIAL_TARGET: env.target[i].tolist()}
+            "object": env.objects[i].name, "policy": "specialist",
+            INITIAL_TARGET: env.target[i].tolist()}
