@@ -73,9 +73,9 @@ def test_a_teacher_entry_with_objects_labels_and_is_scored_on_those_objects_only
     assert summary["episodes"] == 2
     shard = read_shard(next((tmp_path / "shards").glob("*.npz")))
     assert [episode.meta["object"] for episode in shard.episodes] == ["cylinders_000"] * 2
-    with pytest.raises(DexndmError, match="small_cylinders_000 not among the objects"):
+    with pytest.raises(DexndmError, match="small_cylinders_000 are not in categories cylinders"):
         teacher_entries([f"{REFERENCE}@small_cylinders_000"])
-    with pytest.raises(DexndmError, match="small_cylinders_000 not among the objects"):
+    with pytest.raises(DexndmError, match="small_cylinders_000 are not in categories cylinders"):
         rollout(RolloutConfig(episodes=1, steps=5, policy=f"{REFERENCE}@small_cylinders_000",
                               shards=str(tmp_path / "refused")))
     assert not (tmp_path / "refused").exists()

@@ -29,7 +29,13 @@ from dexndm_sim.grasps import (
     move_with_palm,
 )
 from dexndm_sim.hand_batch import HandBatch
-from dexndm_sim.objects import CATEGORIES, ObjectSpec, generate_category, randomize_physics
+from dexndm_sim.objects import (
+    CATEGORIES,
+    ObjectSpec,
+    generate_category,
+    object_names,
+    randomize_physics,
+)
 from dexndm_sim.profiles import get_profile
 from dexndm_sim.rewards import (
     RewardConfig,
@@ -127,6 +133,11 @@ class RotationEnvConfig:
         unknown = set(self.categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"unknown object categories {sorted(unknown)}")
+        known = [name for category in self.categories for name in object_names(category)]
+        unknown = sorted(set(self.objects) - set(known))
+        if unknown:
+            raise DexndmError(f"objects {', '.join(unknown)} are not in categories "
+                              f"{' '.join(self.categories)}: name theirs (e.g. {known[0]})")
         for wrist in self.wrists:
             if wrist != "random" and wrist not in CANONICAL:
                 raise ValueError(f"unknown wrist '{wrist}'")
@@ -166,10 +177,6 @@ class BatchedRotationEnv:
         objects: list[ObjectSpec] = [o for c in config.categories
                                      for o in generate_category(c, config.object_seed)
                                      if not config.objects or o.name in config.objects]
-        missing = set(config.objects) - {o.name for o in objects}
-        if missing:
-            raise ValueError(f"objects {sorted(missing)} are not in categories "
-                             f"{list(config.categories)} (object_seed {config.object_seed})")
         grasp_wrist = np.array(CANONICAL[config.grasp_wrist])
         # grasps are searched at one wrist and reused for every wrist, palm-relative; an object no
         # searched grasp holds is left out of this environment (listed in `unheld_objects`)

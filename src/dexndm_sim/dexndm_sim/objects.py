@@ -123,6 +123,11 @@ def _shape(category: str, rng: np.random.Generator, aspect: float) -> tuple[list
     return [part], extents
 
 
+def object_names(category: str) -> list[str]:
+    """The names ``generate_category`` gives the category's objects, whatever its seed."""
+    return [f"{category}_{number:03d}" for number in range(CATEGORIES[category].count)]
+
+
 def generate_category(name: str, seed: int = 0) -> list[ObjectSpec]:
     """The category's shapes (fixed by ``seed``), each at a random scale in the table's range."""
     category = CATEGORIES[name]
@@ -135,7 +140,7 @@ def generate_category(name: str, seed: int = 0) -> list[ObjectSpec]:
         scale = rng.uniform(*category.scale) / np.mean(category.scale)
         target = rng.uniform(*category.min_extent) * scale
         parts, extents = _normalise_extent(parts, extents, target)
-        objects.append(ObjectSpec(f"{name}_{number:03d}", name, tuple(parts),
+        objects.append(ObjectSpec(object_names(name)[number], name, tuple(parts),
                                   float(rng.uniform(*category.mass)),
                                   float(rng.uniform(*category.friction)),
                                   tuple(float(e) for e in extents)))

@@ -319,8 +319,9 @@ def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
         assert np.array_equal(env.grasps[0].q, nominal_cache.q)  # the training sim's grasps
     finally:
         env.close()
-    with pytest.raises(ValueError, match="not in categories"):
-        BatchedRotationEnv(RotationEnvConfig(objects=("cuboids_000",), num_envs=1), tmp_path)
+    with pytest.raises(DexndmError, match="cuboids_000 are not in categories cylinders: "
+                                          r"name theirs \(e.g. cylinders_000\)"):
+        RotationEnvConfig(objects=("cuboids_000",), num_envs=1)
 
 
 def test_virtual_hand_launch_writes_the_calibrated_goal_current():

@@ -25,7 +25,6 @@ from dexndm_control.settings import from_mapping
 from dexndm_control.transitions import INITIAL_TARGET, Episode
 from dexndm_learning.ppo.config import env_config, ppo_config
 from dexndm_sim.env import RotationEnvConfig
-from dexndm_sim.objects import generate_category
 
 
 def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvConfig:
@@ -81,20 +80,11 @@ class TeacherEntry:
         return {"objects": self.objects} if self.objects else {}
 
     def env_config(self, **overrides) -> RotationEnvConfig:
-        """The teacher's training environment restricted to this entry's objects; objects that
-        are not in its categories are refused here, before anything is simulated."""
-        config = specialist_env_config(self.checkpoint, **self.env_overrides, **overrides)
-        known = {obj.name for category in config.categories
-                 for obj in generate_category(category, config.object_seed)}
-        unknown = sorted(set(self.objects) - known)
-        if unknown:
-            raise DexndmError(f"teacher {self}: {', '.join(unknown)} not among the objects of its "
-                              f"categories {list(config.categories)}: name objects such as "
-                              f"{sorted(known)[0]}")
-        return config
+        """The teacher's training environment restricted to this entry's objects (objects not
+        in its categories are refused by the config, before anything is simulated)."""
+        return specialist_env_config(self.checkpoint, **self.env_overrides, **overrides)
 
     def specialist(self, **overrides) -> Specialist:
-        self.env_config(**overrides)  # refuses unknown objects with the fix, not a ValueError
         return Specialist(self.checkpoint, **self.env_overrides, **overrides)
 
 
