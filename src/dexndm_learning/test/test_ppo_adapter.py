@@ -279,17 +279,20 @@ def test_a_run_holds_the_objects_of_every_category_it_names(tmp_path):
 
 def test_category_shares_split_the_batch_and_not_the_evaluation(tmp_path):
     """--category-shares 3 1: three environments in four hold the first category's objects
-    (round-robin within it); the checkpoint evaluations still score every object alike."""
+    (round-robin within it); checkpoint evaluations, rollouts and transfer measurements still
+    score every object alike."""
+    from dexndm_control.settings import from_mapping
     from dexndm_learning.ppo.best_checkpoint import CheckpointEvaluation
     from dexndm_learning.ppo.specialist import specialist_env_config
-    from dexndm_sim.env import BatchedRotationEnv
+    from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
 
     env = ppo_env("small_cylinders", num_envs=8, categories=("small_cylinders", "cylinders"),
                   category_shares=(3.0, 1.0), grasps_per_object=2,
                   objects=("small_cylinders_000", "small_cylinders_001", "cylinders_000"))
-    result = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
-                                      iterations=1, env=env, steps_per_env=2))
-    saved = specialist_env_config(result["checkpoint"])
+    run = tmp_path / "run"
+    result = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(run), iterations=1,
+                                      env=env, steps_per_env=2))
+    saved = from_mapping(RotationEnvConfig, yaml.safe_load((run / "env.yaml").read_text()))
     assert saved.category_shares == (3.0, 1.0) and saved == env
     built = BatchedRotationEnv(dataclasses.replace(saved, threads=1))
     try:
@@ -297,10 +300,42 @@ def test_category_shares_split_the_batch_and_not_the_evaluation(tmp_path):
         assert names == ["small_cylinders_000", "small_cylinders_001"] * 3 + ["cylinders_000"] * 2
     finally:
         built.close()
+    assert specialist_env_config(result["checkpoint"]) == env.unweighted()
     evaluation = CheckpointEvaluation(env, 6, tmp_path / "eval")
     assert evaluation.environment.category_shares == () and evaluation.environment.num_envs == 6
-    with pytest.raises(DexndmError, match="raise --num-envs or that category's share"):
+    with pytest.raises(DexndmError, match="raise --num-envs or its share"):
         BatchedRotationEnv(dataclasses.replace(saved, threads=1, category_shares=(20.0, 1.0)))
     for shares in ((1.0,), (1.0, 0.0)):
         with pytest.raises(DexndmError, match="--category-shares takes one positive share per"):
             dataclasses.replace(env, category_shares=shares)
+
+
+def test_object_shares_weight_objects_within_a_category(tmp_path):
+    """--object-shares 1 3 over two objects of one category: 2 and 6 of 8 environments (3 and
+    2 of 5: the remainder goes to the larger fraction); evaluations score both alike; shares
+    that do not match --objects, or given with --category-shares, are refused."""
+    from dexndm_learning.ppo.best_checkpoint import CheckpointEvaluation
+    from dexndm_sim.env import BatchedRotationEnv, share_counts
+
+    env = ppo_env("small_cylinders", num_envs=8, grasps_per_object=2, threads=1,
+                  objects=("small_cylinders_000", "small_cylinders_001"),
+                  object_shares=(1.0, 3.0))
+    built = BatchedRotationEnv(env)
+    try:
+        names = [o.name for o in built.objects]
+        assert names == ["small_cylinders_000"] * 2 + ["small_cylinders_001"] * 6
+    finally:
+        built.close()
+    assert share_counts((1.0, 3.0), 8).tolist() == [2, 6]
+    assert share_counts((1.0, 1.0, 1.0), 5).tolist() == [2, 2, 1]  # 5/3 each: first two +1
+    assert share_counts((2.0, 3.0), 5).tolist() == [2, 3]
+    evaluation = CheckpointEvaluation(env, 4, tmp_path / "eval")
+    assert evaluation.environment.object_shares == ()
+    for shares in ((1.0,), (1.0, 0.0), (1.0, 2.0, 3.0)):
+        with pytest.raises(DexndmError, match="--object-shares takes one positive share per"):
+            dataclasses.replace(env, object_shares=shares)
+    with pytest.raises(DexndmError, match="give one of them"):
+        dataclasses.replace(env, categories=("small_cylinders", "cylinders"),
+                            category_shares=(1.0, 1.0))
+    with pytest.raises(DexndmError, match="raise --num-envs or its share"):
+        BatchedRotationEnv(dataclasses.replace(env, num_envs=3, object_shares=(1.0, 10.0)))

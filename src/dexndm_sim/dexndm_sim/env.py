@@ -12,7 +12,7 @@ Simulation sits behind this interface: another backend (MuJoCo Warp on a GPU) pr
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -69,6 +69,12 @@ class RotationEnvConfig:
     object_seed: int = 0
     objects: tuple[str, ...] = setting((), help="only these objects of the categories (e.g. "
                                                 "cylinders_004); default: all of them")
+    # within a category the objects differ too: one network fine-tuned on cylinders_000 and
+    # _001 kept the easy one and left the high-friction one at a third of its rotation
+    # (docs/base_policy.md)
+    object_shares: tuple[float, ...] = setting((), help="share of the environments for each "
+                                                        "of --objects, in their order (e.g. "
+                                                        "1 3); default: every object alike")
     wrists: tuple[str, ...] = setting(("palm_up",), help="canonical wrists (palm_up, palm_down, "
                                                          "...) or random, resampled per reset")
     axes: str = setting("z", help="axis set: x, y, z, principal, general")
@@ -158,9 +164,32 @@ class RotationEnvConfig:
             raise DexndmError(f"--category-shares takes one positive share per --categories "
                               f"entry ({len(self.categories)}: {' '.join(self.categories)}); "
                               f"got {list(self.category_shares)}")
+        if self.object_shares and (len(self.object_shares) != len(self.objects)
+                                   or min(self.object_shares) <= 0):
+            raise DexndmError(f"--object-shares takes one positive share per --objects entry "
+                              f"({len(self.objects)}: {' '.join(self.objects) or 'none given'}); "
+                              f"got {list(self.object_shares)}")
+        if self.object_shares and self.category_shares:
+            raise DexndmError("--category-shares and --object-shares both split the "
+                              "environments: give one of them (object shares can weight "
+                              "categories too)")
         if not 0.0 <= self.gait_state_share <= 1.0:
             raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)
+
+    def unweighted(self, **changes) -> RotationEnvConfig:
+        """This environment with every object alike (no category or object shares), as
+        evaluations score it whatever share of the training batch an object had."""
+        return replace(self, category_shares=(), object_shares=(), **changes)
+
+
+def share_counts(shares: tuple[float, ...], total: int) -> np.ndarray:
+    """``total`` split in proportion to ``shares``, whole numbers summing to ``total``: the
+    remainders rounding leaves go to the largest fractions."""
+    exact = np.array(shares) / sum(shares) * total
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(counts - exact, kind="stable")[:total - counts.sum()]] += 1
+    return counts
 
 
 # what ``start_grasp`` holds for an episode that began from a recorded gait state
@@ -247,26 +276,28 @@ class BatchedRotationEnv:
         return np.flatnonzero(held >= needed)
 
     def _assign_objects(self, held: list[ObjectSpec]) -> list[ObjectSpec]:
-        """Each environment's object: round-robin over ``held``, or, with category shares, each
-        category's share of the environments round-robin over its own objects."""
+        """Each environment's object: round-robin over ``held``, or, with shares, each
+        category's (object's) share of the environments, round-robin over its own objects."""
         config = self.config
-        if not config.category_shares:
+        if config.object_shares:
+            groups, shares, flag = config.objects, config.object_shares, "--object-shares"
+            members = {name: [obj for obj in held if obj.name == name] for name in groups}
+        elif config.category_shares:
+            groups, shares, flag = config.categories, config.category_shares, "--category-shares"
+            members = {name: [obj for obj in held if obj.category == name] for name in groups}
+        else:
             return [held[i % len(held)] for i in range(config.num_envs)]
-        exact = np.array(config.category_shares) / sum(config.category_shares) * config.num_envs
-        counts = np.floor(exact).astype(int)
-        # the environments that rounding leaves over go to the largest remainders
-        counts[np.argsort(counts - exact)[:config.num_envs - counts.sum()]] += 1
+        counts = share_counts(shares, config.num_envs)
         if counts.min() == 0:
-            raise DexndmError(f"{config.num_envs} environments leave a category of "
-                              f"--category-shares {list(config.category_shares)} without one: "
-                              f"raise --num-envs or that category's share")
+            raise DexndmError(f"{config.num_envs} environments leave an entry of {flag} "
+                              f"{list(shares)} without one: raise --num-envs or its share")
         assigned: list[ObjectSpec] = []
-        for category, count in zip(config.categories, counts, strict=True):
-            mine = [obj for obj in held if obj.category == category]
+        for name, count in zip(groups, counts, strict=True):
+            mine = members[name]
             if not mine:
-                raise DexndmError(f"--category-shares gives {category} environments, but no "
-                                  f"grasp holds any of its objects: leave it out of "
-                                  f"--categories")
+                raise DexndmError(f"{flag} gives {name} environments, but no grasp holds "
+                                  f"{'it' if flag == '--object-shares' else 'any of its objects'}"
+                                  f": leave it out")
             assigned += [mine[i % len(mine)] for i in range(count)]
         return assigned
 

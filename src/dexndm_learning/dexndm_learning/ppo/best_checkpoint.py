@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -43,8 +42,7 @@ class CheckpointEvaluation:
                  on_best: Callable[[Path], None] | None = None) -> None:
         """``resumed``: the run continues in ``out`` and keeps its best; otherwise what an
         earlier run left there (--overwrite) is removed."""
-        # every object alike, whatever share of the training batch its category had
-        self.environment = replace(environment, num_envs=episodes, category_shares=())
+        self.environment = environment.unweighted(num_envs=episodes)
         self.generalist_layout = generalist_layout
         self.on_best = on_best
         self.out = Path(out)

@@ -55,7 +55,7 @@ CATEGORY_ENVS: dict[str, dict] = {
 # The environment settings `dexndm train ppo` takes on its command line (flags derived from
 # RotationEnvConfig); the rest come from the category (CATEGORY_ENVS, TRAINING_REWARD).
 PPO_ENV_OPTIONS = ("num_envs", "categories", "category_shares", "wrists", "axes", "profile",
-                   "objects", "randomize_physics",
+                   "objects", "object_shares", "randomize_physics",
                    "observe_physics", "mass_range", "friction_range", "grasp_wrist",
                    "grasps_per_object", "grasp_seeds", "min_grasp_hold", "gait_states",
                    "gait_state_share")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +29,15 @@ from dexndm_sim.env import RotationEnvConfig
 
 def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvConfig:
     """The environment a checkpoint was trained in (env.yaml beside it, else rebuilt from
-    run.yaml), with ``overrides`` applied. Its episodes start from searched grasps only: gait
-    states (`train ppo --gait-states`) are a training aid, not what a policy is scored or
-    rolled out from."""
+    run.yaml), with ``overrides`` applied. Its episodes start from searched grasps only, with
+    every object alike: gait states (`train ppo --gait-states`) and category or object shares
+    are training aids, not what a policy is scored or rolled out from."""
     run_dir = Path(checkpoint).parent
     env_file, run_file = run_dir / "env.yaml", run_dir / "run.yaml"
     if env_file.is_file():
         values = yaml.safe_load(env_file.read_text())
-        return replace(from_mapping(RotationEnvConfig, values), **{"gait_states": None,
-                                                                   **overrides})
+        return from_mapping(RotationEnvConfig, values).unweighted(**{"gait_states": None,
+                                                                     **overrides})
     if not run_file.is_file():
         raise DexndmError(f"{run_dir} has neither env.yaml nor run.yaml: pass a model_N.pt from "
                           "a `dexndm train ppo` run directory")

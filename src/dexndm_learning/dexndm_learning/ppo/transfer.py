@@ -101,8 +101,7 @@ def kept_share(real: np.ndarray, nominal: np.ndarray) -> tuple[float, float]:
 
 def measure_transfer(config: TransferConfig, out: str | Path | None = None,
                      progress=print) -> dict:
-    # every object alike, whatever share of the training batch its category had
-    common: dict = {"num_envs": config.episodes, "seed": config.seed, "category_shares": ()}
+    common: dict = {"num_envs": config.episodes, "seed": config.seed}
     if config.grasp_seeds:
         common["grasp_seeds"] = tuple(config.grasp_seeds)
     if config.min_grasp_hold is not None:
