@@ -13,7 +13,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
     install_requires=['dexndm_control', 'dexndm_sim', 'numpy', 'torch', 'tqdm', 'tensorboard',
-                      'matplotlib', 'rsl-rl-lib'],
+                      'matplotlib', 'rsl-rl-lib', 'scipy'],
     zip_safe=True,
     maintainer="DexNDM stack developers",
     maintainer_email="dexndm@users.noreply.github.com",

@@ -244,6 +244,9 @@ def format_results(result: dict) -> str:
         cells = [f"{values[n][0]:.2f} +- {values[n][1]:.2f}" for n in METRICS]
         line = f"{key:<28} {cells[0]:>15} {cells[1]:>13} {cells[2]:>13} {cells[3]:>15}"
         line += f"  ({values['episodes']} ep., {values['drops']:.0%} dropped)"
+        interval = values.get("ci95", {}).get("radians")
+        if interval is not None:
+            line += f"  Rot 95 % CI [{interval[0]:.2f}, {interval[1]:.2f}]"
         if "goal_success" in values:
             line += f"  GO {values['goal_success'][0]:.2f}"
         lines.append(line)

@@ -19,7 +19,7 @@ from dexndm_learning.evaluation import (
     run_episode,
     set_outcomes,
 )
-from dexndm_learning.outcomes import outcome_summary, per_object
+from dexndm_learning.outcomes import mean_interval, outcome_summary, per_object
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import get_profile
@@ -36,7 +36,9 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
                                         (0, 1), 40, episodes_per_axis=2), out)
     entry = result["results"]["small_cylinders/palm_up"]
     assert set(entry) == {"rot_reward", "rot_penalty", "time_to_fall", "radians", "drops",
-                          "episodes"}
+                          "episodes", "ci95"}
+    low, high = entry["ci95"]["time_to_fall"]
+    assert 0.0 <= low <= entry["time_to_fall"][0] <= high <= 1.0
     assert 0.0 < entry["time_to_fall"][0] <= 1.0 and entry["time_to_fall"][1] >= 0.0
     assert json.loads(out.read_text())["results"] == result["results"]
     # one object, seeds 0 and 1, +z and -z twice: eight episodes, each naming its start
@@ -57,6 +59,8 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     assert row["drops"] == entry["drops"] == dropped / 8
     table = format_results(result).splitlines()
     assert table[1].startswith("small_cylinders/palm_up") and "(8 ep., " in table[1]
+    low, high = entry["ci95"]["radians"]
+    assert f"Rot 95 % CI [{low:.2f}, {high:.2f}]" in table[1]
     assert table[2].strip().startswith("small_cylinders_000") and "(8 ep., " in table[2]
     assert result["measured_with"]["cpu"] and result["measured_with"]["mujoco"]
     # one episode per axis is the first round of two: the same starts and the same episodes
@@ -93,6 +97,11 @@ def test_a_sets_episodes_become_the_outcomes_every_report_summarises():
     assert rows["a"]["radians"] == [4.0, 2.0] and rows["a"]["time_to_fall"] == [0.75, 0.25]
     assert rows["a"]["episodes"] == 2 and rows["a"]["drops"] == 0.5
     assert rows["b"]["radians"] == [1.0, 0.0] and rows["b"]["drops"] == 1.0
+    # resampled means of [6, 2, 1] lie between 1 and 6 and the interval holds the mean; one
+    # episode has none
+    low, high = cell["ci95"]["radians"]
+    assert 1.0 <= low < 3.0 < high <= 6.0
+    assert rows["b"]["ci95"] == {"radians": None, "time_to_fall": None}
     goal = set_outcomes([episode("s", "a", 0.1, 1.0, False, True),
                          episode("s", "a", 0.2, 1.0, False, False)], "s")
     assert list(goal["goal_success"]) == [True, False]
@@ -129,3 +138,21 @@ def test_hold_still_scores_the_policys_starts_without_a_policy():
         EvalConfig(str(POLICY), hold_still=True, **common)
     with pytest.raises(DexndmError, match="name the base_policy bundle to evaluate"):
         EvalConfig(**common)
+
+
+def test_the_interval_of_a_mean_carried_by_a_few_episodes():
+    """18 episodes turning 1 rad and 6 turning 15 (mean 4.5, the shape of the issue's cylinder
+    cell): the resampled mean is 1 + 14 k / 24 with k ~ Binomial(24, 1/4), whose 2.5 and 97.5 %
+    points are k = 2 and 10, so the interval is about [2.2, 6.8] and holds 5; a constant sample
+    has a point interval; a large normal sample the textbook 1.96 sigma / sqrt(n)."""
+    skewed = np.array([1.0] * 18 + [15.0] * 6)
+    low, high = mean_interval(skewed)
+    assert low == pytest.approx(1 + 14 * 2 / 24, abs=0.6)
+    assert high == pytest.approx(1 + 14 * 10 / 24, abs=0.6)
+    assert low < 5.0 < high and mean_interval(skewed) == [low, high]  # reproducible
+    assert mean_interval(np.full(5, 0.93)) == [0.93, 0.93]
+    assert mean_interval(np.array([2.0])) is None
+    normal = np.random.default_rng(3).normal(5.0, 2.0, 400)
+    low, high = mean_interval(normal)
+    assert high - low == pytest.approx(2 * 1.96 * 2.0 / 20, rel=0.15)
+    assert low < normal.mean() < high
