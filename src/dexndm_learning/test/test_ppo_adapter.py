@@ -91,8 +91,9 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path):
                              resume=first["checkpoint"]))
     assert yaml.safe_load((tmp_path / "wider" / "env.yaml").read_text())["reward"]["fall"] == 5.0
     # a run made before a setting existed resumes: its env.yaml lacks it, the run had its default
+    # (a number, or an empty tuple, which plain data holds as [])
     older = yaml.safe_load(saved_env)
-    del older["min_grasp_hold"]
+    del older["min_grasp_hold"], older["object_shares"]
     (tmp_path / "run" / "env.yaml").write_text(yaml.safe_dump(older))
     train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
                              iterations=1, env=env, steps_per_env=4,

@@ -294,8 +294,9 @@ def _refuse_changed_environment(env_file: Path, environment: dict) -> None:
     earlier ones (and is rarely what a resume without the run's flags means)."""
     if not env_file.is_file():
         return
-    # a setting added after the run was made is absent from its env.yaml: the run had its default
-    saved = {**_flatten(asdict(RotationEnvConfig())),
+    # a setting added after the run was made is absent from its env.yaml: the run had its
+    # default, as plain data like the rest (an empty tuple default reads back as [])
+    saved = {**_flatten(json.loads(json.dumps(asdict(RotationEnvConfig())))),
              **_flatten(yaml.safe_load(env_file.read_text()) or {})}
     now = _flatten(environment)
     changed = [f"{key} {saved.get(key)!r} -> {now.get(key)!r}"
