@@ -76,6 +76,13 @@ class PPOTrainConfig:
                    "never goes below 1e-5, and its first update from 3e-4 moved every weight of "
                    "a 512-wide generalist by up to 9e-4 and took its rotation from 1.93 to "
                    "0.57 rad (docs/base_policy.md)")
+    # the fast-rotating object's larger advantages otherwise take the gradient whatever its
+    # share of the batch (docs/base_policy.md; ppo/advantages.py)
+    advantages_per_object: bool = setting(False, help="normalise PPO advantages within each "
+                                                      "object's environments rather than over "
+                                                      "the batch, so an object's share of the "
+                                                      "environments is its share of the "
+                                                      "gradient")
     eval_own_physics: bool = setting(False, help="with --eval-episodes: score each object at its "
                                                  "own mass and friction (what `dexndm sim eval` "
                                                  "runs) rather than at the training draws")
@@ -168,6 +175,11 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             on_best=generalist.exporter(out / "best", config) if generalist else None)
     if actor_rate:
         _separate_actor_rate(runner.alg, actor_rate)
+    if config.advantages_per_object:
+        from dexndm_learning.ppo.advantages import normalize_advantages_per_group, object_groups
+
+        normalize_advantages_per_group(runner.alg, object_groups(
+            [obj.name for obj in env.env.objects]))
     width = env.get_observations()["policy"].shape[1]
     if config.resume:
         load_checkpoint(runner, config.resume, width, resume=True, loaded=resumed)
