@@ -282,9 +282,11 @@ class BatchedRotationEnv:
         if config.object_shares:
             groups, shares, flag = config.objects, config.object_shares, "--object-shares"
             members = {name: [obj for obj in held if obj.name == name] for name in groups}
+            unheld = "it"
         elif config.category_shares:
             groups, shares, flag = config.categories, config.category_shares, "--category-shares"
             members = {name: [obj for obj in held if obj.category == name] for name in groups}
+            unheld = "any of its objects"
         else:
             return [held[i % len(held)] for i in range(config.num_envs)]
         counts = share_counts(shares, config.num_envs)
@@ -296,8 +298,7 @@ class BatchedRotationEnv:
             mine = members[name]
             if not mine:
                 raise DexndmError(f"{flag} gives {name} environments, but no grasp holds "
-                                  f"{'it' if flag == '--object-shares' else 'any of its objects'}"
-                                  f": leave it out")
+                                  f"{unheld}: leave it out")
             assigned += [mine[i % len(mine)] for i in range(count)]
         return assigned
 

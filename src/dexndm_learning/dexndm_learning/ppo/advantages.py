@@ -21,8 +21,9 @@ def normalized_by_group(advantages: torch.Tensor, groups: torch.Tensor) -> torch
     each group; ``groups`` holds one group id per environment."""
     normalized = torch.empty_like(advantages)
     for group in torch.unique(groups):
-        mine = advantages[:, groups == group]
-        normalized[:, groups == group] = (mine - mine.mean()) / (mine.std() + EPSILON)
+        columns = groups == group
+        mine = advantages[:, columns]
+        normalized[:, columns] = (mine - mine.mean()) / (mine.std() + EPSILON)
     return normalized
 
 
