@@ -314,7 +314,8 @@ def test_category_shares_split_the_batch_and_not_the_evaluation(tmp_path):
 def test_object_shares_weight_objects_within_a_category(tmp_path):
     """--object-shares 1 3 over two objects of one category: 2 and 6 of 8 environments (3 and
     2 of 5: the remainder goes to the larger fraction); evaluations score both alike; shares
-    that do not match --objects, or given with --category-shares, are refused."""
+    that do not match --objects, given with --category-shares, or naming an object no grasp
+    holds, are refused."""
     from dexndm_learning.ppo.best_checkpoint import CheckpointEvaluation
     from dexndm_sim.env import BatchedRotationEnv, share_counts
 
@@ -325,6 +326,11 @@ def test_object_shares_weight_objects_within_a_category(tmp_path):
     try:
         names = [o.name for o in built.objects]
         assert names == ["small_cylinders_000"] * 2 + ["small_cylinders_001"] * 6
+        # a named object that no grasp holds cannot take its share: refused, not dropped
+        first_only = [o for o in built.objects if o.name == "small_cylinders_000"][:1]
+        with pytest.raises(DexndmError, match="gives small_cylinders_001 environments, but no "
+                                              "grasp holds it: leave it out"):
+            built._assign_objects(first_only)
     finally:
         built.close()
     assert share_counts((1.0, 3.0), 8).tolist() == [2, 6]
