@@ -44,7 +44,10 @@ class EvalConfig:
     objects_per_category: int = setting(2, flag="--objects", help="objects per category")
     wrists: tuple[str, ...] = ("palm_up",)
     axes: str = setting("z", help="x, y, z, principal, general")
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = setting((0, 1, 2), help="grasp searches (seeds) the starts come "
+                                     "from; `train ppo --grasp-seeds 0 1 2` trains from the "
+                                     "same searches, so other seeds score starts such a "
+                                     "run never saw")
     steps: int = 400
     profile: str = setting("nominal", help="nominal or real")
     goal_oriented: bool = setting(False, help="GO success: random goals, axis = relative "
