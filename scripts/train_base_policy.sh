@@ -3,7 +3,7 @@
 # (sections 3.1-3.2): one PPO specialist per object category of Table 14 on oracle observations,
 # rollouts that keep only episodes surviving the full 400 steps, behaviour cloning of the
 # proprioceptive generalist on all of them, DAgger rounds in which the teachers label the states
-# the generalist visits (plain BC drops the object: docs/base_policy.md), and the evaluation
+# the generalist visits (plain BC drops the object: docs/base_policy_log.md), and the evaluation
 # table of docs/base_policy.md (generalist vs each teacher, nominal and real).
 #
 # Every stage is resumable: run the script again and it continues a specialist from its last
@@ -17,7 +17,7 @@
 #   ENVS         environments per specialist (default 512: with 128, 4,096 samples an iteration,
 #                every warm start drifted off the reference's rotation; 2048 lifted the issue's
 #                cylinder teacher past the 512 plateau at ~15 s an iteration, 4096 (~30-37 s)
-#                past 2,048's plateau after ~250 iterations: docs/base_policy.md)
+#                past 2,048's plateau after ~250 iterations: docs/base_policy_log.md)
 #   PHYSICS      object physics flags of `dexndm train ppo` (default: Table 14 mass, friction
 #                narrowed to 0.6-2.0); "--no-randomize-physics" trains every object at its own
 #                Table 14 draw, the mass and friction `dexndm sim eval` scores it with;
@@ -42,12 +42,12 @@
 #                checkpoint in a directory of its own (a run keeps one environment); replaces
 #                FINETUNE_ITERATIONS and FINETUNE_ENVS; the evaluation uses the last stage's
 #                best. The kept student (policies/cylinders_issue_student) was
-#                FINETUNE_STAGES="281:1024 431:2048 456:4096" (docs/base_policy.md)
+#                FINETUNE_STAGES="281:1024 431:2048 456:4096" (docs/base_policy_log.md)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
 # steps each) take 2.5-8 h for the specialists and 20-40 min for the rest. The five-teacher run
-# of docs/base_policy.md ("Five teachers, one object each"; measured, not shipped; 128 envs):
+# of docs/base_policy_log.md ("Five teachers, one object each"; measured, not shipped; 128 envs):
 #   SPECIALISTS="reference cuboids:cuboids_007 long_cuboids:long_cuboids_000 \
 #     small_cylinders:small_cylinders_004 irregular:irregular_000" ENVS=128 ITERATIONS=600 \
 #     ITERATIONS_cuboids=800 ITERATIONS_small_cylinders=900 \

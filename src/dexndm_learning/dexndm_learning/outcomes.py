@@ -32,7 +32,7 @@ def outcome_summary(outcomes: dict[str, np.ndarray]) -> dict:
 def mean_interval(values: np.ndarray) -> list[float] | None:
     """Percentile-bootstrap interval of the mean over episodes (fixed resampling seed, so a
     result file is reproducible). A few episodes that turn 15-25 rad carry most cells' means
-    (docs/base_policy.md): the interval, not the std, says whether 4.6 rad differs from 5.
+    (docs/base_policy_log.md): the interval, not the std, says whether 4.6 rad differs from 5.
     Episodes are resampled as independent; a deterministic policy repeated from one start
     repeats its episode, and such repeats make the interval narrower than it should be."""
     values = np.asarray(values, dtype=float)
@@ -57,7 +57,7 @@ def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
 
 def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     """The same summary for each start grasp, "OBJECT grasp N" (a specialist may rotate from a
-    few of its grasps only: docs/base_policy.md), in object and grasp order."""
+    few of its grasps only: docs/base_policy_log.md), in object and grasp order."""
     starts = sorted(set(zip(outcomes["object"], outcomes["grasp"].tolist(), strict=True)))
     return {f"{name} grasp {grasp}": _summary_where(
         outcomes, (outcomes["object"] == name) & (outcomes["grasp"] == grasp))

@@ -60,7 +60,7 @@ class RotationEnvConfig:
                                                           "(train ppo: --category's alone "
                                                           "unless given)")
     # in one network the easier category takes the gradient (two-category fine-tune: the small
-    # cylinders rose, the cylinders did not; docs/base_policy.md); shares give a category more
+    # cylinders rose, the cylinders did not; docs/base_policy_log.md); shares give a category more
     # of the batch. Evaluations still score every object equally
     category_shares: tuple[float, ...] = setting((), help="share of the environments for each "
                                                           "of --categories, in their order "
@@ -71,7 +71,7 @@ class RotationEnvConfig:
                                                 "cylinders_004); default: all of them")
     # within a category the objects differ too: one network fine-tuned on cylinders_000 and
     # _001 kept the easy one and left the high-friction one at a third of its rotation
-    # (docs/base_policy.md)
+    # (docs/base_policy_log.md)
     object_shares: tuple[float, ...] = setting((), help="share of the environments for each "
                                                         "of --objects, in their order (e.g. "
                                                         "1 3); default: every object alike")
@@ -114,11 +114,12 @@ class RotationEnvConfig:
     # the hardest, so its grasps hold everywhere; a single-wrist run is easier from its own
     grasp_wrist: str = setting("palm_down", help="wrist the initial grasps are searched at")
     # each search seed finds grasps of its own kind (a specialist trained from one seed's rotated
-    # 0.6-1.0 rad from another's, 9.9 from its own: docs/base_policy.md); several widen the starts
+    # 0.6-1.0 rad from another's, 9.9 from its own: docs/base_policy_log.md); several widen the
+    # starts
     grasp_seeds: tuple[int, ...] = setting((), help="grasp searches (seeds) whose grasps "
                                                     "episodes start from, grasps-per-object "
                                                     "each (default: the environment's seed)")
-    # some searched grasps drop the object on their own within seconds (docs/base_policy.md);
+    # some searched grasps drop the object on their own within seconds (docs/base_policy_log.md);
     # episodes from them teach holding, not rotating. 0 keeps every grasp (and the random stream)
     min_grasp_hold: float = setting(0.0, help="seconds a start grasp must keep the object with "
                                               "the hand held still (measured once per grasp at "

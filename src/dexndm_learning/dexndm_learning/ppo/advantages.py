@@ -5,7 +5,7 @@ fast and another slowly, the fast one's returns, and its critic errors, are the 
 that normalisation its environments carry most of the policy gradient even when they are a
 quarter of the batch (measured: the cylinder student fine-tuned with `cylinders_001` at three
 quarters of the environments improved `cylinders_000` and lost `cylinders_001`,
-docs/base_policy.md). Normalising within each object gives every object's environments
+docs/base_policy_log.md). Normalising within each object gives every object's environments
 advantages of unit scale, so its share of the batch is its share of the gradient.
 """
 

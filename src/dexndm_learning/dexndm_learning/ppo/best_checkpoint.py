@@ -2,11 +2,11 @@
 
 Training rotation (the stochastic actor's, over whichever episodes happened to end) is a noisy,
 lagging guide: warm starts peaked and then drifted, and their best checkpoints were found only
-afterwards by evaluating each saved one (docs/base_policy.md). Here every checkpoint rsl-rl saves
-is evaluated at once, the way `dexndm eval transfer` does: the actor's mean action, one episode
-in each of ``episodes`` environments of a fresh copy of the training environment. The copy is
-built with the same seed every time, so every checkpoint meets the same grasps, physics, axes
-and disturbances. Scores go to TensorBoard (Eval/...) and OUT/evaluations.jsonl; the checkpoint
+afterwards by evaluating each saved one (docs/base_policy_log.md). Here every checkpoint rsl-rl
+saves is evaluated at once, the way `dexndm eval transfer` does: the actor's mean action, one
+episode in each of ``episodes`` environments of a fresh copy of the training environment. The
+copy is built with the same seed every time, so every checkpoint meets the same grasps, physics,
+axes and disturbances. Scores go to TensorBoard (Eval/...) and OUT/evaluations.jsonl; the checkpoint
 with the most mean rotation is copied to OUT/best.pt, its scores to OUT/best.json (a resumed
 run keeps the best it had). A generalist fine-tuning run (``generalist_layout``) is scored on the
 controller's observation, and ``on_best`` exports each new best as a bundle.

@@ -6,7 +6,7 @@ training environment, and scores the critic's value of every visited state again
 discounted return that actually followed (gamma of the PPO settings; a time-out is bootstrapped
 with the value of its state, as rsl-rl does; the last ``margin`` steps of the collection are not
 scored, their returns being cut short). A warm start from a shipped actor (`train ppo --init`)
-should not let the actor learn before this is good: docs/base_policy.md.
+should not let the actor learn before this is good: docs/base_policy_log.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Gait states: where a specialist's rotating episodes pass through, as training start states.
 
 A specialist rotates 5-10 rad from a few start grasps and under 1 from the rest
-(docs/base_policy.md): it has a gait, and reaches it from few places. Episodes that also start
+(docs/base_policy_log.md): it has a gait, and reaches it from few places. Episodes that also start
 from states recorded inside the gait practise it from every phase, and from states near the
 grasps it fails from. The recorder runs the specialist deterministically, keeps episodes that
 survive the full horizon and turn at least ``min_radians`` about their axis, and draws

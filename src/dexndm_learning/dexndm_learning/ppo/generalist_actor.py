@@ -2,7 +2,7 @@
 
 Distillation leaves the proprioceptive student well short of its oracle teacher: it cannot tell
 apart, from joint readings alone, states where the teacher acts differently, and imitation
-averages over them (docs/base_policy.md). Here the student itself becomes the PPO actor, so the
+averages over them (docs/base_policy_log.md). Here the student itself becomes the PPO actor, so the
 reward, not the teacher's labels, decides what to do where it cannot see: an asymmetric
 actor-critic, the actor on exactly what the controller feeds the base policy (T steps of joint
 readings and previous targets, wrist, axis), the critic on the oracle observation. The critic and

@@ -40,7 +40,7 @@ class PPOTrainConfig:
                                           "with --observe-physics an actor trained without "
                                           "them gets their inputs at zero weight); "
                                           "with --num-envs 512 it keeps the actor's rotation, "
-                                          "with 128 it drifted off (docs/base_policy.md)")
+                                          "with 128 it drifted off (docs/base_policy_log.md)")
     critic_warmup: int = setting(0, help="with --init: iterations that train the fresh critic "
                                          "with the actor frozen, before both learn")
     learning_rate: float = setting(PPO_DEFAULTS["algorithm"]["learning_rate"],
@@ -51,7 +51,7 @@ class PPOTrainConfig:
     fall_penalty: float | None = setting(
         None, help="reward lost on the step the object falls (default: the training reward's, "
                    "20; warm starts on harder object sets trade rotation for holding on under "
-                   "it: docs/base_policy.md)")
+                   "it: docs/base_policy_log.md)")
     device: str = setting("auto", help="device of the PPO update: auto (CUDA when torch sees "
                                        "one), cpu, cuda; the MuJoCo environment runs on the CPU")
     overwrite: bool = setting(False, help="replace an existing run directory")
@@ -75,9 +75,9 @@ class PPOTrainConfig:
                    "checkpoint's unless this is given): rsl-rl's adaptive rate "
                    "never goes below 1e-5, and its first update from 3e-4 moved every weight of "
                    "a 512-wide generalist by up to 9e-4 and took its rotation from 1.93 to "
-                   "0.57 rad (docs/base_policy.md)")
+                   "0.57 rad (docs/base_policy_log.md)")
     # the fast-rotating object's larger advantages otherwise take the gradient whatever its
-    # share of the batch (docs/base_policy.md; ppo/advantages.py)
+    # share of the batch (docs/base_policy_log.md; ppo/advantages.py)
     advantages_per_object: bool = setting(False, help="normalise PPO advantages within each "
                                                       "object's environments rather than over "
                                                       "the batch, so an object's share of the "
@@ -332,7 +332,7 @@ def _learn_critic_only(runner, iterations: int) -> None:
     last prediction, which keeps a critic that grew with its actor stable but holds a fresh one
     far below returns of 30-50: measured on the reference in its own environment after 30 such
     iterations, mean value 12 against a discounted return of 37, explained variance 0.32 (50
-    iterations of this warm-up: 47 against 51, 0.85; docs/base_policy.md). The warm-up
+    iterations of this warm-up: 47 against 51, 0.85; docs/base_policy_log.md). The warm-up
     therefore regresses the values unclipped and for more epochs. The adaptive learning rate
     must not drift while the frozen actor's KL stays 0, so it is restored afterwards."""
     algorithm = runner.alg
