@@ -25,8 +25,12 @@
 #                "--eval-own-physics" to pick the best checkpoint at each object's own draw
 #   EVAL_EPISODES  deterministic episodes every saved checkpoint is evaluated on (default 64);
 #                the best (RUN/best.pt) teaches, not the last: warm starts peaked, then drifted
-#   WARM_START   checkpoint every specialist starts from (default: the reference for the first,
-#                the first one's final checkpoint for the others)
+#   WARM_START   checkpoint every specialist starts from, or "none" for a random start (default:
+#                the reference for the first, the first one's best checkpoint for the others;
+#                cuboids, long cuboids and irregular objects start at random: warm starts from
+#                the cylinder gait learned to hold those without turning them, while a cuboid
+#                specialist from a random start turned them: docs/base_policy_log.md);
+#                WARM_START_<category> overrides both for one category
 #   EPISODES     surviving rollout episodes kept per specialist
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
@@ -140,18 +144,30 @@ train_specialist() {  # entry, checkpoint to warm-start from
             --iterations "$remaining" --eval-episodes "$eval_episodes" "${objects[@]}" \
             "${env_flags[@]}"
     else
-        echo "== specialist $1: $iterations iterations from $2"
-        "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --init "$2" \
-            --critic-warmup 30 --iterations "$iterations" --eval-episodes "$eval_episodes" \
-            "${objects[@]}" "${env_flags[@]}"
+        local start=(--init "$2" --critic-warmup 30) from=$2
+        if [[ $2 == none ]]; then start=(); from="a random start"; fi
+        echo "== specialist $1: $iterations iterations from $from"
+        "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" "${start[@]}" \
+            --iterations "$iterations" --eval-episodes "$eval_episodes" "${objects[@]}" \
+            "${env_flags[@]}"
     fi
 }
 
+start_of() {  # specialist entry, its default warm start -> the checkpoint it starts from, or none
+    local category=${1%%:*} name
+    name=WARM_START_$category
+    if [[ -n ${!name:-} ]]; then echo "${!name}"; return; fi
+    if [[ -n ${WARM_START:-} ]]; then echo "$WARM_START"; return; fi
+    case $category in
+        cuboids | long_cuboids | irregular) echo none ;;
+        *) echo "$2" ;;
+    esac
+}
+
 first=${specialists[0]}
-train_specialist "$first" "${WARM_START:-$reference}"
-warm_start=${WARM_START:-$(teacher_of "$first")}
+train_specialist "$first" "$(start_of "$first" "$reference")"
 for entry in "${specialists[@]:1}"; do
-    train_specialist "$entry" "$warm_start"
+    train_specialist "$entry" "$(start_of "$entry" "$(teacher_of "$first")")"
 done
 
 teachers=()

@@ -144,3 +144,25 @@ def test_a_fine_tune_it_cannot_build_is_refused_before_anything_trains(project, 
     result = script(project, SPECIALISTS=specialists, FINETUNE_ITERATIONS="4")
     assert result.returncode == 2 and message in result.stderr
     assert not (project / "calls.txt").exists()
+
+
+def specialist_runs(calls: list[list[str]]) -> dict[str, list[str]]:
+    return {flag(call, "--category"): call for call in calls
+            if call[:2] == ["train", "ppo"] and "--generalist" not in call}
+
+
+def test_cuboids_start_at_random_and_the_others_from_the_first_teacher(project):
+    runs = specialist_runs(run_script(project, SPECIALISTS="cylinders:cylinders_000 "
+                                      "cuboids:cuboids_000 small_cylinders:small_cylinders_000"))
+    assert flag(runs["cylinders"], "--init") == "policies/gap_reference/model_1949.pt"
+    assert flag(runs["cylinders"], "--critic-warmup") == "30"
+    assert "--init" not in runs["cuboids"] and "--critic-warmup" not in runs["cuboids"]
+    assert flag(runs["small_cylinders"], "--init") == "runs/base/ppo_cylinders_000/best.pt"
+
+
+def test_a_category_warm_start_overrides_the_default_and_warm_start(project):
+    runs = specialist_runs(run_script(project, SPECIALISTS="cylinders:cylinders_000 "
+                                      "cuboids:cuboids_000", WARM_START="none",
+                                      WARM_START_cuboids="policies/x/model_1.pt"))
+    assert "--init" not in runs["cylinders"]
+    assert flag(runs["cuboids"], "--init") == "policies/x/model_1.pt"
