@@ -93,7 +93,9 @@ def echo_command() -> Command:
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=30.0,
-                        help="seconds of each run before stopping it")
+                        help="simulated seconds the object is in the hand (from the hand-over) "
+                             "before each run stops; the virtual hand's clock, which runs a "
+                             "little slower than the wall clock on a busy machine")
     parser.add_argument("--axis", default="[0.0, 0.0, 1.0]", help="rotation axis (hand frame)")
     parser.add_argument("--runs", type=int, default=1,
                         help="runs of each arm, alternating (base, base + residual, base, ...); "
@@ -116,6 +118,7 @@ def _demo(args: argparse.Namespace) -> int:
         arm_lines,
         run_rotation,
         summary_lines,
+        wall_clock_cap,
     )
 
     residual = str(SHIPPED_RESIDUAL) if args.residual is None else args.residual
@@ -130,6 +133,8 @@ def _demo(args: argparse.Namespace) -> int:
         plans.append(("base + DexNDM residual", residual))
     if args.runs < 1:
         raise DexndmError(f"--runs must be at least 1, got {args.runs}")
+    if args.duration <= 0:
+        raise DexndmError(f"--duration must be a positive number of seconds, got {args.duration}")
     meter = "" if dynamics == "none" else dynamics
     runs = [run_rotation(label, bundle, meter, args.duration, args.axis)
             for _ in range(args.runs) for label, bundle in plans]
@@ -137,6 +142,11 @@ def _demo(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(runs)))
     if args.runs > 1:
         print("\n".join(arm_lines(runs)))
+    for run in runs:
+        if run.object is not None and run.object["seconds"] < args.duration - 0.1:
+            print(f"{run.label}: stopped before the object had been in the hand "
+                  f"{args.duration:g} s (wall-clock cap of {wall_clock_cap(args.duration):g} s, "
+                  "or the launch ended early: its log above says why)")
     print(f"{args.runs} run(s) of each, the same object and grasp (cylinders_004, grasp 0), axis "
           f"{args.axis}; base: policies/base_policy (docs/base_policy.md)"
           + (f"; residual: {residual} (docs/sim2sim.md)" if residual != "none" else "")

@@ -46,6 +46,20 @@ def test_free_hand_runs_in_real_time(virtual_hand):
     assert sim_seconds / (time.monotonic() - start) > 0.9
 
 
+def _torque_on(control) -> None:
+    """Every motor holds at the LEAP default current, as the driver starts them."""
+    for motor in range(16):
+        control({"cmd": "set", "id": motor, "name": "goal_current", "value": 550})
+        control({"cmd": "set", "id": motor, "name": "position_p_gain", "value": 800})
+        control({"cmd": "set", "id": motor, "name": "torque_enable", "value": 1})
+
+
+def _close_on(control, grasp_goal: list[int]) -> None:
+    """Goals at the grasp's holding targets: the hand takes the object."""
+    for motor, ticks in enumerate(grasp_goal):
+        control({"cmd": "set", "id": motor, "name": "goal_position", "value": ticks})
+
+
 def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     report = tmp_path / "report.json"
     port, control = virtual_hand("--model", "mujoco", "--scene", "object", "--wrist", "palm_up",
@@ -60,10 +74,7 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     def sim_time() -> float:
         return control({"cmd": "state"})["sim_time"]
 
-    for motor in range(16):
-        control({"cmd": "set", "id": motor, "name": "goal_current", "value": 550})
-        control({"cmd": "set", "id": motor, "name": "position_p_gain", "value": 800})
-        control({"cmd": "set", "id": motor, "name": "torque_enable", "value": 1})
+    _torque_on(control)
     torque_on = sim_time()
     assert wait_until(lambda: sim_time() - torque_on > 0.5, 30)  # held, still pinned
     goal = control({"cmd": "state"})["registers"]["goal_position"][1]
@@ -71,8 +82,7 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     nudged = sim_time()
     assert wait_until(lambda: sim_time() - nudged > 0.5, 30)
     assert control({"cmd": "state"})["hand_over"]["waiting"] is True  # one finger, not closed
-    for motor, ticks in enumerate(grasp_goal):
-        control({"cmd": "set", "id": motor, "name": "goal_position", "value": ticks})
+    _close_on(control, grasp_goal)
     closed = sim_time()
     assert wait_until(lambda: sim_time() - closed > 1.5, 30)
     assert control({"cmd": "state"})["hand_over"]["waiting"] is False
@@ -87,6 +97,25 @@ def test_object_scene_reports_at_exit(virtual_hand, tmp_path, processes):
     # tracked from the hand-over (the goals at the grasp), not from torque-on or the nudge
     assert 1.3 < data["seconds"] <= end - closed + 0.2
     assert data["seconds"] < end - nudged - 0.3  # the nudge was >= 0.5 s earlier
+
+
+def test_stop_after_held_exits_on_the_objects_clock(virtual_hand, tmp_path, processes):
+    """The demo's runs end once the object has been in the hand their length in simulated
+    seconds, however slowly the simulation runs; the report is written on the way out."""
+    report = tmp_path / "report.json"
+    _, control = virtual_hand("--model", "mujoco", "--scene", "object", "--wrist", "palm_up",
+                              "--object-category", "small_cylinders", "--report", str(report),
+                              "--stop-after-held", "1.0")
+    grasp_goal = control({"cmd": "state"})["hand_over"]["grasp_goal"]
+    _torque_on(control)
+    torque_on = control({"cmd": "state"})["sim_time"]
+    assert wait_until(lambda: control({"cmd": "state"})["sim_time"] - torque_on > 1.5, 30)
+    emulator = processes.started[-1]
+    assert emulator.poll() is None  # 1.5 s held but not handed over: its clock has not started
+    _close_on(control, grasp_goal)
+    assert emulator.wait(timeout=60) == 0  # by itself
+    data = json.loads(report.read_text())
+    assert 1.0 <= data["seconds"] < 1.2
 
 
 def test_a_driver_holding_its_reading_does_not_take_the_object():

@@ -13,6 +13,9 @@ from dexndm_sim.xc330.server import PtyServer, control_request
 from dexndm_sim.xc330.thermal import ThermalConfig
 from dexndm_sim.xc330.virtual_bus import Faults, VirtualBus
 
+#: how often --stop-after-held looks at the object's held time (wall seconds)
+HELD_CHECK_PERIOD_S = 0.02
+
 
 def strip_ros_arguments(argv: list[str]) -> list[str]:
     """Drop what `ros2 launch`/`dexndm launch` append to any <node> (--ros-args ... [--])."""
@@ -55,6 +58,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--report-period", type=float, default=5.0,
                         help="seconds between object reports on stdout")
     parser.add_argument("--duration", type=float, default=None, help="exit after SECONDS")
+    parser.add_argument("--stop-after-held", type=float, default=0.0, metavar="SECONDS",
+                        help="scene object: exit (writing --report) once the object has been in "
+                             "the hand this many simulated seconds since the hand-over (the "
+                             "report's `seconds`; the simulation can run slower than the wall "
+                             "clock); 0: run until stopped")
     parser.add_argument("--silent-ids", type=int, nargs="*", default=[],
                         help="fault: motors that never answer")
     parser.add_argument("--corrupt-rate", type=float, default=0.0,
@@ -86,6 +94,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         args.axis = []
     if len(args.axis) != 3:
         parser.error("--axis needs three numbers: X Y Z or [X, Y, Z]")
+    if args.stop_after_held < 0:
+        parser.error("--stop-after-held must be 0 (off) or a positive number of seconds")
+    if args.stop_after_held and (args.scene != "object" or args.model != "mujoco"):
+        parser.error("--stop-after-held needs --scene object with --model mujoco (only an "
+                     "object in the hand is timed)")
     return args
 
 
@@ -122,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     if model is not None and model.report is not None:
         server.on_tick(args.report_period, lambda: print(
             "virtual hand object: " + json.dumps(model.summary()), flush=True))
+        if args.stop_after_held:
+            def stop_once_held() -> None:
+                if model.report.seconds >= args.stop_after_held:
+                    server.stop()
+
+            server.on_tick(HELD_CHECK_PERIOD_S, stop_once_held)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"virtual hand: 16 x XC330-M288 on {args.port} (control socket {args.port}.ctl)",

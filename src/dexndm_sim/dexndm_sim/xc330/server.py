@@ -37,15 +37,14 @@ class PtyServer:
         self._parser = Parser()
         self._control: socket.socket | None = None
         self._start_time = time.monotonic()
-        self._tick: tuple[float, object] | None = None
-        self._next_tick = 0.0
+        self._ticks: list[list] = []  # [period, callback, next call (monotonic)]
         self._late_replies = 0  # the next N replies are sent late (a slow or busy adapter)
         self._late_by = 0.0
 
     def on_tick(self, period: float, callback) -> None:
-        """Call ``callback`` every ``period`` seconds from the serving thread."""
-        self._tick = (period, callback)
-        self._next_tick = time.monotonic() + period
+        """Call ``callback`` every ``period`` seconds from the serving thread (each callback
+        registered keeps its own period)."""
+        self._ticks.append([period, callback, time.monotonic() + period])
 
     # -- pty -----------------------------------------------------------------------------------
 
@@ -178,9 +177,10 @@ class PtyServer:
                     time.sleep(0.005)
                     self.bus.advance(now - self._start_time)
                     continue
-                if self._tick is not None and now >= self._next_tick:
-                    self._next_tick = now + self._tick[0]
-                    self._tick[1]()
+                for tick in self._ticks:
+                    if now >= tick[2]:
+                        tick[2] = now + tick[0]
+                        tick[1]()
                 try:
                     ready, _, _ = select.select([master], [], [], 0.001)
                 except OSError:  # unplugged (vanish, another thread) since it was taken
