@@ -17,11 +17,20 @@ import termios
 import threading
 import time
 import tty
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dexndm_control.stop_request import StopRequest
 from dexndm_sim.xc330.protocol import Parser
 from dexndm_sim.xc330.virtual_bus import VirtualBus
+
+
+@dataclass
+class _Tick:
+    period: float  # seconds between calls
+    callback: Callable[[], object]
+    due: float  # next call, time.monotonic()
 
 
 class PtyServer:
@@ -37,14 +46,14 @@ class PtyServer:
         self._parser = Parser()
         self._control: socket.socket | None = None
         self._start_time = time.monotonic()
-        self._ticks: list[list] = []  # [period, callback, next call (monotonic)]
+        self._ticks: list[_Tick] = []
         self._late_replies = 0  # the next N replies are sent late (a slow or busy adapter)
         self._late_by = 0.0
 
     def on_tick(self, period: float, callback) -> None:
         """Call ``callback`` every ``period`` seconds from the serving thread (each callback
         registered keeps its own period)."""
-        self._ticks.append([period, callback, time.monotonic() + period])
+        self._ticks.append(_Tick(period, callback, time.monotonic() + period))
 
     # -- pty -----------------------------------------------------------------------------------
 
@@ -178,9 +187,9 @@ class PtyServer:
                     self.bus.advance(now - self._start_time)
                     continue
                 for tick in self._ticks:
-                    if now >= tick[2]:
-                        tick[2] = now + tick[0]
-                        tick[1]()
+                    if now >= tick.due:
+                        tick.due = now + tick.period
+                        tick.callback()
                 try:
                     ready, _, _ = select.select([master], [], [], 0.001)
                 except OSError:  # unplugged (vanish, another thread) since it was taken
