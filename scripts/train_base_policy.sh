@@ -47,6 +47,14 @@
 #                FINETUNE_ITERATIONS and FINETUNE_ENVS; the evaluation uses the last stage's
 #                best. The kept student (policies/cylinders_issue_student) was
 #                FINETUNE_STAGES="281:1024 431:2048 456:4096" (docs/base_policy_log.md)
+#   DISTILL      teachers (default): BC and DAgger of the generalist from the oracle teachers,
+#                then the optional fine-tune over all of them; students: per teacher a student
+#                (BC, DAgger, the FINETUNE_STAGES fine-tune on its own entry), then the
+#                generalist by DAgger from the fine-tuned students (RUNS/generalist). The
+#                shipped generalist was made this way (docs/base_policy.md), e.g.
+#                SPECIALISTS="cylinders cuboids small_cylinders" ENVS=2048 PHYSICS="\
+#                --no-randomize-physics --grasp-seeds 0 1 2 --min-grasp-hold 5" \
+#                DISTILL=students FINETUNE_ITERATIONS=200
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
@@ -86,6 +94,16 @@ read -r -a finetune_stages <<< "${FINETUNE_STAGES:-}"
 if ((${#finetune_stages[@]} == 0)) && ((${FINETUNE_ITERATIONS:-0} > 0)); then
     finetune_stages=("$FINETUNE_ITERATIONS:${FINETUNE_ENVS:-1024}")
 fi
+distill=${DISTILL:-teachers}
+if [[ $distill != teachers && $distill != students ]]; then
+    echo "DISTILL=$distill: give teachers or students" >&2
+    exit 2
+fi
+if [[ $distill == students ]] && ((${#finetune_stages[@]} == 0)); then
+    echo "DISTILL=students needs FINETUNE_ITERATIONS or FINETUNE_STAGES: each student is" \
+         "fine-tuned, and its fine-tuned checkpoint labels the generalist" >&2
+    exit 2
+fi
 if ((${#finetune_stages[@]} > 0)); then
     with_object=0
     for specialist in "${specialists[@]}"; do
@@ -97,7 +115,8 @@ if ((${#finetune_stages[@]} > 0)); then
         fi
         [[ $specialist == *:* ]] && with_object=$((with_object + 1))
     done
-    if ((with_object != 0 && with_object != ${#specialists[@]})); then
+    # (one fine-tune over every teacher's objects; DISTILL=students fine-tunes one entry each)
+    if [[ $distill == teachers ]] && ((with_object != 0 && with_object != ${#specialists[@]})); then
         echo "FINETUNE_ITERATIONS or FINETUNE_STAGES: give SPECIALISTS as all whole categories" \
              "or all CATEGORY:OBJECT entries (the fine-tune runs on exactly their objects)" >&2
         exit 2
@@ -182,45 +201,31 @@ for entry in "${specialists[@]}"; do
     fi
 done
 
-init=${INIT:-$runs/bc/best}
-if [[ -z ${INIT:-} && ! -d $runs/bc/best ]]; then
-    echo "== behaviour cloning"
-    $dexndm train bc --data "$runs"/bc_data/* --out "$runs/bc" --width 512 --blocks 3 \
-        --epochs 30 --no-progress --overwrite
-fi
-
-if [[ ! -d $runs/dagger/best ]]; then
-    echo "== DAgger from $init"
-    $dexndm train dagger --data "$runs"/bc_data/* --init "$init" \
-        --teachers "${teachers[@]}" --out "$runs/dagger" --rounds "$rounds" \
-        --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 4 \
-        --no-progress --overwrite
-fi
-final=$runs/dagger
-if ((${#finetune_stages[@]} > 0)); then
-    # one environment over every teacher's objects (or whole categories)
-    finetune_categories=() finetune_objects=()
-    for specialist in "${specialists[@]}"; do
-        [[ " ${finetune_categories[*]} " == *" ${specialist%%:*} "* ]] ||
-            finetune_categories+=("${specialist%%:*}")
-        [[ $specialist == *:* ]] && finetune_objects+=("${specialist#*:}")
+finetune() {  # run directory, student bundle, teacher checkpoint, entries -> $finetuned
+    # PPO fine-tuning of a DAgger student on its own observation, as FINETUNE_STAGES says: one
+    # environment over the entries' objects (or whole categories), the teacher's critic
+    local prefix=$1 student=$2 teacher=$3 specialist stage stage_end stage_envs stage_run last
+    shift 3
+    local entries=("$@") categories=() objects=() previous_end=0 previous_run="" flags overwrite
+    for specialist in "${entries[@]}"; do
+        [[ " ${categories[*]} " == *" ${specialist%%:*} "* ]] ||
+            categories+=("${specialist%%:*}")
+        [[ $specialist == *:* ]] && objects+=("${specialist#*:}")
     done
-    ((${#finetune_objects[@]} > 0)) && finetune_objects=(--objects "${finetune_objects[@]}")
-    previous_end=0 previous_run=""
+    ((${#objects[@]} > 0)) && objects=(--objects "${objects[@]}")
     for stage in "${finetune_stages[@]}"; do
         stage_end=${stage%%:*} stage_envs=${stage#*:}
         # the first stage keeps the single-stage name, so FINETUNE_ITERATIONS runs resume here
-        stage_run=$runs/finetune
-        [[ -n $previous_run ]] && stage_run=$runs/finetune_to${stage_end}_envs$stage_envs
-        finetune_flags=(--category "${first%%:*}" --categories "${finetune_categories[@]}"
-                        --out "$stage_run"
-                        --generalist "$runs/dagger/best" --eval-episodes "$eval_episodes"
-                        "${finetune_objects[@]}" "${env_flags[@]:2}" --num-envs "$stage_envs")
+        stage_run=$prefix
+        [[ -n $previous_run ]] && stage_run=${prefix}_to${stage_end}_envs$stage_envs
+        flags=(--category "${entries[0]%%:*}" --categories "${categories[@]}" --out "$stage_run"
+               --generalist "$student" --eval-episodes "$eval_episodes" "${objects[@]}"
+               "${env_flags[@]:2}" --num-envs "$stage_envs")
         last=$(latest "$stage_run")
         if [[ -z $last && -z $previous_run ]]; then
-            echo "== PPO fine-tuning of the student: $stage_end iterations, $stage_envs envs"
+            echo "== PPO fine-tuning of $student: $stage_end iterations, $stage_envs envs"
             # --overwrite: without a checkpoint, nothing of an interrupted start is worth keeping
-            "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --teacher "${teachers[0]}" \
+            "${ppo_env[@]}" $dexndm train ppo "${flags[@]}" --teacher "$teacher" \
                 --overwrite --critic-warmup "${FINETUNE_WARMUP:-10}" \
                 --init-std "${FINETUNE_STD:-0.05}" \
                 --actor-learning-rate "${FINETUNE_RATE:-5e-6}" --iterations "$stage_end"
@@ -228,17 +233,76 @@ if ((${#finetune_stages[@]} > 0)); then
             # the previous stage's final checkpoint starts this one; its own latest resumes it
             [[ -z $last ]] && last=$previous_run/model_$((previous_end - 1)).pt
             if (($(number "$last") < stage_end - 1)); then
-                echo "== PPO fine-tuning of the student: $stage_envs envs from $last"
+                echo "== PPO fine-tuning of $student: $stage_envs envs from $last"
                 overwrite=()
                 [[ $(dirname "$last") != "$stage_run" ]] && overwrite=(--overwrite)
-                "${ppo_env[@]}" $dexndm train ppo "${finetune_flags[@]}" --resume "$last" \
+                "${ppo_env[@]}" $dexndm train ppo "${flags[@]}" --resume "$last" \
                     "${overwrite[@]}" --actor-learning-rate "${FINETUNE_RATE:-5e-6}" \
                     --iterations $((stage_end - 1 - $(number "$last")))
             fi
         fi
         previous_end=$stage_end previous_run=$stage_run
     done
-    final=$previous_run
+    finetuned=$previous_run
+}
+
+if [[ $distill == students ]]; then
+    # one student per teacher (BC, DAgger, fine-tune on its own category), then the generalist
+    # distilled from the students: their labels are functions of the observation it sees, where
+    # distillation from the oracle teachers lost what fine-tuning had won
+    # (docs/base_policy_log.md, "One generalist from the students")
+    students=()
+    for index in "${!specialists[@]}"; do
+        entry=${specialists[index]} teacher=${teachers[index]}
+        name=$(basename "$(dirname "$teacher")")
+        dir=$runs/students/$name
+        if [[ ! -d $dir/bc/best ]]; then
+            echo "== behaviour cloning of $entry's student"
+            $dexndm train bc --data "$runs/bc_data/$name" --out "$dir/bc" --width 512 \
+                --blocks 3 --epochs 30 --no-progress --overwrite
+        fi
+        if [[ ! -d $dir/dagger/best ]]; then
+            echo "== DAgger of $entry's student"
+            $dexndm train dagger --data "$runs/bc_data/$name" --init "$dir/bc/best" \
+                --teachers "$teacher" --out "$dir/dagger" --rounds "$rounds" \
+                --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 4 \
+                --no-progress --overwrite
+        fi
+        finetune "$dir/finetune" "$dir/dagger/best" "$teacher" "$entry"
+        students+=("$finetuned/best.pt")
+        if [[ ! -d $runs/student_data/$name ]]; then
+            echo "== rollouts of $entry's student"
+            $dexndm rollout --policy "$finetuned/best.pt" --episodes "$episodes" --steps 400 \
+                --shards "$runs/student_data/$name"
+        fi
+    done
+    final=$runs/generalist
+    if [[ ! -d $final/best ]]; then
+        echo "== DAgger of the generalist from ${students[*]}"
+        $dexndm train dagger --data "$runs"/student_data/* \
+            --init "${INIT:-$(dirname "${students[0]}")/best}" --teachers "${students[@]}" \
+            --out "$final" --rounds "$rounds" --envs "${DAGGER_ENVS:-64}" \
+            --beta "${BETA:-0.5}" --steps 400 --epochs 5 --lr 1e-4 --no-progress --overwrite
+    fi
+else
+    init=${INIT:-$runs/bc/best}
+    if [[ -z ${INIT:-} && ! -d $runs/bc/best ]]; then
+        echo "== behaviour cloning"
+        $dexndm train bc --data "$runs"/bc_data/* --out "$runs/bc" --width 512 --blocks 3 \
+            --epochs 30 --no-progress --overwrite
+    fi
+    if [[ ! -d $runs/dagger/best ]]; then
+        echo "== DAgger from $init"
+        $dexndm train dagger --data "$runs"/bc_data/* --init "$init" \
+            --teachers "${teachers[@]}" --out "$runs/dagger" --rounds "$rounds" \
+            --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 4 \
+            --no-progress --overwrite
+    fi
+    final=$runs/dagger
+    if ((${#finetune_stages[@]} > 0)); then
+        finetune "$runs/finetune" "$runs/dagger/best" "${teachers[0]}" "${specialists[@]}"
+        final=$finetuned
+    fi
 fi
 if [[ ! -f $runs/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"

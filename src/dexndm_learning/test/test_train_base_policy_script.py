@@ -166,3 +166,54 @@ def test_a_category_warm_start_overrides_the_default_and_warm_start(project):
                                       WARM_START_cuboids="policies/x/model_1.pt"))
     assert "--init" not in runs["cylinders"]
     assert flag(runs["cuboids"], "--init") == "policies/x/model_1.pt"
+
+
+def test_students_are_made_per_teacher_and_then_distilled_into_the_generalist(project):
+    calls = run_script(project, SPECIALISTS="cylinders:cylinders_000 cuboids:cuboids_000",
+                       DISTILL="students", FINETUNE_ITERATIONS="4")
+    teachers = ["runs/base/ppo_cylinders_000/best.pt", "runs/base/ppo_cuboids_000/best.pt"]
+    students = [f"runs/base/students/{name}/finetune/best.pt"
+                for name in ("ppo_cylinders_000", "ppo_cuboids_000")]
+    for teacher, student, entry in zip(teachers, students, ("cylinders_000", "cuboids_000"),
+                                       strict=True):
+        run = student.split("/finetune/")[0]
+        name = run.rsplit("/", 1)[1]
+        (bc,) = [c for c in calls if c[:2] == ["train", "bc"] and flag(c, "--out") == f"{run}/bc"]
+        assert flag(bc, "--data") == f"runs/base/bc_data/{name}"
+        (dagger,) = [c for c in calls if c[:2] == ["train", "dagger"]
+                     and flag(c, "--out") == f"{run}/dagger"]
+        assert (flag(dagger, "--init"), flag(dagger, "--teachers")) == (f"{run}/bc/best", teacher)
+        (tune,) = [c for c in finetunes(calls) if flag(c, "--out") == f"{run}/finetune"]
+        assert (flag(tune, "--generalist"), flag(tune, "--teacher")) == (f"{run}/dagger/best",
+                                                                        teacher)
+        assert call_objects(tune) == [entry]  # each student on its own entry
+        (rollout,) = [c for c in calls if c[:2] == ["rollout", "--policy"] and c[2] == student]
+        assert flag(rollout, "--shards") == f"runs/base/student_data/{name}"
+    (generalist,) = [c for c in calls if c[:2] == ["train", "dagger"]
+                     and flag(c, "--out") == "runs/base/generalist"]
+    assert generalist[generalist.index("--teachers") + 1:][:2] == students
+    assert flag(generalist, "--init") == "runs/base/students/ppo_cylinders_000/finetune/best"
+    data = generalist[generalist.index("--data") + 1:generalist.index("--init")]
+    assert data == ["runs/base/student_data/ppo_cuboids_000",
+                    "runs/base/student_data/ppo_cylinders_000"]
+    compare = next(call for call in calls if call[:2] == ["sim", "compare"])
+    assert compare[2] == "runs/base/generalist/best"
+    assert compare[compare.index("--teachers") + 1:][:2] == teachers  # against the oracles
+    assert run_script(project, SPECIALISTS="cylinders:cylinders_000 cuboids:cuboids_000",
+                      DISTILL="students", FINETUNE_ITERATIONS="4") == []  # all finished
+
+
+def call_objects(call: list[str]) -> list[str]:
+    start = call.index("--objects") + 1
+    end = next((i for i in range(start, len(call)) if call[i].startswith("--")), len(call))
+    return call[start:end]
+
+
+@pytest.mark.parametrize(("knobs", "message"), [
+    ({"DISTILL": "students"}, "needs FINETUNE_ITERATIONS or FINETUNE_STAGES"),
+    ({"DISTILL": "oracles"}, "give teachers or students"),
+])
+def test_a_distillation_it_cannot_run_is_refused_before_anything_trains(project, knobs, message):
+    result = script(project, **knobs)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (project / "calls.txt").exists()
