@@ -1,12 +1,12 @@
 """The shipped DexNDM residual against direct transfer (issue: sim-to-sim, paper Table 6).
 
-The shipped base policy (policies/base_policy) in its evaluation environment (the reference
-specialist's: cylinders_004, palm up, +-z, its grasps; config/experiments/sim2sim.yaml), the same
-starts and seeds in every row: under `nominal` (no gap), under `real` (direct transfer), and under
-`real` with the shipped residual (policies/dexndm_residual, trained through the shipped joint-wise
-dynamics policies/dexndm_dynamics). Prints one JSON line: nogap_rot, direct_rot, dexndm_rot (rad per
-20 s episode), ratio (dexndm / direct), gap_closed ((dexndm - direct) / (nogap - direct)),
-direct_ttf, dexndm_ttf, episodes.
+The residual's base policy (policies/reference_student) in its evaluation environment (the
+reference specialist's: cylinders_004, palm up, +-z, its grasps; config/experiments/sim2sim.yaml),
+the same starts and seeds in every row: under `nominal` (no gap), under `real` (direct transfer),
+and under `real` with the shipped residual (policies/dexndm_residual, trained through the shipped
+joint-wise dynamics policies/dexndm_dynamics). Prints one JSON line: nogap_rot, direct_rot,
+dexndm_rot (rad per 20 s episode), ratio (dexndm / direct), gap_closed ((dexndm - direct) /
+(nogap - direct)), direct_ttf, dexndm_ttf, episodes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main() -> None:
     started = time.perf_counter()
     config = load_config(REPO / "config" / "experiments" / "sim2sim.yaml",
                          eval_episodes=args.episodes, gap=args.gap,
-                         base=str(REPO / "policies" / "base_policy"),
+                         base=str(REPO / "policies" / "reference_student"),
                          environment=str(REPO / "policies" / "gap_reference" / "model_1949.pt"))
     experiment = Sim2Sim(config, REPO / "runs" / "benchmark_sim2sim")
     rows = {}

@@ -4,7 +4,7 @@
 #   1. the reference specialist fine-tuned by PPO in the profile `dexndm sysid` identified from
 #      the stand-in's probing data (config/profiles/real_standin_identified.yaml);
 #   2. its surviving rollouts in that profile, and DAgger from the shipped generalist
-#      (policies/base_policy, distilled from the un-tuned reference) with the fine-tuned
+#      (policies/reference_student, distilled from the un-tuned reference) with the fine-tuned
 #      specialist labelling, every round judged in the identified profile (never under the
 #      stand-in): the autotuned generalist;
 #   3. `dexndm experiment sim2sim` with that generalist as the base and the identified profile as
@@ -57,8 +57,8 @@ if [[ ! -d $runs/rollouts ]]; then
     $dexndm rollout --policy "$teacher" --episodes 64 --steps 400 --shards "$runs/rollouts"
 fi
 if [[ ! -d $runs/dagger/best ]]; then
-    echo "== DAgger from policies/base_policy"
-    $dexndm train dagger --data "$runs/rollouts" --init policies/base_policy \
+    echo "== DAgger from policies/reference_student"
+    $dexndm train dagger --data "$runs/rollouts" --init policies/reference_student \
         --teachers "$teacher" --out "$runs/dagger" --rounds "$rounds" --envs 64 --steps 400 \
         --epochs 6 --beta 0.7 --eval-episodes 64 --no-progress --overwrite
 fi

@@ -14,7 +14,7 @@ collector's own episode_noise and episode_seed) and are recorded until the objec
   dexndm train dynamics --arch joint --data OUT/sim --out OUT/ndm_pre
   dexndm train dynamics --arch joint --data OUT/real --init OUT/ndm_pre/best --out OUT/ndm_ft
   dexndm train residual --dynamics OUT/ndm_ft/best --data OUT/sim --out OUT/res --penalty 1
-  dexndm sim compare policies/base_policy --residual OUT/res/best \
+  dexndm sim compare policies/reference_student --residual OUT/res/best \
       --teachers policies/gap_reference/model_1949.pt --profiles GAP --episodes 64
 
 With --oracle-gain G it instead evaluates, in the same environment and episodes as `sim compare`,
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="where sim/ and real/ shards go")
     parser.add_argument("--gap", required=True, help="profile the replay runs under (NAME, "
                                                      "NAME:key=value or a profile YAML)")
-    parser.add_argument("--policy", default="policies/base_policy")
+    parser.add_argument("--policy", default="policies/reference_student")
     parser.add_argument("--envs", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise-sigma", type=float, default=0.01)

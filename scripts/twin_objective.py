@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--gains", nargs="+", type=float, default=[0.0, 0.5, 1.0])
     parser.add_argument("--spring", action="store_true",
                         help="G scales the answer to --gap's passive spring, not base - q")
-    parser.add_argument("--policy", default="policies/base_policy")
+    parser.add_argument("--policy", default="policies/reference_student")
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)

@@ -113,9 +113,11 @@ def _demo(args: argparse.Namespace) -> int:
     """The main job on the embedded default: virtual hand with an object, driver, controller;
     base alone, then base + the DexNDM residual."""
     from dexndm_control.demo import (
+        RESIDUAL_BASE,
         SHIPPED_DYNAMICS,
         SHIPPED_RESIDUAL,
         arm_lines,
+        initial_grasp,
         run_rotation,
         summary_lines,
         wall_clock_cap,
@@ -136,7 +138,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.duration <= 0:
         raise DexndmError(f"--duration must be a positive number of seconds, got {args.duration}")
     meter = "" if dynamics == "none" else dynamics
-    runs = [run_rotation(label, bundle, meter, args.duration, args.axis)
+    grasp = initial_grasp(RESIDUAL_BASE)
+    runs = [run_rotation(label, RESIDUAL_BASE, bundle, meter, args.duration, args.axis)
             for _ in range(args.runs) for label, bundle in plans]
     print("\n=== dexndm demo: virtual LEAP hand (`real` profile), driver, rotation controller ===")
     print("\n".join(summary_lines(runs)))
@@ -147,8 +150,10 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"{run.label}: stopped before the object had been in the hand "
                   f"{args.duration:g} s (wall-clock cap of {wall_clock_cap(args.duration):g} s, "
                   "or the launch ended early: its log above says why)")
-    print(f"{args.runs} run(s) of each, the same object and grasp (cylinders_004, grasp 0), axis "
-          f"{args.axis}; base: policies/base_policy (docs/base_policy.md)"
+    print(f"{args.runs} run(s) of each, the same object and grasp ({grasp['object']}, grasp "
+          f"{grasp['grasp_index']}), axis {args.axis}; base: policies/reference_student (the "
+          "residual's, docs/sim2sim.md; the controller's default base is policies/base_policy, "
+          "docs/base_policy.md)"
           + (f"; residual: {residual} (docs/sim2sim.md)" if residual != "none" else "")
           + (f"; gap meter: {dynamics} one step ahead (mean error against its reference error; "
              "levels from its calibration when it holds one, docs/gap_meter.md)" if meter else ""))

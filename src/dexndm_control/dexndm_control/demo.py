@@ -1,7 +1,11 @@
 """`dexndm demo`: the main job on the embedded default (virtual hand in the `real` profile,
 driver, 20 Hz rotation controller) run with the base policy alone, then with the shipped DexNDM
 residual, and the two outcomes side by side, with what the live gap meter (the shipped
-joint-wise dynamics one step ahead) saw in each."""
+joint-wise dynamics one step ahead) saw in each.
+
+Both arms run the residual's own base, policies/reference_student (the residual was trained
+through the dynamics to correct that policy), from that bundle's initial grasp; the
+controller's default base (policies/base_policy) is a different generalist."""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ REPO = Path(__file__).resolve().parents[3]
 LAUNCH_FILE = REPO / "launch" / "rotate.launch.xml"
 SHIPPED_RESIDUAL = REPO / "policies" / "dexndm_residual"
 SHIPPED_DYNAMICS = REPO / "policies" / "dexndm_dynamics"
+#: the base the shipped residual was trained to correct (docs/sim2sim.md)
+RESIDUAL_BASE = REPO / "policies" / "reference_student"
 #: wall-clock seconds a run may spend starting before the object is handed over
 STARTUP_ALLOWANCE_S = 120.0
 
@@ -41,11 +47,29 @@ def wall_clock_cap(held_seconds: float) -> float:
     return STARTUP_ALLOWANCE_S + 3.0 * held_seconds
 
 
-def run_rotation(label: str, residual: str, dynamics: str, duration: float,
+def initial_grasp(base: str | Path) -> dict:
+    """The grasp a base_policy bundle starts from (its ``initial_grasp``): object, category,
+    object_index, wrist, grasp_index."""
+    from dexndm_control.policy.bundle import load_bundle
+
+    grasp = load_bundle(base, "base_policy").info.get("initial_grasp")
+    if not grasp:
+        raise DexndmError(f"{base} names no initial_grasp: set one with "
+                          "scripts/set_initial_grasp.py BUNDLE")
+    return grasp
+
+
+def grasp_launch_arguments(grasp: dict) -> dict[str, str]:
+    """launch/rotate.launch.xml arguments that start the virtual hand in ``grasp``."""
+    return {"object_category": grasp["category"], "object_index": str(grasp["object_index"]),
+            "wrist": grasp["wrist"], "grasp_index": str(grasp["grasp_index"])}
+
+
+def run_rotation(label: str, base: str | Path, residual: str, dynamics: str, duration: float,
                  axis: str) -> DemoRun:
-    """One launch of launch/rotate.launch.xml until the object has been in the hand
-    ``duration`` simulated seconds (the virtual hand then stops the launch), or the wall-clock
-    cap."""
+    """One launch of launch/rotate.launch.xml, ``base`` from its initial grasp, until the
+    object has been in the hand ``duration`` simulated seconds (the virtual hand then stops the
+    launch), or the wall-clock cap."""
     from dexndm_control.launcher import Supervisor, resolve_launch
 
     if not LAUNCH_FILE.is_file():
@@ -54,9 +78,11 @@ def run_rotation(label: str, residual: str, dynamics: str, duration: float,
     with tempfile.TemporaryDirectory() as tmp:
         report, stats = Path(tmp) / "object.json", Path(tmp) / "loop.json"
         specs = resolve_launch(LAUNCH_FILE, {"report": str(report), "stats_file": str(stats),
-                                             "axis": axis, "residual_bundle": residual,
+                                             "axis": axis, "base_bundle": str(base),
+                                             "residual_bundle": residual,
                                              "dynamics_bundle": dynamics,
-                                             "hold_seconds": f"{duration:g}"})
+                                             "hold_seconds": f"{duration:g}",
+                                             **grasp_launch_arguments(initial_grasp(base))})
         result = Supervisor(specs).run(duration=wall_clock_cap(duration))
         return DemoRun(label, result.exit_code,
                        json.loads(report.read_text()) if report.is_file() else None,

@@ -1,4 +1,5 @@
-"""`dexndm demo`'s side-by-side summary and its refusal of a missing residual bundle."""
+"""`dexndm demo`'s side-by-side summary, its refusal of a missing residual bundle, and the base
+and grasp both of its arms start from."""
 
 from __future__ import annotations
 
@@ -6,7 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dexndm_control.demo import DemoRun, arm_lines, summary_lines
+import pytest
+
+from dexndm_control.demo import (
+    LAUNCH_FILE,
+    RESIDUAL_BASE,
+    DemoRun,
+    arm_lines,
+    grasp_launch_arguments,
+    initial_grasp,
+    summary_lines,
+)
+from dexndm_control.errors import DexndmError
+from dexndm_control.launcher import resolve_launch
 
 DEXNDM = str(Path(sys.executable).parent / "dexndm")
 
@@ -53,3 +66,37 @@ def test_arm_lines_average_rotation_per_20_s_over_each_arms_runs():
         f"{'base':<28} 5.00 ± 1.00 rad per 20 s over 2 run(s); dropped the object in 0",
         f"{'residual':<28} 3.00 ± 0.00 rad per 20 s over 1 run(s); dropped the object in 1"]
     assert arm_lines([DemoRun("broken", 1, None, None)]) == [f"{'broken':<28} no run finished"]
+
+
+def test_both_arms_run_the_residuals_base_from_its_initial_grasp(tmp_path):
+    """The shipped residual corrects policies/reference_student, whose initial grasp is
+    cylinders_004's grasp 0 palm up (set by scripts/set_initial_grasp.py, docs/base_policy.md);
+    the virtual hand and the controller of the demo's launch get that base and that grasp."""
+    grasp = initial_grasp(RESIDUAL_BASE)
+    assert (grasp["object"], grasp["object_index"], grasp["grasp_index"], grasp["wrist"]) == \
+        ("cylinders_004", 4, 0, "palm_up")
+    arguments = {"base_bundle": str(RESIDUAL_BASE), **grasp_launch_arguments(grasp)}
+    specs = {spec.name: spec for spec in resolve_launch(LAUNCH_FILE, arguments)}
+    hand = " ".join(specs["virtual_hand"].argv)
+    assert "--object-category cylinders --object-index 4 --grasp-index 0" in hand
+    assert "--wrist palm_up" in hand
+    assert any(str(RESIDUAL_BASE) in arg for arg in specs["rotation_controller"].argv)
+    (tmp_path / "bundle.yaml").write_text((RESIDUAL_BASE / "bundle.yaml").read_text()
+                                          .split("initial_grasp:")[0])
+    (tmp_path / "weights.pt").symlink_to(RESIDUAL_BASE / "weights.pt")
+    with pytest.raises(DexndmError, match="set_initial_grasp.py"):
+        initial_grasp(tmp_path)
+
+
+def test_the_launch_files_default_grasp_is_the_shipped_base_policys():
+    """launch/rotate.launch.xml run as is starts the virtual hand in the initial grasp of the
+    base it runs (policies/base_policy), as the demo does for its base."""
+    shipped = LAUNCH_FILE.parents[1] / "policies" / "base_policy"
+    specs = {spec.name: spec for spec in resolve_launch(LAUNCH_FILE)}
+    hand = specs["virtual_hand"].argv
+    expected = grasp_launch_arguments(initial_grasp(shipped))
+    for flag, key in (("--object-category", "object_category"),
+                      ("--object-index", "object_index"), ("--grasp-index", "grasp_index"),
+                      ("--wrist", "wrist")):
+        assert hand[hand.index(flag) + 1] == expected[key], flag
+    assert any(arg.endswith("policies/base_policy") for arg in specs["rotation_controller"].argv)

@@ -68,7 +68,9 @@ SATURATED = 0.99
 
 @dataclass(frozen=True)
 class Sim2SimConfig:
-    base: str = setting("policies/base_policy", help="the base policy bundle")
+    base: str = setting("policies/reference_student",
+                        help="the base policy bundle (default: the generalist distilled from "
+                             "the environment's specialist)")
     other_bases: tuple[str, ...] = setting((), help="more base policy bundles run under the gap "
                                                     "on the same starts, rows direct_<dir name> "
                                                     "(the autotune experiment's untuned base)")

@@ -140,7 +140,8 @@ def test_the_training_profile_drives_the_sim_stage_and_the_ceiling_row(tmp_path)
     with pytest.raises(DexndmError, match="no_such_bundle"):
         Sim2Sim(load_config(QUICK, other_bases=["policies/no_such_bundle"]), tmp_path / "bad")
     with pytest.raises(DexndmError, match="different names"):
-        Sim2Sim(load_config(QUICK, other_bases=["policies/base_policy", "./policies/base_policy"]),
+        Sim2Sim(load_config(QUICK, other_bases=["policies/reference_student",
+                                                      "./policies/reference_student"]),
                 tmp_path / "bad")
 
 
