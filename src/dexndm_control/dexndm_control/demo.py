@@ -65,11 +65,11 @@ def grasp_launch_arguments(grasp: dict) -> dict[str, str]:
             "wrist": grasp["wrist"], "grasp_index": str(grasp["grasp_index"])}
 
 
-def run_rotation(label: str, base: str | Path, residual: str, dynamics: str, duration: float,
-                 axis: str) -> DemoRun:
-    """One launch of launch/rotate.launch.xml, ``base`` from its initial grasp, until the
-    object has been in the hand ``duration`` simulated seconds (the virtual hand then stops the
-    launch), or the wall-clock cap."""
+def run_rotation(label: str, base: str | Path, grasp: dict, residual: str, dynamics: str,
+                 duration: float, axis: str) -> DemoRun:
+    """One launch of launch/rotate.launch.xml, ``base`` from ``grasp`` (its initial grasp),
+    until the object has been in the hand ``duration`` simulated seconds (the virtual hand then
+    stops the launch), or the wall-clock cap."""
     from dexndm_control.launcher import Supervisor, resolve_launch
 
     if not LAUNCH_FILE.is_file():
@@ -82,7 +82,7 @@ def run_rotation(label: str, base: str | Path, residual: str, dynamics: str, dur
                                              "residual_bundle": residual,
                                              "dynamics_bundle": dynamics,
                                              "hold_seconds": f"{duration:g}",
-                                             **grasp_launch_arguments(initial_grasp(base))})
+                                             **grasp_launch_arguments(grasp)})
         result = Supervisor(specs).run(duration=wall_clock_cap(duration))
         return DemoRun(label, result.exit_code,
                        json.loads(report.read_text()) if report.is_file() else None,
