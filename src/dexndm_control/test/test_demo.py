@@ -88,11 +88,12 @@ def test_both_arms_run_the_residuals_base_from_its_initial_grasp(tmp_path):
         initial_grasp(tmp_path)
 
 
-def test_the_launch_files_default_grasp_is_the_shipped_base_policys():
-    """launch/rotate.launch.xml run as is starts the virtual hand in the initial grasp of the
-    base it runs (policies/base_policy), as the demo does for its base."""
+@pytest.mark.parametrize("launch_name", ["rotate.launch.xml", "teleop.launch.xml"])
+def test_the_launch_files_default_grasp_is_the_shipped_base_policys(launch_name):
+    """launch/rotate.launch.xml and launch/teleop.launch.xml run as is start the virtual hand in
+    the initial grasp of the base they run (policies/base_policy), as the demo does for its base."""
     shipped = LAUNCH_FILE.parents[1] / "policies" / "base_policy"
-    specs = {spec.name: spec for spec in resolve_launch(LAUNCH_FILE)}
+    specs = {spec.name: spec for spec in resolve_launch(LAUNCH_FILE.parent / launch_name)}
     hand = specs["virtual_hand"].argv
     expected = grasp_launch_arguments(initial_grasp(shipped))
     for flag, key in (("--object-category", "object_category"),
