@@ -4,8 +4,11 @@ resets. The driver's clock is a test clock; the bus and the motors are real (emu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from conftest import wait_until
 from dexndm_control import hand
 from dexndm_control.driver.core import DriverConfig, DriverCore
 from dexndm_control.dynamixel.control_table import hardware_error_bit
@@ -90,6 +93,31 @@ def test_overload_is_rebooted_after_the_cool_down_then_given_up_past_the_cap(vir
         assert not core.gave_up.any()
         _run(core, clock, 1.0)
         assert _status(core).level == "OK"
+    finally:
+        core.bus.close()
+
+
+def test_a_port_lost_and_back_between_two_reports_is_reported_once(virtual_hand):
+    port, control = virtual_hand()
+    core, clock = _driver(port)
+    try:
+        assert core.bus_status() == ("WARN", "no recent commands: holding target")
+        control({"cmd": "vanish", "seconds": 0.3})
+        clock.now += 0.02
+        assert core.step() is None and not core.connected and core.disconnects == 1
+        assert wait_until(Path(port).exists, 10)  # the emulator plugs the port back in
+        clock.now += 1.0  # past the reconnection back-off
+        assert core.step() is not None and core.connected
+        # no report was made while it was away: the next one still says so, the one after not
+        level, message = core.bus_status()
+        assert level == "ERROR" and message.startswith("port lost: ")
+        assert message.endswith("; reconnected")
+        assert core.bus_status() == ("WARN", "no recent commands: holding target")
+        # while it is away, every report says so
+        control({"cmd": "vanish", "seconds": 0.3})
+        clock.now += 0.02
+        assert core.step() is None and core.disconnects == 2
+        assert core.bus_status()[0] == "ERROR" and core.bus_status()[0] == "ERROR"
     finally:
         core.bus.close()
 

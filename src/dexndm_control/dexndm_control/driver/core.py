@@ -130,6 +130,9 @@ class DriverCore:
         self.torque_enabled = False
         self.cycles = 0
         self.reconnects = 0
+        self.disconnects = 0
+        self._reported_disconnects = 0  # how many of them a bus status has shown
+        self._last_loss = ""
         self.rejected_commands = 0
         self.clipped_commands = 0
 
@@ -226,7 +229,8 @@ class DriverCore:
 
     def _disconnect(self, now: float, reason: str) -> None:
         self.connected, self.torque_enabled = False, False
-        self.last_error = f"port lost: {reason}"
+        self.last_error = self._last_loss = f"port lost: {reason}"
+        self.disconnects += 1
         self.bus.close()
         self._next_connect = now + self._backoff
 
@@ -337,6 +341,23 @@ class DriverCore:
                 "restored")
 
     # -- diagnostics -----------------------------------------------------------------------
+
+    def bus_status(self, waiting_for_port: bool = False) -> tuple[str, str]:
+        """(level, message) of the bus for one diagnostics report. A port lost and regained
+        between two reports is still reported, once, as ERROR: a short unplug must not vanish
+        from /diagnostics because it fell between two publications."""
+        unreported = self.disconnects > self._reported_disconnects
+        self._reported_disconnects = self.disconnects
+        if not self.connected:
+            if waiting_for_port or not self.last_error:  # starting up: nothing failed yet
+                return "WARN", (f"waiting for {self.bus.config.port}" if waiting_for_port
+                                else "connecting")
+            return "ERROR", self.last_error
+        if unreported:
+            return "ERROR", f"{self._last_loss}; reconnected"
+        if self.commands_stale():
+            return "WARN", "no recent commands: holding target"
+        return "OK", "connected"
 
     def motor_statuses(self, now: float | None = None) -> list[MotorStatus]:
         now = self.clock() if now is None else now

@@ -152,18 +152,11 @@ class LeapDriver(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         core = self.core
         bus = DiagnosticStatus(name="leap_hand: bus", hardware_id=core.bus.config.port)
-        if core.connected:
-            bus.level, bus.message = DiagnosticStatus.OK, "connected"
-        elif self._waiting_for_port or not core.last_error:  # starting up: nothing failed yet
-            bus.level = DiagnosticStatus.WARN
-            bus.message = f"waiting for {core.bus.config.port}" if self._waiting_for_port \
-                else "connecting"
-        else:
-            bus.level, bus.message = DiagnosticStatus.ERROR, core.last_error
-        if core.connected and core.commands_stale():
-            bus.level, bus.message = DiagnosticStatus.WARN, "no recent commands: holding target"
+        level, bus.message = core.bus_status(self._waiting_for_port)
+        bus.level = _LEVELS[level]
         bus.values = [KeyValue(key=k, value=str(v)) for k, v in (
             ("cycles", core.cycles), ("reconnects", core.reconnects),
+            ("disconnects", core.disconnects),
             ("torque_enabled", core.torque_enabled), ("rejected_commands", core.rejected_commands),
             ("clipped_commands", core.clipped_commands),
             ("auto_reboots", int(core.auto_reboots.sum())),
