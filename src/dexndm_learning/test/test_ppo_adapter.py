@@ -72,9 +72,11 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path):
     assert first["checkpoint"].endswith("model_1.pt")
     assert yaml.safe_load((tmp_path / "run" / "run.yaml").read_text())["config"]["category"] \
         == "small_cylinders"
+    # the physics threads are the machine's: not kept, so a run resumes on any core count
+    assert "threads" not in yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())
     resumed = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
-                                       iterations=1, env=env, steps_per_env=4,
-                                       resume=first["checkpoint"]))
+                                       iterations=1, env=dataclasses.replace(env, threads=1),
+                                       steps_per_env=4, resume=first["checkpoint"]))
     assert resumed["iterations"] == 3  # update 2 followed the loaded update 1 (model_1)
     assert sorted(p.name for p in (tmp_path / "run").glob("model_*.pt")) == [
         "model_0.pt", "model_1.pt", "model_2.pt"]  # the resumed model_1 was not saved over

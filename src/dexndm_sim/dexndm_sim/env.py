@@ -132,11 +132,17 @@ class RotationEnvConfig:
                                                  "training episodes also start from")
     gait_state_share: float = setting(0.5, help="share of episodes that start from a recorded "
                                                 "gait state, for objects that have some")
-    threads: int = 2
+    # a property of the machine, not of the environment: a batch steps bit for bit the same on
+    # any number of threads (HandBatch), so run directories do not keep it (MACHINE_SETTINGS)
+    threads: int = setting(2, help="physics threads (mujoco.rollout) of a batch: the cores "
+                                    "to use; results do not depend on it")
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise DexndmError(f"threads must be at least 1 (got {self.threads}): give the "
+                              "number of cores to step the physics on")
         unknown = set(self.categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"unknown object categories {sorted(unknown)}")

@@ -58,7 +58,7 @@ PPO_ENV_OPTIONS = ("num_envs", "categories", "category_shares", "wrists", "axes"
                    "objects", "object_shares", "randomize_physics",
                    "observe_physics", "mass_range", "friction_range", "grasp_wrist",
                    "grasps_per_object", "grasp_seeds", "min_grasp_hold", "gait_states",
-                   "gait_state_share")
+                   "gait_state_share", "threads")
 PPO_ENV_DEFAULTS = {"num_envs": 128}
 
 

@@ -150,8 +150,10 @@ def train_ppo(config: PPOTrainConfig) -> dict:
     generalist = _generalist(config, resumed)
     actor_rate = _actor_rate(config, resumed)
     environment = config.env
-    # plain data (tuples as lists), as env.yaml holds it and the resume check compares it
-    environment_data = json.loads(json.dumps(asdict(environment)))
+    # plain data (tuples as lists), as env.yaml holds it and the resume check compares it;
+    # without the machine's settings, so a run moves between machines of any core count
+    environment_data = {key: value for key, value in json.loads(json.dumps(
+        asdict(environment))).items() if key not in MACHINE_SETTINGS}
     if same_dir:
         _refuse_changed_environment(out / "env.yaml", environment_data)
     device = pick_device(config.device)
@@ -300,6 +302,10 @@ def _flatten(mapping: dict, prefix: str = "") -> dict:
     return flat
 
 
+# RotationEnvConfig fields that describe the machine a run is on, not its environment
+MACHINE_SETTINGS = ("threads",)
+
+
 def _refuse_changed_environment(env_file: Path, environment: dict) -> None:
     """A run resumed in its own directory keeps its environment: env.yaml describes every
     checkpoint there, and a reward or object set changed mid-run would make it wrong for the
@@ -310,6 +316,8 @@ def _refuse_changed_environment(env_file: Path, environment: dict) -> None:
     # default, as plain data like the rest (an empty tuple default reads back as [])
     saved = {**_flatten(json.loads(json.dumps(asdict(RotationEnvConfig())))),
              **_flatten(yaml.safe_load(env_file.read_text()) or {})}
+    for key in MACHINE_SETTINGS:  # written by runs made before they were left out
+        saved.pop(key, None)
     now = _flatten(environment)
     changed = [f"{key} {saved.get(key)!r} -> {now.get(key)!r}"
                for key in sorted(set(saved) | set(now)) if saved.get(key) != now.get(key)]
