@@ -44,6 +44,10 @@ def discover_commands() -> dict[str, Command]:
                 f"two installed packages define `dexndm {command.name}`; "
                 f"uninstall the stale one (pip list | grep dexndm)")
         commands[command.name] = command
+    if not commands:  # the sources are importable but not installed: no entry points
+        raise DexndmError("no dexndm commands are installed (they are found through the "
+                          "packages' entry points): set up with bash scripts/bootstrap.sh, or "
+                          "pip install -e each src/dexndm_* package")
     return commands
 
 

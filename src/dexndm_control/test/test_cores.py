@@ -64,6 +64,15 @@ def test_cli_lists_every_installed_command():
     assert "record topics into a rosbag2 (MCAP) directory" in help_text
 
 
+def test_cli_without_installed_commands_says_how_to_install(monkeypatch, capsys):
+    import dexndm_control.cli as cli
+
+    # sources on PYTHONPATH without `pip install`: no entry points, not an empty command list
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    assert cli.main(["train", "ppo"]) == 2
+    assert "no dexndm commands are installed" in capsys.readouterr().err
+
+
 def test_launch_argument_syntax():
     assert parse_launch_arguments(["a:=1", "b:=x:=y", "c:="]) == {"a": "1", "b": "x:=y", "c": ""}
     with pytest.raises(DexndmError, match="name:=value"):
