@@ -106,18 +106,29 @@ def test_ppo_runs_checkpoints_and_resumes(tmp_path):
                                  steps_per_env=4, resume=str(tmp_path / "run" / "model_3.pt")))
 
 
-def test_fall_penalty_overrides_only_the_fall_term_and_travels_in_env_yaml(tmp_path):
+def test_fall_penalty_and_reward_changes_override_only_their_terms_and_travel_in_env_yaml(
+        tmp_path):
     env = ppo_env("small_cylinders", num_envs=8, **SMALL)
     config = PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"), iterations=1,
-                            env=env, steps_per_env=4, fall_penalty=5)
+                            env=env, steps_per_env=4, fall_penalty=5,
+                            reward=("goal_gain=0", "rotation=2.5", "rotation_penalty_start=5"))
     assert config.env.reward.fall == 5.0 and TRAINING_REWARD.fall == 20.0
-    assert config.env.reward == dataclasses.replace(TRAINING_REWARD, fall=5.0)
+    assert config.env.reward == dataclasses.replace(
+        TRAINING_REWARD, fall=5.0, goal_gain=0.0, rotation=2.5, rotation_penalty_start=5)
     assert PPOTrainConfig(category="small_cylinders", out="x").env.reward.fall == 20.0
     train_ppo(config)
     saved = yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())
-    assert saved["reward"]["fall"] == 5.0  # rollouts and evaluations rebuild this reward
+    # rollouts and evaluations rebuild this reward
+    assert saved["reward"]["fall"] == 5.0 and saved["reward"]["goal_gain"] == 0.0
+    assert saved["reward"]["rotation"] == 2.5 and saved["reward"]["rotation_penalty_start"] == 5
     with pytest.raises(DexndmError, match="--fall-penalty"):
         PPOTrainConfig(category="small_cylinders", out="x", fall_penalty=-1)
+    for change, message in (("goal_gian=0", "NAME one of rotation, "), ("goal", "NAME=VALUE"),
+                            ("goal=abc", r"goal takes a number \(float\)"),
+                            ("rotation_penalty_start=2.5", r"takes a number \(int\)"),
+                            ("goal=-1", ">= 0"), ("goal=inf", "finite")):
+        with pytest.raises(DexndmError, match=message):
+            PPOTrainConfig(category="small_cylinders", out="x", reward=(change,))
 
 
 def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, monkeypatch):

@@ -7,7 +7,9 @@ The run directory holds run.yaml (config, commit), rsl-rl's TensorBoard scalars 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import torch
@@ -21,6 +23,7 @@ from dexndm_control.settings import setting
 from dexndm_learning.ppo.config import CATEGORY_ENVS, PPO_DEFAULTS, ppo_config, ppo_env
 from dexndm_learning.runs import check_output, pick_device, prepare_output, seed_everything
 from dexndm_sim.env import RotationEnvConfig
+from dexndm_sim.rewards import RewardConfig
 
 
 @dataclass
@@ -52,6 +55,10 @@ class PPOTrainConfig:
         None, help="reward lost on the step the object falls (default: the training reward's, "
                    "20; warm starts on harder object sets trade rotation for holding on under "
                    "it: docs/base_policy_log.md)")
+    reward: tuple[str, ...] = setting(
+        (), help="training reward settings to change, NAME=VALUE each (RewardConfig in "
+                 "dexndm_sim/rewards.py: rotation, goal, penalty, goal_gain, goal_bonus, "
+                 "rotation_penalty_max, pose, work, ...); env.yaml keeps the reward trained on")
     device: str = setting("auto", help="device of the PPO update: auto (CUDA when torch sees "
                                        "one), cpu, cuda; the MuJoCo environment runs on the CPU")
     overwrite: bool = setting(False, help="replace an existing run directory")
@@ -124,6 +131,8 @@ class PPOTrainConfig:
         if self.fall_penalty is not None:
             self.env = replace(self.env, reward=replace(self.env.reward,
                                                         fall=float(self.fall_penalty)))
+        if self.reward:
+            self.env = replace(self.env, reward=reward_with(self.env.reward, self.reward))
         # --categories widens a run past its category (a generalist fine-tuned on several);
         # the category names the run and its defaults
         if self.category not in self.env.categories:
@@ -300,6 +309,27 @@ def _flatten(mapping: dict, prefix: str = "") -> dict:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def reward_with(reward: RewardConfig, changes: tuple[str, ...]) -> RewardConfig:
+    """``reward`` with NAME=VALUE ``changes`` applied (each value in its field's type)."""
+    fields = {f.name: f for f in dataclass_fields(RewardConfig)}
+    values = {}
+    for change in changes:
+        name, equals, text = change.partition("=")
+        if not equals or name not in fields:
+            raise DexndmError(f"--reward {change}: give NAME=VALUE with NAME one of "
+                              f"{', '.join(fields)}")
+        kind = type(getattr(reward, name))
+        try:
+            value = kind(text)
+        except ValueError:
+            raise DexndmError(f"--reward {change}: {name} takes a number ({kind.__name__}), "
+                              f"e.g. {name}={getattr(reward, name)}") from None
+        if not math.isfinite(value) or value < 0:
+            raise DexndmError(f"--reward {change}: weights and gains are finite and >= 0")
+        values[name] = value
+    return replace(reward, **values)
 
 
 # RotationEnvConfig fields that describe the machine a run is on, not its environment
