@@ -282,6 +282,10 @@ def test_a_run_holds_the_objects_of_every_category_it_names(tmp_path):
                                       iterations=1, env=env, steps_per_env=2))
     saved = specialist_env_config(result["checkpoint"])
     assert saved.categories == ("small_cylinders", "cylinders") and saved == env
+    # an older run's env.yaml names its machine's threads: a reader uses this machine's
+    env_file = tmp_path / "run" / "env.yaml"
+    env_file.write_text(yaml.safe_dump({**yaml.safe_load(env_file.read_text()), "threads": 2}))
+    assert specialist_env_config(result["checkpoint"]).threads == 0
     built = BatchedRotationEnv(dataclasses.replace(saved, threads=1))
     try:
         assert [o.name for o in built.objects] == ["small_cylinders_000", "cylinders_000"] * 2

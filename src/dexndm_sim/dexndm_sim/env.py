@@ -52,6 +52,11 @@ from dexndm_sim.wrist import CANONICAL, wrist_quaternion
 FALL_DISTANCE = 0.08  # m from the grasp point: the object has fallen
 
 
+# RotationEnvConfig fields that describe the machine, not the environment: run directories
+# (env.yaml) leave them out and readers of env.yaml ignore them, so a run moves between machines
+MACHINE_SETTINGS = ("threads",)
+
+
 @dataclass
 class RotationEnvConfig:
     num_envs: int = 16
@@ -134,15 +139,15 @@ class RotationEnvConfig:
                                                 "gait state, for objects that have some")
     # a property of the machine, not of the environment: a batch steps bit for bit the same on
     # any number of threads (HandBatch), so run directories do not keep it (MACHINE_SETTINGS)
-    threads: int = setting(2, help="physics threads (mujoco.rollout) of a batch: the cores "
-                                    "to use; results do not depend on it")
+    threads: int = setting(0, help="physics threads (mujoco.rollout) of a batch; 0: one per "
+                                    "core this process may use; results do not depend on it")
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
-        if self.threads < 1:
-            raise DexndmError(f"threads must be at least 1 (got {self.threads}): give the "
-                              "number of cores to step the physics on")
+        if self.threads < 0:
+            raise DexndmError(f"threads must be >= 0 (got {self.threads}): give the number of "
+                              "cores to step the physics on, or 0 for all of them")
         unknown = set(self.categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"unknown object categories {sorted(unknown)}")

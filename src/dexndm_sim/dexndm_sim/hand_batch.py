@@ -21,6 +21,8 @@ same arrays out (docs/simulation.md).
 
 from __future__ import annotations
 
+import os
+
 import mujoco
 import numpy as np
 from mujoco import rollout
@@ -37,6 +39,7 @@ CONTROL_STATE = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPL
 
 class HandBatch:
     def __init__(self, hands: list[SimHand], threads: int = 2) -> None:
+        """``threads``: the rollout's physics threads; 0: one per core this process may use."""
         if not hands:
             raise ValueError("a hand batch needs at least one hand")
         first = hands[0]
@@ -72,7 +75,8 @@ class HandBatch:
         self._warmstart = np.zeros((n, model.nv))
         # the object's force in a control row: controls (nu), then xfrc_applied [nbody, 6]
         self._force_column = model.nu + 6 * self._object if self._object is not None else None
-        threads = max(1, threads)
+        threads = max(1, threads or len(os.sched_getaffinity(0)))
+        self.threads = threads
         self._models = [h.model for h in hands]
         self._rollout = rollout.Rollout(nthread=threads if threads > 1 else 0)
         self._scratch = [mujoco.MjData(model) for _ in range(threads)]

@@ -3,6 +3,7 @@ quantities MuJoCo's own functions give."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import mujoco
@@ -94,6 +95,11 @@ def test_batch_equals_each_hand_stepped_alone(profile):
                                        hand.data.xquat[hand.scene.object_body], atol=1e-15)
     assert touched > 0  # the object rested on fingertips: contacts were compared, not zeros
     batch.close()
+
+
+def test_zero_threads_is_one_per_core_this_process_may_use():
+    assert HandBatch(_hands("nominal")[:1], threads=0).threads == len(os.sched_getaffinity(0))
+    assert HandBatch(_hands("nominal")[:1], threads=3).threads == 3
 
 
 def test_a_batch_refuses_hands_it_cannot_step_together():

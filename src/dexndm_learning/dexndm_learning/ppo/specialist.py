@@ -24,7 +24,7 @@ from dexndm_control.rotations import world_to_hand
 from dexndm_control.settings import from_mapping
 from dexndm_control.transitions import INITIAL_TARGET, Episode
 from dexndm_learning.ppo.config import env_config, ppo_config
-from dexndm_sim.env import RotationEnvConfig
+from dexndm_sim.env import MACHINE_SETTINGS, RotationEnvConfig
 
 
 def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvConfig:
@@ -35,7 +35,8 @@ def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvCon
     run_dir = Path(checkpoint).parent
     env_file, run_file = run_dir / "env.yaml", run_dir / "run.yaml"
     if env_file.is_file():
-        values = yaml.safe_load(env_file.read_text())
+        values = {key: value for key, value in yaml.safe_load(env_file.read_text()).items()
+                  if key not in MACHINE_SETTINGS}  # older runs wrote threads: 2
         return from_mapping(RotationEnvConfig, values).unweighted(**{"gait_states": None,
                                                                      **overrides})
     if not run_file.is_file():

@@ -22,7 +22,7 @@ from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.settings import setting
 from dexndm_learning.ppo.config import CATEGORY_ENVS, PPO_DEFAULTS, ppo_config, ppo_env
 from dexndm_learning.runs import check_output, pick_device, prepare_output, seed_everything
-from dexndm_sim.env import RotationEnvConfig
+from dexndm_sim.env import MACHINE_SETTINGS, RotationEnvConfig
 from dexndm_sim.rewards import RewardConfig
 
 
@@ -330,10 +330,6 @@ def reward_with(reward: RewardConfig, changes: tuple[str, ...]) -> RewardConfig:
             raise DexndmError(f"--reward {change}: weights and gains are finite and >= 0")
         values[name] = value
     return replace(reward, **values)
-
-
-# RotationEnvConfig fields that describe the machine a run is on, not its environment
-MACHINE_SETTINGS = ("threads",)
 
 
 def _refuse_changed_environment(env_file: Path, environment: dict) -> None:
