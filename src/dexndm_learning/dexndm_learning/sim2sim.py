@@ -51,6 +51,7 @@ from dexndm_learning.sim2sim_report import (
     summarise,
 )
 from dexndm_learning.stages import Stage, run_stages
+from dexndm_sim import PHYSICS_THREADS_HELP
 
 ARCHITECTURES = ("joint", "finger", "whole", "shared")
 # dynamics variants beyond "<arch>" (pretrained on sim, finetuned on the chaos box)
@@ -120,7 +121,7 @@ class Sim2SimConfig:
                                                    "simulator's history (needs a horizon > 1)")
     eval_episodes: int = setting(64, help="episodes per row (the same starts in every row)")
     seed: int = 0
-    threads: int = 2
+    threads: int = setting(0, help=PHYSICS_THREADS_HELP)
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.architectures if a not in ARCHITECTURES] + \

@@ -5,6 +5,11 @@ import os as _os
 
 __version__ = "0.1.0"
 
+# what every setting of physics threads means (HandBatch resolves 0); here, so that configs
+# declare it without importing MuJoCo
+PHYSICS_THREADS_HELP = ("physics threads (mujoco.rollout); 0: one per core this process may "
+                        "use; results do not depend on it")
+
 
 def choose_gl_backend() -> None:
     """MuJoCo picks its OpenGL platform once, when it is first imported. Headless (no DISPLAY)

@@ -26,6 +26,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_DT, RAD_PER_TICK
 from dexndm_control.settings import setting
 from dexndm_control.transitions import Episode, write_shard
+from dexndm_sim import PHYSICS_THREADS_HELP
 from dexndm_sim.hand_batch import HandBatch
 from dexndm_sim.profiles import get_profile
 from dexndm_sim.scene import ChaosBox, SceneConfig
@@ -47,7 +48,7 @@ class ChaosReplayConfig(EpisodePlanConfig):
     balls: int = setting(ChaosBox.balls, help="soft balls in each box")
     hands: int = setting(8, help="hands stepped together (2 threads: 8 measured best)")
     settle_s: float = setting(1.0, help="the hands hold still while the balls settle, once")
-    threads: int = 2
+    threads: int = setting(0, help=PHYSICS_THREADS_HELP)
     preset: str = "fast"
 
     def __post_init__(self) -> None:

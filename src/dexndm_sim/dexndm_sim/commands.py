@@ -11,6 +11,7 @@ from pathlib import Path
 from dexndm_control.cli import Command
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.settings import add_arguments, from_arguments, setting
+from dexndm_sim import PHYSICS_THREADS_HELP
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class SysidConfig:
     holdout: float = setting(0.25, help="share of recordings kept out of the search (report)")
     wrist: str | None = setting(None, help="the hand's wrist for every recording (default: "
                                            "each episode's wrist_quat or wrist_label)")
-    threads: int = 2
+    threads: int = setting(0, help=PHYSICS_THREADS_HELP)
     seed: int = 0
     progress: bool = True
 

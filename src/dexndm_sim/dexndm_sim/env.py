@@ -20,6 +20,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPPER
 from dexndm_control.rotations import quat_to_matrix, world_to_hand
 from dexndm_control.settings import setting
+from dexndm_sim import PHYSICS_THREADS_HELP
 from dexndm_sim.axes import axis_set
 from dexndm_sim.grasps import (
     GraspCache,
@@ -139,8 +140,7 @@ class RotationEnvConfig:
                                                 "gait state, for objects that have some")
     # a property of the machine, not of the environment: a batch steps bit for bit the same on
     # any number of threads (HandBatch), so run directories do not keep it (MACHINE_SETTINGS)
-    threads: int = setting(0, help="physics threads (mujoco.rollout) of a batch; 0: one per "
-                                    "core this process may use; results do not depend on it")
+    threads: int = setting(0, help=PHYSICS_THREADS_HELP)
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
 

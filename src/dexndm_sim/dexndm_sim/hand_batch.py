@@ -38,7 +38,7 @@ CONTROL_STATE = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPL
 
 
 class HandBatch:
-    def __init__(self, hands: list[SimHand], threads: int = 2) -> None:
+    def __init__(self, hands: list[SimHand], threads: int = 0) -> None:
         """``threads``: the rollout's physics threads; 0: one per core this process may use."""
         if not hands:
             raise ValueError("a hand batch needs at least one hand")

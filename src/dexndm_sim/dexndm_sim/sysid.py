@@ -124,7 +124,7 @@ class SearchResult:
 class Replayer:
     """K free hands that replay recordings open loop with per-hand parameters."""
 
-    def __init__(self, base: HardwareProfile, population: int, threads: int = 2) -> None:
+    def __init__(self, base: HardwareProfile, population: int, threads: int = 0) -> None:
         # the base fixes the model's structure: MuJoCo position actuators (nominal), or the
         # XC330 firmware law with its quantised readings and backlash (real:effects=false)
         self.base = replace(base, latency_steps=0)  # latency is applied to the targets here
