@@ -58,7 +58,9 @@
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
-# steps each) take 2.5-8 h for the specialists and 20-40 min for the rest. The five-teacher run
+# steps each) take 2.5-8 h for the specialists and 20-40 min for the rest. On a larger machine
+# the physics runs on every core and the PPO update on the GPU torch sees, with no flag (4,096
+# environments: 7.8 s an iteration on 16 cores and an H200, 31.6 s here). The five-teacher run
 # of docs/base_policy_log.md ("Five teachers, one object each"; measured, not shipped; 128 envs):
 #   SPECIALISTS="reference cuboids:cuboids_007 long_cuboids:long_cuboids_000 \
 #     small_cylinders:small_cylinders_004 irregular:irregular_000" ENVS=128 ITERATIONS=600 \
