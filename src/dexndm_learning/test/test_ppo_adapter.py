@@ -123,6 +123,8 @@ def test_fall_penalty_and_reward_changes_override_only_their_terms_and_travel_in
     assert saved["reward"]["rotation"] == 2.5 and saved["reward"]["rotation_penalty_start"] == 5
     with pytest.raises(DexndmError, match="--fall-penalty"):
         PPOTrainConfig(category="small_cylinders", out="x", fall_penalty=-1)
+    with pytest.raises(DexndmError, match="set the same term"):
+        PPOTrainConfig(category="small_cylinders", out="x", fall_penalty=5, reward=("fall=3",))
     for change, message in (("goal_gian=0", "NAME one of rotation, "), ("goal", "NAME=VALUE"),
                             ("goal=abc", r"goal takes a number \(float\)"),
                             ("rotation_penalty_start=2.5", r"takes a number \(int\)"),

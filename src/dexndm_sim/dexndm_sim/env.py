@@ -29,7 +29,7 @@ from dexndm_sim.grasps import (
     load_or_generate,
     move_with_palm,
 )
-from dexndm_sim.hand_batch import HandBatch
+from dexndm_sim.hand_batch import HandBatch, physics_threads
 from dexndm_sim.objects import (
     CATEGORIES,
     ObjectSpec,
@@ -145,9 +145,7 @@ class RotationEnvConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
-        if self.threads < 0:
-            raise DexndmError(f"threads must be >= 0 (got {self.threads}): give the number of "
-                              "cores to step the physics on, or 0 for all of them")
+        physics_threads(self.threads)  # refused here, before any grasp search
         unknown = set(self.categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"unknown object categories {sorted(unknown)}")

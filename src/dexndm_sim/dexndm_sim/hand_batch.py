@@ -27,6 +27,7 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.hand import LOWER, NUM_JOINTS, UPPER
 from dexndm_sim.scene import CONTACT_VALUES, TIP_BODIES, TIP_VALUES
 from dexndm_sim.sim_hand import SUBSTEPS, SimHand, actuator_controls
@@ -35,6 +36,15 @@ TIPS = len(TIP_BODIES)
 FULL_STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
 # what the rollout sets before every substep: the controls and the disturbance on the object
 CONTROL_STATE = mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_XFRC_APPLIED
+
+
+def physics_threads(threads: int) -> int:
+    """The rollout threads a ``threads`` setting means: itself, or for 0 one per core this
+    process may use; a negative count is refused."""
+    if threads < 0:
+        raise DexndmError(f"threads must be >= 0 (got {threads}): give the number of cores to "
+                          "step the physics on, or 0 for all of them")
+    return threads or len(os.sched_getaffinity(0))
 
 
 class HandBatch:
@@ -75,8 +85,7 @@ class HandBatch:
         self._warmstart = np.zeros((n, model.nv))
         # the object's force in a control row: controls (nu), then xfrc_applied [nbody, 6]
         self._force_column = model.nu + 6 * self._object if self._object is not None else None
-        threads = max(1, threads or len(os.sched_getaffinity(0)))
-        self.threads = threads
+        self.threads = threads = physics_threads(threads)
         self._models = [h.model for h in hands]
         self._rollout = rollout.Rollout(nthread=threads if threads > 1 else 0)
         self._scratch = [mujoco.MjData(model) for _ in range(threads)]

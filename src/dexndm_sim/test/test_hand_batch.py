@@ -10,6 +10,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CANONICAL_POSE
 from dexndm_sim.hand_batch import HandBatch
 from dexndm_sim.objects import generate_category
@@ -100,6 +101,8 @@ def test_batch_equals_each_hand_stepped_alone(profile):
 def test_zero_threads_is_one_per_core_this_process_may_use():
     assert HandBatch(_hands("nominal")[:1], threads=0).threads == len(os.sched_getaffinity(0))
     assert HandBatch(_hands("nominal")[:1], threads=3).threads == 3
+    with pytest.raises(DexndmError, match="threads must be >= 0"):
+        HandBatch(_hands("nominal")[:1], threads=-1)
 
 
 def test_a_batch_refuses_hands_it_cannot_step_together():

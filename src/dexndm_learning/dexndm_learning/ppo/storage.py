@@ -63,9 +63,9 @@ def store_checkpoint(checkpoint: str | Path, out: str | Path, precision: str = "
     actor = loaded["actor_state_dict"]
     width = actor["mlp.0.weight"].shape[1]
     observations = torch.randn(samples, width, generator=torch.Generator().manual_seed(0))
-    difference = (_actor_output(actor, observations)
-                  - _actor_output(stored["actor_state_dict"], observations)).abs()
+    action = _actor_output(actor, observations)
+    difference = (action - _actor_output(stored["actor_state_dict"], observations)).abs()
     return {"out": str(target), "precision": precision, "bytes": target.stat().st_size,
             "source_bytes": checkpoint.stat().st_size,
             "max_abs_action_difference": float(difference.max()),
-            "mean_abs_action": float(_actor_output(actor, observations).abs().mean())}
+            "mean_abs_action": float(action.abs().mean())}

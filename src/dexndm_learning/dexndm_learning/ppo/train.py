@@ -131,6 +131,8 @@ class PPOTrainConfig:
         if self.fall_penalty is not None:
             self.env = replace(self.env, reward=replace(self.env.reward,
                                                         fall=float(self.fall_penalty)))
+        if self.fall_penalty is not None and any(c.startswith("fall=") for c in self.reward):
+            raise DexndmError("--fall-penalty and --reward fall=... set the same term: give one")
         if self.reward:
             self.env = replace(self.env, reward=reward_with(self.env.reward, self.reward))
         # --categories widens a run past its category (a generalist fine-tuned on several);
@@ -313,7 +315,7 @@ def _flatten(mapping: dict, prefix: str = "") -> dict:
 
 def reward_with(reward: RewardConfig, changes: tuple[str, ...]) -> RewardConfig:
     """``reward`` with NAME=VALUE ``changes`` applied (each value in its field's type)."""
-    fields = {f.name: f for f in dataclass_fields(RewardConfig)}
+    fields = tuple(f.name for f in dataclass_fields(RewardConfig))
     values = {}
     for change in changes:
         name, equals, text = change.partition("=")
