@@ -62,6 +62,16 @@ class EvalConfig:
     hold_still: bool = setting(False, help="no policy: hold each start grasp's targets, to see "
                                            "how long the grasps alone keep the object (the "
                                            "same starts a policy is scored from)")
+    every_start: bool = setting(False, help="run each start once instead of drawing "
+                                            "--episodes-per-axis of them: every grasp of every "
+                                            "search about every axis (48 episodes for two "
+                                            "objects, three searches, four grasps, +-z). A "
+                                            "deterministic policy repeats its episode from a "
+                                            "start drawn twice, so this is the cell's exact "
+                                            "mean over its starts")
+    grasps_per_search: int = setting(4, help="grasps of each search the starts are drawn from "
+                                             "(the searches are deterministic: a larger count "
+                                             "keeps the first ones)")
 
     def __post_init__(self) -> None:
         if self.hold_still and (self.policy or self.residual):
@@ -74,6 +84,9 @@ class EvalConfig:
         if self.episodes_per_axis < 1:
             raise DexndmError(f"--episodes-per-axis must be at least 1 (got "
                               f"{self.episodes_per_axis})")
+        if self.grasps_per_search < 1:
+            raise DexndmError(f"--grasps-per-search must be at least 1 (got "
+                              f"{self.grasps_per_search})")
 
 
 @dataclass(frozen=True)
@@ -150,23 +163,23 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
                 for seed in config.seeds:
                     rng = np.random.default_rng(seed)
                     wrist = wrist_quaternion(label, rng)
-                    cache = load_or_generate(obj, wrist, grasp_profile, wanted=4, seed=seed)
+                    cache = load_or_generate(obj, wrist, grasp_profile,
+                                             wanted=config.grasps_per_search, seed=seed)
                     if len(cache) == 0:
                         skipped.append(f"{obj.name}/{label}/seed {seed}: no grasp holds")
                         continue
                     hand = SimHand(SceneConfig(tuple(wrist), profile, "fast", obj))
                     key = f"{category}/{label}"
-                    # all axes once, then again: the first round is the same whatever the count
-                    for _ in range(config.episodes_per_axis):
-                        for axis in ([None] if config.goal_oriented else axes):
-                            metrics = run_episode(hand, runtime, cache, wrist, axis,
-                                                  config.steps, rng)
-                            episodes.append({"set": key, "object": obj.name, "seed": seed,
-                                             "axis": None if axis is None
-                                             else list(map(float, axis)), **metrics})
+                    for grasp, axis in _starts(config, len(cache), axes):
+                        metrics = run_episode(hand, runtime, cache, wrist, axis, config.steps,
+                                              rng, grasp=grasp)
+                        episodes.append({"set": key, "object": obj.name, "seed": seed,
+                                         "axis": None if axis is None
+                                         else list(map(float, axis)), **metrics})
     sets = {key: set_outcomes(episodes, key) for key in dict.fromkeys(e["set"] for e in episodes)}
     # mean +- std over each set's episodes, and over each object's within it
-    summary = {key: {**outcome_summary(outcomes), **_goal_success(outcomes)}
+    summary = {key: {**outcome_summary(outcomes), **_goal_success(outcomes),
+                     "starts": distinct_starts(episodes, key)}
                for key, outcomes in sets.items()}
     result = {"config": asdict(config), "measured_with": measured_with(),
               "results": summary,
@@ -175,6 +188,25 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
     return result
+
+
+def _starts(config: EvalConfig, grasps: int, axes: list[np.ndarray]):
+    """(grasp or None: drawn by run_episode, axis or None: goal-oriented) of one search's
+    episodes, in order."""
+    targets = [None] if config.goal_oriented else axes
+    if config.every_start:
+        return [(grasp, axis) for grasp in range(grasps) for axis in targets]
+    # all axes once, then again: the first round is the same whatever the count
+    return [(None, axis) for _ in range(config.episodes_per_axis) for axis in targets]
+
+
+def distinct_starts(episodes: list[dict], key: str) -> int:
+    """How many different starts (object, search, grasp, axis) a set's episodes ran from; a
+    goal-oriented episode draws its own goal, so each is its own start. Fewer starts than
+    episodes means repeats, which the bootstrap interval counts as independent."""
+    starts = {(e["object"], e["seed"], e["grasp"], tuple(e["axis"])) if e["axis"] is not None
+              else index for index, e in enumerate(episodes) if e["set"] == key}
+    return len(starts)
 
 
 def render_episode(policy: str, out: str | Path, category: str | None = None,
@@ -246,7 +278,9 @@ def format_results(result: dict) -> str:
     for key, values in result["results"].items():
         cells = [f"{values[n][0]:.2f} +- {values[n][1]:.2f}" for n in METRICS]
         line = f"{key:<28} {cells[0]:>15} {cells[1]:>13} {cells[2]:>13} {cells[3]:>15}"
-        line += f"  ({values['episodes']} ep., {values['drops']:.0%} dropped)"
+        starts = values.get("starts", values["episodes"])
+        repeats = "" if starts == values["episodes"] else f", {starts} distinct starts"
+        line += f"  ({values['episodes']} ep.{repeats}, {values['drops']:.0%} dropped)"
         interval = values.get("ci95", {}).get("radians")
         if interval is not None:
             line += f"  Rot 95 % CI [{interval[0]:.2f}, {interval[1]:.2f}]"

@@ -36,7 +36,7 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
                                         (0, 1), 40, episodes_per_axis=2), out)
     entry = result["results"]["small_cylinders/palm_up"]
     assert set(entry) == {"rot_reward", "rot_penalty", "time_to_fall", "radians", "drops",
-                          "episodes", "ci95"}
+                          "episodes", "ci95", "starts"}
     low, high = entry["ci95"]["time_to_fall"]
     assert 0.0 <= low <= entry["time_to_fall"][0] <= high <= 1.0
     assert 0.0 < entry["time_to_fall"][0] <= 1.0 and entry["time_to_fall"][1] >= 0.0
@@ -76,6 +76,31 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     # the object 0.27 rad, nowhere near a random orientation: no success, exactly 0 of 1
     go = goal["results"]["small_cylinders/palm_up"]
     assert go["goal_success"] == [0.0, 0.0] and go["time_to_fall"] == [1.0, 0.0]
+
+
+def test_every_start_runs_each_start_once_and_a_draw_repeats_them():
+    """Four grasps about +-z are eight starts: --every-start runs each once, in grasp order; a
+    draw of six episodes per axis must repeat some, and a repeated start repeats its episode
+    exactly (the policy and the physics are deterministic), which the report counts."""
+    common = dict(categories=("small_cylinders",), objects_per_category=1, wrists=("palm_up",),
+                  axes="z", seeds=(0,), steps=10)
+    every = evaluate_policy(EvalConfig(str(POLICY), every_start=True, **common))
+    plus, minus = [0.0, 0.0, 1.0], [0.0, 0.0, -1.0]
+    assert [(e["grasp"], e["axis"]) for e in every["episodes"]] == [
+        (grasp, axis) for grasp in range(4) for axis in (plus, minus)]
+    cell = every["results"]["small_cylinders/palm_up"]
+    assert cell["episodes"] == cell["starts"] == 8
+    assert "(8 ep., " in format_results(every).splitlines()[1]
+    by_start = {(e["grasp"], tuple(e["axis"])): e for e in every["episodes"]}
+    drawn = evaluate_policy(EvalConfig(str(POLICY), episodes_per_axis=6, **common))
+    cell = drawn["results"]["small_cylinders/palm_up"]
+    assert cell["episodes"] == 12 and cell["starts"] < 12
+    assert cell["starts"] == len({(e["grasp"], tuple(e["axis"])) for e in drawn["episodes"]})
+    assert f"(12 ep., {cell['starts']} distinct starts, " in format_results(drawn).splitlines()[1]
+    for episode in drawn["episodes"]:
+        assert episode == by_start[(episode["grasp"], tuple(episode["axis"]))]
+    with pytest.raises(DexndmError, match="--grasps-per-search must be at least 1"):
+        EvalConfig(str(POLICY), grasps_per_search=0, **common)
 
 
 def test_a_sets_episodes_become_the_outcomes_every_report_summarises():
