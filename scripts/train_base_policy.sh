@@ -26,11 +26,12 @@
 #   EVAL_EPISODES  deterministic episodes every saved checkpoint is evaluated on (default 64);
 #                the best (RUN/best.pt) teaches, not the last: warm starts peaked, then drifted
 #   WARM_START   checkpoint every specialist starts from, or "none" for a random start (default:
-#                the reference for the first, the first one's best checkpoint for the others;
-#                cuboids, long cuboids and irregular objects start at random: warm starts from
-#                the cylinder gait learned to hold those without turning them, while a cuboid
-#                specialist from a random start turned them: docs/base_policy_log.md);
-#                WARM_START_<category> overrides both for one category
+#                cylinders, cuboids, long cuboids and irregular objects start at random, small
+#                cylinders from the first specialist's best checkpoint (the reference if small
+#                cylinders come first): warm starts from the cylinder gait learned to hold flat
+#                faces without turning them, and on the two cylinders the reference's
+#                lineage plateaued at ~4 rad where a random start passed 6 in 300 iterations:
+#                docs/base_policy_log.md); WARM_START_<category> overrides both for one category
 #   EPISODES     surviving rollout episodes kept per specialist
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
@@ -180,7 +181,7 @@ start_of() {  # specialist entry, its default warm start -> the checkpoint it st
     if [[ -n ${!name:-} ]]; then echo "${!name}"; return; fi
     if [[ -n ${WARM_START:-} ]]; then echo "$WARM_START"; return; fi
     case $category in
-        cuboids | long_cuboids | irregular) echo none ;;
+        cylinders | cuboids | long_cuboids | irregular) echo none ;;
         *) echo "$2" ;;
     esac
 }

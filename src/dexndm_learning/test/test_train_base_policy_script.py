@@ -151,13 +151,18 @@ def specialist_runs(calls: list[list[str]]) -> dict[str, list[str]]:
             if call[:2] == ["train", "ppo"] and "--generalist" not in call}
 
 
-def test_cuboids_start_at_random_and_the_others_from_the_first_teacher(project):
+def test_cylinders_and_cuboids_start_at_random_and_small_cylinders_from_the_first(project):
     runs = specialist_runs(run_script(project, SPECIALISTS="cylinders:cylinders_000 "
                                       "cuboids:cuboids_000 small_cylinders:small_cylinders_000"))
-    assert flag(runs["cylinders"], "--init") == "policies/gap_reference/model_1949.pt"
-    assert flag(runs["cylinders"], "--critic-warmup") == "30"
-    assert "--init" not in runs["cuboids"] and "--critic-warmup" not in runs["cuboids"]
+    for category in ("cylinders", "cuboids"):
+        assert "--init" not in runs[category] and "--critic-warmup" not in runs[category]
     assert flag(runs["small_cylinders"], "--init") == "runs/base/ppo_cylinders_000/best.pt"
+    assert flag(runs["small_cylinders"], "--critic-warmup") == "30"
+
+
+def test_small_cylinders_first_start_from_the_reference(project):
+    runs = specialist_runs(run_script(project, SPECIALISTS="small_cylinders:small_cylinders_000"))
+    assert flag(runs["small_cylinders"], "--init") == "policies/gap_reference/model_1949.pt"
 
 
 def test_a_category_warm_start_overrides_the_default_and_warm_start(project):
