@@ -41,7 +41,10 @@
 #                their categories, the first teacher's critic starting it; default 0: off);
 #                FINETUNE_ENVS (1024), FINETUNE_RATE (the actor's fixed rate,
 #                5e-6), FINETUNE_STD (0.05), FINETUNE_WARMUP (critic-only iterations, 10,
-#                counted in FINETUNE_ITERATIONS); the evaluation and the fp16 bundle then use its best
+#                counted in FINETUNE_ITERATIONS), FINETUNE_FALL_PENALTY (the training reward's
+#                fall term, default 20; the shipped cylinder student took a second fine-tune
+#                at 60 to hold longer: docs/base_policy.md); the evaluation and the fp16
+#                bundle then use its best
 #   FINETUNE_STAGES  the fine-tune as stages of growing batch, "END:ENVS ..." (END: iterations
 #                in all when the stage stops), each resumed from the previous stage's last
 #                checkpoint in a directory of its own (a run keeps one environment); replaces
@@ -224,6 +227,8 @@ finetune() {  # run directory, student bundle, teacher checkpoint, entries -> $f
         flags=(--category "${entries[0]%%:*}" --categories "${categories[@]}" --out "$stage_run"
                --generalist "$student" --eval-episodes "$eval_episodes" "${objects[@]}"
                "${env_flags[@]:2}" --num-envs "$stage_envs")
+        # in every stage's flags: a resume rebuilds the environment from them and checks it
+        [[ -n ${FINETUNE_FALL_PENALTY:-} ]] && flags+=(--fall-penalty "$FINETUNE_FALL_PENALTY")
         last=$(latest "$stage_run")
         if [[ -z $last && -z $previous_run ]]; then
             echo "== PPO fine-tuning of $student: $stage_end iterations, $stage_envs envs"

@@ -115,6 +115,15 @@ def test_one_stage_is_the_single_fine_tune_of_finetune_iterations(project):
         "runs/base/finetune", "1024", "4")
 
 
+def test_the_fall_penalty_knob_reaches_every_stage_and_is_absent_by_default(project):
+    first, second = finetunes(run_script(project, FINETUNE_STAGES="5:8 9:16",
+                                         FINETUNE_FALL_PENALTY="60"))
+    # a resumed stage rebuilds its environment from the flags: both must carry the same term
+    assert flag(first, "--fall-penalty") == flag(second, "--fall-penalty") == "60"
+    (default,) = finetunes(run_script(project, FINETUNE_ITERATIONS="4", RUNS="runs/other"))
+    assert "--fall-penalty" not in default
+
+
 @pytest.mark.parametrize("stages", ["9:16 5:8", "5", "5:x"])
 def test_a_malformed_stage_list_is_refused_before_anything_trains(project, stages):
     result = script(project, FINETUNE_STAGES=stages)
