@@ -139,7 +139,7 @@ def _demo(args: argparse.Namespace) -> int:
         raise DexndmError(f"--duration must be a positive number of seconds, got {args.duration}")
     meter = "" if dynamics == "none" else dynamics
     grasp = initial_grasp(RESIDUAL_BASE)
-    runs = [run_rotation(label, RESIDUAL_BASE, grasp, bundle, meter, args.duration, args.axis)
+    runs = [run_rotation(label, RESIDUAL_BASE, bundle, meter, args.duration, args.axis)
             for _ in range(args.runs) for label, bundle in plans]
     print("\n=== dexndm demo: virtual LEAP hand (`real` profile), driver, rotation controller ===")
     print("\n".join(summary_lines(runs)))

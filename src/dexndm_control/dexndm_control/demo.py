@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.policy.start_grasp import read_initial_grasp
 
 REPO = Path(__file__).resolve().parents[3]
 LAUNCH_FILE = REPO / "launch" / "rotate.launch.xml"
@@ -49,27 +50,20 @@ def wall_clock_cap(held_seconds: float) -> float:
 
 def initial_grasp(base: str | Path) -> dict:
     """The grasp a base_policy bundle starts from (its ``initial_grasp``): object, category,
-    object_index, wrist, grasp_index."""
-    from dexndm_control.policy.bundle import load_bundle
-
-    grasp = load_bundle(base, "base_policy").info.get("initial_grasp")
+    object_index, wrist, grasp_index. The virtual hand of launch/rotate.launch.xml starts the
+    object there by itself (``--start-from`` the base bundle); the demo names it in its summary."""
+    grasp = read_initial_grasp(base)
     if not grasp:
         raise DexndmError(f"{base} names no initial_grasp: set one with "
                           "scripts/set_initial_grasp.py BUNDLE")
     return grasp
 
 
-def grasp_launch_arguments(grasp: dict) -> dict[str, str]:
-    """launch/rotate.launch.xml arguments that start the virtual hand in ``grasp``."""
-    return {"object_category": grasp["category"], "object_index": str(grasp["object_index"]),
-            "wrist": grasp["wrist"], "grasp_index": str(grasp["grasp_index"])}
-
-
-def run_rotation(label: str, base: str | Path, grasp: dict, residual: str, dynamics: str,
-                 duration: float, axis: str) -> DemoRun:
-    """One launch of launch/rotate.launch.xml, ``base`` from ``grasp`` (its initial grasp),
-    until the object has been in the hand ``duration`` simulated seconds (the virtual hand then
-    stops the launch), or the wall-clock cap."""
+def run_rotation(label: str, base: str | Path, residual: str, dynamics: str, duration: float,
+                 axis: str) -> DemoRun:
+    """One launch of launch/rotate.launch.xml, ``base`` from its initial grasp, until the object
+    has been in the hand ``duration`` simulated seconds (the virtual hand then stops the launch),
+    or the wall-clock cap."""
     from dexndm_control.launcher import Supervisor, resolve_launch
 
     if not LAUNCH_FILE.is_file():
@@ -81,8 +75,7 @@ def run_rotation(label: str, base: str | Path, grasp: dict, residual: str, dynam
                                              "axis": axis, "base_bundle": str(base),
                                              "residual_bundle": residual,
                                              "dynamics_bundle": dynamics,
-                                             "hold_seconds": f"{duration:g}",
-                                             **grasp_launch_arguments(grasp)})
+                                             "hold_seconds": f"{duration:g}"})
         result = Supervisor(specs).run(duration=wall_clock_cap(duration))
         return DemoRun(label, result.exit_code,
                        json.loads(report.read_text()) if report.is_file() else None,

@@ -14,7 +14,6 @@ from dexndm_control.demo import (
     RESIDUAL_BASE,
     DemoRun,
     arm_lines,
-    grasp_launch_arguments,
     initial_grasp,
     summary_lines,
 )
@@ -71,33 +70,20 @@ def test_arm_lines_average_rotation_per_20_s_over_each_arms_runs():
 def test_both_arms_run_the_residuals_base_from_its_initial_grasp(tmp_path):
     """The shipped residual corrects policies/reference_student, whose initial grasp is
     cylinders_004's grasp 0 palm up (set by scripts/set_initial_grasp.py, docs/base_policy.md);
-    the virtual hand and the controller of the demo's launch get that base and that grasp."""
+    the demo's launch gives that base to the controller and to the virtual hand, which starts
+    the object in the base's initial grasp (--start-from; dexndm_sim's test_virtual_hand_cli
+    resolves it) with nothing overriding it."""
     grasp = initial_grasp(RESIDUAL_BASE)
     assert (grasp["object"], grasp["object_index"], grasp["grasp_index"], grasp["wrist"]) == \
         ("cylinders_004", 4, 0, "palm_up")
-    arguments = {"base_bundle": str(RESIDUAL_BASE), **grasp_launch_arguments(grasp)}
-    specs = {spec.name: spec for spec in resolve_launch(LAUNCH_FILE, arguments)}
-    hand = " ".join(specs["virtual_hand"].argv)
-    assert "--object-category cylinders --object-index 4 --grasp-index 0" in hand
-    assert "--wrist palm_up" in hand
+    specs = {spec.name: spec for spec in resolve_launch(LAUNCH_FILE,
+                                                        {"base_bundle": str(RESIDUAL_BASE)})}
+    hand = specs["virtual_hand"].argv
+    assert hand[hand.index("--start-from") + 1] == str(RESIDUAL_BASE)
+    for flag in ("--wrist", "--object-category", "--object-index", "--grasp-index"):
+        assert f"{flag}=" in hand, flag  # empty: the bundle's
     assert any(str(RESIDUAL_BASE) in arg for arg in specs["rotation_controller"].argv)
     (tmp_path / "bundle.yaml").write_text((RESIDUAL_BASE / "bundle.yaml").read_text()
                                           .split("initial_grasp:")[0])
-    (tmp_path / "weights.pt").symlink_to(RESIDUAL_BASE / "weights.pt")
     with pytest.raises(DexndmError, match="set_initial_grasp.py"):
         initial_grasp(tmp_path)
-
-
-@pytest.mark.parametrize("launch_name", ["rotate.launch.xml", "teleop.launch.xml"])
-def test_the_launch_files_default_grasp_is_the_shipped_base_policys(launch_name):
-    """launch/rotate.launch.xml and launch/teleop.launch.xml run as is start the virtual hand in
-    the initial grasp of the base they run (policies/base_policy), as the demo does for its base."""
-    shipped = LAUNCH_FILE.parents[1] / "policies" / "base_policy"
-    specs = {spec.name: spec for spec in resolve_launch(LAUNCH_FILE.parent / launch_name)}
-    hand = specs["virtual_hand"].argv
-    expected = grasp_launch_arguments(initial_grasp(shipped))
-    for flag, key in (("--object-category", "object_category"),
-                      ("--object-index", "object_index"), ("--grasp-index", "grasp_index"),
-                      ("--wrist", "wrist")):
-        assert hand[hand.index(flag) + 1] == expected[key], flag
-    assert any(arg.endswith("policies/base_policy") for arg in specs["rotation_controller"].argv)

@@ -217,18 +217,15 @@ def render_episode(policy: str, out: str | Path, category: str | None = None,
     """Run one evaluation episode of a base policy and write its frames (PNG dir, MP4, GIF).
     What is left unset comes from the bundle's ``initial_grasp`` (the object, wrist and grasp
     it starts from on the virtual hand), else cylinders, palm up, object 0, a random grasp."""
-    from dexndm_control.policy.bundle import load_bundle
+    from dexndm_control.policy.start_grasp import read_initial_grasp, resolve_start_grasp
     from dexndm_sim.render import FrameRenderer, write_frames
 
-    start = load_bundle(policy, "base_policy").info.get("initial_grasp") or {}
-    own = category is None or category == start.get("category")
-    category = category or start.get("category", "cylinders")
-    wrist = wrist or start.get("wrist", "palm_up")
-    seed = start.get("seed", 0) if seed is None else seed
-    if object_index is None:
-        object_index = start.get("object_index", 0) if own else 0
-    if grasp_index is None and own and object_index == start.get("object_index"):
-        grasp_index = start.get("grasp_index")
+    initial = read_initial_grasp(policy) or {}
+    start = resolve_start_grasp(initial, category, object_index, wrist, grasp_index)
+    category, object_index, wrist, grasp_index = (start.category, start.object_index,
+                                                  start.wrist, start.grasp_index)
+    if seed is None:
+        seed = 0 if start.seed is None else start.seed
     rng = np.random.default_rng(seed)
     wrist_quat = wrist_quaternion(wrist, rng)
     hardware = get_profile(profile)
@@ -238,7 +235,7 @@ def render_episode(policy: str, out: str | Path, category: str | None = None,
     obj = objects[object_index]
     # the training sim's grasps (what a deployed policy starts from), as the virtual hand uses
     cache = load_or_generate(obj, wrist_quat, get_profile("nominal"),
-                             wanted=start.get("grasps", 4), seed=seed)
+                             wanted=initial.get("grasps", 4), seed=seed)
     if len(cache) == 0:
         raise ValueError(f"no grasp holds {obj.name} at {wrist}")
     if grasp_index is not None and not 0 <= grasp_index < len(cache):

@@ -1,11 +1,20 @@
 """dexndm-virtual-hand's arguments: --axis takes what a launch file passes (a list) as well as
-X Y Z; --stop-after-held times only an object in the MuJoCo hand."""
+X Y Z; --stop-after-held times only an object in the MuJoCo hand; --start-from starts the object
+in a base bundle's initial grasp, as the launch files run it."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from dexndm_sim.xc330.cli import parse_arguments
+import pytest
+import yaml
+
+from dexndm_control.launcher import resolve_launch
+from dexndm_sim.xc330.cli import parse_arguments, strip_ros_arguments
+
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED_BASE = REPO / "policies" / "base_policy"
+RESIDUAL_BASE = REPO / "policies" / "reference_student"
 
 
 def test_axis_from_a_launch_list_or_three_numbers():
@@ -27,3 +36,74 @@ def test_stop_after_held_needs_an_object_in_the_mujoco_hand(capsys):
             parse_arguments(bad)
         assert exit_info.value.code == 2
         assert "--stop-after-held" in capsys.readouterr().err
+
+
+def launched_virtual_hand(launch_name: str, arguments: dict[str, str] | None = None):
+    """The virtual hand's parsed arguments as ``launch_name`` starts it."""
+    specs = {spec.name: spec for spec in resolve_launch(REPO / "launch" / launch_name, arguments)}
+    argv = specs["virtual_hand"].argv
+    return parse_arguments(strip_ros_arguments(argv[argv.index("--port"):]))
+
+
+def start_of(args) -> tuple:
+    return args.object_category, args.object_index, args.wrist, args.grasp_index
+
+
+@pytest.mark.parametrize("launch_name", ["rotate.launch.xml", "teleop.launch.xml"])
+def test_the_launch_files_start_the_object_in_their_base_bundles_initial_grasp(launch_name):
+    """Run as is, launch/rotate.launch.xml and launch/teleop.launch.xml start the virtual hand in
+    the initial grasp of the base they give the controller (the grasp whose target the
+    controller ramps the hand to), for the shipped base and for another base alike; an explicit
+    object or grasp overrides it."""
+    shipped = yaml.safe_load((SHIPPED_BASE / "bundle.yaml").read_text())["initial_grasp"]
+    assert start_of(launched_virtual_hand(launch_name)) == (
+        shipped["category"], shipped["object_index"], shipped["wrist"], shipped["grasp_index"])
+    # the residual's base: cylinders_004, grasp 0 (test_demo)
+    assert start_of(launched_virtual_hand(launch_name, {"base_bundle": str(RESIDUAL_BASE)})) == (
+        "cylinders", 4, "palm_up", 0)
+    assert start_of(launched_virtual_hand(launch_name, {"base_bundle": str(RESIDUAL_BASE),
+                                                        "grasp_index": "3"})) == (
+        "cylinders", 4, "palm_up", 3)
+    # another object of the category: the bundle's grasp is not its grasp, so grasp 0
+    assert start_of(launched_virtual_hand(launch_name, {"base_bundle": str(RESIDUAL_BASE),
+                                                        "object_index": "2"})) == (
+        "cylinders", 2, "palm_up", 0)
+    # another category: its object 0
+    assert start_of(launched_virtual_hand(launch_name, {"base_bundle": str(RESIDUAL_BASE),
+                                                        "object_category": "cuboids"})) == (
+        "cuboids", 0, "palm_up", 0)
+
+
+def test_start_from_refuses_what_is_not_a_base_bundle_with_its_grasp(tmp_path, capsys):
+    """A missing bundle, a bundle of another kind and one whose grasp comes from another grasp
+    search seed are refused with the fix, exit code 2; one that names no initial grasp starts
+    at object 0, grasp 0 with a warning naming the fix."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    info = yaml.safe_load((RESIDUAL_BASE / "bundle.yaml").read_text())
+    (bare / "bundle.yaml").write_text(yaml.safe_dump({**info, "initial_grasp": None}))
+    seeded = tmp_path / "seeded"
+    seeded.mkdir()
+    (seeded / "bundle.yaml").write_text(yaml.safe_dump(
+        {**info, "initial_grasp": {**info["initial_grasp"], "seed": 3}}))
+    assert start_of(parse_arguments(["--scene", "object", "--start-from", str(bare)])) == (
+        "cylinders", 0, "palm_up", 0)
+    assert "names no initial_grasp" in capsys.readouterr().err
+    for bundle, message in ((tmp_path / "none", "no bundle.yaml"),
+                            (REPO / "policies" / "dexndm_residual", "not a base_policy"),
+                            (seeded, "--seed 3")):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_arguments(["--scene", "object", "--start-from", str(bundle)])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err, bundle
+    # its own grasp search seed, or an explicit grasp, is accepted
+    assert parse_arguments(["--scene", "object", "--start-from", str(seeded), "--seed",
+                            "3"]).grasp_index == 0
+    assert parse_arguments(["--scene", "object", "--start-from", str(seeded), "--grasp-index",
+                            "1"]).grasp_index == 1
+
+
+def test_without_start_from_the_defaults_are_object_0_palm_up_grasp_0():
+    assert start_of(parse_arguments([])) == ("cylinders", 0, "palm_up", 0)
+    assert start_of(parse_arguments(["--object-index=", "--grasp-index=", "--wrist="])) == (
+        "cylinders", 0, "palm_up", 0)

@@ -9,6 +9,7 @@ import sys
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.lifeline import follow_launcher
+from dexndm_control.policy.start_grasp import read_initial_grasp, resolve_start_grasp
 from dexndm_sim.xc330.server import PtyServer, control_request
 from dexndm_sim.xc330.thermal import ThermalConfig
 from dexndm_sim.xc330.virtual_bus import Faults, VirtualBus
@@ -39,14 +40,22 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                              "law on a link inertia with friction (no MuJoCo needed)")
     parser.add_argument("--scene", choices=["free", "object", "chaos_box"], default="free",
                         help="what the MuJoCo hand touches")
-    parser.add_argument("--wrist", default="palm_up",
-                        help="palm_up, palm_down, base_up, base_down, thumb_up, thumb_down, random")
-    parser.add_argument("--object-category", default="cylinders")
-    parser.add_argument("--object-index", type=int, default=0)
-    parser.add_argument("--grasp-index", type=int, default=0,
+    parser.add_argument("--start-from", metavar="BUNDLE", type=unset_if_empty, default=None,
+                        help="base policy bundle whose initial_grasp (scripts/set_initial_grasp.py)"
+                             " gives the object, wrist and grasp the flags below leave unset: the "
+                             "grasp whose target the controller ramps that policy's hand to")
+    parser.add_argument("--wrist", type=unset_if_empty, default=None,
+                        help="palm_up, palm_down, base_up, base_down, thumb_up, thumb_down, random"
+                             " (default: --start-from's, else palm_up)")
+    parser.add_argument("--object-category", type=unset_if_empty, default=None,
+                        help="default: --start-from's, else cylinders")
+    parser.add_argument("--object-index", type=unset_if_empty_int, default=None,
+                        help="object of the category (default: --start-from's for its category, "
+                             "else 0)")
+    parser.add_argument("--grasp-index", type=unset_if_empty_int, default=None,
                         help="which grasp of the object's training-sim grasp search (nominal, 8 "
-                             "grasps, --seed) the object starts in; a base policy bundle names "
-                             "its own as initial_grasp (scripts/set_initial_grasp.py)")
+                             "grasps, --seed) the object starts in (default: --start-from's for "
+                             "its own object and wrist, else 0)")
     parser.add_argument("--axis", nargs="+", default=["0", "0", "1"],
                         help="X Y Z or [X, Y, Z] (a launch file's list): hand-frame axis (as "
                              "commanded to the controller) the object's "
@@ -99,7 +108,38 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     if args.stop_after_held and (args.scene != "object" or args.model != "mujoco"):
         parser.error("--stop-after-held needs --scene object with --model mujoco (only an "
                      "object in the hand is timed)")
+    try:
+        resolve_start(args)
+    except DexndmError as error:
+        parser.error(str(error))
     return args
+
+
+def unset_if_empty(value: str) -> str | None:
+    """A launch file passes an argument it leaves at its default as an empty string."""
+    return value or None
+
+
+def unset_if_empty_int(value: str) -> int | None:
+    return int(value) if value else None
+
+
+def resolve_start(args: argparse.Namespace) -> None:
+    """Fill the object, wrist and grasp the flags left unset from --start-from's initial grasp."""
+    grasp = read_initial_grasp(args.start_from) if args.start_from else None
+    if args.start_from and grasp is None and args.scene == "object":
+        # a bundle fresh from BC/DAgger starts from the mean start pose, no grasp at all
+        print(f"dexndm-virtual-hand: warning: {args.start_from} names no initial_grasp, so the "
+              "object starts in grasp 0 of object 0 and the controller's ramp ends elsewhere: "
+              "set one with scripts/set_initial_grasp.py BUNDLE", file=sys.stderr)
+    start = resolve_start_grasp(grasp, args.object_category, args.object_index, args.wrist,
+                                args.grasp_index)
+    if args.grasp_index is None and start.grasp_index is not None and start.seed != args.seed:
+        raise DexndmError(f"{args.start_from}'s initial grasp was found with grasp search seed "
+                          f"{start.seed}: pass --seed {start.seed}, or --grasp-index")
+    args.object_category, args.object_index, args.wrist = (start.category, start.object_index,
+                                                           start.wrist)
+    args.grasp_index = 0 if start.grasp_index is None else start.grasp_index
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     print(f"virtual hand: 16 x XC330-M288 on {args.port} (control socket {args.port}.ctl)",
           flush=True)
+    if args.scene == "object":
+        origin = f" (defaults: {args.start_from}'s initial_grasp)" if args.start_from else ""
+        print(f"virtual hand: {args.object_category} object {args.object_index}, grasp "
+              f"{args.grasp_index}, {args.wrist}{origin}", flush=True)
     server.serve(args.duration)
     if model is not None and model.report is not None:
         print("virtual hand object (final): " + json.dumps(model.summary()), flush=True)
