@@ -54,7 +54,10 @@
 #   DISTILL      teachers (default): BC and DAgger of the generalist from the oracle teachers,
 #                then the optional fine-tune over all of them; students: per teacher a student
 #                (BC, DAgger, the FINETUNE_STAGES fine-tune on its own entry), then the
-#                generalist by DAgger from the fine-tuned students (RUNS/generalist). The
+#                generalist by DAgger from the fine-tuned students (RUNS/generalist);
+#                WEIGHT_<category> (default 1) gives a category's student N rollouts (seeds
+#                0..N-1) and N turns at labelling in every DAgger round (the shipped network's
+#                cuboid share passed 50 % with the cuboids weighted twice). The
 #                shipped generalist was made this way (docs/base_policy.md), e.g.
 #                SPECIALISTS="cylinders cuboids small_cylinders" ENVS=2048 PHYSICS="\
 #                --no-randomize-physics --grasp-seeds 0 1 2 --min-grasp-hold 5" \
@@ -105,6 +108,14 @@ if [[ $distill != teachers && $distill != students ]]; then
     echo "DISTILL=$distill: give teachers or students" >&2
     exit 2
 fi
+for specialist in "${specialists[@]}"; do
+    weight_knob=WEIGHT_${specialist%%:*}
+    if [[ -n ${!weight_knob:-} && ! ${!weight_knob} =~ ^[1-9][0-9]*$ ]]; then
+        echo "$weight_knob=${!weight_knob}: give a whole number of 1 or more (how many times" \
+             "its student rolls out and labels)" >&2
+        exit 2
+    fi
+done
 if [[ $distill == students ]] && ((${#finetune_stages[@]} == 0)); then
     echo "DISTILL=students needs FINETUNE_ITERATIONS or FINETUNE_STAGES: each student is" \
          "fine-tuned, and its fine-tuned checkpoint labels the generalist" >&2
@@ -277,12 +288,17 @@ if [[ $distill == students ]]; then
                 --no-progress --overwrite
         fi
         finetune "$dir/finetune" "$dir/dagger/best" "$teacher" "$entry"
-        students+=("$finetuned/best.pt")
-        if [[ ! -d $runs/student_data/$name ]]; then
-            echo "== rollouts of $entry's student"
-            $dexndm rollout --policy "$finetuned/best.pt" --episodes "$episodes" --steps 400 \
-                --shards "$runs/student_data/$name"
-        fi
+        weight_knob=WEIGHT_${entry%%:*}
+        for ((copy = 0; copy < ${!weight_knob:-1}; copy++)); do
+            students+=("$finetuned/best.pt")  # labels once more every DAgger round
+            shards=$runs/student_data/$name seed=()
+            ((copy > 0)) && shards+=_seed$copy seed=(--seed "$copy")
+            if [[ ! -d $shards ]]; then
+                echo "== rollouts of $entry's student${seed[*]:+ (${seed[*]})}"
+                $dexndm rollout --policy "$finetuned/best.pt" --episodes "$episodes" \
+                    --steps 400 "${seed[@]}" --shards "$shards"
+            fi
+        done
     done
     final=$runs/generalist
     if [[ ! -d $final/best ]]; then

@@ -217,6 +217,38 @@ def test_students_are_made_per_teacher_and_then_distilled_into_the_generalist(pr
                       DISTILL="students", FINETUNE_ITERATIONS="4") == []  # all finished
 
 
+def test_a_weighted_category_rolls_out_and_labels_that_many_times(project):
+    """WEIGHT_cuboids=2: the cuboid student rolls out twice (seeds 0 and 1) and labels twice
+    in every round of the generalist's DAgger; the other students once."""
+    knobs = {"SPECIALISTS": "cylinders:cylinders_000 cuboids:cuboids_000", "DISTILL": "students",
+             "FINETUNE_ITERATIONS": "4", "WEIGHT_cuboids": "2"}
+    calls = run_script(project, **knobs)
+    cuboid = "runs/base/students/ppo_cuboids_000/finetune/best.pt"
+    cylinder = "runs/base/students/ppo_cylinders_000/finetune/best.pt"
+    rollouts = [c for c in calls if c[:2] == ["rollout", "--policy"]
+                and c[2] in (cuboid, cylinder)]
+    assert [(c[2], flag(c, "--seed"), flag(c, "--shards")) for c in rollouts] == [
+        (cylinder, None, "runs/base/student_data/ppo_cylinders_000"),
+        (cuboid, None, "runs/base/student_data/ppo_cuboids_000"),
+        (cuboid, "1", "runs/base/student_data/ppo_cuboids_000_seed1")]
+    (generalist,) = [c for c in calls if c[:2] == ["train", "dagger"]
+                     and flag(c, "--out") == "runs/base/generalist"]
+    teachers = generalist[generalist.index("--teachers") + 1:generalist.index("--out")]
+    assert teachers == [cylinder, cuboid, cuboid]
+    data = generalist[generalist.index("--data") + 1:generalist.index("--init")]
+    assert data == ["runs/base/student_data/ppo_cuboids_000",
+                    "runs/base/student_data/ppo_cuboids_000_seed1",
+                    "runs/base/student_data/ppo_cylinders_000"]
+    assert run_script(project, **knobs) == []  # all finished, the extra rollout included
+
+
+@pytest.mark.parametrize("weight", ["0", "two", "-1"])
+def test_a_weight_that_is_no_count_is_refused_before_anything_trains(project, weight):
+    result = script(project, WEIGHT_cylinders=weight)
+    assert result.returncode == 2 and f"WEIGHT_cylinders={weight}" in result.stderr
+    assert not (project / "calls.txt").exists()
+
+
 def call_objects(call: list[str]) -> list[str]:
     start = call.index("--objects") + 1
     end = next((i for i in range(start, len(call)) if call[i].startswith("--")), len(call))
