@@ -42,14 +42,21 @@ def test_a_bundle_without_a_grasp_starts_at_object_0_palm_up():
         StartGrasp("small_cylinders", 2, "palm_down", 1, None)
 
 
-def test_read_initial_grasp_reads_bundle_yaml_and_refuses_other_kinds(tmp_path):
-    (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"kind": "base_policy",
-                                                          "initial_grasp": GRASP}))
+def test_read_initial_grasp_reads_bundle_yaml_checked_as_loading_checks_it(tmp_path):
+    from dexndm_control.hand import JOINT_NAMES
+    from dexndm_control.policy.bundle_info import FORMAT, VERSION
+
+    info = {"format": FORMAT, "version": VERSION, "kind": "base_policy",
+            "joint_names": list(JOINT_NAMES)}
+    (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({**info, "initial_grasp": GRASP}))
     assert read_initial_grasp(tmp_path) == GRASP  # no weights.pt needed
-    (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"kind": "base_policy"}))
+    (tmp_path / "bundle.yaml").write_text(yaml.safe_dump(info))
     assert read_initial_grasp(tmp_path) is None
-    (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"kind": "dynamics"}))
-    with pytest.raises(DexndmError, match="not a base_policy"):
-        read_initial_grasp(tmp_path)
+    for wrong, message in (({"kind": "dynamics"}, "expected 'base_policy'"),
+                           ({"version": VERSION + 1}, "this stack reads"),
+                           ({"joint_names": list(JOINT_NAMES)[::-1]}, "joint order")):
+        (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({**info, **wrong}))
+        with pytest.raises(DexndmError, match=message):
+            read_initial_grasp(tmp_path)
     with pytest.raises(DexndmError, match="no bundle.yaml"):
         read_initial_grasp(tmp_path / "missing")

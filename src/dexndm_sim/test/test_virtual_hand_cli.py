@@ -90,7 +90,7 @@ def test_start_from_refuses_what_is_not_a_base_bundle_with_its_grasp(tmp_path, c
         "cylinders", 0, "palm_up", 0)
     assert "names no initial_grasp" in capsys.readouterr().err
     for bundle, message in ((tmp_path / "none", "no bundle.yaml"),
-                            (REPO / "policies" / "dexndm_residual", "not a base_policy"),
+                            (REPO / "policies" / "dexndm_residual", "expected 'base_policy'"),
                             (seeded, "--seed 3")):
         with pytest.raises(SystemExit) as exit_info:
             parse_arguments(["--scene", "object", "--start-from", str(bundle)])

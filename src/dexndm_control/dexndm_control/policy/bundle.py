@@ -21,14 +21,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES
-
-FORMAT, VERSION = "dexndm-bundle", 1
-
-
-class BundleError(DexndmError):
-    pass
+from dexndm_control.policy.bundle_info import FORMAT, VERSION, BundleError, load_bundle_info
 
 
 @dataclass
@@ -100,19 +94,7 @@ def update_bundle_info(path: str | Path, **fields) -> None:
 
 def load_bundle(path: str | Path, kind: str) -> Bundle:
     path = Path(path)
-    info_file = path / "bundle.yaml"
-    if not info_file.is_file():
-        raise BundleError(f"{path} is not a bundle (no bundle.yaml); point to the directory a "
-                          "`dexndm train ...` run exported")
-    info = yaml.safe_load(info_file.read_text())
-    if info.get("format") != FORMAT or info.get("version") != VERSION:
-        raise BundleError(f"{path}: bundle format {info.get('format')} v{info.get('version')}, "
-                          f"this stack reads {FORMAT} v{VERSION}")
-    if info.get("kind") != kind:
-        raise BundleError(f"{path} is a '{info.get('kind')}' bundle, expected '{kind}'")
-    if info.get("joint_names") != list(JOINT_NAMES):
-        raise BundleError(f"{path}: joint order {info.get('joint_names')} differs from the "
-                          f"model order {list(JOINT_NAMES)}: retrain or re-export the bundle")
+    info = load_bundle_info(path, kind)
     with warnings.catch_warnings():
         if info.get("precision", "fp32") != "fp32":  # torch's notes on quantised tensors
             warnings.simplefilter("ignore", UserWarning)

@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle_info import load_bundle_info
 
 #: where a bundle that names no initial grasp starts
 DEFAULT_CATEGORY, DEFAULT_OBJECT_INDEX, DEFAULT_WRIST = "cylinders", 0, "palm_up"
@@ -33,17 +31,9 @@ class StartGrasp:
 
 
 def read_initial_grasp(bundle: str | Path) -> dict | None:
-    """A base_policy bundle's ``initial_grasp`` (None when it names none), read from its
-    bundle.yaml alone: the weights are not loaded."""
-    info_path = Path(bundle) / "bundle.yaml"
-    if not info_path.is_file():
-        raise DexndmError(f"{bundle} is not a policy bundle (no bundle.yaml): pass the base "
-                          "policy's bundle directory, e.g. policies/base_policy")
-    info = yaml.safe_load(info_path.read_text()) or {}
-    if info.get("kind") != "base_policy":
-        raise DexndmError(f"{bundle} holds a {info.get('kind')} bundle, not a base_policy: pass "
-                          "the base policy's bundle")
-    return info.get("initial_grasp") or None
+    """A base_policy bundle's ``initial_grasp`` (None when it names none), its bundle.yaml
+    checked as loading would check it; the weights are not loaded."""
+    return load_bundle_info(bundle, "base_policy").get("initial_grasp") or None
 
 
 def resolve_start_grasp(initial_grasp: dict | None, category: str | None = None,
