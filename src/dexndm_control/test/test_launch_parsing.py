@@ -9,7 +9,7 @@ import pytest
 
 from dexndm_control.errors import LaunchFileError
 from dexndm_control.launcher import resolve_launch
-from dexndm_control.launcher.substitutions import Scope, substitute
+from dexndm_control.launcher.substitutions import Scope, split_command_line, substitute
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -31,6 +31,27 @@ def test_substitutions_nest_and_compare():
     assert substitute("$(env HOME_X)/x $(env NOPE dflt)", scope) == "/h/x dflt"
     assert substitute("$(dirname)/../config/x.yaml", scope) == "/a/b/../config/x.yaml"
     assert substitute("$(var '$(var hw)')", _scope(hw="n", n="7")) == "7"
+
+
+@pytest.mark.parametrize("text,expected", [
+    # a substitution's value is one argument however many spaces it holds
+    ("--axis=$(var axis) -v", ["--axis=[0.0, 0.0, 1.0]", "-v"]),
+    ("--port $(var path)", ["--port", "/tmp/a b"]),
+    ("$(var path)/x.yaml tail", ["/tmp/a b/x.yaml", "tail"]),
+    ("a $(var path) b c", ["a", "/tmp/a b", "b", "c"]),
+    ("$(var path)$(var empty) $(var empty)", ["/tmp/a b", ""]),
+    ("--report=$(var empty) 'two words' \"x y\"", ["--report=", "two words", "x y"]),
+    ("  -a   -b  ", ["-a", "-b"]),
+    ("", []),
+])
+def test_command_lines_split_as_launch_splits_them(text, expected):
+    scope = _scope(axis="[0.0, 0.0, 1.0]", path="/tmp/a b", empty="")
+    assert split_command_line(text, scope) == expected
+
+
+def test_a_quote_left_open_around_a_substitution_is_refused():
+    with pytest.raises(LaunchFileError, match="a quote in the text around a substitution"):
+        split_command_line("--start-from '$(var path)'", _scope(path="/p"))
 
 
 @pytest.mark.parametrize("text,fragment", [

@@ -42,7 +42,8 @@ def launched_virtual_hand(launch_name: str, arguments: dict[str, str] | None = N
     """The virtual hand's parsed arguments as ``launch_name`` starts it."""
     specs = {spec.name: spec for spec in resolve_launch(REPO / "launch" / launch_name, arguments)}
     argv = specs["virtual_hand"].argv
-    return parse_arguments(strip_ros_arguments(argv[argv.index("--port"):]))
+    first = next(index for index, value in enumerate(argv) if value.startswith("--port"))
+    return parse_arguments(strip_ros_arguments(argv[first:]))
 
 
 def start_of(args) -> tuple:
@@ -72,6 +73,30 @@ def test_the_launch_files_start_the_object_in_their_base_bundles_initial_grasp(l
     assert start_of(launched_virtual_hand(launch_name, {"base_bundle": str(RESIDUAL_BASE),
                                                         "object_category": "cuboids"})) == (
         "cuboids", 0, "palm_up", 0)
+
+
+def test_launch_values_reach_the_virtual_hand_whole(tmp_path):
+    """Each virtual-hand option travels as its own launch argument (--name=$(var x)), so a value
+    with spaces (a bundle path, a launch list) arrives as one argument, as under `ros2 launch`,
+    whose command-line split keeps every substitution whole; empty ones leave the defaults."""
+    spaced = tmp_path / "my bundles" / "base policy"
+    spaced.mkdir(parents=True)
+    (spaced / "bundle.yaml").write_text((RESIDUAL_BASE / "bundle.yaml").read_text())
+    report = tmp_path / "a report.json"
+    args = launched_virtual_hand("rotate.launch.xml", {
+        "base_bundle": str(spaced), "axis": "[0.0, 1.0, 0.0]", "report": str(report),
+        "hold_seconds": "12.5"})
+    assert (args.scene, args.start_from, args.report) == ("object", str(spaced), str(report))
+    assert args.axis == [0.0, 1.0, 0.0]
+    assert args.stop_after_held == 12.5
+    assert start_of(args) == ("cylinders", 4, "palm_up", 0)
+    collect = launched_virtual_hand("collect.launch.xml", {"balls": "7", "wrist": "palm_up",
+                                                           "thermal_speedup": "30"})
+    assert (collect.scene, collect.wrist, collect.balls, collect.thermal_speedup) == (
+        "chaos_box", "palm_up", 7, 30.0)
+    alone = launched_virtual_hand("leap_hand.launch.xml")
+    assert (alone.scene, alone.start_from, alone.report, alone.balls, alone.axis,
+            alone.stop_after_held) == ("free", None, None, None, [0.0, 0.0, 1.0], 0.0)
 
 
 def test_start_from_refuses_what_is_not_a_base_bundle_with_its_grasp(tmp_path, capsys):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dexndm_control.launcher.executables import find_package_executable
 from dexndm_control.launcher.frontends import Entity, load_launch_file
-from dexndm_control.launcher.substitutions import Scope, evaluate_condition, substitute
+from dexndm_control.launcher.substitutions import (
+    Scope,
+    evaluate_condition,
+    split_command_line,
+    substitute,
+)
 
 # Allowed attributes per construct; anything else is rejected, never ignored.
 _CONDITIONS = {"if", "unless"}
@@ -183,7 +187,7 @@ def _run_children(parent: Entity, context: _Context, given: Mapping[str, str],
         elif tag == "node":
             specs.append(_node(child, context, env, sub))
         elif tag == "executable":
-            specs.append(_executable(child, context, sub))
+            specs.append(_executable(child, context, env, sub))
 
 
 def _include(entity: Entity, context: _Context, env: Mapping[str, str],
@@ -228,7 +232,7 @@ def _node(entity: Entity, context: _Context, env: Mapping[str, str], sub) -> Pro
     package = sub(_required(entity, "pkg"))
     executable = sub(_required(entity, "exec"))
     argv = [*find_package_executable(package, executable, entity)]
-    argv += shlex.split(sub(entity.attrs.get("args", "")))
+    argv += split_command_line(entity.attrs.get("args", ""), _scope(entity, context, env))
     ros_args: list[str] = []
     name = sub(entity.attrs["name"]) if "name" in entity.attrs else None
     if name:
@@ -258,8 +262,8 @@ def _node(entity: Entity, context: _Context, env: Mapping[str, str], sub) -> Pro
     return ProcessSpec(name=label, argv=argv, env=node_env, **_supervision(entity, sub))
 
 
-def _executable(entity: Entity, context: _Context, sub) -> ProcessSpec:
-    argv = shlex.split(sub(_required(entity, "cmd")))
+def _executable(entity: Entity, context: _Context, env: Mapping[str, str], sub) -> ProcessSpec:
+    argv = split_command_line(_required(entity, "cmd"), _scope(entity, context, env))
     if not argv:
         raise entity.error("<executable> has an empty cmd")
     env = dict(context.env)

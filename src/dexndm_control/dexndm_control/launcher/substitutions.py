@@ -1,9 +1,11 @@
 """Evaluate ROS 2 launch substitutions: ``$(var x)``, ``$(env NAME [default])``, ``$(dirname)``,
-``$(filename)``, ``$(equals A B)``, ``$(not-equals A B)``, nested in any argument."""
+``$(filename)``, ``$(equals A B)``, ``$(not-equals A B)``, nested in any argument; split a
+node's ``args`` / an executable's ``cmd`` into arguments the way launch does."""
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +32,65 @@ def substitute(text: str, scope: Scope) -> str:
     value, end = _parse(text, 0, scope, closing=False)
     assert end == len(text)
     return value
+
+
+def split_command_line(text: str, scope: Scope) -> list[str]:
+    """Split ``args``/``cmd`` into arguments as launch's ``ExecuteProcess._parse_cmdline`` does.
+
+    Only the literal text between substitutions is split (shell-like, quotes honoured); the
+    value of a substitution is never split, and joins the literal text it touches: with axis
+    ``[0.0, 0.0, 1.0]``, ``--axis=$(var axis) -v`` gives ``['--axis=[0.0, 0.0, 1.0]', '-v']``.
+    A substitution that evaluates to nothing still gives an (empty) argument, as in launch.
+    """
+    arguments: list[str] = []
+    current: list[str] | None = None  # the argument being built; None: none started
+
+    def finish() -> None:
+        nonlocal current
+        if current is not None:
+            arguments.append("".join(current))
+        current = None
+
+    for literal, value in _segments(text, scope):
+        if not literal:
+            current = (current or []) + [value]
+            continue
+        try:
+            tokens = shlex.split(value)
+        except ValueError as error:
+            raise scope.error(f"cannot split '{text}' into arguments ({error}): a quote in the "
+                              "text around a substitution must close before it; the value of a "
+                              "substitution is one argument without quotes") from None
+        if value[0].isspace():
+            finish()
+        for index, token in enumerate(tokens):
+            if index:
+                finish()
+            current = (current or []) + [token]
+        if value[-1].isspace():
+            finish()
+    finish()
+    return arguments
+
+
+def _segments(text: str, scope: Scope) -> list[tuple[bool, str]]:
+    """``text`` as (is literal, text or evaluated value) pieces, in order."""
+    pieces: list[tuple[bool, str]] = []
+    literal: list[str] = []
+    pos = 0
+    while pos < len(text):
+        if text.startswith("$(", pos):
+            if literal:
+                pieces.append((True, "".join(literal)))
+                literal = []
+            value, pos = _substitution(text, pos + 2, scope)
+            pieces.append((False, value))
+        else:
+            literal.append(text[pos])
+            pos += 1
+    if literal:
+        pieces.append((True, "".join(literal)))
+    return pieces
 
 
 def _parse(text: str, pos: int, scope: Scope, closing: bool) -> tuple[str, int]:

@@ -6,6 +6,8 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.lifeline import follow_launcher
@@ -13,6 +15,8 @@ from dexndm_control.policy.start_grasp import read_initial_grasp, resolve_start_
 from dexndm_sim.xc330.server import PtyServer, control_request
 from dexndm_sim.xc330.thermal import ThermalConfig
 from dexndm_sim.xc330.virtual_bus import Faults, VirtualBus
+
+T = TypeVar("T")
 
 #: how often --stop-after-held looks at the object's held time (wall seconds)
 HELD_CHECK_PERIOD_S = 0.02
@@ -38,36 +42,40 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="motor model behind the bus: mujoco = the simulated LEAP hand in the "
                              "`real` profile (default); firmware = each motor alone, the XC330 "
                              "law on a link inertia with friction (no MuJoCo needed)")
+    # Every option a launch file passes takes "" as its default: launch/leap_hand.launch.xml
+    # passes each one as --name=$(var x), whether or not the user set it.
     parser.add_argument("--scene", choices=["free", "object", "chaos_box"], default="free",
+                        type=launch_value(str, "free"),
                         help="what the MuJoCo hand touches")
-    parser.add_argument("--start-from", metavar="BUNDLE", type=unset_if_empty, default=None,
+    parser.add_argument("--start-from", metavar="BUNDLE", type=launch_value(str), default=None,
                         help="base policy bundle whose initial_grasp (scripts/set_initial_grasp.py)"
                              " gives the object, wrist and grasp the flags below leave unset: the "
                              "grasp whose target the controller ramps that policy's hand to")
-    parser.add_argument("--wrist", type=unset_if_empty, default=None,
+    parser.add_argument("--wrist", type=launch_value(str), default=None,
                         help="palm_up, palm_down, base_up, base_down, thumb_up, thumb_down, random"
                              " (default: --start-from's, else palm_up)")
-    parser.add_argument("--object-category", type=unset_if_empty, default=None,
+    parser.add_argument("--object-category", type=launch_value(str), default=None,
                         help="default: --start-from's, else cylinders")
-    parser.add_argument("--object-index", type=unset_if_empty_int, default=None,
+    parser.add_argument("--object-index", type=launch_value(int), default=None,
                         help="object of the category (default: --start-from's for its category, "
                              "else 0)")
-    parser.add_argument("--grasp-index", type=unset_if_empty_int, default=None,
+    parser.add_argument("--grasp-index", type=launch_value(int), default=None,
                         help="which grasp of the object's training-sim grasp search (nominal, 8 "
                              "grasps, --seed) the object starts in (default: --start-from's for "
                              "its own object and wrist, else 0)")
-    parser.add_argument("--axis", nargs="+", default=["0", "0", "1"],
+    parser.add_argument("--axis", nargs="+", default=[],
                         help="X Y Z or [X, Y, Z] (a launch file's list): hand-frame axis (as "
                              "commanded to the controller) the object's "
-                             "rotation is measured about")
-    parser.add_argument("--balls", type=int, default=None,
+                             "rotation is measured about (default: +z)")
+    parser.add_argument("--balls", type=launch_value(int), default=None,
                         help="chaos box balls (default: ChaosBox's)")
-    parser.add_argument("--report", default=None,
+    parser.add_argument("--report", type=launch_value(str), default=None,
                         help="JSON file for the object report at exit (scene object)")
     parser.add_argument("--report-period", type=float, default=5.0,
                         help="seconds between object reports on stdout")
     parser.add_argument("--duration", type=float, default=None, help="exit after SECONDS")
-    parser.add_argument("--stop-after-held", type=float, default=0.0, metavar="SECONDS",
+    parser.add_argument("--stop-after-held", type=launch_value(float, 0.0), default=0.0,
+                        metavar="SECONDS",
                         help="scene object: exit (writing --report) once the object has been in "
                              "the hand this many simulated seconds since the hand-over (the "
                              "report's `seconds`; the simulation can run slower than the wall "
@@ -78,7 +86,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="fault: fraction of replies sent with a bad CRC")
     parser.add_argument("--seed", type=int, default=0)
     thermal = ThermalConfig()
-    parser.add_argument("--thermal-speedup", type=float, default=thermal.speedup,
+    parser.add_argument("--thermal-speedup", type=launch_value(float, thermal.speedup),
+                        default=thermal.speedup,
                         help="heat and cool the motors this many times faster than real time "
                              "(tests, benchmarks)")
     parser.add_argument("--ambient-c", type=float, default=thermal.ambient_c,
@@ -97,8 +106,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                              "\"seconds\": 120}', '{\"cmd\": \"corrupt\", \"rate\": 0.1}', "
                              "'{\"cmd\": \"state\"}'")
     args = parser.parse_args(argv)
+    axis_text = " ".join(args.axis).strip("[] ").replace(",", " ")
     try:
-        args.axis = [float(v) for v in " ".join(args.axis).strip("[] ").replace(",", " ").split()]
+        args.axis = [float(v) for v in axis_text.split()] if axis_text else [0.0, 0.0, 1.0]
     except ValueError:
         args.axis = []
     if len(args.axis) != 3:
@@ -115,13 +125,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def unset_if_empty(value: str) -> str | None:
-    """A launch file passes an argument it leaves at its default as an empty string."""
-    return value or None
+def launch_value(convert: Callable[[str], T], default: T | None = None
+                 ) -> Callable[[str], T | None]:
+    """An option's converter that reads "" (a launch argument left empty) as ``default``."""
+    def parse(value: str) -> T | None:
+        return default if value == "" else convert(value)
 
-
-def unset_if_empty_int(value: str) -> int | None:
-    return int(value) if value else None
+    parse.__name__ = convert.__name__  # argparse names the type in its error message
+    return parse
 
 
 def resolve_start(args: argparse.Namespace) -> None:
