@@ -11,9 +11,21 @@ import math
 
 import numpy as np
 
+_H = math.sqrt(0.5)
+#: the six canonical wrist orientations of the paper (Table 5), by name: the palm's quaternion in
+#: the world. In the palm frame the fingers point along +x, the palm faces -z (fingers curl
+#: toward -z) and the thumb sits on the +y side; each name puts one of these directions up.
+WRIST_ORIENTATIONS: dict[str, tuple[float, float, float, float]] = {
+    "palm_down": (1.0, 0.0, 0.0, 0.0),   # palm faces -z
+    "palm_up": (0.0, 1.0, 0.0, 0.0),     # 180 deg about x: palm faces +z
+    "base_up": (_H, 0.0, _H, 0.0),       # +90 deg about y: fingers point down, wrist up
+    "base_down": (_H, 0.0, -_H, 0.0),    # fingers point up
+    "thumb_up": (_H, _H, 0.0, 0.0),      # +90 deg about x: thumb side up
+    "thumb_down": (_H, -_H, 0.0, 0.0),
+}
 # the wrist orientation a hand on a table has, palm facing up (the world's +z is the palm's -z):
-# the controller and the view assume it until /dexndm/wrist_orientation says otherwise
-PALM_UP_QUAT = (0.0, 1.0, 0.0, 0.0)
+# the view assumes it until /dexndm/wrist_orientation says otherwise
+PALM_UP_QUAT = WRIST_ORIENTATIONS["palm_up"]
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:

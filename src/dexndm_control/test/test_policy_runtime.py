@@ -154,6 +154,22 @@ def _worst_delta_on_the_same_observations(exact: PolicyRuntime, other: PolicyRun
     return worst, a.target, b.target
 
 
+def test_the_start_wrist_is_the_parameter_else_the_base_bundles_initial_grasp_else_palm_up():
+    """The hand is ramped to the pose of the base bundle's initial grasp, made at that grasp's
+    wrist: the policy sees that wrist until /dexndm/wrist_orientation arrives."""
+    shipped = PolicyRuntime(REPO / "policies" / "base_policy").initial_grasp
+    assert shipped["wrist"] == "palm_up"
+    palm_down = {**shipped, "wrist": "palm_down"}
+    assert ControllerConfig().start_wrist(palm_down) == (
+        "palm_down", "the base bundle's initial grasp")
+    assert ControllerConfig(wrist="thumb_up").start_wrist(palm_down) == (
+        "thumb_up", "the wrist parameter")
+    assert ControllerConfig().start_wrist(None) == ("palm_up", "the default")
+    assert PolicyRuntime(BASE).initial_grasp is None
+    with pytest.raises(DexndmError, match="use one of palm_down, palm_up"):
+        ControllerConfig(wrist="palm-up")
+
+
 def test_int8_bundle_acts_like_the_fp32_policy_and_says_its_precision(tmp_path):
     fp32 = _fp32_base_bundle(tmp_path / "fp32")
     result = _quantize(str(fp32), "--out", str(tmp_path / "int8"))

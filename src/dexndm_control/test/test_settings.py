@@ -99,11 +99,11 @@ def test_declared_ros_parameters_take_overrides_from_the_command_line():
 
     context = Context()
     rclpy.init(context=context, args=["x", "--ros-args", "-p", "ramp_s:=0.5", "-p",
-                                      "wrist_quat:=[1.0, 0.0, 0.0, 0.0]"])
+                                      "wrist:=palm_down"])
     try:
         node = Node("settings_probe", context=context)
         config = declare_settings(node, ControllerConfig)
-        assert config.ramp_s == 0.5 and config.wrist_quat == (1.0, 0.0, 0.0, 0.0)
+        assert config.ramp_s == 0.5 and config.wrist == "palm_down"
         assert config.rate_hz == ControllerConfig().rate_hz
         assert node.describe_parameter("max_step_rad").description.startswith("largest change")
         node.destroy_node()

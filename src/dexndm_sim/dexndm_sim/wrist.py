@@ -1,8 +1,8 @@
 """Wrist orientations: the quaternion (w, x, y, z) of the palm in the world, gravity along -z.
 
-In the palm frame of the model the fingers point along +x, the palm faces -z (fingers curl
-toward -z) and the thumb sits on the +y side. The six canonical orientations of the paper (Table 5)
-put one of these directions up or down; "random" draws a uniform rotation.
+The six canonical orientations of the paper (Table 5) are named in one place,
+``dexndm_control.rotations.WRIST_ORIENTATIONS`` (the controller reads the same names); "random"
+draws a uniform rotation.
 """
 
 from __future__ import annotations
@@ -11,15 +11,8 @@ import math
 
 import numpy as np
 
-_H = math.sqrt(0.5)
-CANONICAL: dict[str, tuple[float, float, float, float]] = {
-    "palm_down": (1.0, 0.0, 0.0, 0.0),   # palm faces -z
-    "palm_up": (0.0, 1.0, 0.0, 0.0),     # 180 deg about x: palm faces +z
-    "base_up": (_H, 0.0, _H, 0.0),       # +90 deg about y: fingers point down, wrist up
-    "base_down": (_H, 0.0, -_H, 0.0),    # fingers point up
-    "thumb_up": (_H, _H, 0.0, 0.0),      # +90 deg about x: thumb side up
-    "thumb_down": (_H, -_H, 0.0, 0.0),
-}
+from dexndm_control.rotations import WRIST_ORIENTATIONS as CANONICAL
+
 LABELS = (*CANONICAL, "random")
 
 

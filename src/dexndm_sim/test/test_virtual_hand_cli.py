@@ -128,6 +128,18 @@ def test_start_from_refuses_what_is_not_a_base_bundle_with_its_grasp(tmp_path, c
                             "1"]).grasp_index == 1
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["--wrist", "palm-down"], "--wrist palm-down is not a wrist orientation: use one of"),
+    (["--scene", "object", "--object-category", "cylinder"],
+     "--object-category cylinder is not an object category: use one of"),
+])
+def test_a_wrist_or_category_that_does_not_exist_is_refused_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_arguments(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_without_start_from_the_defaults_are_object_0_palm_up_grasp_0():
     assert start_of(parse_arguments([])) == ("cylinders", 0, "palm_up", 0)
     assert start_of(parse_arguments(["--object-index=", "--grasp-index=", "--wrist="])) == (

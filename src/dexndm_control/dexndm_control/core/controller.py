@@ -22,7 +22,7 @@ from dexndm_control.core.torque_cap import MotorLaw, TorqueCapCheck
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_RATE_HZ
 from dexndm_control.policy.runtime import PolicyRuntime, StepResult
-from dexndm_control.rotations import PALM_UP_QUAT
+from dexndm_control.rotations import WRIST_ORIENTATIONS
 from dexndm_control.settings import setting
 
 
@@ -48,8 +48,10 @@ class ControllerConfig:
                  "controller manager uses), so ticks do not wait for a core; 0: normal "
                  "priority. Without the right to it the controller warns and runs at normal "
                  "priority")
-    wrist_quat: tuple[float, float, float, float] = setting(
-        PALM_UP_QUAT, help="w, x, y, z; palm up until /dexndm/wrist_orientation arrives")
+    wrist: str = setting(
+        "", help="the wrist orientation the hand is at until /dexndm/wrist_orientation arrives: "
+                 f"{', '.join(WRIST_ORIENTATIONS)} (empty: the base bundle's initial grasp's, "
+                 "else palm_up)")
     stats_file: str = setting("", deployment=True,
                               help="write the loop statistics as JSON here at exit")
     dynamics_bundle: str = setting("", deployment=True,
@@ -85,6 +87,20 @@ class ControllerConfig:
                               "< gap_error_factor")
         if not 0 < self.cap_error_share < self.cap_warn_share < 1:
             raise DexndmError("need 0 < cap_error_share < cap_warn_share < 1")
+        if self.wrist and self.wrist not in WRIST_ORIENTATIONS:
+            raise DexndmError(f"wrist '{self.wrist}' is not a wrist orientation: use one of "
+                              f"{', '.join(WRIST_ORIENTATIONS)}, or leave it empty for the base "
+                              "bundle's")
+
+    def start_wrist(self, initial_grasp: dict | None) -> tuple[str, str]:
+        """The wrist the policy sees until /dexndm/wrist_orientation arrives, and where that came
+        from: ``wrist`` if set, else the base bundle's initial grasp's (the pose the hand is
+        ramped to was made at that wrist), else palm up (a hand on a table)."""
+        if self.wrist:
+            return self.wrist, "the wrist parameter"
+        if initial_grasp and initial_grasp.get("wrist"):
+            return initial_grasp["wrist"], "the base bundle's initial grasp"
+        return "palm_up", "the default"
 
     def gap_meter(self) -> GapMeter | None:
         """The meter these settings describe (None without a dynamics bundle)."""

@@ -37,6 +37,7 @@ from dexndm_control.hand import JOINT_NAMES, positions_by_name
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.realtime import current_policy, request_fifo
 from dexndm_control.ros_node import declare_settings, guarded, run_node
+from dexndm_control.rotations import WRIST_ORIENTATIONS
 from dexndm_control.settings import from_parameters
 from dexndm_msgs.msg import ControlStep, GapMeter, RotationCommand
 
@@ -69,7 +70,10 @@ class RotationController(Node):
                                      np.ndarray | None]] = deque()
         self._score_gap_guarded = guarded(self, self._score_gap)
         self._last_gap: GapReading | None = None
-        self._wrist = np.asarray(self.config.wrist_quat, dtype=float)
+        wrist, origin = self.config.start_wrist(self.runtime.initial_grasp)
+        self._wrist = np.asarray(WRIST_ORIENTATIONS[wrist], dtype=float)
+        self.get_logger().info(f"wrist {wrist} ({origin}) until /dexndm/wrist_orientation "
+                               "arrives")
         self._stats_file = self.config.stats_file
         self.finished, self.exit_code = False, 0
         self._q: np.ndarray | None = None

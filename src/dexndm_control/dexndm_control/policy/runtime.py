@@ -48,6 +48,8 @@ class PolicyRuntime:
         self.precision = bundle.info.get("precision", "fp32")
         self.action_scale = float(bundle.info["action_scale"])
         self.initial_pose = np.asarray(bundle.info["initial_pose"], dtype=float)
+        #: the training grasp whose target initial_pose is (object, wrist, grasp), if it names one
+        self.initial_grasp: dict | None = bundle.info.get("initial_grasp") or None
         self.residual: ResidualPolicyNet | None = None
         if residual_bundle:
             self.residual, residual = load_network(residual_bundle, "residual")

@@ -12,6 +12,7 @@ from typing import TypeVar
 from dexndm_control.errors import DexndmError
 from dexndm_control.lifeline import follow_launcher
 from dexndm_control.policy.start_grasp import read_initial_grasp, resolve_start_grasp
+from dexndm_sim.wrist import LABELS as WRIST_LABELS
 from dexndm_sim.xc330.server import PtyServer, control_request
 from dexndm_sim.xc330.thermal import ThermalConfig
 from dexndm_sim.xc330.virtual_bus import Faults, VirtualBus
@@ -148,6 +149,14 @@ def resolve_start(args: argparse.Namespace) -> None:
     if args.grasp_index is None and start.grasp_index is not None and start.seed != args.seed:
         raise DexndmError(f"{args.start_from}'s initial grasp was found with grasp search seed "
                           f"{start.seed}: pass --seed {start.seed}, or --grasp-index")
+    if start.wrist not in WRIST_LABELS:
+        raise DexndmError(f"--wrist {start.wrist} is not a wrist orientation: use one of "
+                          f"{', '.join(WRIST_LABELS)}")
+    if args.scene == "object":
+        from dexndm_sim.objects import TRAINING_CATEGORIES  # MuJoCo: what an object scene needs
+        if start.category not in TRAINING_CATEGORIES:
+            raise DexndmError(f"--object-category {start.category} is not an object category: "
+                              f"use one of {', '.join(TRAINING_CATEGORIES)}")
     args.object_category, args.object_index, args.wrist = (start.category, start.object_index,
                                                            start.wrist)
     args.grasp_index = 0 if start.grasp_index is None else start.grasp_index
