@@ -168,6 +168,8 @@ def test_the_start_wrist_is_the_parameter_else_the_base_bundles_initial_grasp_el
     assert PolicyRuntime(BASE).initial_grasp is None
     with pytest.raises(DexndmError, match="use one of palm_down, palm_up"):
         ControllerConfig(wrist="palm-up")
+    with pytest.raises(DexndmError, match="set the wrist parameter"):
+        ControllerConfig().start_wrist({**shipped, "wrist": "random"})
 
 
 def test_int8_bundle_acts_like_the_fp32_policy_and_says_its_precision(tmp_path):

@@ -22,6 +22,7 @@ from dexndm_control.core.torque_cap import MotorLaw, TorqueCapCheck
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import CONTROL_RATE_HZ
 from dexndm_control.policy.runtime import PolicyRuntime, StepResult
+from dexndm_control.policy.start_grasp import DEFAULT_WRIST
 from dexndm_control.rotations import WRIST_ORIENTATIONS
 from dexndm_control.settings import setting
 
@@ -99,8 +100,12 @@ class ControllerConfig:
         if self.wrist:
             return self.wrist, "the wrist parameter"
         if initial_grasp and initial_grasp.get("wrist"):
+            if initial_grasp["wrist"] not in WRIST_ORIENTATIONS:
+                raise DexndmError(f"the base bundle's initial grasp names wrist "
+                                  f"'{initial_grasp['wrist']}', not one of "
+                                  f"{', '.join(WRIST_ORIENTATIONS)}: set the wrist parameter")
             return initial_grasp["wrist"], "the base bundle's initial grasp"
-        return "palm_up", "the default"
+        return DEFAULT_WRIST, "the default"
 
     def gap_meter(self) -> GapMeter | None:
         """The meter these settings describe (None without a dynamics bundle)."""

@@ -29,9 +29,7 @@ class Scope:
 
 def substitute(text: str, scope: Scope) -> str:
     """Return ``text`` with every substitution evaluated."""
-    value, end = _parse(text, 0, scope, closing=False)
-    assert end == len(text)
-    return value
+    return "".join(value for _, value in _segments(text, scope))
 
 
 def split_command_line(text: str, scope: Scope) -> list[str]:
@@ -93,23 +91,6 @@ def _segments(text: str, scope: Scope) -> list[tuple[bool, str]]:
     return pieces
 
 
-def _parse(text: str, pos: int, scope: Scope, closing: bool) -> tuple[str, int]:
-    """Parse literal text and substitutions from ``pos`` until the end (or an unmatched ')')."""
-    out: list[str] = []
-    while pos < len(text):
-        if text.startswith("$(", pos):
-            value, pos = _substitution(text, pos + 2, scope)
-            out.append(value)
-        elif closing and text[pos] == ")":
-            return "".join(out), pos
-        else:
-            out.append(text[pos])
-            pos += 1
-    if closing:
-        raise scope.error(f"unterminated substitution in '{text}': a '$(' has no ')'")
-    return "".join(out), pos
-
-
 def _substitution(text: str, pos: int, scope: Scope) -> tuple[str, int]:
     """Parse ``name arg...)`` starting after '$(' and evaluate it."""
     args: list[str] = []
@@ -131,7 +112,7 @@ def _substitution(text: str, pos: int, scope: Scope) -> tuple[str, int]:
             end = text.find(char, pos + 1)
             if end < 0:
                 raise scope.error(f"unterminated quote in substitution '{text}'")
-            inner, _ = _parse(text[pos + 1:end], 0, scope, closing=False)
+            inner = substitute(text[pos + 1:end], scope)
             current.append(inner)
             has_token = True
             pos = end + 1
