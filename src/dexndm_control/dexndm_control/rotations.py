@@ -24,7 +24,7 @@ WRIST_ORIENTATIONS: dict[str, tuple[float, float, float, float]] = {
     "thumb_down": (_H, -_H, 0.0, 0.0),
 }
 # the wrist orientation a hand on a table has, palm facing up (the world's +z is the palm's -z):
-# the view assumes it until /dexndm/wrist_orientation says otherwise
+# the view assumes it until /dexndm/wrist_orientation or the controller's step says otherwise
 PALM_UP_QUAT = WRIST_ORIENTATIONS["palm_up"]
 
 

@@ -100,6 +100,38 @@ def test_links_are_drawn_in_their_frames_where_the_kinematics_puts_them():
     json.dumps(geometry), json.dumps(transforms)  # plain JSON all the way down
 
 
+def test_the_palm_turns_with_the_controllers_wrist_until_the_arm_says_otherwise():
+    from geometry_msgs.msg import QuaternionStamped
+    from sensor_msgs.msg import JointState
+
+    from dexndm_control.rotations import WRIST_ORIENTATIONS
+    from dexndm_control.view.bag_source import CONTROL_STEP, JOINT_STATES, WRIST, feed
+    from dexndm_msgs.msg import ControlStep
+
+    def palm_rotation(core: ViewCore) -> list[float]:
+        transforms = core.scene.transforms(1, POSE, None, core.wrist)["transforms"]
+        rotation = next(t for t in transforms if t["child_frame_id"] == "palm")["rotation"]
+        return [rotation[k] for k in "wxyz"]
+
+    def step(name: str) -> ControlStep:
+        message = ControlStep()
+        message.wrist.w, message.wrist.x, message.wrist.y, message.wrist.z = \
+            WRIST_ORIENTATIONS[name]
+        return message
+
+    core = ViewCore(ViewConfig())
+    feed(core, JOINT_STATES, 1, JointState(name=list(JOINT_NAMES), position=POSE.tolist()))
+    assert palm_rotation(core) == pytest.approx([0.0, 1.0, 0.0, 0.0])  # palm up, told nothing
+    feed(core, CONTROL_STEP, 2, step("palm_down"))  # a controller started palm down
+    assert palm_rotation(core) == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    told = QuaternionStamped()
+    told.quaternion.w, told.quaternion.x, told.quaternion.y, told.quaternion.z = \
+        WRIST_ORIENTATIONS["thumb_up"]
+    feed(core, WRIST, 3, told)  # the arm's orientation outranks the controller's from now on
+    feed(core, CONTROL_STEP, 4, step("palm_down"))
+    assert palm_rotation(core) == pytest.approx([0.5 ** 0.5, 0.5 ** 0.5, 0.0, 0.0])
+
+
 def test_the_object_is_drawn_from_the_virtual_hands_geoms():
     obj = object_entity(0, CYLINDER)
     assert obj["frame_id"] == "palm"

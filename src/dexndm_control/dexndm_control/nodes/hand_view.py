@@ -1,9 +1,9 @@
 """Node ``hand_view``: the live 3D view of the hand (``dexndm view``) fed from ROS topics.
 
-Subscribes to the joint readings, the commanded targets, the wrist orientation and the gap
-meter, and publishes a Foxglove scene per new reading (at most ``rate_hz``) through
-``dexndm_control.view`` (no rclpy there). With ``virtual_port`` it also draws the object the
-virtual hand holds.
+Subscribes to the joint readings, the commanded targets, the wrist orientation (before it
+arrives, the wrist in the controller's /dexndm/control_step) and the gap meter, and publishes a
+Foxglove scene per new reading (at most ``rate_hz``) through ``dexndm_control.view`` (no rclpy
+there). With ``virtual_port`` it also draws the object the virtual hand holds.
 """
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ from sensor_msgs.msg import JointState
 
 from dexndm_control.ros_node import declare_settings, guarded, run_node
 from dexndm_control.settings import setting
-from dexndm_control.view.bag_source import GAP_METER, JOINT_COMMANDS, JOINT_STATES, WRIST, feed
+from dexndm_control.view.bag_source import (
+    CONTROL_STEP,
+    GAP_METER,
+    JOINT_COMMANDS,
+    JOINT_STATES,
+    WRIST,
+    feed,
+)
 from dexndm_control.view.server import ViewConfig, ViewCore
 from dexndm_control.view.virtual_object import VirtualObjectSource
-from dexndm_msgs.msg import GapMeter
+from dexndm_msgs.msg import ControlStep, GapMeter
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class HandView(Node):
                                  guarded(self, lambda m: self._on(GAP_METER, m)), 10)
         self.create_subscription(QuaternionStamped, WRIST,
                                  guarded(self, lambda m: self._on(WRIST, m)), 10)
+        self.create_subscription(ControlStep, CONTROL_STEP,
+                                 guarded(self, lambda m: self._on(CONTROL_STEP, m)), 10)
         if self.object is not None:
             self.create_timer(1.0 / source.object_rate_hz, guarded(self, self._poll_object))
 

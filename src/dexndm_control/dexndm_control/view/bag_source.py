@@ -19,7 +19,8 @@ JOINT_STATES = "/leap_hand/joint_states"
 JOINT_COMMANDS = "/leap_hand/joint_commands"
 GAP_METER = "/dexndm/gap_meter"
 WRIST = "/dexndm/wrist_orientation"
-TOPICS = (JOINT_STATES, JOINT_COMMANDS, GAP_METER, WRIST)
+CONTROL_STEP = "/dexndm/control_step"  # read for the wrist the controller's policy is given
+TOPICS = (JOINT_STATES, JOINT_COMMANDS, GAP_METER, WRIST, CONTROL_STEP)
 
 
 def bag_files(path: str | Path) -> list[Path]:
@@ -77,6 +78,9 @@ def feed(core: ViewCore, topic: str, stamp_ns: int, message) -> None:
     elif topic == WRIST:
         q = message.quaternion
         core.set_wrist([q.w, q.x, q.y, q.z])
+    elif topic == CONTROL_STEP:
+        q = message.wrist
+        core.set_wrist([q.w, q.x, q.y, q.z], from_controller=True)
     elif topic == GAP_METER:
         core.gap_meter(stamp_ns, level=message.level, rolling_mae=message.rolling_mae,
                        warn_threshold=message.warn_threshold,

@@ -75,6 +75,7 @@ class ViewCore:
         self.gap: dict | None = None
         self.object_geoms: list[dict] | None = None
         self.wrist = np.asarray(PALM_UP_QUAT, dtype=float)
+        self._wrist_told = False  # by /dexndm/wrist_orientation, which outranks the controller
         self.scenes_sent = 0
         self._published_stamp = -1
         self._last_publish = 0.0
@@ -169,12 +170,16 @@ class ViewCore:
     def set_object(self, geoms: list[dict] | None) -> None:
         self.object_geoms = geoms
 
-    def set_wrist(self, quat_wxyz) -> None:
-        """The palm's orientation in the world (as the controller is told it)."""
+    def set_wrist(self, quat_wxyz, from_controller: bool = False) -> None:
+        """The palm's orientation in the world: as the arm is told it (/dexndm/wrist_orientation),
+        or, until that has come, the wrist the controller gives its policy (its start wrist)."""
+        if from_controller and self._wrist_told:
+            return
         quat = np.asarray(quat_wxyz, dtype=float)
         norm = np.linalg.norm(quat)
         if quat.shape == (4,) and np.isfinite(norm) and abs(norm - 1.0) < 1e-2:
             self.wrist = quat / norm
+            self._wrist_told = self._wrist_told or not from_controller
 
     # -- out -----------------------------------------------------------------------------------
 
