@@ -26,12 +26,15 @@
 #   EVAL_EPISODES  deterministic episodes every saved checkpoint is evaluated on (default 64);
 #                the best (RUN/best.pt) teaches, not the last: warm starts peaked, then drifted
 #   WARM_START   checkpoint every specialist starts from, or "none" for a random start (default:
-#                cylinders, cuboids, long cuboids and irregular objects start at random, small
-#                cylinders from the first specialist's best checkpoint (the reference if small
-#                cylinders come first): warm starts from the cylinder gait learned to hold flat
-#                faces without turning them, and on the two cylinders the reference's
-#                lineage plateaued at ~4 rad where a random start passed 6 in 300 iterations:
-#                docs/base_policy_log.md); WARM_START_<category> overrides both for one category
+#                cylinders, cuboids and irregular objects start at random, long cuboids from the
+#                cuboid specialist's best checkpoint when cuboids come before them (else at
+#                random), small cylinders from the first specialist's best checkpoint (the
+#                reference if small cylinders come first): warm starts from the cylinder gait
+#                learned to hold flat faces without turning them, on the two cylinders
+#                the reference's lineage plateaued at ~4 rad where a random start passed 6 in
+#                300 iterations, and long cuboids from random plateaued at ~1.1 rad where the
+#                cuboid gait passed it in 30: docs/base_policy_log.md); WARM_START_<category>
+#                overrides both for one category
 #   EPISODES     surviving rollout episodes kept per specialist
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
@@ -195,7 +198,14 @@ start_of() {  # specialist entry, its default warm start -> the checkpoint it st
     if [[ -n ${!name:-} ]]; then echo "${!name}"; return; fi
     if [[ -n ${WARM_START:-} ]]; then echo "$WARM_START"; return; fi
     case $category in
-        cylinders | cuboids | long_cuboids | irregular) echo none ;;
+        long_cuboids)  # the cuboid gait, where a cuboid specialist was trained before
+            local entry
+            for entry in "${specialists[@]}"; do
+                [[ $entry == long_cuboids* ]] && break
+                if [[ ${entry%%:*} == cuboids ]]; then teacher_of "$entry"; return; fi
+            done
+            echo none ;;
+        cylinders | cuboids | irregular) echo none ;;
         *) echo "$2" ;;
     esac
 }

@@ -174,6 +174,17 @@ def test_small_cylinders_first_start_from_the_reference(project):
     assert flag(runs["small_cylinders"], "--init") == "policies/gap_reference/model_1949.pt"
 
 
+def test_long_cuboids_start_from_the_cuboid_specialist_trained_before_them(project):
+    runs = specialist_runs(run_script(project, SPECIALISTS="cylinders:cylinders_000 "
+                                      "cuboids:cuboids_000 long_cuboids:long_cuboids_000"))
+    assert flag(runs["long_cuboids"], "--init") == "runs/base/ppo_cuboids_000/best.pt"
+    assert flag(runs["long_cuboids"], "--critic-warmup") == "30"
+    # with no cuboid specialist before them (here: after them) they start at random
+    runs = specialist_runs(run_script(project, RUNS="runs/other", SPECIALISTS=(
+        "long_cuboids:long_cuboids_000 cuboids:cuboids_000")))
+    assert "--init" not in runs["long_cuboids"] and "--init" not in runs["cuboids"]
+
+
 def test_a_category_warm_start_overrides_the_default_and_warm_start(project):
     runs = specialist_runs(run_script(project, SPECIALISTS="cylinders:cylinders_000 "
                                       "cuboids:cuboids_000", WARM_START="none",
