@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ from dexndm_control.core.controller import ControllerConfig
 from dexndm_control.core.gap_meter import calibrate
 from dexndm_control.hand import JOINT_NAMES
 from dexndm_control.hand_model import HandKinematics
+from dexndm_control.view.bag_source import play
 from dexndm_control.view.client import FoxgloveClient
-from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC, TF_TOPIC
+from dexndm_control.view.server import GAP_TOPIC, SCENE_TOPIC, TF_TOPIC, ViewConfig, ViewCore
 from dexndm_msgs.msg import GapMeter
 
 BIN = Path(sys.executable).parent
@@ -113,6 +115,33 @@ def test_a_recorded_run_plays_into_the_view(processes, tmp_path):
     _, record = client.receive(GAP_TOPIC)
     assert record["joints_out"] == ["if_mcp"] and record["ratio"]["if_mcp"] == pytest.approx(1.2)
     client.close()
+
+
+def test_a_reading_the_rate_held_back_is_not_drawn_with_a_later_target(tmp_path, monkeypatch):
+    """On a busy host the command after a reading can come when the scene interval (33 ms at
+    30 Hz) has passed and the reading's own scene had not. The clock here steps 4.5 ms a read,
+    two reads a message: a reading 27 ms after the last scene is held back, its command comes at
+    36 ms. A scene must still pair its reading with the targets in force at that reading."""
+    _write_bag(tmp_path / "bag")
+    core = ViewCore(ViewConfig(rate_hz=30.0))
+    drawn = []
+    transforms = core.scene.transforms
+
+    def recording(stamp, q, targets, wrist):
+        drawn.append((q[0], None if targets is None else targets[0]))
+        return transforms(stamp, q, targets, wrist)
+
+    clock = iter(np.arange(1_000_000) * 0.0045)
+    monkeypatch.setattr(core.scene, "transforms", recording)
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(clock)))
+    play(core, tmp_path / "bag", rate=1e6)
+    assert len(drawn) >= 5
+    for q, target in drawn:
+        tick = round(q / 0.05)
+        if tick == 0:
+            assert target is None  # no command yet
+        else:
+            assert target == pytest.approx(0.05 * (tick - 1) + 0.1, abs=1e-12)
 
 
 def test_a_path_that_is_no_bag_is_named(tmp_path):

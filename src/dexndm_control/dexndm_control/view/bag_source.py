@@ -108,7 +108,8 @@ def play(core: ViewCore, path: str | Path, rate: float = 1.0, loop: bool = False
             if delay > 0:  # the recorded pace
                 time.sleep(delay)
             feed(core, topic, stamp_ns, message)
-            core.publish()
+            if topic == JOINT_STATES:  # as the live node: a scene per reading, with the
+                core.publish()         # targets in force at it (not a later command's)
             seen += 1
         if seen == 0:
             raise DexndmError(f"{path} has none of the view's topics ({', '.join(TOPICS)}); "
