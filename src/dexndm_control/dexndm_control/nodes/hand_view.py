@@ -72,8 +72,6 @@ class HandView(Node):
 
     def _on(self, topic: str, message) -> None:
         feed(self.core, topic, self._stamp_ns(message), message)
-        if topic == JOINT_STATES:
-            self.core.publish()
 
     def _poll_object(self) -> None:
         geoms = self.object.poll()

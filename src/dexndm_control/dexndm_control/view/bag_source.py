@@ -64,7 +64,9 @@ def read_messages(path: str | Path) -> Iterator[tuple[int, str, object]]:
 
 
 def feed(core: ViewCore, topic: str, stamp_ns: int, message) -> None:
-    """One decoded message (a ROS message or the decoder's equivalent) into the view."""
+    """One decoded message (a ROS message or the decoder's equivalent) into the view. A joint
+    reading also draws its scene (as the rate allows), with the targets in force at it: drawn
+    later, a held-back reading would show the command that followed it."""
     if topic in (JOINT_STATES, JOINT_COMMANDS):
         held = core.targets if topic == JOINT_COMMANDS and core.targets is not None else np.nan
         try:
@@ -73,6 +75,7 @@ def feed(core: ViewCore, topic: str, stamp_ns: int, message) -> None:
             return  # not the hand's joints
         if topic == JOINT_STATES:
             core.joint_state(stamp_ns, position)
+            core.publish()
         else:
             core.command(position)
     elif topic == WRIST:
@@ -108,8 +111,6 @@ def play(core: ViewCore, path: str | Path, rate: float = 1.0, loop: bool = False
             if delay > 0:  # the recorded pace
                 time.sleep(delay)
             feed(core, topic, stamp_ns, message)
-            if topic == JOINT_STATES:  # as the live node: a scene per reading, with the
-                core.publish()         # targets in force at it (not a later command's)
             seen += 1
         if seen == 0:
             raise DexndmError(f"{path} has none of the view's topics ({', '.join(TOPICS)}); "
