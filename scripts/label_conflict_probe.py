@@ -100,6 +100,9 @@ def main() -> None:
     names = sorted({category_of(e) for e in loaded.episodes})
     train_ids, eval_ids = split_by_episode(loaded.keys, args.eval_fraction, args.seed)
     trained_on = set(args.categories or names)
+    if trained_on - set(names):
+        parser.error(f"--categories {' '.join(sorted(trained_on - set(names)))}: not in the "
+                     f"data, which holds {' '.join(names)}")
     train_episodes = [loaded.episodes[i] for i in train_ids
                       if category_of(loaded.episodes[i]) in trained_on]
     train = samples(train_episodes, names, layout, loaded.control_dt, args.identity)
@@ -113,9 +116,9 @@ def main() -> None:
         network = network.float()
         if args.widen:
             original = network
-            network = widened(original, args.widen, original.blocks)
+            network = widened(original, args.widen)
             if args.freeze_init:
-                freeze_original(network, original.width, original.blocks)
+                freeze_original(network, original.width)
     else:
         network = GeneralistPolicyNet(train[0].shape[1], width=args.width, blocks=args.blocks)
         network.obs_norm.set(train[0].mean(0), train[0].std(0))

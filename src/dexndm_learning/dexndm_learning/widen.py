@@ -1,10 +1,9 @@
-"""A wider (and deeper) generalist that acts exactly as a trained one, to distil more
-categories into it without first overwriting what it does.
+"""A wider generalist that acts exactly as a trained one, to distil more categories into it
+without first overwriting what it does.
 
 The new hidden units read the old ones (fresh initialisation) but write nothing to them or to
-the output (zero weights), and each added residual block is an identity (NN1 = I, NN3 = 0, on
-the post-ReLU latent), so training starts at the trained policy. ``freeze_original`` keeps the
-original weights fixed, so only the added units learn (a progressive-network split).
+the output (zero weights), so training starts at the trained policy. ``freeze_original`` keeps
+the original weights fixed, so only the added units learn (a progressive-network split).
 """
 
 from __future__ import annotations
@@ -24,37 +23,30 @@ def _grow(new: torch.nn.Linear, old: torch.nn.Linear) -> None:
         new.bias[:rows] = old.bias.float()
 
 
-def widened(old: GeneralistPolicyNet, width: int, blocks: int) -> GeneralistPolicyNet:
-    """``old`` grown to ``width`` x ``blocks``, acting as ``old`` does."""
-    if width < old.width or blocks < old.blocks:
-        raise DexndmError(f"can only grow the network ({old.width} x {old.blocks}): pass a "
-                          "width and a number of blocks at least as large")
-    new = GeneralistPolicyNet(old.obs_size, old.joints, width, blocks)
+def widened(old: GeneralistPolicyNet, width: int) -> GeneralistPolicyNet:
+    """``old`` grown to ``width`` hidden units per layer, acting as ``old`` does."""
+    if width < old.width:
+        raise DexndmError(f"can only grow the network ({old.width} wide): pass a width at "
+                          "least as large")
+    new = GeneralistPolicyNet(old.obs_size, old.joints, width, old.blocks)
     new.obs_norm.load_state_dict(old.obs_norm.state_dict())
     _grow(new.input, old.input)
-    for new_block, old_block in zip(new.body, old.body, strict=False):
+    for new_block, old_block in zip(new.body, old.body, strict=True):
         for name in ("nn1", "nn2", "nn3"):
             _grow(getattr(new_block, name), getattr(old_block, name))
     with torch.no_grad():
-        for block in list(new.body)[old.blocks:]:
-            block.nn1.weight.copy_(torch.eye(width))
-            block.nn1.bias.zero_()
-            block.nn3.weight.zero_()
-            block.nn3.bias.zero_()
         new.output.weight.zero_()
         new.output.weight[:, :old.width] = old.output.weight.float()
         new.output.bias.copy_(old.output.bias.float())
     return new
 
 
-def freeze_original(new: GeneralistPolicyNet, width: int, blocks: int) -> None:
-    """Keep what ``widened`` copied from a ``width`` x ``blocks`` network fixed: every weight
+def freeze_original(new: GeneralistPolicyNet, width: int) -> None:
+    """Keep what ``widened`` copied from a ``width``-wide network fixed: every weight
     into an original unit (and its bias), and the original units' weights to the output. The
     added units learn, and reach the original ones only through the output. (The gradients of
     the fixed entries are zeroed, and Adam never moves a parameter whose gradient is always
     zero.)"""
-    if blocks != new.blocks:
-        raise DexndmError("freezing the original keeps its depth: widen without adding blocks")
     for layer in [new.input, *(getattr(b, n) for b in new.body for n in ("nn1", "nn2", "nn3"))]:
         _zero_gradient(layer.weight, (slice(0, width), slice(None)))
         _zero_gradient(layer.bias, (slice(0, width),))

@@ -1,4 +1,4 @@
-"""scripts/label_conflict_probe.py on a known answer: two categories whose observations are
+"""scripts/label_conflict_probe.py on a known answer: two categories whose observations
 are the same and whose labels are opposite can only be told apart with the category appended."""
 
 from __future__ import annotations
@@ -55,3 +55,13 @@ def test_only_the_named_categories_are_trained_on(tmp_path):
     assert result["trained_on"] == ["alpha"]
     assert result["train_windows"] == 36
     assert set(result["held_out_mae"]) == {"alpha", "beta"}
+
+
+def test_a_category_the_data_does_not_hold_is_refused(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "label_conflict_probe.py"),
+                          "--data", str(_shards(tmp_path / "data")), "--out",
+                          str(tmp_path / "gamma"), "--categories", "gamma"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "--categories gamma: not in the data, which holds alpha beta" in run.stderr
+    assert not (tmp_path / "gamma").exists()
