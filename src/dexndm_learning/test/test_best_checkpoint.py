@@ -112,7 +112,7 @@ def test_grasp_seeds_start_episodes_from_every_search_named():
         env.close()
     single = GraspCache.concatenate([searches[1]])
     assert single is searches[1]
-    with pytest.raises(ValueError, match="distinct seeds"):
+    with pytest.raises(DexndmError, match="distinct seeds"):
         RotationEnvConfig(grasp_seeds=(1, 1))
 
 

@@ -48,7 +48,7 @@ from dexndm_sim.rewards import (
 )
 from dexndm_sim.scene import SceneConfig
 from dexndm_sim.sim_hand import SimHand
-from dexndm_sim.wrist import CANONICAL, wrist_quaternion
+from dexndm_sim.wrist import CANONICAL, LABELS, wrist_quaternion
 
 FALL_DISTANCE = 0.08  # m from the grasp point: the object has fallen
 
@@ -148,7 +148,8 @@ class RotationEnvConfig:
         physics_threads(self.threads)  # refused here, before any grasp search
         unknown = set(self.categories) - set(CATEGORIES)
         if unknown:
-            raise ValueError(f"unknown object categories {sorted(unknown)}")
+            raise DexndmError(f"unknown object categories {', '.join(sorted(unknown))}: "
+                              f"choose from {', '.join(CATEGORIES)}")
         known = [name for category in self.categories for name in object_names(category)]
         unknown = sorted(set(self.objects) - set(known))
         if unknown:
@@ -156,12 +157,14 @@ class RotationEnvConfig:
                               f"{' '.join(self.categories)}: name theirs (e.g. {known[0]})")
         for wrist in self.wrists:
             if wrist != "random" and wrist not in CANONICAL:
-                raise ValueError(f"unknown wrist '{wrist}'")
+                raise DexndmError(f"unknown wrist '{wrist}': choose from "
+                                  f"{', '.join(LABELS)}")
         if len(set(self.grasp_seeds)) != len(self.grasp_seeds) or min(self.grasp_seeds,
                                                                        default=0) < 0:
-            raise ValueError("grasp_seeds must be distinct seeds >= 0")
+            raise DexndmError("--grasp-seeds must be distinct seeds >= 0")
         if self.grasp_wrist not in CANONICAL:
-            raise ValueError(f"grasp_wrist must be one of {', '.join(CANONICAL)}")
+            raise DexndmError(f"unknown --grasp-wrist '{self.grasp_wrist}': choose from "
+                              f"{', '.join(CANONICAL)}")
         if not self.randomize_physics and (self.mass_range or self.friction_range):
             raise DexndmError("--mass-range and --friction-range are drawn from every episode: "
                              "leave them out with --no-randomize-physics (each object keeps its "

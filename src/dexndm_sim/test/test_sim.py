@@ -324,6 +324,19 @@ def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
         RotationEnvConfig(objects=("cuboids_000",), num_envs=1)
 
 
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"wrists": ("palm_sideways",)}, "unknown wrist 'palm_sideways': choose from palm_down, "
+                                     "palm_up, base_up"),
+    ({"grasp_wrist": "random"}, "unknown --grasp-wrist 'random': choose from palm_down"),
+    ({"categories": ("spheres",)}, "unknown object categories spheres: choose from "),
+    ({"grasp_seeds": (1, 1)}, "--grasp-seeds must be distinct"),
+])
+def test_a_bad_environment_setting_is_a_typed_error_naming_the_choices(changes, message):
+    """`train ppo` prints these as one line (a DexndmError), not a traceback."""
+    with pytest.raises(DexndmError, match=message):
+        RotationEnvConfig(num_envs=1, **changes)
+
+
 def test_virtual_hand_launch_writes_the_calibrated_goal_current():
     """The virtual hand's torque cap is the register the driver writes: the launch default must
     be the `real` profile's calibrated current, or the virtual hand shows another gap."""
