@@ -9,9 +9,13 @@
 # Every stage is resumable: run the script again and it continues a specialist from its last
 # checkpoint, skips a specialist that reached the budget, and skips rollouts, BC, DAgger and
 # evaluation whose outputs exist (delete one to redo it). Knobs (environment variables):
-#   SPECIALISTS  entries CATEGORY (all its objects) or CATEGORY:OBJECT (that object only), or
-#                "reference" (policies/gap_reference as it is, no training); default: the five
-#                categories, all objects
+#   SPECIALISTS  entries CATEGORY (all its objects) or CATEGORY:OBJECT (that object only), each
+#                at palm up or, with @WRIST, at that wrist (cylinders@palm_down: the palm-down
+#                stage; its runs are named ..._palm_down), or "reference"
+#                (policies/gap_reference as it is, no training); default: the five categories,
+#                all objects, palm up; every entry turns about +-z. A knob named for a category
+#                below (ITERATIONS_, WARM_START_, WEIGHT_) takes a wrist too:
+#                ITERATIONS_cylinders_palm_down beats ITERATIONS_cylinders for that entry
 #   ITERATIONS   PPO iterations per specialist (ENVS x 32 env steps each);
 #                ITERATIONS_<category> overrides it for one category
 #   ENVS         environments per specialist (default 512: with 128, 4,096 samples an iteration,
@@ -33,15 +37,18 @@
 #                learned to hold flat faces without turning them, on the issue's two cylinders
 #                the reference's lineage plateaued at ~4 rad where a random start passed 6 in
 #                300 iterations, and long cuboids from random plateaued at ~1.1 rad where the
-#                cuboid gait passed it in 30: docs/base_policy_log.md); WARM_START_<category>
-#                overrides both for one category
+#                cuboid gait passed it in 30: docs/base_policy_log.md); an entry at another
+#                wrist than palm up starts at random (the palm-down cylinder teacher warm-started
+#                from the palm-up gait held at 1.6 rad where a random start passed 9 in 320
+#                iterations); WARM_START_<category> overrides both for one category
 #   EPISODES     surviving rollout episodes kept per specialist
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
 #   FINETUNE_ITERATIONS  PPO fine-tuning of the DAgger student in its teachers' environment
 #                (`train ppo --generalist`: every SPECIALISTS entry, none "reference", all
-#                whole categories or all single objects; several run as one environment over
-#                their categories, the first teacher's critic starting it; default 0: off);
+#                whole categories or all single objects, all at one wrist; several run as one
+#                environment over their categories, the first teacher's critic starting it;
+#                default 0: off);
 #                FINETUNE_ENVS (1024), FINETUNE_RATE (the actor's fixed rate,
 #                5e-6), FINETUNE_STD (0.05), FINETUNE_WARMUP (critic-only iterations, 10,
 #                counted in FINETUNE_ITERATIONS), FINETUNE_FALL_PENALTY (the training reward's
@@ -96,10 +103,30 @@ dexndm=.venv/bin/dexndm
 # (3,284 -> 3,550 env steps/s, benchmarks/ppo_throughput.py) and costs pure-torch training
 # ~15 %, so it is set here, for the simulation-bound stages only, not project-wide
 ppo_env=(env "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}")
-# palm up, +-z (the issue's first stage); a resumed run must repeat these (train ppo refuses
-# an environment that differs from the run's env.yaml)
-env_flags=(--num-envs "${ENVS:-512}" --wrists palm_up --axes z --grasp-wrist palm_up
-           "${physics[@]}")
+envs=${ENVS:-512}
+wrist_of() { if [[ $1 == *@* ]]; then echo "${1#*@}"; else echo palm_up; fi; }
+category_of() { local bare=${1%@*}; echo "${bare%%:*}"; }
+object_of() { local bare=${1%@*}; if [[ $bare == *:* ]]; then echo "${bare#*:}"; fi; }
+entry_flags_of() {  # entry -> $entry_flags: its environment but the batch size
+    # at its wrist, +-z; a resumed run must repeat these (train ppo refuses an environment
+    # that differs from the run's env.yaml)
+    local wrist
+    wrist=$(wrist_of "$1")
+    entry_flags=(--wrists "$wrist" --axes z --grasp-wrist "$wrist" "${physics[@]}")
+}
+knob() {  # NAME entry -> NAME_<category>_<wrist>, else NAME_<category>, else nothing
+    local specific general
+    specific=$1_$(category_of "$2")_$(wrist_of "$2") general=$1_$(category_of "$2")
+    if [[ -n ${!specific:-} ]]; then echo "${!specific}"; else echo "${!general:-}"; fi
+}
+
+for specialist in "${specialists[@]}"; do
+    if [[ $specialist != reference && ! $specialist =~ ^[a-z_]+(:[a-z0-9_]+)?(@[a-z_]+)?$ ]]; then
+        echo "SPECIALISTS entry '$specialist': give CATEGORY or CATEGORY:OBJECT, either with" \
+             "@WRIST (e.g. cylinders@palm_down), or reference" >&2
+        exit 2
+    fi
+done
 
 # the fine-tune's stages, checked before anything trains
 read -r -a finetune_stages <<< "${FINETUNE_STAGES:-}"
@@ -112,12 +139,14 @@ if [[ $distill != teachers && $distill != students ]]; then
     exit 2
 fi
 for specialist in "${specialists[@]}"; do
-    weight_knob=WEIGHT_${specialist%%:*}
-    if [[ -n ${!weight_knob:-} && ! ${!weight_knob} =~ ^[1-9][0-9]*$ ]]; then
-        echo "$weight_knob=${!weight_knob}: give a whole number of 1 or more (how many times" \
-             "its student rolls out and labels)" >&2
-        exit 2
-    fi
+    for weight_knob in "WEIGHT_$(category_of "$specialist")" \
+                       "WEIGHT_$(category_of "$specialist")_$(wrist_of "$specialist")"; do
+        if [[ -n ${!weight_knob:-} && ! ${!weight_knob} =~ ^[1-9][0-9]*$ ]]; then
+            echo "$weight_knob=${!weight_knob}: give a whole number of 1 or more (how many" \
+                 "times its student rolls out and labels)" >&2
+            exit 2
+        fi
+    done
 done
 if [[ $distill == students ]] && ((${#finetune_stages[@]} == 0)); then
     echo "DISTILL=students needs FINETUNE_ITERATIONS or FINETUNE_STAGES: each student is" \
@@ -125,7 +154,7 @@ if [[ $distill == students ]] && ((${#finetune_stages[@]} == 0)); then
     exit 2
 fi
 if ((${#finetune_stages[@]} > 0)); then
-    with_object=0
+    with_object=0 wrists=()
     for specialist in "${specialists[@]}"; do
         if [[ $specialist == reference ]]; then
             echo "FINETUNE_ITERATIONS or FINETUNE_STAGES needs every SPECIALISTS entry trained" \
@@ -133,12 +162,19 @@ if ((${#finetune_stages[@]} > 0)); then
                  "checkpoints hold only the actor)" >&2
             exit 2
         fi
-        [[ $specialist == *:* ]] && with_object=$((with_object + 1))
+        [[ -n $(object_of "$specialist") ]] && with_object=$((with_object + 1))
+        [[ " ${wrists[*]} " == *" $(wrist_of "$specialist") "* ]] ||
+            wrists+=("$(wrist_of "$specialist")")
     done
     # (one fine-tune over every teacher's objects; DISTILL=students fine-tunes one entry each)
     if [[ $distill == teachers ]] && ((with_object != 0 && with_object != ${#specialists[@]})); then
         echo "FINETUNE_ITERATIONS or FINETUNE_STAGES: give SPECIALISTS as all whole categories" \
              "or all CATEGORY:OBJECT entries (the fine-tune runs on exactly their objects)" >&2
+        exit 2
+    fi
+    if [[ $distill == teachers ]] && ((${#wrists[@]} > 1)); then
+        echo "FINETUNE_ITERATIONS or FINETUNE_STAGES: give SPECIALISTS all at one wrist (one" \
+             "fine-tune environment over them; DISTILL=students fine-tunes each at its own)" >&2
         exit 2
     fi
     stage_end=0
@@ -155,8 +191,11 @@ fi
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
 number() { local name; name=$(basename "$1" .pt); echo "${name#model_}"; }
 run_of() {  # specialist entry -> its run directory
-    local category=${1%%:*} object=${1#*:}
-    if [[ $1 == *:* ]]; then echo "$runs/ppo_$object"; else echo "$runs/ppo_$category"; fi
+    local name wrist
+    name=$(object_of "$1") wrist=$(wrist_of "$1")
+    [[ -n $name ]] || name=$(category_of "$1")
+    [[ $wrist == palm_up ]] || name+=_$wrist  # palm-up runs keep the names they had
+    echo "$runs/ppo_$name"
 }
 teacher_of() {  # specialist entry -> the checkpoint that teaches: its best evaluated one
     local run
@@ -166,12 +205,13 @@ teacher_of() {  # specialist entry -> the checkpoint that teaches: its best eval
 }
 
 train_specialist() {  # entry, checkpoint to warm-start from
-    local category=${1%%:*} run last remaining objects=() iterations_name
+    local category run last remaining objects=() iterations entry_flags
     [[ $1 == reference ]] && return
-    run=$(run_of "$1")
-    [[ $1 == *:* ]] && objects=(--objects "${1#*:}")
-    iterations_name=ITERATIONS_$category
-    local iterations=${!iterations_name:-${ITERATIONS:-300}}
+    category=$(category_of "$1") run=$(run_of "$1")
+    [[ -n $(object_of "$1") ]] && objects=(--objects "$(object_of "$1")")
+    iterations=$(knob ITERATIONS "$1")
+    iterations=${iterations:-${ITERATIONS:-300}}
+    entry_flags_of "$1"
     last=$(latest "$run")
     if [[ -n $last ]]; then
         # rsl-rl names the final checkpoint of iterations 0..N-1 model_(N-1).pt; a run resumed
@@ -181,28 +221,33 @@ train_specialist() {  # entry, checkpoint to warm-start from
         echo "== specialist $1: resuming $last for $remaining iterations"
         "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" --resume "$last" \
             --iterations "$remaining" --eval-episodes "$eval_episodes" "${objects[@]}" \
-            "${env_flags[@]}"
+            --num-envs "$envs" "${entry_flags[@]}"
     else
         local start=(--init "$2" --critic-warmup 30) from=$2
         if [[ $2 == none ]]; then start=(); from="a random start"; fi
         echo "== specialist $1: $iterations iterations from $from"
         "${ppo_env[@]}" $dexndm train ppo --category "$category" --out "$run" "${start[@]}" \
             --iterations "$iterations" --eval-episodes "$eval_episodes" "${objects[@]}" \
-            "${env_flags[@]}"
+            --num-envs "$envs" "${entry_flags[@]}"
     fi
 }
 
 start_of() {  # specialist entry, its default warm start -> the checkpoint it starts from, or none
-    local category=${1%%:*} name
-    name=WARM_START_$category
-    if [[ -n ${!name:-} ]]; then echo "${!name}"; return; fi
+    local category chosen
+    category=$(category_of "$1") chosen=$(knob WARM_START "$1")
+    if [[ -n $chosen ]]; then echo "$chosen"; return; fi
     if [[ -n ${WARM_START:-} ]]; then echo "$WARM_START"; return; fi
+    if [[ $(wrist_of "$1") != palm_up ]]; then echo none; return; fi
     case $category in
-        long_cuboids)  # the cuboid gait, where a cuboid specialist was trained before
+        long_cuboids)  # the cuboid gait, where a palm-up cuboid specialist was trained before
             local entry
             for entry in "${specialists[@]}"; do
-                [[ $entry == long_cuboids* ]] && break
-                if [[ ${entry%%:*} == cuboids ]]; then teacher_of "$entry"; return; fi
+                [[ $entry == "$1" ]] && break
+                if [[ $(category_of "$entry") == cuboids && $(wrist_of "$entry") == palm_up ]]
+                then
+                    teacher_of "$entry"
+                    return
+                fi
             done
             echo none ;;
         cylinders | cuboids | irregular) echo none ;;
@@ -234,20 +279,22 @@ finetune() {  # run directory, student bundle, teacher checkpoint, entries -> $f
     local prefix=$1 student=$2 teacher=$3 specialist stage stage_end stage_envs stage_run last
     shift 3
     local entries=("$@") categories=() objects=() previous_end=0 previous_run="" flags overwrite
+    local entry_flags
     for specialist in "${entries[@]}"; do
-        [[ " ${categories[*]} " == *" ${specialist%%:*} "* ]] ||
-            categories+=("${specialist%%:*}")
-        [[ $specialist == *:* ]] && objects+=("${specialist#*:}")
+        [[ " ${categories[*]} " == *" $(category_of "$specialist") "* ]] ||
+            categories+=("$(category_of "$specialist")")
+        [[ -n $(object_of "$specialist") ]] && objects+=("$(object_of "$specialist")")
     done
+    entry_flags_of "${entries[0]}"  # one wrist for all (checked above)
     ((${#objects[@]} > 0)) && objects=(--objects "${objects[@]}")
     for stage in "${finetune_stages[@]}"; do
         stage_end=${stage%%:*} stage_envs=${stage#*:}
         # the first stage keeps the single-stage name, so FINETUNE_ITERATIONS runs resume here
         stage_run=$prefix
         [[ -n $previous_run ]] && stage_run=${prefix}_to${stage_end}_envs$stage_envs
-        flags=(--category "${entries[0]%%:*}" --categories "${categories[@]}" --out "$stage_run"
+        flags=(--category "${categories[0]}" --categories "${categories[@]}" --out "$stage_run"
                --generalist "$student" --eval-episodes "$eval_episodes" "${objects[@]}"
-               "${env_flags[@]:2}" --num-envs "$stage_envs")
+               "${entry_flags[@]}" --num-envs "$stage_envs")
         # in every stage's flags: a resume rebuilds the environment from them and checks it
         [[ -n ${FINETUNE_FALL_PENALTY:-} ]] && flags+=(--fall-penalty "$FINETUNE_FALL_PENALTY")
         last=$(latest "$stage_run")
@@ -298,8 +345,8 @@ if [[ $distill == students ]]; then
                 --no-progress --overwrite
         fi
         finetune "$dir/finetune" "$dir/dagger/best" "$teacher" "$entry"
-        weight_knob=WEIGHT_${entry%%:*}
-        for ((copy = 0; copy < ${!weight_knob:-1}; copy++)); do
+        weight=$(knob WEIGHT "$entry")
+        for ((copy = 0; copy < ${weight:-1}; copy++)); do
             students+=("$finetuned/best.pt")  # labels once more every DAgger round
             shards=$runs/student_data/$name seed=()
             ((copy > 0)) && shards+=_seed$copy seed=(--seed "$copy")

@@ -274,3 +274,46 @@ def test_a_distillation_it_cannot_run_is_refused_before_anything_trains(project,
     result = script(project, **knobs)
     assert result.returncode == 2 and message in result.stderr
     assert not (project / "calls.txt").exists()
+
+
+def test_a_palm_down_entry_trains_its_own_run_at_that_wrist_and_its_student_joins_the_generalist(
+        project):
+    knobs = {"SPECIALISTS": "cylinders:cylinders_000 cylinders:cylinders_000@palm_down",
+             "DISTILL": "students", "FINETUNE_ITERATIONS": "4",
+             "ITERATIONS_cylinders": "3", "ITERATIONS_cylinders_palm_down": "5"}
+    calls = run_script(project, **knobs)
+    specialists = [c for c in calls if c[:2] == ["train", "ppo"] and "--generalist" not in c]
+    up, down = specialists
+    assert (flag(up, "--out"), flag(up, "--wrists"), flag(up, "--grasp-wrist"),
+            flag(up, "--iterations")) == ("runs/base/ppo_cylinders_000", "palm_up", "palm_up", "3")
+    assert (flag(down, "--out"), flag(down, "--wrists"), flag(down, "--grasp-wrist"),
+            flag(down, "--iterations")) == ("runs/base/ppo_cylinders_000_palm_down", "palm_down",
+                                            "palm_down", "5")
+    assert "--init" not in down  # another wrist than palm up starts at random
+    assert call_objects(down) == ["cylinders_000"]
+    tunes = {flag(c, "--out"): c for c in finetunes(calls)}
+    down_tune = tunes["runs/base/students/ppo_cylinders_000_palm_down/finetune"]
+    assert (flag(down_tune, "--wrists"), flag(down_tune, "--grasp-wrist"),
+            flag(down_tune, "--teacher")) == (
+        "palm_down", "palm_down", "runs/base/ppo_cylinders_000_palm_down/best.pt")
+    assert flag(tunes["runs/base/students/ppo_cylinders_000/finetune"], "--wrists") == "palm_up"
+    (generalist,) = [c for c in calls if c[:2] == ["train", "dagger"]
+                     and flag(c, "--out") == "runs/base/generalist"]
+    teachers = generalist[generalist.index("--teachers") + 1:generalist.index("--out")]
+    assert teachers == ["runs/base/students/ppo_cylinders_000/finetune/best.pt",
+                        "runs/base/students/ppo_cylinders_000_palm_down/finetune/best.pt"]
+    assert run_script(project, **knobs) == []  # both wrists finished
+
+
+@pytest.mark.parametrize(("knobs", "message"), [
+    ({"SPECIALISTS": "cylinders@palm_down@x"}, "SPECIALISTS entry 'cylinders@palm_down@x'"),
+    ({"SPECIALISTS": "cylinders cylinders@palm_down", "FINETUNE_ITERATIONS": "4"},
+     "all at one wrist"),
+    ({"SPECIALISTS": "cylinders@palm_down", "WEIGHT_cylinders_palm_down": "0"},
+     "WEIGHT_cylinders_palm_down=0"),
+])
+def test_a_wrist_entry_it_cannot_build_is_refused_before_anything_trains(project, knobs,
+                                                                        message):
+    result = script(project, **knobs)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (project / "calls.txt").exists()
