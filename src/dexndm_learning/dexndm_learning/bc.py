@@ -95,6 +95,7 @@ def train_bc(config: BCConfig) -> dict:
     sample = torch.arange(0, len(train), max(1, len(train) // 50000))
     obs, _ = bc_batch(train, sample, layout, config.action_scale)
     policy.obs_norm.set(obs.mean(0), obs.std(0))
+    policy.obs_norm.unit_scale_constant()  # a wrist or axis the data lacks stays in range
     policy.to(device)
 
     def loss(module: torch.nn.Module, index: torch.Tensor) -> torch.Tensor:

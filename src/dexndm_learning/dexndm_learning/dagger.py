@@ -130,6 +130,12 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
         raise DexndmError("train dagger does not resume: start a new run with --init OUT/best")
     teachers = teacher_entries(config.teachers)
     student = GeneralistOnEnv(config.init)
+    released = student.network.obs_norm.unit_scale_constant()
+    if released:
+        # a bundle fitted before the rule: its constant features (a wrist, the axis's x and y)
+        # would put a teacher at another wrist or axis ~1000 standard deviations out
+        progress(f"{released} observation features constant in {config.init}'s data (wrist, "
+                 "axis) now enter at unit scale; its actions on that data are unchanged")
     prepare_output(out, config, config.overwrite)
     policy: GeneralistPolicyNet = student.network
     layout, scale = student.layout, student.action_scale

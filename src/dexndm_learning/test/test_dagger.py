@@ -116,6 +116,12 @@ def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_b
     assert metrics[-1]["dagger/eval_action_mae"] <= first < before
     runtime = PolicyRuntime(tmp_path / "dagger" / "best", max_step=1.0)
     assert runtime.layout.history == 10 and np.isfinite(runtime.initial_pose).all()
+    # the init's features constant in its data take unit scale, the rest keep theirs
+    before = load_bundle(student, "base_policy").state_dict["obs_norm.std"]
+    after = load_bundle(tmp_path / "dagger" / "best", "base_policy").state_dict["obs_norm.std"]
+    constant = before <= 1e-3
+    assert constant.sum() == 4 and torch.equal(after[constant], torch.ones(4))
+    assert torch.equal(after[~constant], before[~constant])
     kept = load_bundle(tmp_path / "dagger" / "best", "base_policy").start_pose
     assert kept == load_bundle(student, "base_policy").start_pose and kept["initial_grasp"] == grasp
     with pytest.raises(DexndmError, match="teachers"):

@@ -66,11 +66,19 @@ def test_fine_tune_starts_as_the_bundle_and_the_teacher_and_exports_bundles(tmp_
     assert torch.equal(first["actor_state_dict"]["distribution.std_param"],
                        taught["actor_state_dict"]["distribution.std_param"])
     initial, _ = load_network(BASE, "base_policy")
-    obs = torch.randn(64, initial.obs_size) * initial.obs_norm.std + initial.obs_norm.mean
+    # observations like the bundle's data: the features it held constant (a wrist, an axis's
+    # x and y) at their value
+    constant = initial.obs_norm.std <= 1e-3
+    obs = (torch.randn(64, initial.obs_size) * initial.obs_norm.std * ~constant
+           + initial.obs_norm.mean)
     warm = export_generalist(out / "model_0.pt", load_bundle(BASE, "base_policy"),
                              tmp_path / "warm")
     after_warmup, _ = load_network(warm, "base_policy")
     assert torch.equal(after_warmup(obs), initial(obs))  # the actor was frozen
+    # and those features enter at unit scale: another wrist would be ~1 out, not ~1000
+    assert constant.sum() == 4
+    assert torch.equal(after_warmup.obs_norm.std[constant], torch.ones(4))
+    assert torch.equal(after_warmup.obs_norm.std[~constant], initial.obs_norm.std[~constant])
     # the start pose travels with the grasp it is the target of (the virtual hand needs both)
     grasped = tmp_path / "grasped"
     shutil.copytree(BASE, grasped)

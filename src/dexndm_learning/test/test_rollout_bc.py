@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dexndm_control.errors import DexndmError
+from dexndm_control.policy.observation import ObservationLayout
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.trajectory_library import load_library
 from dexndm_control.transitions import INITIAL_TARGET, Episode, read_shard
@@ -36,6 +37,14 @@ def test_rollouts_bc_and_runtime_agree(tmp_path):
                       width=32, blocks=1, epochs=2, batch_size=32, device="cpu",
                       progress=False))
     policy, info = load_base_policy(tmp_path / "bc" / "best")
+    # palm up about +-z: the wrist quaternion and the axis's x and y are constant in the data
+    # and enter at unit scale (another wrist or axis stays in range); the rest is standardised
+    groups = ObservationLayout(history=4).slices()
+    std = policy.obs_norm.std
+    torch.testing.assert_close(std[groups["wrist_quat"]], torch.ones(4))
+    torch.testing.assert_close(std[groups["rotation_axis"]][:2], torch.ones(2))
+    assert 0.5 < std[groups["rotation_axis"]][2] < 1.5  # +-z: +-1
+    assert bool((std[groups["joint_positions"]] != 1).all())
     runtime = PolicyRuntime(tmp_path / "bc" / "best", max_step=10.0)
     # same inputs through the training code and the deployed runtime: same actions, from the
     # episode's first step on

@@ -18,6 +18,17 @@ class Normalizer(nn.Module):
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.clamp(torch.as_tensor(std, dtype=torch.float32), min=min_std))
 
+    def unit_scale_constant(self, min_std: float = 1e-3) -> int:
+        """Give the features the fit found constant (std at the ``set`` floor) unit scale, and
+        return how many there were. A policy fitted at one wrist and about one axis sees the
+        wrist quaternion and two axis components constant: at the floor, another wrist or axis
+        would enter ~1/min_std standard deviations out and swamp every other input, where at
+        unit scale it enters at its own size (quaternion and axis components are within
+        [-1, 1]). On the fitted data (each such feature at its mean) nothing changes."""
+        constant = self.std <= min_std
+        self.std[constant] = 1.0
+        return int(constant.sum())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 

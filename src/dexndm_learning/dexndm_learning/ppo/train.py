@@ -283,6 +283,8 @@ def _generalist(config: PPOTrainConfig, resumed: dict | None) -> _Generalist | N
     from dexndm_learning.ppo.generalist_actor import load_generalist
 
     network, bundle = load_generalist(config.generalist)
+    # as in DAgger: a wrist or axis the bundle's data held constant enters at its own size
+    network.obs_norm.unit_scale_constant()
     scale = float(bundle.info["action_scale"])
     if abs(scale - config.env.action_scale) > 1e-12:
         raise DexndmError(f"--generalist {config.generalist} acts at scale {scale}, the "
