@@ -69,9 +69,12 @@
 #                0..N-1) and N turns at labelling in every DAgger round (the shipped network's
 #                cuboid share passed 50 % with the cuboids weighted twice). The
 #                shipped generalist was made this way (docs/base_policy.md), e.g.
-#                SPECIALISTS="cylinders cuboids small_cylinders" ENVS=2048 PHYSICS="\
-#                --no-randomize-physics --grasp-seeds 0 1 2 --min-grasp-hold 5" \
-#                DISTILL=students FINETUNE_ITERATIONS=200
+#                SPECIALISTS="cylinders cuboids small_cylinders cylinders@palm_down" \
+#                ENVS=2048 PHYSICS="--no-randomize-physics --grasp-seeds 0 1 2 \
+#                --min-grasp-hold 5" DISTILL=students FINETUNE_ITERATIONS=200 \
+#                WEIGHT_cylinders_palm_up=2 WEIGHT_small_cylinders=2 (its palm-down line
+#                came from a palm-down student labelling beside the palm-up three, which
+#                labelled twice except the cuboids)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
