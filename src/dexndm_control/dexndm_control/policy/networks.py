@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# the smallest spread a feature is scaled by; a feature at it was constant in the fitted data
+STD_FLOOR = 1e-3
+
 
 class Normalizer(nn.Module):
     """Fixed per-feature standardisation saved with the weights (mean, std buffers)."""
@@ -14,11 +17,11 @@ class Normalizer(nn.Module):
         self.register_buffer("mean", torch.zeros(size))
         self.register_buffer("std", torch.ones(size))
 
-    def set(self, mean, std, min_std: float = 1e-3) -> None:
+    def set(self, mean, std, min_std: float = STD_FLOOR) -> None:
         self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.std.copy_(torch.clamp(torch.as_tensor(std, dtype=torch.float32), min=min_std))
 
-    def unit_scale_constant(self, min_std: float = 1e-3) -> int:
+    def unit_scale_constant(self, min_std: float = STD_FLOOR) -> int:
         """Give the features the fit found constant (std at the ``set`` floor) unit scale, and
         return how many there were. A policy fitted at one wrist and about one axis sees the
         wrist quaternion and two axis components constant: at the floor, another wrist or axis
