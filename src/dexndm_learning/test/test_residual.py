@@ -78,6 +78,11 @@ def test_residual_bundle_reloads_identically(tmp_path):
     base, q_now = torch.randn(7, 16), torch.randn(7, 16)
     assert torch.equal(first(obs, base, q_now), second(obs, base, q_now))
     assert layout.history == 3 and info["layout"]["groups"][0] == ["joint_positions", 48]
+    # the synthetic episodes share one wrist: its quaternion enters at unit scale, so another
+    # wrist at deployment stays in range; the joints are standardised
+    groups = layout.slices()
+    torch.testing.assert_close(first.obs_norm.std[groups["wrist_quat"]], torch.ones(4))
+    assert bool((first.obs_norm.std[groups["joint_positions"]] != 1).all())
 
 
 class _LatePlantModel(torch.nn.Module):

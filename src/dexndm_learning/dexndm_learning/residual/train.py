@@ -240,6 +240,7 @@ def _set_normalisers(residual: ResidualPolicyNet, windows: Windows,
                        windows.axis[episode])
     step = a_span[:, -1] - q_span[:, -1]
     residual.obs_norm.set(obs.mean(0), obs.std(0))
+    residual.obs_norm.unit_scale_constant()  # a wrist or axis the data lacks stays in range
     residual.action_norm.set(step.mean(0), step.std(0))
 
 
