@@ -6,7 +6,8 @@ rank (``setup_distributed``), the 9:1 split by episode is the trainer's (it buil
 DistributedDataParallel around what the loss calls, the epochs over this rank's share of every
 global batch, TensorBoard and metrics.jsonl, the ``last``/``best`` bundles, and resuming: every
 epoch writes ``OUT/last/training_state.pt`` (optimizer state, epoch, step, best score, history),
-and ``--resume OUT/last`` continues from it with the same optimisation path.
+and ``--resume OUT/last`` continues from it with the same optimisation path (bit-equal to an
+uninterrupted run where the arithmetic is deterministic: one thread, ``MKL_CBWR=COMPATIBLE``).
 """
 
 from __future__ import annotations

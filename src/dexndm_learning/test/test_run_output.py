@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -19,8 +20,15 @@ from dexndm_learning.synthetic import make_episodes, sim_plant
 DEXNDM = str(Path(sys.executable).parent / "dexndm")
 
 
-def _dexndm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([DEXNDM, *args], capture_output=True, text=True, timeout=300)
+def _dexndm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([DEXNDM, *args], capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
+
+
+# Bit-equal floats across processes need deterministic arithmetic: one thread and MKL's
+# conditional numerical reproducibility (its kernels may otherwise pick paths by alignment or
+# thread split). One full CI run in several saw the resumed weights differ without it.
+REPRODUCIBLE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MKL_CBWR": "COMPATIBLE"}
 
 
 @pytest.mark.parametrize("what, extra", [
@@ -59,13 +67,14 @@ def test_resume_continues_the_same_optimisation_path(tmp_path):
     common = ["--data", str(tmp_path / "data"), "--window", "4", "--batch-size", "64",
               "--device", "cpu", "--no-progress"]
     straight = _dexndm("train", "dynamics", *common, "--epochs", "3", "--out",
-                       str(tmp_path / "straight"))
+                       str(tmp_path / "straight"), env=REPRODUCIBLE)
     assert straight.returncode == 0, straight.stderr[-2000:]
     first = _dexndm("train", "dynamics", *common, "--epochs", "1", "--out",
-                    str(tmp_path / "split"))
+                    str(tmp_path / "split"), env=REPRODUCIBLE)
     assert first.returncode == 0, first.stderr[-2000:]
     resumed = _dexndm("train", "dynamics", *common, "--epochs", "3", "--out",
-                      str(tmp_path / "split"), "--resume", str(tmp_path / "split" / "last"))
+                      str(tmp_path / "split"), "--resume", str(tmp_path / "split" / "last"),
+                      env=REPRODUCIBLE)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a = load_bundle(tmp_path / "straight" / "last", "dynamics")
     b = load_bundle(tmp_path / "split" / "last", "dynamics")
