@@ -74,7 +74,10 @@
 #                --min-grasp-hold 5" DISTILL=students FINETUNE_ITERATIONS=200 \
 #                WEIGHT_cylinders_palm_up=2 WEIGHT_small_cylinders=2 (its palm-down line
 #                came from a palm-down student labelling beside the palm-up three, which
-#                labelled twice except the cuboids)
+#                labelled twice except the cuboids), then once more from that network with
+#                RUNS/generalist moved to G: INIT=G/best ROUNDS=1 WEIGHT_cylinders=3
+#                WEIGHT_small_cylinders=2 (both cylinder wrists three times: palm down 40 ->
+#                47 % of its teacher)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
