@@ -11,11 +11,13 @@
 # evaluation whose outputs exist (delete one to redo it). Knobs (environment variables):
 #   SPECIALISTS  entries CATEGORY (all its objects) or CATEGORY:OBJECT (that object only), each
 #                at palm up or, with @WRIST, at that wrist (cylinders@palm_down: the palm-down
-#                stage; its runs are named ..._palm_down), or "reference"
-#                (policies/gap_reference as it is, no training); default: the five categories,
-#                all objects, palm up; every entry turns about +-z. A knob named for a category
-#                below (ITERATIONS_, WARM_START_, WEIGHT_) takes a wrist too:
-#                ITERATIONS_cylinders_palm_down beats ITERATIONS_cylinders for that entry
+#                stage; its runs are named ..._palm_down), about +-z or, with /AXES, that axis
+#                set of `train ppo --axes` (cylinders/x: the principal-axes stage, run
+#                ..._axis_x), or "reference" (policies/gap_reference as it is, no training);
+#                default: the five categories, all objects, palm up, +-z. A knob named for a
+#                category below (ITERATIONS_, WARM_START_, WEIGHT_) takes a wrist and an axis
+#                set too, the most specific set one counting: ITERATIONS_cylinders_palm_up_x,
+#                then ITERATIONS_cylinders_palm_up, then ITERATIONS_cylinders
 #   ITERATIONS   PPO iterations per specialist (ENVS x 32 env steps each);
 #                ITERATIONS_<category> overrides it for one category
 #   ENVS         environments per specialist (default 512: with 128, 4,096 samples an iteration,
@@ -38,9 +40,11 @@
 #                the reference's lineage plateaued at ~4 rad where a random start passed 6 in
 #                300 iterations, and long cuboids from random plateaued at ~1.1 rad where the
 #                cuboid gait passed it in 30: docs/base_policy_log.md); an entry at another
-#                wrist than palm up starts at random (the palm-down cylinder teacher warm-started
-#                from the palm-up gait held at 1.6 rad where a random start passed 9 in 320
-#                iterations); WARM_START_<category> overrides both for one category
+#                wrist than palm up or another axis set than +-z starts at random (the palm-down
+#                cylinder teacher warm-started from the palm-up gait held at 1.6 rad where a
+#                random start passed 9 in 320 iterations); WARM_START_<category> overrides both
+#                for one category (the +-x cylinder teacher policies/cylinders_axis_x is such
+#                a run, cylinders/x, on the issue's two cylinders: docs/base_policy_log.md)
 #   EPISODES     surviving rollout episodes kept per specialist
 #   INIT         a base_policy bundle DAgger starts from instead of behaviour cloning
 #   ROUNDS, DAGGER_ENVS, BETA   DAgger rounds, environments per teacher, teacher share
@@ -110,26 +114,40 @@ dexndm=.venv/bin/dexndm
 # ~15 %, so it is set here, for the simulation-bound stages only, not project-wide
 ppo_env=(env "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}")
 envs=${ENVS:-512}
-wrist_of() { if [[ $1 == *@* ]]; then echo "${1#*@}"; else echo palm_up; fi; }
-category_of() { local bare=${1%@*}; echo "${bare%%:*}"; }
-object_of() { local bare=${1%@*}; if [[ $bare == *:* ]]; then echo "${bare#*:}"; fi; }
+# an entry is CATEGORY[:OBJECT][@WRIST][/AXES]
+axes_of() { if [[ $1 == */* ]]; then echo "${1#*/}"; else echo z; fi; }
+wrist_of() { local e=${1%/*}; if [[ $e == *@* ]]; then echo "${e#*@}"; else echo palm_up; fi; }
+category_of() { local bare=${1%/*}; bare=${bare%@*}; echo "${bare%%:*}"; }
+object_of() { local bare=${1%/*}; bare=${bare%@*}; [[ $bare != *:* ]] || echo "${bare#*:}"; }
 entry_flags_of() {  # entry -> $entry_flags: its environment but the batch size
-    # at its wrist, +-z; a resumed run must repeat these (train ppo refuses an environment
-    # that differs from the run's env.yaml)
+    # at its wrist and axis set; a resumed run must repeat these (train ppo refuses an
+    # environment that differs from the run's env.yaml)
     local wrist
     wrist=$(wrist_of "$1")
-    entry_flags=(--wrists "$wrist" --axes z --grasp-wrist "$wrist" "${physics[@]}")
+    entry_flags=(--wrists "$wrist" --axes "$(axes_of "$1")" --grasp-wrist "$wrist"
+                 "${physics[@]}")
 }
-knob() {  # NAME entry -> NAME_<category>_<wrist>, else NAME_<category>, else nothing
-    local specific general
-    specific=$1_$(category_of "$2")_$(wrist_of "$2") general=$1_$(category_of "$2")
-    if [[ -n ${!specific:-} ]]; then echo "${!specific}"; else echo "${!general:-}"; fi
+knob_names() {  # NAME entry -> its knob names, most specific first
+    local category wrist axes
+    category=$(category_of "$2") wrist=$(wrist_of "$2") axes=$(axes_of "$2")
+    [[ $axes == z ]] || echo "$1_${category}_${wrist}_$axes"
+    echo "$1_${category}_$wrist"
+    echo "$1_$category"
+}
+knob() {  # NAME entry -> the value of its most specific knob that is set, else nothing
+    local name
+    for name in $(knob_names "$1" "$2"); do
+        if [[ -n ${!name:-} ]]; then echo "${!name}"; return; fi
+    done
 }
 
 for specialist in "${specialists[@]}"; do
-    if [[ $specialist != reference && ! $specialist =~ ^[a-z_]+(:[a-z0-9_]+)?(@[a-z_]+)?$ ]]; then
+    axes_pattern='(/(x|y|z|principal|general))?'
+    if [[ $specialist != reference &&
+          ! $specialist =~ ^[a-z_]+(:[a-z0-9_]+)?(@[a-z_]+)?$axes_pattern$ ]]; then
         echo "SPECIALISTS entry '$specialist': give CATEGORY or CATEGORY:OBJECT, either with" \
-             "@WRIST (e.g. cylinders@palm_down), or reference" >&2
+             "@WRIST (e.g. cylinders@palm_down) and /AXES (x, y, z, principal or general;" \
+             "e.g. cylinders/x), or reference" >&2
         exit 2
     fi
 done
@@ -145,8 +163,7 @@ if [[ $distill != teachers && $distill != students ]]; then
     exit 2
 fi
 for specialist in "${specialists[@]}"; do
-    for weight_knob in "WEIGHT_$(category_of "$specialist")" \
-                       "WEIGHT_$(category_of "$specialist")_$(wrist_of "$specialist")"; do
+    for weight_knob in $(knob_names WEIGHT "$specialist"); do
         if [[ -n ${!weight_knob:-} && ! ${!weight_knob} =~ ^[1-9][0-9]*$ ]]; then
             echo "$weight_knob=${!weight_knob}: give a whole number of 1 or more (how many" \
                  "times its student rolls out and labels)" >&2
@@ -160,7 +177,7 @@ if [[ $distill == students ]] && ((${#finetune_stages[@]} == 0)); then
     exit 2
 fi
 if ((${#finetune_stages[@]} > 0)); then
-    with_object=0 wrists=()
+    with_object=0 settings=()
     for specialist in "${specialists[@]}"; do
         if [[ $specialist == reference ]]; then
             echo "FINETUNE_ITERATIONS or FINETUNE_STAGES needs every SPECIALISTS entry trained" \
@@ -169,8 +186,8 @@ if ((${#finetune_stages[@]} > 0)); then
             exit 2
         fi
         [[ -n $(object_of "$specialist") ]] && with_object=$((with_object + 1))
-        [[ " ${wrists[*]} " == *" $(wrist_of "$specialist") "* ]] ||
-            wrists+=("$(wrist_of "$specialist")")
+        setting=$(wrist_of "$specialist")/$(axes_of "$specialist")
+        [[ " ${settings[*]} " == *" $setting "* ]] || settings+=("$setting")
     done
     # (one fine-tune over every teacher's objects; DISTILL=students fine-tunes one entry each)
     if [[ $distill == teachers ]] && ((with_object != 0 && with_object != ${#specialists[@]})); then
@@ -178,9 +195,10 @@ if ((${#finetune_stages[@]} > 0)); then
              "or all CATEGORY:OBJECT entries (the fine-tune runs on exactly their objects)" >&2
         exit 2
     fi
-    if [[ $distill == teachers ]] && ((${#wrists[@]} > 1)); then
-        echo "FINETUNE_ITERATIONS or FINETUNE_STAGES: give SPECIALISTS all at one wrist (one" \
-             "fine-tune environment over them; DISTILL=students fine-tunes each at its own)" >&2
+    if [[ $distill == teachers ]] && ((${#settings[@]} > 1)); then
+        echo "FINETUNE_ITERATIONS or FINETUNE_STAGES: give SPECIALISTS all at one wrist and" \
+             "axis set (one fine-tune environment over them; DISTILL=students fine-tunes each" \
+             "at its own)" >&2
         exit 2
     fi
     stage_end=0
@@ -197,10 +215,12 @@ fi
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
 number() { local name; name=$(basename "$1" .pt); echo "${name#model_}"; }
 run_of() {  # specialist entry -> its run directory
-    local name wrist
-    name=$(object_of "$1") wrist=$(wrist_of "$1")
+    local name wrist axes
+    name=$(object_of "$1") wrist=$(wrist_of "$1") axes=$(axes_of "$1")
     [[ -n $name ]] || name=$(category_of "$1")
-    [[ $wrist == palm_up ]] || name+=_$wrist  # palm-up runs keep the names they had
+    # palm-up runs about +-z keep the names they had
+    [[ $wrist == palm_up ]] || name+=_$wrist
+    [[ $axes == z ]] || name+=_axis_$axes
     echo "$runs/ppo_$name"
 }
 teacher_of() {  # specialist entry -> the checkpoint that teaches: its best evaluated one
@@ -243,14 +263,16 @@ start_of() {  # specialist entry, its default warm start -> the checkpoint it st
     category=$(category_of "$1") chosen=$(knob WARM_START "$1")
     if [[ -n $chosen ]]; then echo "$chosen"; return; fi
     if [[ -n ${WARM_START:-} ]]; then echo "$WARM_START"; return; fi
-    if [[ $(wrist_of "$1") != palm_up ]]; then echo none; return; fi
+    # another wrist or axis set than palm up about +-z starts at random: the palm-down cylinder
+    # teacher warm-started from the palm-up gait held at 1.6 rad where a random start passed 9
+    if [[ $(wrist_of "$1") != palm_up || $(axes_of "$1") != z ]]; then echo none; return; fi
     case $category in
         long_cuboids)  # the cuboid gait, where a palm-up cuboid specialist was trained before
             local entry
             for entry in "${specialists[@]}"; do
                 [[ $entry == "$1" ]] && break
-                if [[ $(category_of "$entry") == cuboids && $(wrist_of "$entry") == palm_up ]]
-                then
+                if [[ $(category_of "$entry") == cuboids && $(wrist_of "$entry") == palm_up &&
+                      $(axes_of "$entry") == z ]]; then
                     teacher_of "$entry"
                     return
                 fi
@@ -291,7 +313,7 @@ finetune() {  # run directory, student bundle, teacher checkpoint, entries -> $f
             categories+=("$(category_of "$specialist")")
         [[ -n $(object_of "$specialist") ]] && objects+=("$(object_of "$specialist")")
     done
-    entry_flags_of "${entries[0]}"  # one wrist for all (checked above)
+    entry_flags_of "${entries[0]}"  # one wrist and axis set for all (checked above)
     ((${#objects[@]} > 0)) && objects=(--objects "${objects[@]}")
     for stage in "${finetune_stages[@]}"; do
         stage_end=${stage%%:*} stage_envs=${stage#*:}

@@ -305,10 +305,43 @@ def test_a_palm_down_entry_trains_its_own_run_at_that_wrist_and_its_student_join
     assert run_script(project, **knobs) == []  # both wrists finished
 
 
+def test_an_axis_entry_trains_its_own_run_about_those_axes_and_its_student_joins_the_generalist(
+        project):
+    knobs = {"SPECIALISTS": "cylinders:cylinders_000 cylinders:cylinders_000/x "
+                            "cylinders:cylinders_000@palm_down/principal",
+             "DISTILL": "students", "FINETUNE_ITERATIONS": "4", "ITERATIONS_cylinders": "3",
+             "ITERATIONS_cylinders_palm_up_x": "7", "WEIGHT_cylinders_palm_up_x": "2"}
+    calls = run_script(project, **knobs)
+    specialists = [c for c in calls if c[:2] == ["train", "ppo"] and "--generalist" not in c]
+    assert [(flag(c, "--out"), flag(c, "--wrists"), flag(c, "--axes"), flag(c, "--iterations"))
+            for c in specialists] == [
+        ("runs/base/ppo_cylinders_000", "palm_up", "z", "3"),
+        ("runs/base/ppo_cylinders_000_axis_x", "palm_up", "x", "7"),
+        ("runs/base/ppo_cylinders_000_palm_down_axis_principal", "palm_down", "principal", "3")]
+    # the +-x entry starts at random, not from the +-z gait trained before it
+    assert [("--init" in c) for c in specialists] == [False, False, False]
+    tunes = {flag(c, "--out"): c for c in finetunes(calls)}
+    x_tune = tunes["runs/base/students/ppo_cylinders_000_axis_x/finetune"]
+    assert (flag(x_tune, "--axes"), flag(x_tune, "--teacher")) == (
+        "x", "runs/base/ppo_cylinders_000_axis_x/best.pt")
+    rollouts = [flag(c, "--shards") for c in calls if c[:2] == ["rollout", "--policy"]
+                and "students" in c[2]]
+    assert rollouts == ["runs/base/student_data/ppo_cylinders_000",
+                        "runs/base/student_data/ppo_cylinders_000_axis_x",
+                        "runs/base/student_data/ppo_cylinders_000_axis_x_seed1",
+                        "runs/base/student_data/ppo_cylinders_000_palm_down_axis_principal"]
+    assert run_script(project, **knobs) == []  # every entry finished
+
+
 @pytest.mark.parametrize(("knobs", "message"), [
     ({"SPECIALISTS": "cylinders@palm_down@x"}, "SPECIALISTS entry 'cylinders@palm_down@x'"),
+    ({"SPECIALISTS": "cylinders/w"}, "SPECIALISTS entry 'cylinders/w'"),
     ({"SPECIALISTS": "cylinders cylinders@palm_down", "FINETUNE_ITERATIONS": "4"},
      "all at one wrist"),
+    ({"SPECIALISTS": "cylinders cylinders/x", "FINETUNE_ITERATIONS": "4"},
+     "all at one wrist and axis set"),
+    ({"SPECIALISTS": "cylinders/x", "WEIGHT_cylinders_palm_up_x": "x"},
+     "WEIGHT_cylinders_palm_up_x=x"),
     ({"SPECIALISTS": "cylinders@palm_down", "WEIGHT_cylinders_palm_down": "0"},
      "WEIGHT_cylinders_palm_down=0"),
 ])
