@@ -141,12 +141,12 @@ knob() {  # NAME entry -> the value of its most specific knob that is set, else 
     done
 }
 
+# the entry's shape only: `train ppo` names the categories, wrists and axis sets it knows
+entry_pattern='^[a-z_]+(:[a-z0-9_]+)?(@[a-z_]+)?(/[a-z+-]+)?$'
 for specialist in "${specialists[@]}"; do
-    axes_pattern='(/(x|y|z|principal|general))?'
-    if [[ $specialist != reference &&
-          ! $specialist =~ ^[a-z_]+(:[a-z0-9_]+)?(@[a-z_]+)?$axes_pattern$ ]]; then
+    if [[ $specialist != reference && ! $specialist =~ $entry_pattern ]]; then
         echo "SPECIALISTS entry '$specialist': give CATEGORY or CATEGORY:OBJECT, either with" \
-             "@WRIST (e.g. cylinders@palm_down) and /AXES (x, y, z, principal or general;" \
+             "@WRIST (e.g. cylinders@palm_down) and /AXES (an axis set of train ppo --axes," \
              "e.g. cylinders/x), or reference" >&2
         exit 2
     fi

@@ -335,7 +335,7 @@ def test_an_axis_entry_trains_its_own_run_about_those_axes_and_its_student_joins
 
 @pytest.mark.parametrize(("knobs", "message"), [
     ({"SPECIALISTS": "cylinders@palm_down@x"}, "SPECIALISTS entry 'cylinders@palm_down@x'"),
-    ({"SPECIALISTS": "cylinders/w"}, "SPECIALISTS entry 'cylinders/w'"),
+    ({"SPECIALISTS": "cylinders/x/y"}, "SPECIALISTS entry 'cylinders/x/y'"),
     ({"SPECIALISTS": "cylinders cylinders@palm_down", "FINETUNE_ITERATIONS": "4"},
      "all at one wrist"),
     ({"SPECIALISTS": "cylinders cylinders/x", "FINETUNE_ITERATIONS": "4"},
