@@ -9,7 +9,9 @@ observation of the same simulator state); each round adds those labels to the da
 the student on all of it with the shared training loop.
 
 Round k executes the teacher's action with probability ``beta ** k`` per step and environment
-(round 0 only the teacher's when ``beta`` is 1), the student's otherwise. After every round the
+(round 0 only the teacher's when ``beta`` is 1), the student's otherwise; ``--teacher-betas``
+gives each labeller its own beta, so that some cells stay on their labeller's states in every
+round (beta 1) while the student drives the others. After every round the
 student is evaluated in closed loop in each teacher's environment (its own actions only,
 disturbances off, a fixed seed); ``OUT/best`` is the round with the most rotation, exported in
 the base_policy bundle format the controller runs.
@@ -49,6 +51,8 @@ class DaggerConfig(RunConfig):
     steps: int = setting(400, help="control steps per teacher and round")
     beta: float = setting(0.5, help="round k executes the teacher's action with probability "
                                     "beta ** k")
+    teacher_betas: tuple[float, ...] = setting((), help="one beta per --teachers entry, in its "
+                                                        "order (default: --beta for every entry)")
     eval_episodes: int = setting(32, help="closed-loop episodes per teacher after each round")
     epochs: int = 4
     lr: float = 3e-4
@@ -61,6 +65,16 @@ class DaggerConfig(RunConfig):
             raise DexndmError("--rounds, --envs, --steps and --eval-episodes must be >= 1")
         if not 0 <= self.beta <= 1:
             raise DexndmError("--beta must be within [0, 1]")
+        if self.teacher_betas and len(self.teacher_betas) != len(self.teachers):
+            raise DexndmError(f"--teacher-betas gives {len(self.teacher_betas)} betas for "
+                              f"{len(self.teachers)} --teachers entries: give one per entry")
+        if not all(0 <= beta <= 1 for beta in self.teacher_betas):
+            raise DexndmError("every --teacher-betas value must be within [0, 1]")
+
+    def round_betas(self, round_index: int) -> list[float]:
+        """Each labeller's probability of executing its own action in round ``round_index``."""
+        betas = self.teacher_betas or (self.beta,) * len(self.teachers)
+        return [beta ** round_index for beta in betas]
 
 
 @torch.no_grad()
@@ -151,8 +165,8 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
     rounds: list[dict] = []
     best_rotation, best_round = -np.inf, None
     for round_index in range(config.rounds):
-        beta = config.beta ** round_index
-        for number, teacher in enumerate(teachers):
+        betas = config.round_betas(round_index)
+        for number, (teacher, beta) in enumerate(zip(teachers, betas, strict=True)):
             new_obs, new_labels = collect(student, teacher, config.envs, config.steps, beta,
                                           config.seed + 1000 * round_index + number)
             data.add(new_obs, new_labels, torch.arange(len(new_obs)) % config.envs < held_envs)
@@ -165,12 +179,17 @@ def train_dagger(config: DaggerConfig, progress=print) -> dict:
                         lambda: torch.optim.Adam(policy.parameters(), lr=config.lr)),
                    replace(config, out=str(round_out), overwrite=True), device, distributed,
                    round_out)
-        results = {str(teacher): closed_loop(student, teacher, config.eval_episodes,
-                                             config.seed) for teacher in teachers}
+        # an entry repeated to weight its labels is scored once
+        unique = {str(teacher): teacher for teacher in teachers}
+        results = {name: closed_loop(student, teacher, config.eval_episodes, config.seed)
+                   for name, teacher in unique.items()}
         rotation = float(np.mean([r["radians"][0] for r in results.values()]))
-        rounds.append({"round": round_index, "beta": beta, "samples": len(data.obs),
+        default_beta = None if config.teacher_betas else config.beta ** round_index
+        rounds.append({"round": round_index, "beta": default_beta, "teacher_betas": betas,
+                       "samples": len(data.obs),
                        "closed_loop": results, "mean_radians": rotation})
-        progress(f"round {round_index}: beta {beta:.2f}, {len(data.obs)} samples, closed-loop "
+        progress(f"round {round_index}: beta {'/'.join(f'{b:.2f}' for b in sorted(set(betas)))}, "
+                 f"{len(data.obs)} samples, closed-loop "
                  f"rotation {rotation:.2f} rad ("
                  + ", ".join(f"{r['radians'][0]:.2f} rad, drops {r['drops']:.0%}"
                              for r in results.values()) + ")")

@@ -100,6 +100,7 @@ def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_b
     result = train_dagger(config, progress=lambda line: None)
     rounds = json.loads((tmp_path / "dagger" / "rounds.json").read_text())["rounds"]
     assert [r["beta"] for r in rounds] == [1.0, 0.5]
+    assert [r["teacher_betas"] for r in rounds] == [[1.0], [0.5]]
     # 2 rollouts of 30 steps give 30 windows each (the first T = 10 steps from the history the
     # episode starts with); + 10 x 20 a round
     assert [r["samples"] for r in rounds] == [60 + 200, 60 + 400]
@@ -126,3 +127,16 @@ def test_dagger_rounds_reduce_the_error_on_teacher_labels_and_export_a_runtime_b
     assert kept == load_bundle(student, "base_policy").start_pose and kept["initial_grasp"] == grasp
     with pytest.raises(DexndmError, match="teachers"):
         DaggerConfig(data=["x"], out="y", teachers=(), init="z")
+
+
+def test_each_labeller_can_have_its_own_beta():
+    both = dict(data=["x"], out="y", teachers=("a.pt", "b.pt", "c.pt"), init="z")
+    assert DaggerConfig(**both, beta=0.5).round_betas(2) == [0.25, 0.25, 0.25]
+    own = DaggerConfig(**both, beta=0.5, teacher_betas=(1.0, 0.5, 0.0))
+    assert own.round_betas(0) == [1.0, 1.0, 1.0]  # 0 ** 0: every labeller drives round 0
+    assert own.round_betas(1) == [1.0, 0.5, 0.0]
+    assert own.round_betas(3) == [1.0, 0.125, 0.0]
+    with pytest.raises(DexndmError, match="gives 2 betas for 3 --teachers entries"):
+        DaggerConfig(**both, teacher_betas=(1.0, 0.5))
+    with pytest.raises(DexndmError, match="within"):
+        DaggerConfig(**both, teacher_betas=(1.0, 0.5, 1.5))
