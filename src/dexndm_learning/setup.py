@@ -26,6 +26,7 @@ setup(
         "dexndm.commands": ["train = dexndm_learning.commands:train_command",
                             "eval = dexndm_learning.commands:eval_command",
                             "rollout = dexndm_learning.commands:rollout_command",
+                            "average = dexndm_learning.commands:average_command",
                             "sim = dexndm_learning.sim_commands:sim_command",
                             "experiment = dexndm_learning.commands:experiment_command"],
     },

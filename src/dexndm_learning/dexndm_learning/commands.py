@@ -191,6 +191,29 @@ def rollout_command() -> Command:
                    add_arguments=_rollout_arguments, run=_rollout)
 
 
+def _average_arguments(parser: argparse.ArgumentParser) -> None:
+    from dexndm_learning.weight_average import AverageConfig
+
+    add_arguments(parser, AverageConfig, positional=["bundles"],
+                  metavars={"bundles": "BUNDLE", "weights": "W"})
+
+
+def _average(args: argparse.Namespace) -> int:
+    from dexndm_learning.weight_average import AverageConfig, average_bundles
+
+    print(json.dumps(average_bundles(from_arguments(AverageConfig, args))))
+    return 0
+
+
+def average_command() -> Command:
+    return Command(name="average", help="average base policies' weights (a weight-space "
+                                        "ensemble of networks fine-tuned from one start)",
+                   description="Writes sum_i w_i * weights_i of fp32 base_policy bundles of one "
+                               "architecture, observation layout and normaliser; bundle.yaml "
+                               "records the sources and weights.",
+                   add_arguments=_average_arguments, run=_average)
+
+
 QUICK_CONFIG = "config/experiments/sim2sim_quick.yaml"
 
 

@@ -1,0 +1,94 @@
+"""A weighted average of base policies' weights (a weight-space ensemble, or "model soup").
+
+Networks fine-tuned from one start stay close in weight space, and a point between two of them
+can keep what each learned better than either end: distilling the palm-down wrist further moved
+the network towards it and cost palm-up rotation, while a third of the way there kept the palm-up
+cells and gained more palm down than the fine-tune itself (docs/base_policy_log.md, "Between two
+networks"). Only networks of one architecture, one observation layout and one normaliser (the
+start's, which distillation keeps) are averaged; anything else is refused, because an average of
+unrelated networks is not a policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import Bundle, load_bundle, save_bundle
+from dexndm_control.settings import setting
+
+# what must match for an average to mean anything: the network, what it reads and what it writes
+_SHARED_INFO = ("config", "layout", "action_scale")
+# bundle.yaml entries that describe one source's training, not the average
+_PER_SOURCE_INFO = ("format", "version", "kind", "joint_names", "config", "created", "git_commit",
+                    "metrics", "dagger_round", "training")
+
+
+@dataclass(kw_only=True)
+class AverageConfig:
+    bundles: tuple[str, ...] = setting(help="fp32 base_policy bundles fine-tuned from one start "
+                                            "(the first gives the start pose)")
+    weights: tuple[float, ...] = setting((), help="one weight per bundle, normalised to sum to "
+                                                  "1 (default: equal)")
+    out: str = setting(help="the averaged base_policy bundle")
+    overwrite: bool = setting(False, help="replace an existing --out")
+
+    def __post_init__(self) -> None:
+        if len(self.bundles) < 2:
+            raise DexndmError("average needs at least two bundles")
+        if self.weights and len(self.weights) != len(self.bundles):
+            raise DexndmError(f"--weights gives {len(self.weights)} weights for "
+                              f"{len(self.bundles)} bundles: give one per bundle")
+        if any(w < 0 for w in self.weights) or (self.weights and sum(self.weights) <= 0):
+            raise DexndmError("--weights must be >= 0 with a positive sum")
+
+    def normalised_weights(self) -> list[float]:
+        weights = self.weights or (1.0,) * len(self.bundles)
+        return [w / sum(weights) for w in weights]
+
+
+def _check_compatible(first: Bundle, other: Bundle) -> None:
+    for bundle in (first, other):
+        if bundle.info.get("precision", "fp32") != "fp32":
+            raise DexndmError(
+                f"{bundle.path} holds {bundle.info['precision']} weights: average the fp32 "
+                f"bundles they were converted from ({bundle.info.get('converted_from', '?')})")
+    for key in _SHARED_INFO:
+        if first.info.get(key) != other.info.get(key):
+            raise DexndmError(f"{other.path} has another {key} than {first.path}: only networks "
+                              "of one architecture and observation layout can be averaged")
+    if set(first.state_dict) != set(other.state_dict):
+        raise DexndmError(f"{other.path} holds other tensors than {first.path}")
+    for name, value in first.state_dict.items():
+        if name.startswith("obs_norm.") and not torch.equal(value, other.state_dict[name]):
+            raise DexndmError(
+                f"{other.path}'s observation normaliser differs from {first.path}'s: average "
+                "only networks fine-tuned from one start (distillation keeps its normaliser)")
+
+
+def average_bundles(config: AverageConfig) -> dict:
+    """Write the weighted average of ``config.bundles`` to ``config.out``; the observation
+    normaliser (equal in all) is kept as it is. Returns what bundle.yaml records."""
+    out = Path(config.out)
+    if out.exists() and not config.overwrite:
+        raise DexndmError(f"{out} exists; choose a new --out or pass --overwrite")
+    bundles = [load_bundle(path, "base_policy") for path in config.bundles]
+    for other in bundles[1:]:
+        _check_compatible(bundles[0], other)
+    weights = config.normalised_weights()
+    first = bundles[0]
+    state = {}
+    for name, value in first.state_dict.items():
+        if name.startswith("obs_norm."):
+            state[name] = value.clone()
+        else:
+            state[name] = sum(w * b.state_dict[name].double() for b, w in
+                              zip(bundles, weights, strict=True)).to(value.dtype)
+    averaged_from = [{"bundle": str(b.path), "weight": w, "git_commit": b.info.get("git_commit")}
+                     for b, w in zip(bundles, weights, strict=True)]
+    info = {k: v for k, v in first.info.items() if k not in _PER_SOURCE_INFO}
+    save_bundle(out, "base_policy", first.config, state, {**info, "averaged_from": averaged_from})
+    return {"out": str(out), "averaged_from": averaged_from}

@@ -1,0 +1,100 @@
+"""`dexndm average`: a weighted average of base policies fine-tuned from one start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dexndm_control.errors import DexndmError
+from dexndm_control.policy.bundle import load_bundle, save_bundle
+from dexndm_control.policy.precision import convert_base_bundle
+from dexndm_control.policy.runtime import PolicyRuntime
+from dexndm_learning.weight_average import AverageConfig, average_bundles
+
+START = Path(__file__).resolve().parents[3] / "policies" / "test_base_policy"
+_SOURCE_ONLY = ("format", "version", "kind", "joint_names", "config", "created", "git_commit")
+
+
+def _fine_tuned(out: Path, shift: float, source: Path = START, **changes) -> Path:
+    """``source`` with every weight moved by ``shift`` (its normaliser kept, as distillation
+    keeps it), saved as a bundle."""
+    bundle = load_bundle(source, "base_policy")
+    state = {name: value.clone() if name.startswith("obs_norm.") else value + shift
+             for name, value in bundle.state_dict.items()}
+    info = {k: v for k, v in bundle.info.items() if k not in _SOURCE_ONLY}
+    save_bundle(out, "base_policy", {**bundle.config, **changes.pop("config", {})}, state,
+                {**info, **changes})
+    return out
+
+
+def test_the_average_is_the_weighted_sum_and_runs_in_the_controller(tmp_path):
+    up, down = _fine_tuned(tmp_path / "up", 0.01), _fine_tuned(tmp_path / "down", -0.03)
+    result = average_bundles(AverageConfig(bundles=(str(up), str(down)), weights=(3.0, 1.0),
+                                           out=str(tmp_path / "avg")))
+    assert [s["weight"] for s in result["averaged_from"]] == [0.75, 0.25]
+    start = load_bundle(START, "base_policy").state_dict
+    averaged = load_bundle(tmp_path / "avg", "base_policy")
+    for name, value in start.items():
+        # 0.75 * (w + 0.01) + 0.25 * (w - 0.03) = w: the two shifts cancel by hand
+        assert torch.allclose(averaged.state_dict[name], value, atol=1e-6), name
+    assert averaged.info["averaged_from"][1]["bundle"] == str(down)
+    assert averaged.start_pose == load_bundle(START, "base_policy").start_pose
+    assert "metrics" not in averaged.info and "training" not in averaged.info
+    obs = torch.zeros(1, 327)
+    runtime = PolicyRuntime(tmp_path / "avg", max_step=1.0)
+    reference = PolicyRuntime(START, max_step=1.0)
+    with torch.no_grad():
+        assert torch.allclose(runtime.base(obs), reference.base(obs), atol=1e-5)
+    # equal weights by default; an end on its own gives that end back
+    average_bundles(AverageConfig(bundles=(str(up), str(down)), weights=(1.0, 0.0),
+                                  out=str(tmp_path / "end")))
+    end = load_bundle(tmp_path / "end", "base_policy").state_dict
+    assert all(torch.equal(end[k], v) for k, v in load_bundle(up, "base_policy")
+               .state_dict.items())
+    assert AverageConfig(bundles=("a", "b", "c"), out="x").normalised_weights() == [1 / 3] * 3
+
+
+def test_what_cannot_be_averaged_is_refused_by_name(tmp_path):
+    up = _fine_tuned(tmp_path / "up", 0.01)
+    other_norm = tmp_path / "other_norm"
+    _fine_tuned(other_norm, 0.0)
+    bundle = load_bundle(other_norm, "base_policy")
+    bundle.state_dict["obs_norm.mean"] += 1.0
+    save_bundle(other_norm, "base_policy", bundle.config, bundle.state_dict,
+                {k: v for k, v in bundle.info.items() if k not in _SOURCE_ONLY})
+    with pytest.raises(DexndmError, match="observation normaliser differs"):
+        average_bundles(AverageConfig(bundles=(str(up), str(other_norm)), out=str(tmp_path / "a")))
+    other_scale = _fine_tuned(tmp_path / "scale", 0.0, action_scale=0.5)
+    with pytest.raises(DexndmError, match="another action_scale"):
+        average_bundles(AverageConfig(bundles=(str(up), str(other_scale)), out=str(tmp_path / "b")))
+    convert_base_bundle(up, tmp_path / "fp16", "fp16_weights", samples=8)
+    with pytest.raises(DexndmError, match="fp16_weights weights: average the fp32 bundles"):
+        average_bundles(AverageConfig(bundles=(str(up), str(tmp_path / "fp16")),
+                                      out=str(tmp_path / "c")))
+    with pytest.raises(DexndmError, match="exists"):
+        average_bundles(AverageConfig(bundles=(str(up), str(up)), out=str(other_norm)))
+    with pytest.raises(DexndmError, match="gives 1 weights for 2 bundles"):
+        AverageConfig(bundles=("a", "b"), weights=(1.0,), out="x")
+    with pytest.raises(DexndmError, match="positive sum"):
+        AverageConfig(bundles=("a", "b"), weights=(0.0, 0.0), out="x")
+    with pytest.raises(DexndmError, match="at least two"):
+        AverageConfig(bundles=("a",), out="x")
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_the_command_line_writes_the_average(tmp_path):
+    up, down = _fine_tuned(tmp_path / "up", 0.01), _fine_tuned(tmp_path / "down", -0.01)
+    done = subprocess.run([sys.executable, "-m", "dexndm_control.cli", "average", str(up),
+                           str(down), "--out", str(tmp_path / "avg")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "avg" / "weights.pt").is_file()
+    refused = subprocess.run([sys.executable, "-m", "dexndm_control.cli", "average", str(up),
+                              "--out", str(tmp_path / "one")],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "at least two" in refused.stderr
+    assert not (tmp_path / "one").exists()
