@@ -82,6 +82,14 @@
 #                RUNS/generalist moved to G: INIT=G/best ROUNDS=1 WEIGHT_cylinders=3
 #                WEIGHT_small_cylinders=2 (both cylinder wrists three times: palm down 40 ->
 #                47 % of its teacher)
+#   ANCHOR_ROUNDS  after the generalist, DAgger rounds from it in which it labels its own
+#                palm-up +-z cells (rolled out by itself, as a labeller) and each other entry's
+#                labeller (its student, or its teacher with DISTILL=teachers) labels its own;
+#                the last round is then averaged with the generalist (`dexndm average`)
+#                (default 0: off); ANCHOR_WEIGHT_<category> (default: its WEIGHT) gives an
+#                entry that many turns at labelling in those rounds
+#   AVERAGE      the anchored network's weight in that average (default 0.35: the palm-down
+#                cylinders passed half their teacher's rotation with every palm-up line kept)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
@@ -211,6 +219,29 @@ if ((${#finetune_stages[@]} > 0)); then
         stage_end=${stage%%:*}
     done
 fi
+
+anchor_rounds=${ANCHOR_ROUNDS:-0} average=${AVERAGE:-0.35}
+if [[ ! $anchor_rounds =~ ^[0-9]+$ ]]; then
+    echo "ANCHOR_ROUNDS=$anchor_rounds: give a whole number (0: no anchored DAgger)" >&2
+    exit 2
+fi
+if [[ ! $average =~ ^(0(\.[0-9]+)?|1(\.0*)?|\.[0-9]+)$ ]]; then
+    echo "AVERAGE=$average: give the anchored network's weight, a number from 0 to 1" >&2
+    exit 2
+fi
+for specialist in "${specialists[@]}"; do
+    if ((anchor_rounds > 0)) && [[ $specialist == reference ]]; then
+        echo "ANCHOR_ROUNDS needs every SPECIALISTS entry trained here, not \"reference\"" \
+             "(the generalist labels in each palm-up entry's own environment)" >&2
+        exit 2
+    fi
+    for weight_knob in $(knob_names ANCHOR_WEIGHT "$specialist"); do
+        if [[ -n ${!weight_knob:-} && ! ${!weight_knob} =~ ^[1-9][0-9]*$ ]]; then
+            echo "$weight_knob=${!weight_knob}: give a whole number of 1 or more" >&2
+            exit 2
+        fi
+    done
+done
 
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
 number() { local name; name=$(basename "$1" .pt); echo "${name#model_}"; }
@@ -373,11 +404,13 @@ if [[ $distill == students ]]; then
                 --no-progress --overwrite
         fi
         finetune "$dir/finetune" "$dir/dagger/best" "$teacher" "$entry"
+        labeller_of[index]=$finetuned/best.pt data_of[index]=""
         weight=$(knob WEIGHT "$entry")
         for ((copy = 0; copy < ${weight:-1}; copy++)); do
             students+=("$finetuned/best.pt")  # labels once more every DAgger round
             shards=$runs/student_data/$name seed=()
             ((copy > 0)) && shards+=_seed$copy seed=(--seed "$copy")
+            data_of[index]+=" $shards"
             if [[ ! -d $shards ]]; then
                 echo "== rollouts of $entry's student${seed[*]:+ (${seed[*]})}"
                 $dexndm rollout --policy "$finetuned/best.pt" --episodes "$episodes" \
@@ -394,6 +427,10 @@ if [[ $distill == students ]]; then
             --beta "${BETA:-0.5}" --steps 400 --epochs 5 --lr 1e-4 --no-progress --overwrite
     fi
 else
+    for index in "${!specialists[@]}"; do
+        labeller_of[index]=${teachers[index]}
+        data_of[index]=$runs/bc_data/$(basename "$(dirname "${teachers[index]}")")
+    done
     init=${INIT:-$runs/bc/best}
     if [[ -z ${INIT:-} && ! -d $runs/bc/best ]]; then
         echo "== behaviour cloning"
@@ -413,10 +450,62 @@ else
         final=$finetuned
     fi
 fi
-if [[ ! -f $runs/eval.json ]]; then
+if ((anchor_rounds > 0)); then
+    # The generalist labels its own palm-up +-z cells (its actor in a PPO checkpoint of each
+    # entry's environment: a critic-only first iteration leaves it as it is) while the other
+    # entries' labellers label theirs, DAgger from it for ANCHOR_ROUNDS rounds; the last
+    # round, which leans towards the other wrists and loses palm-up rotation, is averaged
+    # with the generalist at weight AVERAGE: between the two, a network that keeps the
+    # palm-up cells and more of the others than either (docs/base_policy_log.md, "Between
+    # two networks")
+    anchor=$runs/anchor anchor_teachers=() anchor_data=()
+    for index in "${!specialists[@]}"; do
+        entry=${specialists[index]}
+        weight=$(knob ANCHOR_WEIGHT "$entry")
+        [[ -n $weight ]] || weight=$(knob WEIGHT "$entry")
+        labeller=${labeller_of[index]}
+        read -r -a shards <<< "${data_of[index]}"
+        if [[ $(wrist_of "$entry") == palm_up && $(axes_of "$entry") == z ]]; then
+            name=$(basename "$(run_of "$entry")")
+            objects=()
+            [[ -n $(object_of "$entry") ]] && objects=(--objects "$(object_of "$entry")")
+            entry_flags_of "$entry"
+            if [[ ! -f $anchor/labeller_$name/model_0.pt ]]; then
+                echo "== $final/best as the labeller of $entry"
+                "${ppo_env[@]}" $dexndm train ppo --category "$(category_of "$entry")" \
+                    --out "$anchor/labeller_$name" --generalist "$final/best" --iterations 2 \
+                    --critic-warmup 1 --save-interval 1 --eval-episodes 0 --num-envs 64 \
+                    "${objects[@]}" "${entry_flags[@]}" --overwrite
+            fi
+            labeller=$anchor/labeller_$name/model_0.pt shards=("$anchor/data/$name")
+            if [[ ! -d ${shards[0]} ]]; then
+                echo "== rollouts of $final/best as the labeller of $entry"
+                $dexndm rollout --policy "$labeller" --episodes "$episodes" --steps 400 \
+                    --shards "${shards[0]}"
+            fi
+        fi
+        for ((copy = 0; copy < ${weight:-1}; copy++)); do anchor_teachers+=("$labeller"); done
+        anchor_data+=("${shards[@]}")
+    done
+    anchored=$anchor/dagger/round_$((anchor_rounds - 1))/last
+    if [[ ! -d $anchored ]]; then
+        echo "== DAgger from $final/best with itself labelling its palm-up cells"
+        $dexndm train dagger --data "${anchor_data[@]}" --init "$final/best" \
+            --teachers "${anchor_teachers[@]}" --out "$anchor/dagger" --rounds "$anchor_rounds" \
+            --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 5 --lr 1e-4 \
+            --eval-episodes 32 --no-progress --overwrite
+    fi
+    if [[ ! -d $runs/averaged/best ]]; then
+        echo "== $final/best and $anchored averaged at weight $average"
+        $dexndm average "$final/best" "$anchored" --out "$runs/averaged/best" --overwrite \
+            --weights "$(awk "BEGIN { print 1 - $average }")" "$average"
+    fi
+    final=$runs/averaged
+fi
+if [[ ! -f $final/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"
     $dexndm sim compare "$final/best" --teachers "${teachers[@]}" --episodes 64 \
-        --profiles nominal real --out "$runs/eval.json"
+        --profiles nominal real --out "$final/eval.json"
 fi
 if [[ ! -d $final/best_fp16 ]]; then
     # half the size for policies/ (25 MB for every shipped bundle): weights stored as float16,
@@ -424,4 +513,4 @@ if [[ ! -d $final/best_fp16 ]]; then
     $dexndm quantize "$final/best" --out "$final/best_fp16" --precision fp16_weights
 fi
 echo "done: $final/best (cp -r it, or best_fp16 at half the size, to policies/base_policy)"
-echo "table in $runs/eval.json"
+echo "table in $final/eval.json"

@@ -37,7 +37,15 @@ case "$1 ${2:-}" in
         for ((n = first; n < first + iterations; n++)); do touch "$out/model_$n.pt"; done
         touch "$out/best.pt"; mkdir -p "$out/best" ;;
     "rollout --policy") mkdir -p "$shards" ;;
-    "train bc"|"train dagger") mkdir -p "$out/best" ;;
+    "train bc") mkdir -p "$out/best" ;;
+    "train dagger")
+        mkdir -p "$out/best"
+        rounds=1
+        for ((i = 0; i < ${#args[@]}; i++)); do
+            [[ ${args[i]} == --rounds ]] && rounds=${args[i+1]}
+        done
+        for ((n = 0; n < rounds; n++)); do mkdir -p "$out/round_$n/last"; done ;;
+    "average "*) mkdir -p "$out" ;;
     "sim compare") touch "$out" ;;
     "quantize "*) mkdir -p "$out" ;;
 esac
@@ -349,4 +357,58 @@ def test_a_wrist_entry_it_cannot_build_is_refused_before_anything_trains(project
                                                                         message):
     result = script(project, **knobs)
     assert result.returncode == 2 and message in result.stderr
+    assert not (project / "calls.txt").exists()
+
+
+def test_the_anchored_rounds_label_palm_up_with_the_generalist_and_average_it(project):
+    """ANCHOR_ROUNDS=2: the generalist in checkpoint form labels its palm-up entry (its own
+    rollouts), the palm-down student labels palm down (ANCHOR_WEIGHT times), DAgger from the
+    generalist, and its last round averaged with it at AVERAGE; evaluation and fp16 copy use
+    the average."""
+    knobs = {"SPECIALISTS": "cylinders:cylinders_000 cylinders:cylinders_000@palm_down",
+             "DISTILL": "students", "FINETUNE_ITERATIONS": "4", "ANCHOR_ROUNDS": "2",
+             "ANCHOR_WEIGHT_cylinders_palm_down": "3", "AVERAGE": "0.3"}
+    calls = run_script(project, **knobs)
+    labellers = [c for c in calls if c[:2] == ["train", "ppo"]
+                 and flag(c, "--generalist") == "runs/base/generalist/best"]
+    (labeller,) = labellers
+    assert (flag(labeller, "--out"), flag(labeller, "--iterations"),
+            flag(labeller, "--critic-warmup"), flag(labeller, "--wrists")) == (
+        "runs/base/anchor/labeller_ppo_cylinders_000", "2", "1", "palm_up")
+    assert call_objects(labeller) == ["cylinders_000"] and "--teacher" not in labeller
+    own = "runs/base/anchor/labeller_ppo_cylinders_000/model_0.pt"
+    (rollout,) = [c for c in calls if c[:2] == ["rollout", "--policy"] and c[2] == own]
+    assert flag(rollout, "--shards") == "runs/base/anchor/data/ppo_cylinders_000"
+    (anchored,) = [c for c in calls if c[:2] == ["train", "dagger"]
+                   and flag(c, "--out") == "runs/base/anchor/dagger"]
+    down = "runs/base/students/ppo_cylinders_000_palm_down/finetune/best.pt"
+    teachers = anchored[anchored.index("--teachers") + 1:anchored.index("--out")]
+    assert teachers == [own, down, down, down]
+    data = anchored[anchored.index("--data") + 1:anchored.index("--init")]
+    assert data == ["runs/base/anchor/data/ppo_cylinders_000",
+                    "runs/base/student_data/ppo_cylinders_000_palm_down"]
+    assert (flag(anchored, "--init"), flag(anchored, "--rounds")) == (
+        "runs/base/generalist/best", "2")
+    (average,) = [c for c in calls if c[0] == "average"]
+    assert average[1:3] == ["runs/base/generalist/best", "runs/base/anchor/dagger/round_1/last"]
+    assert average[average.index("--weights") + 1:][:2] == ["0.7", "0.3"]
+    assert flag(average, "--out") == "runs/base/averaged/best"
+    compare = next(call for call in calls if call[:2] == ["sim", "compare"])
+    assert compare[2] == "runs/base/averaged/best"
+    assert flag(compare, "--out") == "runs/base/averaged/eval.json"
+    (quantize,) = [c for c in calls if c[0] == "quantize"]
+    assert quantize[1] == "runs/base/averaged/best"
+    assert run_script(project, **knobs) == []  # all finished
+
+
+@pytest.mark.parametrize(("knobs", "message"), [
+    ({"ANCHOR_ROUNDS": "two"}, "ANCHOR_ROUNDS=two"),
+    ({"ANCHOR_ROUNDS": "1", "AVERAGE": "1.5"}, "AVERAGE=1.5"),
+    ({"ANCHOR_ROUNDS": "1", "AVERAGE": "half"}, "AVERAGE=half"),
+    ({"ANCHOR_WEIGHT_cylinders": "0"}, "ANCHOR_WEIGHT_cylinders=0"),
+    ({"ANCHOR_ROUNDS": "1", "SPECIALISTS": "reference"}, "not \"reference\""),
+])
+def test_an_anchor_it_cannot_run_is_refused_before_anything_trains(project, knobs, message):
+    result = script(project, **knobs)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (project / "calls.txt").exists()
