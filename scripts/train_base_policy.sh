@@ -81,7 +81,11 @@
 #                labelled twice except the cuboids), then once more from that network with
 #                RUNS/generalist moved to G: INIT=G/best ROUNDS=1 WEIGHT_cylinders=3
 #                WEIGHT_small_cylinders=2 (both cylinder wrists three times: palm down 40 ->
-#                47 % of its teacher)
+#                47 % of its teacher: B); that second run with ANCHOR_ROUNDS=2 AVERAGE=0.35
+#                ANCHOR_WEIGHT_cylinders_palm_up=2 ANCHOR_WEIGHT_small_cylinders=1
+#                ANCHOR_WEIGHT_cylinders_palm_down=4 added gives the network shipped now
+#                (palm down 47 -> 51 %, the palm-up lines kept; the shipped run's palm-down
+#                student was fine-tuned once more at fall term 60 for its anchored rounds)
 #   ANCHOR_ROUNDS  after the generalist, DAgger rounds from it in which it labels its own
 #                palm-up +-z cells (rolled out by itself, as a labeller) and each other entry's
 #                labeller (its student, or its teacher with DISTILL=teachers) labels its own;
