@@ -11,6 +11,7 @@ unrelated networks is not a policy.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,14 @@ class AverageConfig:
         return [w / sum(weights) for w in weights]
 
 
+def _check_fp32(bundle: Bundle) -> None:
+    if bundle.info.get("precision", "fp32") != "fp32":
+        raise DexndmError(
+            f"{bundle.path} holds {bundle.info['precision']} weights: average the fp32 "
+            f"bundles they were converted from ({bundle.info.get('converted_from', '?')})")
+
+
 def _check_compatible(first: Bundle, other: Bundle) -> None:
-    for bundle in (first, other):
-        if bundle.info.get("precision", "fp32") != "fp32":
-            raise DexndmError(
-                f"{bundle.path} holds {bundle.info['precision']} weights: average the fp32 "
-                f"bundles they were converted from ({bundle.info.get('converted_from', '?')})")
     for key in _SHARED_INFO:
         if first.info.get(key) != other.info.get(key):
             raise DexndmError(f"{other.path} has another {key} than {first.path}: only networks "
@@ -75,9 +78,14 @@ def average_bundles(config: AverageConfig) -> dict:
     out = Path(config.out)
     if out.exists() and not config.overwrite:
         raise DexndmError(f"{out} exists; choose a new --out or pass --overwrite")
+    if out.exists() and not (out / "bundle.yaml").is_file():
+        raise DexndmError(f"{out} exists and is not a bundle; --overwrite replaces only a bundle")
     bundles = [load_bundle(path, "base_policy") for path in config.bundles]
+    for bundle in bundles:
+        _check_fp32(bundle)
     for other in bundles[1:]:
         _check_compatible(bundles[0], other)
+    shutil.rmtree(out, ignore_errors=True)  # nothing of a replaced bundle stays beside the new one
     weights = config.normalised_weights()
     first = bundles[0]
     state = {}

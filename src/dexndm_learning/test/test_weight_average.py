@@ -56,6 +56,11 @@ def test_the_average_is_the_weighted_sum_and_runs_in_the_controller(tmp_path):
     assert all(torch.equal(end[k], v) for k, v in load_bundle(up, "base_policy")
                .state_dict.items())
     assert AverageConfig(bundles=("a", "b", "c"), out="x").normalised_weights() == [1 / 3] * 3
+    # --overwrite replaces a bundle whole: nothing of the old one stays beside the new
+    (tmp_path / "end" / "training_state.pt").write_bytes(b"stale")
+    average_bundles(AverageConfig(bundles=(str(up), str(down)), out=str(tmp_path / "end"),
+                                  overwrite=True))
+    assert sorted(p.name for p in (tmp_path / "end").iterdir()) == ["bundle.yaml", "weights.pt"]
 
 
 def test_what_cannot_be_averaged_is_refused_by_name(tmp_path):
@@ -77,6 +82,12 @@ def test_what_cannot_be_averaged_is_refused_by_name(tmp_path):
                                       out=str(tmp_path / "c")))
     with pytest.raises(DexndmError, match="exists"):
         average_bundles(AverageConfig(bundles=(str(up), str(up)), out=str(other_norm)))
+    (tmp_path / "not_a_bundle").mkdir()
+    (tmp_path / "not_a_bundle" / "keep.txt").write_text("mine")
+    with pytest.raises(DexndmError, match="not a bundle"):
+        average_bundles(AverageConfig(bundles=(str(up), str(up)),
+                                      out=str(tmp_path / "not_a_bundle"), overwrite=True))
+    assert (tmp_path / "not_a_bundle" / "keep.txt").read_text() == "mine"
     with pytest.raises(DexndmError, match="gives 1 weights for 2 bundles"):
         AverageConfig(bundles=("a", "b"), weights=(1.0,), out="x")
     with pytest.raises(DexndmError, match="positive sum"):
