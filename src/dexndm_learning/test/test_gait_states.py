@@ -148,3 +148,18 @@ def test_recorded_gait_states_train_a_run_and_stay_out_of_its_evaluations(tmp_pa
     assert specialist_env_config(trained["checkpoint"]).gait_states is None
     assert specialist_env_config(trained["checkpoint"],
                                  gait_states="x").gait_states == "x"
+
+
+def test_a_run_started_at_each_wrist_trains_and_records_no_gait_states(tmp_path):
+    """Gait states are stored at one search wrist: a run whose episodes start from each wrist's
+    own grasps (--grasp-wrist each) is refused by name, before any rollout."""
+    env = ppo_env("small_cylinders", num_envs=4, episode_length=30, threads=1,
+                  wrists=("palm_up", "palm_down"), grasp_wrist="each", **SMALL)
+    run = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
+                                   iterations=1, env=env, steps_per_env=8))
+    assert yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())["grasp_wrist"] == "each"
+    with pytest.raises(DexndmError, match="recorded from a specialist trained at one "
+                                          "--grasp-wrist"):
+        record_gait_states(GaitStatesConfig(checkpoint=run["checkpoint"],
+                                            out=str(tmp_path / "gait"), num_envs=4))
+    assert not (tmp_path / "gait").exists()

@@ -51,6 +51,8 @@ from dexndm_sim.sim_hand import SimHand
 from dexndm_sim.wrist import CANONICAL, LABELS, wrist_quaternion
 
 FALL_DISTANCE = 0.08  # m from the grasp point: the object has fallen
+# ``grasp_wrist`` value: every episode starts from grasps searched at its own wrist
+EACH_WRIST = "each"
 
 
 # RotationEnvConfig fields that describe the machine, not the environment: run directories
@@ -117,8 +119,12 @@ class RotationEnvConfig:
     grasps_per_object: int = setting(8, help="initial grasps searched per object (episodes "
                                                 "start from one of them)")
     # grasps are searched at this wrist and reused (palm-relative) for every wrist: palm down is
-    # the hardest, so its grasps hold everywhere; a single-wrist run is easier from its own
-    grasp_wrist: str = setting("palm_down", help="wrist the initial grasps are searched at")
+    # the hardest, so its grasps hold everywhere; a single-wrist run is easier from its own, and
+    # with "each" every wrist starts from its own (a network fine-tuned at two wrists starts each
+    # from the grasps its teachers were measured from)
+    grasp_wrist: str = setting("palm_down", help="wrist the initial grasps are searched at; "
+                                                 "each: every wrist of --wrists from grasps "
+                                                 "searched at it (canonical wrists only)")
     # each search seed finds grasps of its own kind (a specialist trained from one seed's rotated
     # 0.6-1.0 rad from another's, 9.9 from its own: docs/base_policy_log.md); several widen the
     # starts
@@ -162,9 +168,15 @@ class RotationEnvConfig:
         if len(set(self.grasp_seeds)) != len(self.grasp_seeds) or min(self.grasp_seeds,
                                                                        default=0) < 0:
             raise DexndmError("--grasp-seeds must be distinct seeds >= 0")
-        if self.grasp_wrist not in CANONICAL:
+        if self.grasp_wrist not in (*CANONICAL, EACH_WRIST):
             raise DexndmError(f"unknown --grasp-wrist '{self.grasp_wrist}': choose from "
-                              f"{', '.join(CANONICAL)}")
+                              f"{', '.join(CANONICAL)} or {EACH_WRIST}")
+        if self.grasp_wrist == EACH_WRIST and "random" in self.wrists:
+            raise DexndmError(f"--grasp-wrist {EACH_WRIST} searches grasps at each of --wrists: "
+                              "name canonical wrists (palm_up, palm_down, ...), not random")
+        if self.grasp_wrist == EACH_WRIST and self.gait_states:
+            raise DexndmError(f"--gait-states are recorded at one search wrist: give that wrist "
+                              f"as --grasp-wrist, not {EACH_WRIST}")
         if not self.randomize_physics and (self.mass_range or self.friction_range):
             raise DexndmError("--mass-range and --friction-range are drawn from every episode: "
                              "leave them out with --no-randomize-physics (each object keeps its "
@@ -189,6 +201,13 @@ class RotationEnvConfig:
         if not 0.0 <= self.gait_state_share <= 1.0:
             raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)
+
+    @property
+    def search_wrists(self) -> tuple[str, ...]:
+        """The wrists whose grasps episodes start from (each carried to the episode's wrist)."""
+        if self.grasp_wrist == EACH_WRIST:
+            return tuple(dict.fromkeys(self.wrists))
+        return (self.grasp_wrist,)
 
     def unweighted(self, **changes) -> RotationEnvConfig:
         """This environment with every object alike (no category or object shares), as
@@ -219,34 +238,44 @@ class BatchedRotationEnv:
         objects: list[ObjectSpec] = [o for c in config.categories
                                      for o in generate_category(c, config.object_seed)
                                      if not config.objects or o.name in config.objects]
-        grasp_wrist = np.array(CANONICAL[config.grasp_wrist])
-        # grasps are searched at one wrist and reused for every wrist, palm-relative; an object no
-        # searched grasp holds is left out of this environment (listed in `unheld_objects`)
-        caches = {obj.name: GraspCache.concatenate([
-            load_or_generate(obj, grasp_wrist, grasp_profile, config.preset, grasp_cache_dir,
-                             wanted=config.grasps_per_object, seed=seed)
-            for seed in config.grasp_seeds or (config.seed,)]) for obj in objects}
-        # the grasps each object's episodes may start from (indices into its cache)
-        starts = {obj.name: self._start_choices(obj, caches[obj.name], grasp_wrist,
-                                                grasp_profile, grasp_cache_dir)
-                  for obj in objects}
-        self.unheld_objects = [obj.name for obj in objects if len(starts[obj.name]) == 0]
-        held = [obj for obj in objects if len(starts[obj.name]) > 0]
+        # grasps are searched at a wrist and reused for every wrist, palm-relative; an object no
+        # searched grasp holds (at every search wrist) is left out of this environment (listed in
+        # `unheld_objects`). Keyed by (search wrist, object): its grasps / those episodes start from
+        caches, starts = {}, {}
+        for label in config.search_wrists:
+            searched = np.array(CANONICAL[label])
+            for obj in objects:
+                cache = GraspCache.concatenate([
+                    load_or_generate(obj, searched, grasp_profile, config.preset,
+                                     grasp_cache_dir, wanted=config.grasps_per_object, seed=seed)
+                    for seed in config.grasp_seeds or (config.seed,)])
+                caches[label, obj.name] = cache
+                starts[label, obj.name] = self._start_choices(obj, cache, searched,
+                                                              grasp_profile, grasp_cache_dir)
+        self.unheld_objects = [obj.name for obj in objects if any(
+            len(starts[label, obj.name]) == 0 for label in config.search_wrists)]
+        held = [obj for obj in objects if obj.name not in self.unheld_objects]
         holds = (f" for {config.min_grasp_hold:g} s (--min-grasp-hold)"
                  if config.min_grasp_hold > 0 else "")
+        at = " and ".join(config.search_wrists)
         if not held:
             raise RuntimeError(f"no grasp holds any of {[o.name for o in objects]} at "
-                               f"{config.grasp_wrist}{holds}; try another grasp_wrist, "
-                               "object_seed or more grasp seeds")
+                               f"{at}{holds}; try another grasp_wrist, object_seed or more "
+                               "grasp seeds")
         if self.unheld_objects:
-            warnings.warn(f"no grasp holds {', '.join(self.unheld_objects)} at "
-                          f"{config.grasp_wrist}{holds}: left out of the environment",
-                          stacklevel=2)
+            warnings.warn(f"no grasp holds {', '.join(self.unheld_objects)} at {at}{holds}: "
+                          "left out of the environment", stacklevel=2)
         self.objects = self._assign_objects(held)
-        self.hands = [SimHand(SceneConfig(tuple(grasp_wrist), self.profile, config.preset, obj,
-                                          state_sensors=True)) for obj in self.objects]
-        self.grasps: list[GraspCache] = [caches[obj.name] for obj in self.objects]
-        self.start_choices: list[np.ndarray] = [starts[obj.name] for obj in self.objects]
+        first = config.search_wrists[0]
+        self.hands = [SimHand(SceneConfig(tuple(CANONICAL[first]), self.profile, config.preset,
+                                          obj, state_sensors=True)) for obj in self.objects]
+        self._grasps_at = {label: [caches[label, obj.name] for obj in self.objects]
+                           for label in config.search_wrists}
+        self._starts_at = {label: [starts[label, obj.name] for obj in self.objects]
+                           for label in config.search_wrists}
+        # each env's grasps and start choices: its episode's search wrist's (set at every reset)
+        self.grasps: list[GraspCache] = list(self._grasps_at[first])
+        self.start_choices: list[np.ndarray] = list(self._starts_at[first])
         gait = load_gait_states(config.gait_states, [obj.name for obj in held])
         self.gait_states: list[GraspCache | None] = [gait.get(obj.name) for obj in self.objects]
         self.axes = axis_set(config.axes)
@@ -327,6 +356,9 @@ class BatchedRotationEnv:
         label = config.wrists[self.rng.integers(len(config.wrists))]
         wrist = wrist_quaternion(label, self.rng)
         hand.model.body_quat[hand.scene.palm_body] = wrist
+        search = label if config.grasp_wrist == EACH_WRIST else config.grasp_wrist
+        self.grasps[env] = self._grasps_at[search][env]
+        self.start_choices[env] = self._starts_at[search][env]
         if config.randomize_physics:
             obj = randomize_physics(self.objects[env], self.rng, config.mass_range,
                                     config.friction_range)
@@ -346,7 +378,7 @@ class BatchedRotationEnv:
         self.start_grasp[env] = GAIT_STATE_START if from_gait else pick
         # the cached pose is in the world frame of the search wrist: carried with the palm
         object_pos, object_quat = move_with_palm(cache.object_pos[pick], cache.object_quat[pick],
-                                                 np.array(CANONICAL[config.grasp_wrist]), wrist)
+                                                 np.array(CANONICAL[search]), wrist)
         hand.reset(cache.q[pick], object_pos, object_quat)
         hand.control_step(cache.target[pick])  # settle the grasp in the new orientation
         # falls are measured from where this grasp holds the object once settled

@@ -324,12 +324,46 @@ def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
         RotationEnvConfig(objects=("cuboids_000",), num_envs=1)
 
 
+def test_each_wrist_starts_from_grasps_searched_at_it(tmp_path):
+    """--grasp-wrist each: an episode at palm up starts from a palm-up grasp, one at palm down
+    from a palm-down grasp (the starts its teachers are measured from), not one wrist's grasps
+    carried to the other."""
+    from dexndm_sim.grasps import load_or_generate
+
+    config = RotationEnvConfig(num_envs=6, categories=("cylinders",), objects=("cylinders_004",),
+                               wrists=("palm_up", "palm_down"), grasp_wrist="each",
+                               grasps_per_object=2, randomize_physics=False, threads=1)
+    assert config.search_wrists == ("palm_up", "palm_down")
+    assert replace(config, grasp_wrist="palm_up").search_wrists == ("palm_up",)
+    env = BatchedRotationEnv(config, tmp_path)
+    try:
+        obj = env.objects[0]
+        searched = {label: load_or_generate(obj, CANONICAL[label], nominal(), cache_dir=tmp_path,
+                                            wanted=2) for label in config.search_wrists}
+        assert not np.allclose(searched["palm_up"].target[0], searched["palm_down"].target[0])
+        seen = set()
+        for _ in range(4):
+            env.reset_all()
+            for i in range(config.num_envs):
+                label = next(k for k, v in CANONICAL.items() if np.allclose(env.wrist[i], v))
+                seen.add(label)
+                assert np.array_equal(env.grasps[i].q, searched[label].q)
+                assert np.allclose(env.target[i], searched[label].target[env.start_grasp[i]])
+        assert seen == {"palm_up", "palm_down"}
+    finally:
+        env.close()
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"wrists": ("palm_sideways",)}, "unknown wrist 'palm_sideways': choose from palm_down, "
                                      "palm_up, base_up"),
     ({"grasp_wrist": "random"}, "unknown --grasp-wrist 'random': choose from palm_down"),
     ({"categories": ("spheres",)}, "unknown object categories spheres: choose from "),
     ({"grasp_seeds": (1, 1)}, "--grasp-seeds must be distinct"),
+    ({"grasp_wrist": "each", "wrists": ("palm_up", "random")},
+     "--grasp-wrist each searches grasps at each of --wrists: name canonical wrists"),
+    ({"grasp_wrist": "each", "gait_states": "states"},
+     "--gait-states are recorded at one search wrist"),
 ])
 def test_a_bad_environment_setting_is_a_typed_error_naming_the_choices(changes, message):
     """`train ppo` prints these as one line (a DexndmError), not a traceback."""

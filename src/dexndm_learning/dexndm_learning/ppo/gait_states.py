@@ -70,11 +70,15 @@ def record_gait_states(config: GaitStatesConfig) -> dict:
     specialist = Specialist(config.checkpoint, num_envs=config.num_envs, seed=config.seed)
     try:
         env = specialist.env.env
+        if len(env.config.search_wrists) != 1:
+            raise DexndmError(f"{config.checkpoint} started its episodes from grasps searched "
+                              f"at {' and '.join(env.config.search_wrists)}: gait states are "
+                              "recorded from a specialist trained at one --grasp-wrist")
         horizon = env.config.episode_length
         if config.skip_steps + config.per_episode > horizon:
             raise DexndmError(f"--skip-steps plus --per-episode must fit in the episode length "
                               f"({horizon} steps)")
-        searched = np.array(CANONICAL[env.config.grasp_wrist])
+        searched = np.array(CANONICAL[env.config.search_wrists[0]])
         rollouts = roll_out_specialist(specialist, config.episodes)
     finally:
         specialist.close()
