@@ -7,11 +7,17 @@ cells and gained more palm down than the fine-tune itself (docs/base_policy_log.
 networks"). Only networks of one architecture, one observation layout and one normaliser (the
 start's, which distillation keeps) are averaged; anything else is refused, because an average of
 unrelated networks is not a policy.
+
+A source may also be a checkpoint of a `train ppo --generalist` run (RUN/model_N.pt), taken as the
+bundle its actor exports to: averaging a fine-tune's checkpoints (stochastic weight averaging)
+smooths the checkpoint-to-checkpoint swings of a low-rate PPO fine-tune, which are as large as
+what it gains (docs/base_policy_log.md, "Both wrists in one fine-tune").
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,18 +26,22 @@ import torch
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import Bundle, load_bundle, save_bundle
 from dexndm_control.settings import setting
+from dexndm_learning.ppo.generalist_actor import export_generalist
+from dexndm_learning.ppo.specialist import fine_tuned_bundle
 
 # what must match for an average to mean anything: the network, what it reads and what it writes
 _SHARED_INFO = ("config", "layout", "action_scale")
 # bundle.yaml entries that describe one source's training, not the average
 _PER_SOURCE_INFO = ("format", "version", "kind", "joint_names", "config", "created", "git_commit",
-                    "metrics", "dagger_round", "training")
+                    "metrics", "dagger_round", "training", "fine_tuned_from",
+                    "fine_tuning_checkpoint")
 
 
 @dataclass(kw_only=True)
 class AverageConfig:
-    bundles: tuple[str, ...] = setting(help="fp32 base_policy bundles fine-tuned from one start "
-                                            "(the first gives the start pose)")
+    bundles: tuple[str, ...] = setting(help="fp32 base_policy bundles fine-tuned from one start, "
+                                            "or checkpoints RUN/model_N.pt of a `train ppo "
+                                            "--generalist` run (the first gives the start pose)")
     weights: tuple[float, ...] = setting((), help="one weight per bundle, normalised to sum to "
                                                   "1 (default: equal)")
     out: str = setting(help="the averaged base_policy bundle")
@@ -72,6 +82,22 @@ def _check_compatible(first: Bundle, other: Bundle) -> None:
                 "only networks fine-tuned from one start (distillation keeps its normaliser)")
 
 
+def _load_source(path: str, scratch: Path) -> Bundle:
+    """A base_policy bundle, or a `train ppo --generalist` checkpoint as the bundle its actor
+    exports to (written under ``scratch``)."""
+    source = Path(path)
+    if not source.is_file():
+        return load_bundle(path, "base_policy")
+    start = fine_tuned_bundle(source)
+    if start is None:
+        raise DexndmError(f"{path} is not a checkpoint of a `train ppo --generalist` run (no "
+                          "run.yaml naming its --generalist bundle beside it): average "
+                          "base_policy bundles or such checkpoints")
+    exported = export_generalist(source, load_bundle(start, "base_policy"),
+                                 scratch / str(len(list(scratch.iterdir()))))
+    return load_bundle(exported, "base_policy")
+
+
 def average_bundles(config: AverageConfig) -> dict:
     """Write the weighted average of ``config.bundles`` to ``config.out``; the observation
     normaliser (equal in all) is kept as it is. Returns what bundle.yaml records."""
@@ -80,12 +106,17 @@ def average_bundles(config: AverageConfig) -> dict:
         raise DexndmError(f"{out} exists; choose a new --out or pass --overwrite")
     if out.exists() and not (out / "bundle.yaml").is_file():
         raise DexndmError(f"{out} exists and is not a bundle; --overwrite replaces only a bundle")
-    bundles = [load_bundle(path, "base_policy") for path in config.bundles]
-    for bundle in bundles:
-        _check_fp32(bundle)
-    for other in bundles[1:]:
-        _check_compatible(bundles[0], other)
-    shutil.rmtree(out, ignore_errors=True)  # nothing of a replaced bundle stays beside the new one
+    with tempfile.TemporaryDirectory() as scratch:
+        bundles = [_load_source(path, Path(scratch)) for path in config.bundles]
+        for bundle in bundles:
+            _check_fp32(bundle)
+        for other in bundles[1:]:
+            _check_compatible(bundles[0], other)
+        shutil.rmtree(out, ignore_errors=True)  # nothing of a replaced bundle stays beside it
+        return _write_average(config, bundles, out)
+
+
+def _write_average(config: AverageConfig, bundles: list[Bundle], out: Path) -> dict:
     weights = config.normalised_weights()
     first = bundles[0]
     state = {}
@@ -95,8 +126,9 @@ def average_bundles(config: AverageConfig) -> dict:
         else:
             state[name] = sum(w * b.state_dict[name].double() for b, w in
                               zip(bundles, weights, strict=True)).to(value.dtype)
-    averaged_from = [{"bundle": str(b.path), "weight": w, "git_commit": b.info.get("git_commit")}
-                     for b, w in zip(bundles, weights, strict=True)]
+    # a checkpoint source is named by its path, not by the scratch bundle it was exported to
+    averaged_from = [{"bundle": source, "weight": w, "git_commit": b.info.get("git_commit")}
+                     for source, b, w in zip(config.bundles, bundles, weights, strict=True)]
     info = {k: v for k, v in first.info.items() if k not in _PER_SOURCE_INFO}
     save_bundle(out, "base_policy", first.config, state, {**info, "averaged_from": averaged_from})
     return {"out": str(out), "averaged_from": averaged_from}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import load_bundle, save_bundle
@@ -95,6 +96,44 @@ def test_what_cannot_be_averaged_is_refused_by_name(tmp_path):
     with pytest.raises(DexndmError, match="at least two"):
         AverageConfig(bundles=("a",), out="x")
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def _fine_tuning_checkpoint(run: Path, iteration: int, shift: float) -> Path:
+    """model_N.pt of a `train ppo --generalist` run from START: its actor is START's network
+    (under the fine-tune's prefix) with every weight moved by ``shift``."""
+    run.mkdir(exist_ok=True)
+    (run / "run.yaml").write_text(yaml.safe_dump({"config": {"generalist": str(START)}}))
+    start = load_bundle(START, "base_policy").state_dict
+    actor = {f"mlp.network.{name}": value.clone() if name.startswith("obs_norm.") else
+             value + shift for name, value in start.items()}
+    actor["distribution.std_param"] = torch.full((16,), 0.03)
+    torch.save({"actor_state_dict": actor, "iter": iteration}, run / f"model_{iteration}.pt")
+    return run / f"model_{iteration}.pt"
+
+
+def test_checkpoints_of_a_generalist_fine_tune_are_averaged_as_their_actors(tmp_path):
+    early = _fine_tuning_checkpoint(tmp_path / "ft", 5, 0.02)
+    late = _fine_tuning_checkpoint(tmp_path / "ft", 10, -0.02)
+    bundle = _fine_tuned(tmp_path / "bundle", 0.03)
+    result = average_bundles(AverageConfig(bundles=(str(early), str(late), str(bundle)),
+                                           weights=(1.0, 2.0, 1.0), out=str(tmp_path / "swa")))
+    assert [s["bundle"] for s in result["averaged_from"]] == [str(early), str(late), str(bundle)]
+    averaged = load_bundle(tmp_path / "swa", "base_policy")
+    start = load_bundle(START, "base_policy")
+    for name, value in start.state_dict.items():
+        # (0.02 - 2 * 0.02 + 0.03) / 4 = 0.0025 by hand; the normaliser is START's
+        shift = 0.0 if name.startswith("obs_norm.") else 0.0025
+        assert torch.allclose(averaged.state_dict[name], value + shift, atol=1e-6), name
+    assert averaged.start_pose == start.start_pose
+    assert averaged.info["layout"] == start.info["layout"]
+    assert "fine_tuning_checkpoint" not in averaged.info  # each source is in averaged_from
+    oracle = tmp_path / "oracle"
+    oracle.mkdir()
+    torch.save({"actor_state_dict": {}}, oracle / "model_1.pt")
+    with pytest.raises(DexndmError, match="not a checkpoint of a `train ppo --generalist` run"):
+        average_bundles(AverageConfig(bundles=(str(early), str(oracle / "model_1.pt")),
+                                      out=str(tmp_path / "refused")))
+    assert not (tmp_path / "refused").exists()
 
 
 def test_the_command_line_writes_the_average(tmp_path):

@@ -100,10 +100,9 @@ def teacher_entries(entries) -> list[TeacherEntry]:
     return teachers
 
 
-def fine_tuned_generalist(checkpoint: Path) -> tuple[dict, ObservationLayout] | None:
-    """For a checkpoint of a `train ppo --generalist` run: its actor's rsl-rl config and the
-    proprioceptive observation it acts on, both from the bundle the run fine-tuned (run.yaml's
-    ``generalist``); None for an oracle specialist."""
+def fine_tuned_bundle(checkpoint: Path) -> str | None:
+    """The bundle a `train ppo --generalist` run fine-tuned (its run.yaml's ``generalist``), for
+    one of its checkpoints; None for an oracle specialist's."""
     run_file = checkpoint.parent / "run.yaml"
     if not run_file.is_file():
         return None
@@ -114,6 +113,16 @@ def fine_tuned_generalist(checkpoint: Path) -> tuple[dict, ObservationLayout] | 
         raise DexndmError(f"{checkpoint} fine-tunes the generalist {bundle} (its run.yaml), which "
                           "is not there: run from the directory the run was started in, or "
                           "restore that bundle (its size and observation layout come from it)")
+    return bundle
+
+
+def fine_tuned_generalist(checkpoint: Path) -> tuple[dict, ObservationLayout] | None:
+    """For a checkpoint of a `train ppo --generalist` run: its actor's rsl-rl config and the
+    proprioceptive observation it acts on, both from the bundle the run fine-tuned (run.yaml's
+    ``generalist``); None for an oracle specialist."""
+    bundle = fine_tuned_bundle(checkpoint)
+    if bundle is None:
+        return None
     from dexndm_learning.ppo.generalist_actor import actor_config, load_generalist
 
     network, loaded = load_generalist(bundle)
