@@ -94,6 +94,14 @@
 #                entry that many turns at labelling in those rounds
 #   AVERAGE      the anchored network's weight in that average (default 0.35: the palm-down
 #                cylinders passed half their teacher's rotation with every palm-up line kept)
+#   WRISTS_ITERATIONS  last, a PPO fine-tune of the network at every wrist of the +-z cylinder
+#                entries at once (`train ppo --generalist --wrists palm_up palm_down
+#                --grasp-wrist each`: each wrist from its own grasps; the palm-up teacher's
+#                critic; WRISTS_ENVS environments, default 1024), then the average of its
+#                checkpoints from iteration SWA_FROM (default 20) on, every 5th and the last
+#                (`dexndm average RUN/model_N.pt...`; one checkpoint to the next moves a
+#                teacher share by ~5 points either way) (default 0: off). The shipped network: WRISTS_ITERATIONS=56 after
+#                the ANCHOR_ROUNDS run above (palm-up cylinders 50 -> 55 % of the teacher)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
@@ -246,6 +254,32 @@ for specialist in "${specialists[@]}"; do
         fi
     done
 done
+
+wrists_iterations=${WRISTS_ITERATIONS:-0} swa_from=${SWA_FROM:-20}
+if [[ ! $wrists_iterations =~ ^[0-9]+$ ]]; then
+    echo "WRISTS_ITERATIONS=$wrists_iterations: give a whole number (0: no fine-tune at both" \
+         "wrists)" >&2
+    exit 2
+fi
+if ((wrists_iterations > 0)); then
+    if [[ ! $swa_from =~ ^[0-9]+$ ]] || ((swa_from > wrists_iterations - 6)); then
+        echo "SWA_FROM=$swa_from: give the first checkpoint averaged, a whole number at least" \
+             "6 below WRISTS_ITERATIONS ($wrists_iterations), so two or more are averaged" >&2
+        exit 2
+    fi
+    cylinder_wrists=()
+    for specialist in "${specialists[@]}"; do
+        [[ $(category_of "$specialist") == cylinders && $(axes_of "$specialist") == z ]] &&
+            cylinder_wrists+=("$(wrist_of "$specialist")")
+    done
+    if [[ " ${cylinder_wrists[*]} " != *" palm_up "* ||
+          $(printf '%s\n' "${cylinder_wrists[@]}" | sort -u | wc -l) -lt 2 ]]; then
+        echo "WRISTS_ITERATIONS needs +-z cylinder entries at palm up and at another wrist in" \
+             "SPECIALISTS (e.g. cylinders cylinders@palm_down): the fine-tune runs at their" \
+             "wrists with the palm-up teacher's critic" >&2
+        exit 2
+    fi
+fi
 
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
 number() { local name; name=$(basename "$1" .pt); echo "${name#model_}"; }
@@ -505,6 +539,49 @@ if ((anchor_rounds > 0)); then
             --weights "$(awk "BEGIN { print 1 - $average }")" "$average"
     fi
     final=$runs/averaged
+fi
+if ((wrists_iterations > 0)); then
+    # PPO at every wrist of the cylinder entries at once, each from its own grasps: a fine-tune
+    # at one wrist gained there what it cost the other; the average of its checkpoints smooths
+    # their swings (docs/base_policy_log.md, "Both wrists in one fine-tune")
+    both=$runs/wrists wrist_list=() wrist_objects=() critic=""
+    for index in "${!specialists[@]}"; do
+        entry=${specialists[index]}
+        [[ $(category_of "$entry") == cylinders && $(axes_of "$entry") == z ]] || continue
+        wrist=$(wrist_of "$entry") object=$(object_of "$entry")
+        [[ " ${wrist_list[*]} " == *" $wrist "* ]] || wrist_list+=("$wrist")
+        if [[ -n $object && " ${wrist_objects[*]} " != *" $object "* ]]; then
+            wrist_objects+=("$object")
+        fi
+        [[ $wrist == palm_up && -z $critic ]] && critic=${teachers[index]}
+    done
+    ((${#wrist_objects[@]} > 0)) && wrist_objects=(--objects "${wrist_objects[@]}")
+    flags=(--category cylinders --out "$both/ppo" --generalist "$final/best"
+           --wrists "${wrist_list[@]}" --axes z --grasp-wrist each "${physics[@]}"
+           "${wrist_objects[@]}" --num-envs "${WRISTS_ENVS:-1024}" --save-interval 5
+           --eval-episodes "$eval_episodes")
+    last=$(latest "$both/ppo")
+    if [[ -z $last ]]; then
+        echo "== PPO fine-tuning of $final/best at ${wrist_list[*]}: $wrists_iterations iterations"
+        "${ppo_env[@]}" $dexndm train ppo "${flags[@]}" --teacher "$critic" --overwrite \
+            --critic-warmup 10 --init-std 0.03 --actor-learning-rate 5e-6 \
+            --iterations "$wrists_iterations"
+    elif (($(number "$last") < wrists_iterations - 1)); then
+        echo "== PPO fine-tuning of $final/best at ${wrist_list[*]}: from $last"
+        "${ppo_env[@]}" $dexndm train ppo "${flags[@]}" --resume "$last" \
+            --actor-learning-rate 5e-6 --iterations $((wrists_iterations - 1 - $(number "$last")))
+    fi
+    if [[ ! -d $both/best ]]; then
+        averaged=()
+        for ((n = swa_from; n < wrists_iterations; n++)); do
+            if ((n % 5 == 0 || n == wrists_iterations - 1)) && [[ -f $both/ppo/model_$n.pt ]]; then
+                averaged+=("$both/ppo/model_$n.pt")
+            fi
+        done
+        echo "== the average of ${#averaged[@]} checkpoints from iteration $swa_from"
+        $dexndm average "${averaged[@]}" --out "$both/best" --overwrite
+    fi
+    final=$both
 fi
 if [[ ! -f $final/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"

@@ -412,3 +412,61 @@ def test_an_anchor_it_cannot_run_is_refused_before_anything_trains(project, knob
     result = script(project, **knobs)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (project / "calls.txt").exists()
+
+
+WRISTS = {"SPECIALISTS": "cylinders:cylinders_000 cylinders:cylinders_000@palm_down",
+          "DISTILL": "students", "FINETUNE_ITERATIONS": "4", "WRISTS_ITERATIONS": "12",
+          "SWA_FROM": "5"}
+
+
+def test_the_fine_tune_at_both_wrists_averages_its_checkpoints(project):
+    """WRISTS_ITERATIONS=12: one PPO run from the generalist at palm up and palm down, each
+    from its own grasps, the palm-up teacher's critic; then the average of its checkpoints
+    5, 10 and the last (11), which the evaluation and the fp16 copy take."""
+    calls = run_script(project, **WRISTS)
+    (both,) = [c for c in calls if c[:2] == ["train", "ppo"] and flag(c, "--out") ==
+               "runs/base/wrists/ppo"]
+    assert flag(both, "--generalist") == "runs/base/generalist/best"
+    assert flag(both, "--teacher") == "runs/base/ppo_cylinders_000/best.pt"
+    assert both[both.index("--wrists") + 1:both.index("--axes")] == ["palm_up", "palm_down"]
+    assert (flag(both, "--grasp-wrist"), flag(both, "--iterations"), flag(both, "--init-std"),
+            flag(both, "--actor-learning-rate")) == ("each", "12", "0.03", "5e-6")
+    assert call_objects(both) == ["cylinders_000"]
+    (average,) = [c for c in calls if c[0] == "average"]
+    assert average[1:average.index("--out")] == [
+        f"runs/base/wrists/ppo/model_{n}.pt" for n in (5, 10, 11)]
+    assert flag(average, "--out") == "runs/base/wrists/best"
+    compare = next(call for call in calls if call[:2] == ["sim", "compare"])
+    assert (compare[2], flag(compare, "--out")) == ("runs/base/wrists/best",
+                                                    "runs/base/wrists/eval.json")
+    (quantize,) = [c for c in calls if c[0] == "quantize"]
+    assert quantize[1] == "runs/base/wrists/best"
+    assert run_script(project, **WRISTS) == []  # all finished
+
+
+def test_an_interrupted_fine_tune_at_both_wrists_resumes_its_latest_checkpoint(project):
+    run_script(project, **WRISTS)
+    ppo = project / "runs/base/wrists/ppo"
+    for n in range(8, 12):
+        (ppo / f"model_{n}.pt").unlink()
+    shutil.rmtree(project / "runs/base/wrists/best")
+    (project / "runs/base/wrists/eval.json").unlink()
+    calls = run_script(project, **WRISTS)
+    (resumed,) = [c for c in calls if c[:2] == ["train", "ppo"]]
+    assert (flag(resumed, "--resume"), flag(resumed, "--iterations")) == (
+        "runs/base/wrists/ppo/model_7.pt", "4")
+    assert flag(resumed, "--grasp-wrist") == "each" and "--teacher" not in resumed
+    assert [c[0] for c in calls if c[0] in ("average", "sim")] == ["average", "sim"]
+
+
+@pytest.mark.parametrize(("knobs", "message"), [
+    ({"WRISTS_ITERATIONS": "many"}, "WRISTS_ITERATIONS=many"),
+    ({"WRISTS_ITERATIONS": "12", "SWA_FROM": "7"}, "SWA_FROM=7"),
+    ({"WRISTS_ITERATIONS": "30", "SPECIALISTS": "cylinders:cylinders_000 cuboids"},
+     "WRISTS_ITERATIONS needs +-z cylinder entries at palm up and at another wrist"),
+])
+def test_a_fine_tune_at_both_wrists_it_cannot_run_is_refused_before_anything_trains(
+        project, knobs, message):
+    result = script(project, **knobs)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (project / "calls.txt").exists()
