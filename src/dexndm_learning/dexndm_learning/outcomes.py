@@ -55,6 +55,14 @@ def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
             for name in sorted(set(outcomes["object"]))}
 
 
+def per_wrist(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
+    """The same summary for each wrist, in name order: a run over several wrists pools cells
+    whose teachers differ (a fine-tune at palm up and palm down moved one at the other's
+    expense: docs/base_policy_log.md)."""
+    return {name: _summary_where(outcomes, outcomes["wrist"] == name)
+            for name in sorted(set(outcomes["wrist"]))}
+
+
 def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     """The same summary for each start grasp, "OBJECT grasp N" (a specialist may rotate from a
     few of its grasps only: docs/base_policy_log.md), in object and grasp order."""

@@ -32,7 +32,8 @@ def _scored(radians: list[float]):
     def score(actor, device="cpu"):
         radians = [next(pending), 0.5]
         return {"radians": radians, "time_to_fall": [0.9, 0.1], "drops": 0.25, "episodes": 4,
-                "per_object": {"cylinders_004": {"radians": radians}}}
+                "per_object": {"cylinders_004": {"radians": radians}},
+                "per_wrist": {"palm_up": {"radians": radians}}}
     return score
 
 

@@ -3,6 +3,7 @@ training only."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -156,8 +157,16 @@ def test_a_run_started_at_each_wrist_trains_and_records_no_gait_states(tmp_path)
     env = ppo_env("small_cylinders", num_envs=4, episode_length=30, threads=1,
                   wrists=("palm_up", "palm_down"), grasp_wrist="each", **SMALL)
     run = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "run"),
-                                   iterations=1, env=env, steps_per_env=8))
+                                   iterations=1, env=env, steps_per_env=8, eval_episodes=6))
     assert yaml.safe_load((tmp_path / "run" / "env.yaml").read_text())["grasp_wrist"] == "each"
+    # its evaluations are scored per wrist too: the two wrists' episodes make up the whole
+    (record,) = [json.loads(line) for line in
+                 (tmp_path / "run" / "evaluations.jsonl").read_text().splitlines()]
+    wrists = record["per_wrist"]
+    assert set(wrists) <= {"palm_up", "palm_down"}
+    assert sum(row["episodes"] for row in wrists.values()) == record["episodes"] == 6
+    assert sum(row["radians"][0] * row["episodes"] for row in wrists.values()) == pytest.approx(
+        record["radians"][0] * 6)
     with pytest.raises(DexndmError, match="recorded from a specialist trained at one "
                                           "--grasp-wrist"):
         record_gait_states(GaitStatesConfig(checkpoint=run["checkpoint"],

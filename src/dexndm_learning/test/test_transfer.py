@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dexndm_control.errors import DexndmError
-from dexndm_learning.outcomes import per_object, per_start
+from dexndm_learning.outcomes import per_object, per_start, per_wrist
 from dexndm_learning.ppo.transfer import (
     TransferConfig,
     format_transfer,
@@ -40,7 +40,9 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
                 "rot_penalty": np.array([0.1, 0.3, 0.2, 0.2, 0.5]),
                 "fell": np.array([False, True, False, True, False]),
                 "object": np.array(["b", "b", "a", "a", "a"], dtype=object),
-                "grasp": np.array([0, 0, 10, 2, 10])}
+                "grasp": np.array([0, 0, 10, 2, 10]),
+                "wrist": np.array(["palm_up", "palm_down", "palm_up", "palm_down", "palm_up"],
+                                  dtype=object)}
     rows = per_object(outcomes)
     assert list(rows) == ["a", "b"]
     assert rows["a"]["radians"] == pytest.approx([4.0, np.std([10.0, 0.0, 2.0])])
@@ -55,6 +57,11 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
     lines = table.splitlines()
     assert len(lines) == 4 and lines[2].strip().startswith("a (3)")
     assert "4.00" in lines[2] and "2.00" in lines[3]
+    wrists = per_wrist(outcomes)
+    assert list(wrists) == ["palm_down", "palm_up"]
+    assert wrists["palm_down"]["radians"] == pytest.approx([1.5, 1.5])  # episodes 3.0 and 0.0
+    assert wrists["palm_down"]["drops"] == 1.0 and wrists["palm_up"]["episodes"] == 3
+    assert wrists["palm_up"]["radians"][0] == pytest.approx(13.0 / 3)
     starts = per_start(outcomes)
     assert list(starts) == ["a grasp 2", "a grasp 10", "b grasp 0"]  # grasps in number order
     assert starts["a grasp 10"]["radians"] == pytest.approx([6.0, 4.0])

@@ -286,6 +286,8 @@ class BatchedRotationEnv:
         self.q_init = np.zeros((n, NUM_JOINTS))
         self.axis_world = np.zeros((n, 3))
         self.wrist = np.zeros((n, 4))
+        # the --wrists entry each env's episode drew (episode records and per-wrist scores)
+        self.wrist_label = np.full(n, config.wrists[0], dtype=object)
         self.goal = np.zeros((n, 4))
         self.grasp_point = np.zeros((n, 3))
         self.steps = np.zeros(n, dtype=int)
@@ -388,6 +390,7 @@ class BatchedRotationEnv:
         axis = self.axes[self.rng.integers(len(self.axes))]
         self.axis_world[env] = axis / np.linalg.norm(axis)
         self.wrist[env] = wrist
+        self.wrist_label[env] = label
         self.goal[env] = goal_ahead(hand.object_pose()[1], self.axis_world[env],
                                     config.reward.goal_step)
         q = self._observed_q(hand)
@@ -457,6 +460,7 @@ class BatchedRotationEnv:
             infos["episodes"].append({"env": int(env), "object": self.objects[env].name,
                                       "category": self.objects[env].category,
                                       "grasp": int(self.start_grasp[env]),
+                                      "wrist": self.wrist_label[env],
                                       "fell": bool(fell[env]), "metrics": metrics})
             self._reset(env)
         return self.observation_groups(), terms.total, dones, infos

@@ -347,6 +347,7 @@ def test_each_wrist_starts_from_grasps_searched_at_it(tmp_path):
             for i in range(config.num_envs):
                 label = next(k for k, v in CANONICAL.items() if np.allclose(env.wrist[i], v))
                 seen.add(label)
+                assert env.wrist_label[i] == label
                 assert np.array_equal(env.grasps[i].q, searched[label].q)
                 assert np.allclose(env.target[i], searched[label].target[env.start_grasp[i]])
         assert seen == {"palm_up", "palm_down"}

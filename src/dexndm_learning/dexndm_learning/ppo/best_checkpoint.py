@@ -23,7 +23,7 @@ import torch
 from rsl_rl.runners import OnPolicyRunner
 
 from dexndm_control.policy.observation import ObservationLayout
-from dexndm_learning.outcomes import outcome_summary, per_object, per_start
+from dexndm_learning.outcomes import outcome_summary, per_object, per_start, per_wrist
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_sim.env import RotationEnvConfig
@@ -57,8 +57,8 @@ class CheckpointEvaluation:
                 (self.out / name).unlink(missing_ok=True)
 
     def score(self, actor, device: str = "cpu") -> dict:
-        """The actor's deterministic episodes: rotation, time to fall, drops; also per object and
-        per start grasp."""
+        """The actor's deterministic episodes: rotation, time to fall, drops; also per object, per
+        wrist and per start grasp."""
         vec_env = RotationVecEnv(self.environment, generalist_layout=self.generalist_layout)
         try:
             with torch.no_grad():
@@ -67,7 +67,7 @@ class CheckpointEvaluation:
         finally:
             vec_env.close()
         return {**outcome_summary(outcomes), "per_object": per_object(outcomes),
-                "per_start": per_start(outcomes)}
+                "per_wrist": per_wrist(outcomes), "per_start": per_start(outcomes)}
 
     def __call__(self, runner: OnPolicyRunner, checkpoint: Path) -> dict:
         iteration = runner.current_learning_iteration
@@ -85,6 +85,9 @@ class CheckpointEvaluation:
             writer.add_scalar("Eval/radians", record["radians"][0], iteration)
             writer.add_scalar("Eval/time_to_fall", record["time_to_fall"][0], iteration)
             writer.add_scalar("Eval/drops", record["drops"], iteration)
+            if len(record["per_wrist"]) > 1:
+                for wrist, row in record["per_wrist"].items():
+                    writer.add_scalar(f"Eval/radians_{wrist}", row["radians"][0], iteration)
         if self.best is None or record["radians"][0] > self.best["radians"][0]:
             shutil.copyfile(checkpoint, self.out / BEST_CHECKPOINT)
             (self.out / BEST_SCORES).write_text(json.dumps(record, indent=2))
@@ -92,11 +95,13 @@ class CheckpointEvaluation:
             if self.on_best is not None:
                 self.on_best(checkpoint)
         self.last = record
+        parts = {**record["per_object"],
+                 **(record["per_wrist"] if len(record["per_wrist"]) > 1 else {})}
         self.progress(f"evaluation of {checkpoint.name}: {record['radians'][0]:.2f} +- "
                       f"{record['radians'][1]:.2f} rad, TTF {record['time_to_fall'][0]:.2f}, "
                       f"drops {record['drops']:.0%} over {record['episodes']} episodes ("
                       + ", ".join(f"{name} {row['radians'][0]:.2f}"
-                                  for name, row in record["per_object"].items())
+                                  for name, row in parts.items())
                       + f"); best "
                       f"{self.best['checkpoint']} ({self.best['radians'][0]:.2f} rad)")
         return record

@@ -53,14 +53,16 @@ class TransferConfig:
 def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
     """Step every environment until each has finished one episode, ``advance(vec_env)`` taking
     one control step; per-episode outcomes (the first episode of each environment), with the
-    name of the object each episode held under ``"object"`` and the grasp it started from
-    (its index in that object's grasp cache) under ``"grasp"``."""
+    name of the object each episode held under ``"object"``, the grasp it started from (its
+    index in that object's grasp cache) under ``"grasp"`` and its wrist (the --wrists entry it
+    drew) under ``"wrist"``."""
     env = vec_env.env
     n = env.config.num_envs
     outcomes = {name: np.zeros(n) for name in ("radians", "time_to_fall", "rot_reward",
                                                "rot_penalty")}
     fell, done = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     objects, grasps = np.empty(n, dtype=object), np.zeros(n, dtype=int)
+    wrists = np.empty(n, dtype=object)
     for _ in range(env.config.episode_length):
         advance(vec_env)
         for record in vec_env.last_infos["episodes"]:
@@ -72,11 +74,12 @@ def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
                 fell[i] = record["fell"]
                 objects[i] = record["object"]
                 grasps[i] = record["grasp"]
+                wrists[i] = record["wrist"]
         if done.all():
             break
     if not done.all():
         raise RuntimeError("some episodes did not end within the episode length")
-    return {**outcomes, "fell": fell, "object": objects, "grasp": grasps}
+    return {**outcomes, "fell": fell, "object": objects, "grasp": grasps, "wrist": wrists}
 
 
 def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
