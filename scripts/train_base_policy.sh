@@ -100,8 +100,9 @@
 #                critic; WRISTS_ENVS environments, default 1024), then the average of its
 #                checkpoints from iteration SWA_FROM (default 20) on, every 5th and the last
 #                (`dexndm average RUN/model_N.pt...`; one checkpoint to the next moves a
-#                teacher share by ~5 points either way) (default 0: off). The shipped network: WRISTS_ITERATIONS=56 after
-#                the ANCHOR_ROUNDS run above (palm-up cylinders 50 -> 55 % of the teacher)
+#                teacher share by ~5 points either way) (default 0: off). The shipped
+#                network: WRISTS_ITERATIONS=56 after the ANCHOR_ROUNDS run above (palm-up
+#                cylinders 50 -> 55 % of the teacher)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env

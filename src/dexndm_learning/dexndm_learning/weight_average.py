@@ -84,7 +84,7 @@ def _check_compatible(first: Bundle, other: Bundle) -> None:
 
 def _load_source(path: str, scratch: Path) -> Bundle:
     """A base_policy bundle, or a `train ppo --generalist` checkpoint as the bundle its actor
-    exports to (written under ``scratch``)."""
+    exports to (written to ``scratch``, a fresh directory of its own)."""
     source = Path(path)
     if not source.is_file():
         return load_bundle(path, "base_policy")
@@ -93,8 +93,7 @@ def _load_source(path: str, scratch: Path) -> Bundle:
         raise DexndmError(f"{path} is not a checkpoint of a `train ppo --generalist` run (no "
                           "run.yaml naming its --generalist bundle beside it): average "
                           "base_policy bundles or such checkpoints")
-    exported = export_generalist(source, load_bundle(start, "base_policy"),
-                                 scratch / str(len(list(scratch.iterdir()))))
+    exported = export_generalist(source, load_bundle(start, "base_policy"), scratch)
     return load_bundle(exported, "base_policy")
 
 
@@ -107,7 +106,8 @@ def average_bundles(config: AverageConfig) -> dict:
     if out.exists() and not (out / "bundle.yaml").is_file():
         raise DexndmError(f"{out} exists and is not a bundle; --overwrite replaces only a bundle")
     with tempfile.TemporaryDirectory() as scratch:
-        bundles = [_load_source(path, Path(scratch)) for path in config.bundles]
+        bundles = [_load_source(path, Path(scratch) / str(index))
+                   for index, path in enumerate(config.bundles)]
         for bundle in bundles:
             _check_fp32(bundle)
         for other in bundles[1:]:

@@ -202,12 +202,15 @@ class RotationEnvConfig:
             raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)
 
+    def search_wrist(self, wrist: str) -> str:
+        """The wrist whose grasps an episode at ``wrist`` (a --wrists entry) starts from,
+        carried to its own."""
+        return wrist if self.grasp_wrist == EACH_WRIST else self.grasp_wrist
+
     @property
     def search_wrists(self) -> tuple[str, ...]:
-        """The wrists whose grasps episodes start from (each carried to the episode's wrist)."""
-        if self.grasp_wrist == EACH_WRIST:
-            return tuple(dict.fromkeys(self.wrists))
-        return (self.grasp_wrist,)
+        """Every wrist grasps are searched at, in --wrists order."""
+        return tuple(dict.fromkeys(self.search_wrist(wrist) for wrist in self.wrists))
 
     def unweighted(self, **changes) -> RotationEnvConfig:
         """This environment with every object alike (no category or object shares), as
@@ -358,7 +361,7 @@ class BatchedRotationEnv:
         label = config.wrists[self.rng.integers(len(config.wrists))]
         wrist = wrist_quaternion(label, self.rng)
         hand.model.body_quat[hand.scene.palm_body] = wrist
-        search = label if config.grasp_wrist == EACH_WRIST else config.grasp_wrist
+        search = config.search_wrist(label)
         self.grasps[env] = self._grasps_at[search][env]
         self.start_choices[env] = self._starts_at[search][env]
         if config.randomize_physics:
