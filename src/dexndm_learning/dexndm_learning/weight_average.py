@@ -34,12 +34,13 @@ _SHARED_INFO = ("config", "layout", "action_scale")
 # bundle.yaml entries that describe one source's training, not the average
 _PER_SOURCE_INFO = ("format", "version", "kind", "joint_names", "config", "created", "git_commit",
                     "metrics", "dagger_round", "training", "fine_tuned_from",
-                    "fine_tuning_checkpoint")
+                    "fine_tuning_checkpoint", "precision", "precision_check", "converted_from")
 
 
 @dataclass(kw_only=True)
 class AverageConfig:
-    bundles: tuple[str, ...] = setting(help="fp32 base_policy bundles fine-tuned from one start, "
+    bundles: tuple[str, ...] = setting(help="base_policy bundles fine-tuned from one start (fp32, "
+                                            "or fp16_weights: their float32 values), "
                                             "or checkpoints RUN/model_N.pt of a `train ppo "
                                             "--generalist` run (the first gives the start pose)")
     weights: tuple[float, ...] = setting((), help="one weight per bundle, normalised to sum to "
@@ -61,8 +62,10 @@ class AverageConfig:
         return [w / sum(weights) for w in weights]
 
 
-def _check_fp32(bundle: Bundle) -> None:
-    if bundle.info.get("precision", "fp32") != "fp32":
+def _check_precision(bundle: Bundle) -> None:
+    # fp16_weights are averaged as the float32 values the controller upcasts them to (exactly
+    # the network it runs); int8 weights are not the trained values, nor is an average of them
+    if bundle.info.get("precision", "fp32") not in ("fp32", "fp16_weights"):
         raise DexndmError(
             f"{bundle.path} holds {bundle.info['precision']} weights: average the fp32 "
             f"bundles they were converted from ({bundle.info.get('converted_from', '?')})")
@@ -109,7 +112,7 @@ def average_bundles(config: AverageConfig) -> dict:
         bundles = [_load_source(path, Path(scratch) / str(index))
                    for index, path in enumerate(config.bundles)]
         for bundle in bundles:
-            _check_fp32(bundle)
+            _check_precision(bundle)
         for other in bundles[1:]:
             _check_compatible(bundles[0], other)
         shutil.rmtree(out, ignore_errors=True)  # nothing of a replaced bundle stays beside it
@@ -124,8 +127,9 @@ def _write_average(config: AverageConfig, bundles: list[Bundle], out: Path) -> d
         if name.startswith("obs_norm."):
             state[name] = value.clone()
         else:
-            state[name] = sum(w * b.state_dict[name].double() for b, w in
-                              zip(bundles, weights, strict=True)).to(value.dtype)
+            average = sum(w * b.state_dict[name].double() for b, w in
+                          zip(bundles, weights, strict=True))
+            state[name] = average.to(torch.float32 if value.is_floating_point() else value.dtype)
     # a checkpoint source is named by its path, not by the scratch bundle it was exported to
     averaged_from = [{"bundle": source, "weight": w, "git_commit": b.info.get("git_commit")}
                      for source, b, w in zip(config.bundles, bundles, weights, strict=True)]

@@ -64,6 +64,29 @@ def test_the_average_is_the_weighted_sum_and_runs_in_the_controller(tmp_path):
     assert sorted(p.name for p in (tmp_path / "end").iterdir()) == ["bundle.yaml", "weights.pt"]
 
 
+def test_an_fp16_bundle_is_averaged_as_the_float32_values_it_runs_as(tmp_path):
+    # a shipped bundle is stored fp16; a network fine-tuned from it averages with it as the
+    # float32 network the controller runs, and the average is written fp32 (not a copy of the
+    # source's precision records)
+    up = _fine_tuned(tmp_path / "up", 0.01)
+    convert_base_bundle(up, tmp_path / "up16", "fp16_weights", samples=8)
+    down = _fine_tuned(tmp_path / "down", -0.03)
+    average_bundles(AverageConfig(bundles=(str(tmp_path / "up16"), str(down)), weights=(3.0, 1.0),
+                                  out=str(tmp_path / "avg")))
+    stored = load_bundle(tmp_path / "up16", "base_policy").state_dict
+    averaged = load_bundle(tmp_path / "avg", "base_policy")
+    assert "precision" not in averaged.info and "precision_check" not in averaged.info
+    down_state = load_bundle(down, "base_policy").state_dict
+    for name, value in averaged.state_dict.items():
+        assert value.dtype == torch.float32, name
+        if name.startswith("obs_norm."):
+            assert torch.equal(value, stored[name]), name
+        else:
+            expected = 0.75 * stored[name].double() + 0.25 * down_state[name].double()
+            assert torch.allclose(value.double(), expected, atol=1e-7), name
+    assert any(v.dtype == torch.float16 for v in stored.values())
+
+
 def test_what_cannot_be_averaged_is_refused_by_name(tmp_path):
     up = _fine_tuned(tmp_path / "up", 0.01)
     other_norm = tmp_path / "other_norm"
@@ -77,9 +100,9 @@ def test_what_cannot_be_averaged_is_refused_by_name(tmp_path):
     other_scale = _fine_tuned(tmp_path / "scale", 0.0, action_scale=0.5)
     with pytest.raises(DexndmError, match="another action_scale"):
         average_bundles(AverageConfig(bundles=(str(up), str(other_scale)), out=str(tmp_path / "b")))
-    convert_base_bundle(up, tmp_path / "fp16", "fp16_weights", samples=8)
-    with pytest.raises(DexndmError, match="fp16_weights weights: average the fp32 bundles"):
-        average_bundles(AverageConfig(bundles=(str(up), str(tmp_path / "fp16")),
+    convert_base_bundle(up, tmp_path / "int8", "int8_dynamic", samples=8)
+    with pytest.raises(DexndmError, match="int8_dynamic weights: average the fp32 bundles"):
+        average_bundles(AverageConfig(bundles=(str(up), str(tmp_path / "int8")),
                                       out=str(tmp_path / "c")))
     with pytest.raises(DexndmError, match="exists"):
         average_bundles(AverageConfig(bundles=(str(up), str(up)), out=str(other_norm)))
