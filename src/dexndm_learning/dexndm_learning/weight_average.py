@@ -25,6 +25,7 @@ import torch
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import Bundle, load_bundle, save_bundle
+from dexndm_control.policy.precision import FLOAT32_NETWORK
 from dexndm_control.settings import setting
 from dexndm_learning.ppo.generalist_actor import export_generalist
 from dexndm_learning.ppo.specialist import fine_tuned_bundle
@@ -65,7 +66,7 @@ class AverageConfig:
 def _check_precision(bundle: Bundle) -> None:
     # fp16_weights are averaged as the float32 values the controller upcasts them to (exactly
     # the network it runs); int8 weights are not the trained values, nor is an average of them
-    if bundle.info.get("precision", "fp32") not in ("fp32", "fp16_weights"):
+    if bundle.info.get("precision", "fp32") not in FLOAT32_NETWORK:
         raise DexndmError(
             f"{bundle.path} holds {bundle.info['precision']} weights: average the fp32 "
             f"bundles they were converted from ({bundle.info.get('converted_from', '?')})")

@@ -25,6 +25,9 @@ from torch import nn
 from dexndm_control.errors import DexndmError
 
 PRECISIONS = ("fp32", "fp16_weights", "int8_dynamic")
+# precisions whose network is the float32 one (fp16_weights are upcast when loaded): its
+# weights can be trained further and averaged as they run
+FLOAT32_NETWORK = ("fp32", "fp16_weights")
 
 
 def check_precision(precision: str) -> str:
@@ -37,7 +40,7 @@ def check_precision(precision: str) -> str:
 def with_precision(net: nn.Module, precision: str) -> nn.Module:
     """``net`` (fp32, eval mode) as it runs at ``precision``; ``stored_state`` gives what a
     bundle of that precision stores."""
-    if check_precision(precision) in ("fp32", "fp16_weights"):
+    if check_precision(precision) in FLOAT32_NETWORK:
         return net
     from torch.ao.quantization import quantize_dynamic
 

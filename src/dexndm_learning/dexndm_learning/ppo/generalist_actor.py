@@ -28,6 +28,7 @@ from torch import nn
 from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import Bundle, load_network, save_bundle
 from dexndm_control.policy.networks import GeneralistPolicyNet
+from dexndm_control.policy.precision import FLOAT32_NETWORK
 
 BUNDLE_KIND = "base_policy"
 
@@ -64,7 +65,7 @@ def load_generalist(bundle: str | Path) -> tuple[GeneralistPolicyNet, Bundle]:
     """The bundle's network in float32, refused when its weights cannot be trained."""
     network, loaded = load_network(bundle, BUNDLE_KIND)
     precision = loaded.info.get("precision", "fp32")
-    if precision not in ("fp32", "fp16_weights"):
+    if precision not in FLOAT32_NETWORK:
         raise DexndmError(f"{bundle} holds {precision} weights, which PPO cannot train: "
                           "fine-tune the fp32 bundle its training run exported (OUT/best)")
     return network, loaded
