@@ -164,6 +164,19 @@ def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, 
     with pytest.raises(DexndmError, match="needs --init"):
         PPOTrainConfig(category="small_cylinders", out="x", critic_warmup=1)
 
+    # --init-std: the same actor, exploring at a wider std on every joint from the first batch
+    monkeypatch.setattr(OnPolicyRunner, "learn", learn)
+    wide = train_ppo(PPOTrainConfig(category="small_cylinders", out=str(tmp_path / "c"),
+                                    iterations=2, env=env, steps_per_env=4, save_interval=1,
+                                    init=first["checkpoint"], critic_warmup=1, init_std=0.45))
+    widened = torch.load(tmp_path / "c" / "model_0.pt", weights_only=False)["actor_state_dict"]
+    assert wide["iterations"] == 2
+    assert torch.equal(widened["distribution.std_param"], torch.full((16,), 0.45))
+    assert not torch.allclose(start["distribution.std_param"], torch.full((16,), 0.45))
+    assert all(torch.equal(start[k], widened[k]) for k in start if k.startswith("mlp."))
+    with pytest.raises(DexndmError, match="--init-std.*add --init CHECKPOINT or --generalist"):
+        PPOTrainConfig(category="small_cylinders", out="x", init_std=0.45)
+
 
 def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path):
     import numpy as np

@@ -75,7 +75,10 @@ class PPOTrainConfig:
                                              "fine-tune starts from")
     init_std: float | None = setting(None, help="with --generalist: the actor's initial "
                                                 "action std (default: the --teacher's "
-                                                "per-joint std, else 0.15)")
+                                                "per-joint std, else 0.15); with --init: "
+                                                "every joint's action std in place of the "
+                                                "checkpoint's, to explore again from an actor "
+                                                "whose std has narrowed")
     actor_learning_rate: float | None = setting(
         None, help="a fixed learning rate of the actor's own (the critic keeps "
                    "--learning-rate; the adaptive schedule is off; a resume keeps the "
@@ -110,6 +113,9 @@ class PPOTrainConfig:
                               "--generalist BUNDLE (or start a specialist with --init)")
         if self.init_std is not None and self.init_std <= 0:
             raise DexndmError("--init-std must be > 0")
+        if self.init_std is not None and not (self.init or self.generalist):
+            raise DexndmError("--init-std sets the starting action std of a warm-started actor: "
+                              "add --init CHECKPOINT or --generalist BUNDLE")
         if self.actor_learning_rate is not None and self.actor_learning_rate <= 0:
             raise DexndmError("--actor-learning-rate must be > 0")
         if self.critic_warmup and not (self.init or self.generalist):
@@ -200,6 +206,8 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             runner.alg.optimizer.param_groups[1]["lr"] = actor_rate
     if config.init:
         load_checkpoint(runner, config.init, width, resume=False, map_location=device)
+        if config.init_std is not None:
+            set_action_std(runner.alg.actor, config.init_std)
     if generalist and not config.resume:
         generalist.start(runner, config.teacher)
     try:
@@ -218,6 +226,17 @@ def train_ppo(config: PPOTrainConfig) -> dict:
 
 
 DEFAULT_GENERALIST_STD = 0.15
+
+
+def set_action_std(actor, std: float) -> None:
+    """Every joint's action std of ``actor`` (rsl-rl's Gaussian with a learnt std) to ``std``;
+    the mean, so the deterministic policy, is left as it is."""
+    parameter = getattr(actor.distribution, "std_param", None)
+    if parameter is None:
+        raise DexndmError("--init-std: the actor keeps its std as a log or state-dependent "
+                          "std, not the plain per-joint std it can set; start without it")
+    with torch.no_grad():
+        parameter.fill_(std)
 
 
 def _separate_actor_rate(algorithm, actor_rate: float) -> None:
