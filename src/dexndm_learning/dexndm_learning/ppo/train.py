@@ -229,14 +229,10 @@ DEFAULT_GENERALIST_STD = 0.15
 
 
 def set_action_std(actor, std: float) -> None:
-    """Every joint's action std of ``actor`` (rsl-rl's Gaussian with a learnt std) to ``std``;
-    the mean, so the deterministic policy, is left as it is."""
-    parameter = getattr(actor.distribution, "std_param", None)
-    if parameter is None:
-        raise DexndmError("--init-std: the actor keeps its std as a log or state-dependent "
-                          "std, not the plain per-joint std it can set; start without it")
+    """Every joint's action std of ``actor`` (PPO_DEFAULTS' Gaussian with a learnt per-joint
+    std) to ``std``; the mean, so the deterministic policy, is left as it is."""
     with torch.no_grad():
-        parameter.fill_(std)
+        actor.distribution.std_param.fill_(std)
 
 
 def _separate_actor_rate(algorithm, actor_rate: float) -> None:
