@@ -125,6 +125,11 @@ def test_fall_penalty_and_reward_changes_override_only_their_terms_and_travel_in
         PPOTrainConfig(category="small_cylinders", out="x", fall_penalty=-1)
     with pytest.raises(DexndmError, match="set the same term"):
         PPOTrainConfig(category="small_cylinders", out="x", fall_penalty=5, reward=("fall=3",))
+    two_wrists = ppo_env("small_cylinders", wrists=("palm_up", "palm_down"),
+                         wrist_fall_penalties=(20.0, 60.0))
+    for changes in ({"fall_penalty": 5}, {"reward": ("fall=3",)}):
+        with pytest.raises(DexndmError, match="--wrist-fall-penalties gives every wrist"):
+            PPOTrainConfig(category="small_cylinders", out="x", env=two_wrists, **changes)
     for change, message in (("goal_gian=0", "NAME one of rotation, "), ("goal", "NAME=VALUE"),
                             ("goal=abc", r"goal takes a number \(float\)"),
                             ("rotation_penalty_start=2.5", r"takes a number \(int\)"),

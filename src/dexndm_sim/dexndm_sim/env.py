@@ -11,6 +11,7 @@ Simulation sits behind this interface: another backend (MuJoCo Warp on a GPU) pr
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -85,6 +86,12 @@ class RotationEnvConfig:
                                                         "1 3); default: every object alike")
     wrists: tuple[str, ...] = setting(("palm_up",), help="canonical wrists (palm_up, palm_down, "
                                                          "...) or random, resampled per reset")
+    # a network fine-tuned at two wrists under one fall term traded the palm-up hold for
+    # palm-down rotation as the term rose (docs/base_policy_log.md): each wrist its own
+    wrist_fall_penalties: tuple[float, ...] = setting((), help="the training reward's fall term "
+                                                               "at each of --wrists, in their "
+                                                               "order (e.g. 20 60); default: "
+                                                               "the reward's at every wrist")
     axes: str = setting("z", help="axis set: x, y, z, principal, general")
     profile: str = setting("nominal", help="hardware profile: nominal, real, or "
                                            "NAME:key=value,...")
@@ -198,6 +205,12 @@ class RotationEnvConfig:
             raise DexndmError("--category-shares and --object-shares both split the "
                               "environments: give one of them (object shares can weight "
                               "categories too)")
+        if self.wrist_fall_penalties and (
+                len(self.wrist_fall_penalties) != len(self.wrists)
+                or not all(math.isfinite(p) and p >= 0 for p in self.wrist_fall_penalties)):
+            raise DexndmError(f"--wrist-fall-penalties takes one fall term >= 0 per --wrists "
+                              f"entry ({len(self.wrists)}: {' '.join(self.wrists)}); got "
+                              f"{list(self.wrist_fall_penalties)}")
         if not 0.0 <= self.gait_state_share <= 1.0:
             raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)
@@ -212,10 +225,18 @@ class RotationEnvConfig:
         """Every wrist grasps are searched at, in --wrists order."""
         return tuple(dict.fromkeys(self.search_wrist(wrist) for wrist in self.wrists))
 
+    def fall_penalty(self, wrist: str) -> float:
+        """The training reward's fall term for an episode at ``wrist`` (a --wrists entry)."""
+        if not self.wrist_fall_penalties:
+            return self.reward.fall
+        return self.wrist_fall_penalties[self.wrists.index(wrist)]
+
     def unweighted(self, **changes) -> RotationEnvConfig:
-        """This environment with every object alike (no category or object shares), as
-        evaluations score it whatever share of the training batch an object had."""
-        return replace(self, category_shares=(), object_shares=(), **changes)
+        """This environment with every object alike (no category or object shares) and one
+        fall term, as evaluations score it whatever share of the training batch an object had
+        (and at whatever wrists they are given)."""
+        return replace(self, category_shares=(), object_shares=(), wrist_fall_penalties=(),
+                       **changes)
 
 
 def share_counts(shares: tuple[float, ...], total: int) -> np.ndarray:
@@ -291,6 +312,7 @@ class BatchedRotationEnv:
         self.wrist = np.zeros((n, 4))
         # the --wrists entry each env's episode drew (episode records and per-wrist scores)
         self.wrist_label = np.full(n, config.wrists[0], dtype=object)
+        self.fall_penalty = np.zeros(n)  # the reward's fall term at each env's wrist
         self.goal = np.zeros((n, 4))
         self.grasp_point = np.zeros((n, 3))
         self.steps = np.zeros(n, dtype=int)
@@ -394,6 +416,7 @@ class BatchedRotationEnv:
         self.axis_world[env] = axis / np.linalg.norm(axis)
         self.wrist[env] = wrist
         self.wrist_label[env] = label
+        self.fall_penalty[env] = config.fall_penalty(label)
         self.goal[env] = goal_ahead(hand.object_pose()[1], self.axis_world[env],
                                     config.reward.goal_step)
         q = self._observed_q(hand)
@@ -439,7 +462,8 @@ class BatchedRotationEnv:
         terms = compute_reward(config.reward, state["omega"], self.axis_world,
                                state["object_linvel"], state["q"], self.q_init,
                                state["torque"], state["qd"], goal_distance,
-                               rotation_penalty_weight(config.reward, self.resets), fell)
+                               rotation_penalty_weight(config.reward, self.resets), fell,
+                               self.fall_penalty)
         reached = goal_distance < config.reward.goal_threshold
         for env in np.flatnonzero(reached):
             self.goal[env] = goal_ahead(state["object_quat"][env], self.axis_world[env],

@@ -71,7 +71,11 @@ class RewardTerms:
 def compute_reward(config: RewardConfig, omega: np.ndarray, axis: np.ndarray,
                    linear_velocity: np.ndarray, q: np.ndarray, q_init: np.ndarray,
                    torque: np.ndarray, qd: np.ndarray, goal_distance: np.ndarray,
-                   rotation_penalty: float, fell: np.ndarray) -> RewardTerms:
+                   rotation_penalty: float, fell: np.ndarray,
+                   fall_penalty: np.ndarray | None = None) -> RewardTerms:
+    """The training reward's terms; ``fall_penalty``: each env's fall term (default: the
+    config's ``fall`` at every env)."""
+    fall = config.fall if fall_penalty is None else fall_penalty
     along = np.sum(omega * axis, axis=-1)
     rotation = np.clip(along, -config.rotation_clip, config.rotation_clip)
     off_axis = np.abs(np.cross(omega, axis)).sum(-1)
@@ -83,7 +87,7 @@ def compute_reward(config: RewardConfig, omega: np.ndarray, axis: np.ndarray,
     goal = np.clip(config.goal_gain / (goal_distance + config.goal_epsilon), 0.0,
                    config.goal_clip) + config.goal_bonus * (goal_distance < config.goal_threshold)
     total = (config.rotation * rotation + config.goal * goal + config.penalty * penalty
-             - config.fall * fell)
+             - fall * fell)
     return RewardTerms(rotation, goal, penalty, off_axis, total)
 
 

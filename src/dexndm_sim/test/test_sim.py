@@ -324,15 +324,18 @@ def test_profile_parameters_and_grasps_from_another_profile(tmp_path):
         RotationEnvConfig(objects=("cuboids_000",), num_envs=1)
 
 
-def test_each_wrist_starts_from_grasps_searched_at_it(tmp_path):
+def test_each_wrist_starts_from_grasps_searched_at_it_and_falls_at_its_own_cost(tmp_path):
     """--grasp-wrist each: an episode at palm up starts from a palm-up grasp, one at palm down
     from a palm-down grasp (the starts its teachers are measured from), not one wrist's grasps
-    carried to the other."""
+    carried to the other; with --wrist-fall-penalties a fall costs its wrist's term."""
     from dexndm_sim.grasps import load_or_generate
 
     config = RotationEnvConfig(num_envs=6, categories=("cylinders",), objects=("cylinders_004",),
                                wrists=("palm_up", "palm_down"), grasp_wrist="each",
-                               grasps_per_object=2, randomize_physics=False, threads=1)
+                               grasps_per_object=2, randomize_physics=False, threads=1,
+                               wrist_fall_penalties=(20.0, 60.0))
+    assert config.fall_penalty("palm_down") == 60.0 and config.reward.fall == 0.0
+    assert config.unweighted(wrists=("palm_down",)).fall_penalty("palm_down") == 0.0
     assert config.search_wrists == ("palm_up", "palm_down")
     assert replace(config, grasp_wrist="palm_up").search_wrists == ("palm_up",)
     env = BatchedRotationEnv(config, tmp_path)
@@ -351,6 +354,13 @@ def test_each_wrist_starts_from_grasps_searched_at_it(tmp_path):
                 assert np.array_equal(env.grasps[i].q, searched[label].q)
                 assert np.allclose(env.target[i], searched[label].target[env.start_grasp[i]])
         assert seen == {"palm_up", "palm_down"}
+        # every object counted fallen: the reward is its other terms less the wrist's fall term
+        env.grasp_point[:] = 10.0
+        fall = np.where(env.wrist_label == "palm_up", 20.0, 60.0)  # before the resets
+        _, rewards, dones, infos = env.step(np.zeros((config.num_envs, 16)))
+        terms = infos["reward_terms"]
+        assert dones.all() and set(fall) == {20.0, 60.0}
+        assert np.allclose(rewards, terms.rotation + terms.goal + terms.penalty - fall)
     finally:
         env.close()
 
@@ -365,6 +375,10 @@ def test_each_wrist_starts_from_grasps_searched_at_it(tmp_path):
      "--grasp-wrist each searches grasps at each of --wrists: name canonical wrists"),
     ({"grasp_wrist": "each", "gait_states": "states"},
      "--gait-states are recorded at one search wrist"),
+    ({"wrists": ("palm_up", "palm_down"), "wrist_fall_penalties": (20.0,)},
+     r"--wrist-fall-penalties takes one fall term >= 0 per --wrists entry \(2: palm_up "
+     r"palm_down\); got \[20.0\]"),
+    ({"wrist_fall_penalties": (-1.0,)}, "--wrist-fall-penalties takes one fall term >= 0"),
 ])
 def test_a_bad_environment_setting_is_a_typed_error_naming_the_choices(changes, message):
     """`train ppo` prints these as one line (a DexndmError), not a traceback."""

@@ -54,7 +54,8 @@ CATEGORY_ENVS: dict[str, dict] = {
 
 # The environment settings `dexndm train ppo` takes on its command line (flags derived from
 # RotationEnvConfig); the rest come from the category (CATEGORY_ENVS, TRAINING_REWARD).
-PPO_ENV_OPTIONS = ("num_envs", "categories", "category_shares", "wrists", "axes", "profile",
+PPO_ENV_OPTIONS = ("num_envs", "categories", "category_shares", "wrists",
+                   "wrist_fall_penalties", "axes", "profile",
                    "objects", "object_shares", "randomize_physics",
                    "observe_physics", "mass_range", "friction_range", "grasp_wrist",
                    "grasps_per_object", "grasp_seeds", "min_grasp_hold", "gait_states",

@@ -141,6 +141,10 @@ class PPOTrainConfig:
             raise DexndmError("--fall-penalty and --reward fall=... set the same term: give one")
         if self.reward:
             self.env = replace(self.env, reward=reward_with(self.env.reward, self.reward))
+        if self.env.wrist_fall_penalties and (self.fall_penalty is not None
+                                              or any(c.startswith("fall=") for c in self.reward)):
+            raise DexndmError("--wrist-fall-penalties gives every wrist its fall term: leave "
+                              "out --fall-penalty and --reward fall=...")
         # --categories widens a run past its category (a generalist fine-tuned on several);
         # the category names the run and its defaults
         if self.category not in self.env.categories:
