@@ -211,6 +211,11 @@ class RotationEnvConfig:
             raise DexndmError(f"--wrist-fall-penalties takes one fall term >= 0 per --wrists "
                               f"entry ({len(self.wrists)}: {' '.join(self.wrists)}); got "
                               f"{list(self.wrist_fall_penalties)}")
+        wrist_terms = (list(zip(self.wrists, self.wrist_fall_penalties, strict=True))
+                       if self.wrist_fall_penalties else [])
+        if any(dict(wrist_terms)[wrist] != term for wrist, term in wrist_terms):
+            raise DexndmError("--wrist-fall-penalties gives a wrist listed twice in --wrists two "
+                              "fall terms: give it one")
         if not 0.0 <= self.gait_state_share <= 1.0:
             raise DexndmError("--gait-state-share is a share of episodes: give 0-1")
         axis_set(self.axes)

@@ -379,6 +379,8 @@ def test_each_wrist_starts_from_grasps_searched_at_it_and_falls_at_its_own_cost(
      r"--wrist-fall-penalties takes one fall term >= 0 per --wrists entry \(2: palm_up "
      r"palm_down\); got \[20.0\]"),
     ({"wrist_fall_penalties": (-1.0,)}, "--wrist-fall-penalties takes one fall term >= 0"),
+    ({"wrists": ("palm_up", "palm_down", "palm_down"), "wrist_fall_penalties": (20.0, 60.0, 30.0)},
+     "gives a wrist listed twice in --wrists two fall terms"),
 ])
 def test_a_bad_environment_setting_is_a_typed_error_naming_the_choices(changes, message):
     """`train ppo` prints these as one line (a DexndmError), not a traceback."""
