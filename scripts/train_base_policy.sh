@@ -102,7 +102,10 @@
 #                (`dexndm average RUN/model_N.pt...`; one checkpoint to the next moves a
 #                teacher share by ~5 points either way) (default 0: off). The shipped
 #                network: WRISTS_ITERATIONS=56 after the ANCHOR_ROUNDS run above (palm-up
-#                cylinders 50 -> 55 % of the teacher)
+#                cylinders 50 -> 55 % of the teacher); WRISTS_FALL_PENALTIES="palm_up=20
+#                palm_down=60" gives each wrist of that fine-tune its own fall term in the
+#                training reward (every wrist named; default: the reward's 20 at each;
+#                docs/base_policy_log.md, "A fall term per wrist")
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
@@ -280,6 +283,27 @@ if ((wrists_iterations > 0)); then
              "wrists with the palm-up teacher's critic" >&2
         exit 2
     fi
+fi
+declare -A wrist_fall=()  # WRISTS_FALL_PENALTIES: the both-wrist fine-tune's fall term per wrist
+if [[ -n ${WRISTS_FALL_PENALTIES:-} ]]; then
+    for term in $WRISTS_FALL_PENALTIES; do
+        wrist=${term%%=*} value=${term#*=}
+        if ((wrists_iterations == 0)) || [[ $term != *=* || ! $value =~ ^[0-9]+([.][0-9]+)?$ ||
+              " ${cylinder_wrists[*]} " != *" $wrist "* ]]; then
+            echo "WRISTS_FALL_PENALTIES=\"$WRISTS_FALL_PENALTIES\": give WRIST=TERM (a number" \
+                 ">= 0) for each wrist of the WRISTS_ITERATIONS fine-tune (e.g. palm_up=20" \
+                 "palm_down=60)" >&2
+            exit 2
+        fi
+        wrist_fall[$wrist]=$value
+    done
+    for wrist in "${cylinder_wrists[@]}"; do
+        if [[ -z ${wrist_fall[$wrist]:-} ]]; then
+            echo "WRISTS_FALL_PENALTIES names no fall term for $wrist: give every wrist of the" \
+                 "fine-tune one (${cylinder_wrists[*]})" >&2
+            exit 2
+        fi
+    done
 fi
 
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
@@ -561,6 +585,10 @@ if ((wrists_iterations > 0)); then
            --wrists "${wrist_list[@]}" --axes z --grasp-wrist each "${physics[@]}"
            "${wrist_objects[@]}" --num-envs "${WRISTS_ENVS:-1024}" --save-interval 5
            --eval-episodes "$eval_episodes")
+    if ((${#wrist_fall[@]} > 0)); then  # in a resume's flags too: it checks the environment
+        flags+=(--wrist-fall-penalties)
+        for wrist in "${wrist_list[@]}"; do flags+=("${wrist_fall[$wrist]}"); done
+    fi
     last=$(latest "$both/ppo")
     if [[ -z $last ]]; then
         echo "== PPO fine-tuning of $final/best at ${wrist_list[*]}: $wrists_iterations iterations"

@@ -442,6 +442,23 @@ def test_the_fine_tune_at_both_wrists_averages_its_checkpoints(project):
     (quantize,) = [c for c in calls if c[0] == "quantize"]
     assert quantize[1] == "runs/base/wrists/best"
     assert run_script(project, **WRISTS) == []  # all finished
+    assert "--wrist-fall-penalties" not in both
+
+
+def test_each_wrist_of_the_both_wrist_fine_tune_takes_its_own_fall_term(project):
+    """WRISTS_FALL_PENALTIES names a term per wrist; the run gets them in its --wrists order,
+    and so does its resume (which rebuilds the environment from its flags)."""
+    knobs = {**WRISTS, "WRISTS_FALL_PENALTIES": "palm_down=60 palm_up=20"}
+    calls = run_script(project, **knobs)
+    (both,) = [c for c in calls if flag(c, "--out") == "runs/base/wrists/ppo"]
+    terms = both.index("--wrist-fall-penalties")
+    assert both[terms + 1:terms + 3] == ["20", "60"] and "--fall-penalty" not in both
+    (project / "runs/base/wrists/ppo/model_11.pt").unlink()
+    shutil.rmtree(project / "runs/base/wrists/best")
+    (resumed,) = [c for c in run_script(project, **knobs) if c[:2] == ["train", "ppo"]]
+    assert flag(resumed, "--resume") == "runs/base/wrists/ppo/model_10.pt"
+    terms = resumed.index("--wrist-fall-penalties")
+    assert resumed[terms + 1:terms + 3] == ["20", "60"]
 
 
 def test_an_interrupted_fine_tune_at_both_wrists_resumes_its_latest_checkpoint(project):
@@ -464,6 +481,12 @@ def test_an_interrupted_fine_tune_at_both_wrists_resumes_its_latest_checkpoint(p
     ({"WRISTS_ITERATIONS": "12", "SWA_FROM": "7"}, "SWA_FROM=7"),
     ({"WRISTS_ITERATIONS": "30", "SPECIALISTS": "cylinders:cylinders_000 cuboids"},
      "WRISTS_ITERATIONS needs +-z cylinder entries at palm up and at another wrist"),
+    ({**WRISTS, "WRISTS_FALL_PENALTIES": "palm_up=20"},
+     "WRISTS_FALL_PENALTIES names no fall term for palm_down"),
+    ({**WRISTS, "WRISTS_FALL_PENALTIES": "palm_up=20 base_up=60"},
+     'WRISTS_FALL_PENALTIES="palm_up=20 base_up=60": give WRIST=TERM'),
+    ({**WRISTS, "WRISTS_FALL_PENALTIES": "palm_up=20 palm_down=-1"}, "give WRIST=TERM"),
+    ({"WRISTS_FALL_PENALTIES": "palm_up=20"}, "for each wrist of the WRISTS_ITERATIONS"),
 ])
 def test_a_fine_tune_at_both_wrists_it_cannot_run_is_refused_before_anything_trains(
         project, knobs, message):
