@@ -137,12 +137,12 @@ class PPOTrainConfig:
         if self.fall_penalty is not None:
             self.env = replace(self.env, reward=replace(self.env.reward,
                                                         fall=float(self.fall_penalty)))
-        if self.fall_penalty is not None and any(c.startswith("fall=") for c in self.reward):
+        reward_sets_fall = any(change.startswith("fall=") for change in self.reward)
+        if self.fall_penalty is not None and reward_sets_fall:
             raise DexndmError("--fall-penalty and --reward fall=... set the same term: give one")
         if self.reward:
             self.env = replace(self.env, reward=reward_with(self.env.reward, self.reward))
-        if self.env.wrist_fall_penalties and (self.fall_penalty is not None
-                                              or any(c.startswith("fall=") for c in self.reward)):
+        if self.env.wrist_fall_penalties and (self.fall_penalty is not None or reward_sets_fall):
             raise DexndmError("--wrist-fall-penalties gives every wrist its fall term: leave "
                               "out --fall-penalty and --reward fall=...")
         # --categories widens a run past its category (a generalist fine-tuned on several);
