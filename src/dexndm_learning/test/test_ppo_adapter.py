@@ -181,6 +181,11 @@ def test_a_warm_start_keeps_the_actor_while_the_fresh_critic_warms_up(tmp_path, 
     assert all(torch.equal(start[k], widened[k]) for k in start if k.startswith("mlp."))
     with pytest.raises(DexndmError, match="--init-std.*add --init CHECKPOINT or --generalist"):
         PPOTrainConfig(category="small_cylinders", out="x", init_std=0.45)
+    # a resume restores the checkpoint's std and critic: neither flag would act on it
+    for starting_flag in ({"init_std": 0.45}, {"teacher": "run/model_1.pt"}):
+        with pytest.raises(DexndmError, match="--resume continues at its checkpoint's action std"):
+            PPOTrainConfig(category="small_cylinders", out="x", resume="run/model_1.pt",
+                           generalist="policies/base_policy", **starting_flag)
 
 
 def test_specialist_rollouts_keep_survivors_with_hand_frame_axes(tmp_path):

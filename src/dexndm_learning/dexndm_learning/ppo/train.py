@@ -72,13 +72,14 @@ class PPOTrainConfig:
                    "best and last actors as bundles OUT/best and OUT/last")
     teacher: str | None = setting(None, help="with --generalist: the specialist (RUN/model_N.pt) "
                                              "whose critic and per-joint action std the "
-                                             "fine-tune starts from")
+                                             "fine-tune starts from (not with --resume)")
     init_std: float | None = setting(None, help="with --generalist: the actor's initial "
                                                 "action std (default: the --teacher's "
                                                 "per-joint std, else 0.15); with --init: "
                                                 "every joint's action std in place of the "
                                                 "checkpoint's, to explore again from an actor "
-                                                "whose std has narrowed")
+                                                "whose std has narrowed (not with "
+                                                "--resume: it keeps its checkpoint's)")
     actor_learning_rate: float | None = setting(
         None, help="a fixed learning rate of the actor's own (the critic keeps "
                    "--learning-rate; the adaptive schedule is off; a resume keeps the "
@@ -113,6 +114,11 @@ class PPOTrainConfig:
                               "--generalist BUNDLE (or start a specialist with --init)")
         if self.init_std is not None and self.init_std <= 0:
             raise DexndmError("--init-std must be > 0")
+        # both act where a run starts; a resume continues from its checkpoint's critic and std
+        if self.resume and (self.init_std is not None or self.teacher):
+            raise DexndmError("--init-std and --teacher set where a fine-tune starts; --resume "
+                              "continues at its checkpoint's action std and critic: drop them "
+                              "(to widen the std, start a new run with --init or --generalist)")
         if self.init_std is not None and not (self.init or self.generalist):
             raise DexndmError("--init-std sets the starting action std of a warm-started actor: "
                               "add --init CHECKPOINT or --generalist BUNDLE")
