@@ -83,8 +83,8 @@
 #                WEIGHT_small_cylinders=2 (both cylinder wrists three times: palm down 40 ->
 #                47 % of its teacher: B); that second run with ANCHOR_ROUNDS=2 AVERAGE=0.35
 #                ANCHOR_WEIGHT_cylinders_palm_up=2 ANCHOR_WEIGHT_small_cylinders=1
-#                ANCHOR_WEIGHT_cylinders_palm_down=4 added gives the network shipped now
-#                (palm down 47 -> 51 %, the palm-up lines kept; the shipped run's palm-down
+#                ANCHOR_WEIGHT_cylinders_palm_down=4 added gives A, the network the
+#                WRISTS stage below starts from (palm down 47 -> 51 %, the palm-up lines kept; the shipped run's palm-down
 #                student was fine-tuned once more at fall term 60 for its anchored rounds)
 #   ANCHOR_ROUNDS  after the generalist, DAgger rounds from it in which it labels its own
 #                palm-up +-z cells (rolled out by itself, as a labeller) and each other entry's
@@ -100,9 +100,12 @@
 #                critic; WRISTS_ENVS environments, default 1024), then the average of its
 #                checkpoints from iteration SWA_FROM (default 20) on, every 5th and the last
 #                (`dexndm average RUN/model_N.pt...`; one checkpoint to the next moves a
-#                teacher share by ~5 points either way) (default 0: off). The shipped
-#                network: WRISTS_ITERATIONS=56 after the ANCHOR_ROUNDS run above (palm-up
-#                cylinders 50 -> 55 % of the teacher); WRISTS_FALL_PENALTIES="palm_up=20
+#                teacher share by ~5 points either way) (default 0: off). W, the network
+#                shipped before the current one: WRISTS_ITERATIONS=56 after the ANCHOR_ROUNDS
+#                run above (palm-up cylinders 50 -> 55 % of the teacher; the current one is W
+#                averaged with an anchored round labelled by stronger cylinder labellers, a
+#                stage this script does not run yet: its commands are in docs/base_policy.md,
+#                "How the shipped generalist was made"); WRISTS_FALL_PENALTIES="palm_up=20
 #                palm_down=60" gives each wrist of that fine-tune its own fall term in the
 #                training reward (every wrist named; default: the reward's 20 at each;
 #                docs/base_policy_log.md, "A fall term per wrist")
