@@ -102,13 +102,22 @@
 #                (`dexndm average RUN/model_N.pt...`; one checkpoint to the next moves a
 #                teacher share by ~5 points either way) (default 0: off). W, the network
 #                shipped before the current one: WRISTS_ITERATIONS=56 after the ANCHOR_ROUNDS
-#                run above (palm-up cylinders 50 -> 55 % of the teacher; the current one is W
-#                averaged with an anchored round labelled by stronger cylinder labellers, a
-#                stage this script does not run yet: its commands are in docs/base_policy.md,
-#                "How the shipped generalist was made"); WRISTS_FALL_PENALTIES="palm_up=20
+#                run above (palm-up cylinders 50 -> 55 % of the teacher; RELABEL_ROUNDS below
+#                makes the network shipped now from it); WRISTS_FALL_PENALTIES="palm_up=20
 #                palm_down=60" gives each wrist of that fine-tune its own fall term in the
 #                training reward (every wrist named; default: the reward's 20 at each;
 #                docs/base_policy_log.md, "A fall term per wrist")
+#   RELABEL_ROUNDS  last, after WRISTS_ITERATIONS: a second fine-tune of the network at both
+#                wrists (that stage's, into RUNS/relabel/wrists; RELABEL_FALL_PENALTIES as
+#                WRISTS_FALL_PENALTIES) labels the palm-up cylinder entries, the network its
+#                other palm-up +-z cells and each other entry's labeller its own
+#                (ANCHOR_WEIGHT_<category> turns each), DAgger from the network for
+#                RELABEL_ROUNDS rounds, the last averaged with it at AVERAGE (default 0: off).
+#                The shipped network: RELABEL_ROUNDS=2 RELABEL_FALL_PENALTIES="palm_up=20
+#                palm_down=60" with the ANCHOR_WEIGHT knobs above, after W (palm-up cylinders
+#                55 -> 57 %, palm down 50 -> 52 % of their teachers over 576 starts; its
+#                palm-down labeller was a student made afresh at fall term 60, and W one
+#                checkpoint over its palm-up categories: docs/base_policy.md)
 #   RUNS         where everything goes
 # On the 2-core CPU machine one iteration of 512 environments takes ~6 s at the benchmarked
 # throughput (~19 s measured on a slower host): the defaults (5 x 300 iterations, 4.9 M env
@@ -287,26 +296,50 @@ if ((wrists_iterations > 0)); then
         exit 2
     fi
 fi
-declare -A wrist_fall=()  # WRISTS_FALL_PENALTIES: the both-wrist fine-tune's fall term per wrist
-if [[ -n ${WRISTS_FALL_PENALTIES:-} ]]; then
-    for term in $WRISTS_FALL_PENALTIES; do
+fall_terms() {  # KNOB ARRAY: "WRIST=TERM ..." of KNOB into associative ARRAY, one per wrist
+    local knob=$1 term wrist value
+    local -n terms=$2
+    [[ -n ${!knob:-} ]] || return 0
+    for term in ${!knob}; do
         wrist=${term%%=*} value=${term#*=}
         if ((wrists_iterations == 0)) || [[ $term != *=* || ! $value =~ ^[0-9]+([.][0-9]+)?$ ||
               " ${cylinder_wrists[*]} " != *" $wrist "* ]]; then
-            echo "WRISTS_FALL_PENALTIES=\"$WRISTS_FALL_PENALTIES\": give WRIST=TERM (a number" \
-                 ">= 0) for each wrist of the WRISTS_ITERATIONS fine-tune (e.g. palm_up=20" \
-                 "palm_down=60)" >&2
+            echo "$knob=\"${!knob}\": give WRIST=TERM (a number >= 0) for each wrist of the" \
+                 "WRISTS_ITERATIONS fine-tune (e.g. palm_up=20 palm_down=60)" >&2
             exit 2
         fi
-        wrist_fall[$wrist]=$value
+        terms[$wrist]=$value
     done
     for wrist in "${cylinder_wrists[@]}"; do
-        if [[ -z ${wrist_fall[$wrist]:-} ]]; then
-            echo "WRISTS_FALL_PENALTIES names no fall term for $wrist: give every wrist of the" \
-                 "fine-tune one (${cylinder_wrists[*]})" >&2
+        if [[ -z ${terms[$wrist]:-} ]]; then
+            echo "$knob names no fall term for $wrist: give every wrist of the fine-tune one" \
+                 "(${cylinder_wrists[*]})" >&2
             exit 2
         fi
     done
+}
+# each wrist's fall term of the both-wrist fine-tune, and of the relabelling stage's own one
+declare -A wrist_fall=() relabel_fall=()
+fall_terms WRISTS_FALL_PENALTIES wrist_fall
+relabel_rounds=${RELABEL_ROUNDS:-0}
+if [[ ! $relabel_rounds =~ ^[0-9]+$ ]]; then
+    echo "RELABEL_ROUNDS=$relabel_rounds: give a whole number (0: no relabelling stage)" >&2
+    exit 2
+fi
+if ((relabel_rounds > 0 && wrists_iterations == 0)); then
+    echo "RELABEL_ROUNDS needs WRISTS_ITERATIONS: its palm-up cylinder labeller is a fine-tune" \
+         "of the network at both wrists, as long as that stage's" >&2
+    exit 2
+fi
+if ((relabel_rounds > 0)) && [[ " ${specialists[*]} " == *" reference "* ]]; then
+    echo "RELABEL_ROUNDS needs every SPECIALISTS entry trained here, not \"reference\"" >&2
+    exit 2
+fi
+fall_terms RELABEL_FALL_PENALTIES relabel_fall
+if [[ -n ${RELABEL_FALL_PENALTIES:-} ]] && ((relabel_rounds == 0)); then
+    echo "RELABEL_FALL_PENALTIES sets the fall terms of the RELABEL_ROUNDS stage's fine-tune:" \
+         "give RELABEL_ROUNDS too" >&2
+    exit 2
 fi
 
 latest() { ls -v "$1"/model_*.pt 2>/dev/null | tail -1 || true; }  # "" when none
@@ -516,15 +549,18 @@ else
         final=$finetuned
     fi
 fi
-if ((anchor_rounds > 0)); then
+anchored_average() {  # ANCHOR_DIR AVERAGED_DIR ROUNDS [CYLINDER_LABELLER]
     # The generalist labels its own palm-up +-z cells (its actor in a PPO checkpoint of each
     # entry's environment: a critic-only first iteration leaves it as it is) while the other
-    # entries' labellers label theirs, DAgger from it for ANCHOR_ROUNDS rounds; the last
+    # entries' labellers label theirs (CYLINDER_LABELLER, a bundle, labels the palm-up
+    # cylinder entries in its place), DAgger from it for ROUNDS rounds; the last
     # round, which leans towards the other wrists and loses palm-up rotation, is averaged
     # with the generalist at weight AVERAGE: between the two, a network that keeps the
     # palm-up cells and more of the others than either (docs/base_policy_log.md, "Between
     # two networks")
-    anchor=$runs/anchor anchor_teachers=() anchor_data=()
+    local anchor=$1 averaged=$2 rounds=$3 cylinder_labeller=${4:-}
+    local anchor_teachers=() anchor_data=() index entry weight labeller name
+    local shards=() objects=() anchored source
     for index in "${!specialists[@]}"; do
         entry=${specialists[index]}
         weight=$(knob ANCHOR_WEIGHT "$entry")
@@ -536,16 +572,19 @@ if ((anchor_rounds > 0)); then
             objects=()
             [[ -n $(object_of "$entry") ]] && objects=(--objects "$(object_of "$entry")")
             entry_flags_of "$entry"
+            source=$final/best
+            [[ -n $cylinder_labeller && $(category_of "$entry") == cylinders ]] &&
+                source=$cylinder_labeller
             if [[ ! -f $anchor/labeller_$name/model_0.pt ]]; then
-                echo "== $final/best as the labeller of $entry"
+                echo "== $source as the labeller of $entry"
                 "${ppo_env[@]}" $dexndm train ppo --category "$(category_of "$entry")" \
-                    --out "$anchor/labeller_$name" --generalist "$final/best" --iterations 2 \
+                    --out "$anchor/labeller_$name" --generalist "$source" --iterations 2 \
                     --critic-warmup 1 --save-interval 1 --eval-episodes 0 --num-envs 64 \
                     "${objects[@]}" "${entry_flags[@]}" --overwrite
             fi
             labeller=$anchor/labeller_$name/model_0.pt shards=("$anchor/data/$name")
             if [[ ! -d ${shards[0]} ]]; then
-                echo "== rollouts of $final/best as the labeller of $entry"
+                echo "== rollouts of $source as the labeller of $entry"
                 $dexndm rollout --policy "$labeller" --episodes "$episodes" --steps 400 \
                     --shards "${shards[0]}"
             fi
@@ -553,26 +592,29 @@ if ((anchor_rounds > 0)); then
         for ((copy = 0; copy < ${weight:-1}; copy++)); do anchor_teachers+=("$labeller"); done
         anchor_data+=("${shards[@]}")
     done
-    anchored=$anchor/dagger/round_$((anchor_rounds - 1))/last
+    anchored=$anchor/dagger/round_$((rounds - 1))/last
     if [[ ! -d $anchored ]]; then
         echo "== DAgger from $final/best with itself labelling its palm-up cells"
         $dexndm train dagger --data "${anchor_data[@]}" --init "$final/best" \
-            --teachers "${anchor_teachers[@]}" --out "$anchor/dagger" --rounds "$anchor_rounds" \
+            --teachers "${anchor_teachers[@]}" --out "$anchor/dagger" --rounds "$rounds" \
             --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 5 --lr 1e-4 \
             --eval-episodes 32 --no-progress --overwrite
     fi
-    if [[ ! -d $runs/averaged/best ]]; then
+    if [[ ! -d $averaged/best ]]; then
         echo "== $final/best and $anchored averaged at weight $average"
-        $dexndm average "$final/best" "$anchored" --out "$runs/averaged/best" --overwrite \
+        $dexndm average "$final/best" "$anchored" --out "$averaged/best" --overwrite \
             --weights "$(awk "BEGIN { print 1 - $average }")" "$average"
     fi
-    final=$runs/averaged
-fi
-if ((wrists_iterations > 0)); then
+    final=$averaged
+}
+both_wrists() {  # OUT START FALL_TERMS_ARRAY: PPO at every cylinder wrist, averaged
     # PPO at every wrist of the cylinder entries at once, each from its own grasps: a fine-tune
     # at one wrist gained there what it cost the other; the average of its checkpoints smooths
     # their swings (docs/base_policy_log.md, "Both wrists in one fine-tune")
-    both=$runs/wrists wrist_list=() wrist_objects=() critic=""
+    local both=$1 start=$2
+    local -n fall=$3
+    local wrist_list=() wrist_objects=() critic="" index entry wrist object
+    local flags=() last averaged=() n
     for index in "${!specialists[@]}"; do
         entry=${specialists[index]}
         [[ $(category_of "$entry") == cylinders && $(axes_of "$entry") == z ]] || continue
@@ -584,27 +626,26 @@ if ((wrists_iterations > 0)); then
         [[ $wrist == palm_up && -z $critic ]] && critic=${teachers[index]}
     done
     ((${#wrist_objects[@]} > 0)) && wrist_objects=(--objects "${wrist_objects[@]}")
-    flags=(--category cylinders --out "$both/ppo" --generalist "$final/best"
+    flags=(--category cylinders --out "$both/ppo" --generalist "$start"
            --wrists "${wrist_list[@]}" --axes z --grasp-wrist each "${physics[@]}"
            "${wrist_objects[@]}" --num-envs "${WRISTS_ENVS:-1024}" --save-interval 5
            --eval-episodes "$eval_episodes")
-    if ((${#wrist_fall[@]} > 0)); then  # in a resume's flags too: it checks the environment
+    if ((${#fall[@]} > 0)); then  # in a resume's flags too: it checks the environment
         flags+=(--wrist-fall-penalties)
-        for wrist in "${wrist_list[@]}"; do flags+=("${wrist_fall[$wrist]}"); done
+        for wrist in "${wrist_list[@]}"; do flags+=("${fall[$wrist]}"); done
     fi
     last=$(latest "$both/ppo")
     if [[ -z $last ]]; then
-        echo "== PPO fine-tuning of $final/best at ${wrist_list[*]}: $wrists_iterations iterations"
+        echo "== PPO fine-tuning of $start at ${wrist_list[*]}: $wrists_iterations iterations"
         "${ppo_env[@]}" $dexndm train ppo "${flags[@]}" --teacher "$critic" --overwrite \
             --critic-warmup 10 --init-std 0.03 --actor-learning-rate 5e-6 \
             --iterations "$wrists_iterations"
     elif (($(number "$last") < wrists_iterations - 1)); then
-        echo "== PPO fine-tuning of $final/best at ${wrist_list[*]}: from $last"
+        echo "== PPO fine-tuning of $start at ${wrist_list[*]}: from $last"
         "${ppo_env[@]}" $dexndm train ppo "${flags[@]}" --resume "$last" \
             --actor-learning-rate 5e-6 --iterations $((wrists_iterations - 1 - $(number "$last")))
     fi
     if [[ ! -d $both/best ]]; then
-        averaged=()
         for ((n = swa_from; n < wrists_iterations; n++)); do
             if ((n % 5 == 0 || n == wrists_iterations - 1)) && [[ -f $both/ppo/model_$n.pt ]]; then
                 averaged+=("$both/ppo/model_$n.pt")
@@ -614,6 +655,23 @@ if ((wrists_iterations > 0)); then
         $dexndm average "${averaged[@]}" --out "$both/best" --overwrite
     fi
     final=$both
+}
+if ((anchor_rounds > 0)); then
+    anchored_average "$runs/anchor" "$runs/averaged" "$anchor_rounds"
+fi
+if ((wrists_iterations > 0)); then
+    both_wrists "$runs/wrists" "$final/best" wrist_fall
+fi
+if ((relabel_rounds > 0)); then
+    # the network's own fine-tune at both wrists (RELABEL_FALL_PENALTIES: a fall term per
+    # wrist) labels its palm-up cylinders, the network its other palm-up cells, each other
+    # entry's labeller its own; the last round averaged with the network at AVERAGE
+    # (docs/base_policy_log.md, "Stronger labellers for the cylinders")
+    network=$final
+    both_wrists "$runs/relabel/wrists" "$network/best" relabel_fall
+    final=$network
+    anchored_average "$runs/relabel" "$runs/relabeled" "$relabel_rounds" \
+        "$runs/relabel/wrists/best"
 fi
 if [[ ! -f $final/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"

@@ -493,3 +493,63 @@ def test_a_fine_tune_at_both_wrists_it_cannot_run_is_refused_before_anything_tra
     result = script(project, **knobs)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (project / "calls.txt").exists()
+
+
+RELABEL = {**WRISTS, "SPECIALISTS": "cylinders:cylinders_000 cuboids:cuboids_000 "
+           "cylinders:cylinders_000@palm_down", "RELABEL_ROUNDS": "2",
+           "RELABEL_FALL_PENALTIES": "palm_down=60 palm_up=20",
+           "ANCHOR_WEIGHT_cylinders_palm_up": "2", "ANCHOR_WEIGHT_cylinders_palm_down": "4"}
+
+
+def test_the_relabelling_stage_lets_the_networks_per_wrist_fine_tune_label_its_cylinders(project):
+    """RELABEL_ROUNDS=2 after the both-wrist fine-tune W: a second both-wrist fine-tune of W
+    with its own fall terms labels the palm-up cylinders, W its cuboids, the palm-down student
+    palm down (ANCHOR_WEIGHT turns each); DAgger from W, its last round averaged with W at
+    AVERAGE, and the evaluation and fp16 copy take the average."""
+    calls = run_script(project, **RELABEL)
+    w = "runs/base/wrists/best"
+    (second,) = [c for c in calls if flag(c, "--out") == "runs/base/relabel/wrists/ppo"]
+    assert flag(second, "--generalist") == w and flag(second, "--iterations") == "12"
+    terms = second.index("--wrist-fall-penalties")
+    assert second[terms + 1:terms + 3] == ["20", "60"]
+    (first,) = [c for c in calls if flag(c, "--out") == "runs/base/wrists/ppo"]
+    assert "--wrist-fall-penalties" not in first  # WRISTS_FALL_PENALTIES is its own knob
+    averages = [c for c in calls if c[0] == "average"]
+    assert [flag(c, "--out") for c in averages] == [
+        w, "runs/base/relabel/wrists/best", "runs/base/relabeled/best"]
+    labellers = {flag(c, "--out"): flag(c, "--generalist") for c in calls
+                 if c[:2] == ["train", "ppo"] and flag(c, "--out").startswith(
+                     "runs/base/relabel/labeller_")}
+    assert labellers == {"runs/base/relabel/labeller_ppo_cylinders_000":
+                         "runs/base/relabel/wrists/best",
+                         "runs/base/relabel/labeller_ppo_cuboids_000": w}
+    (dagger,) = [c for c in calls if c[:2] == ["train", "dagger"]
+                 and flag(c, "--out") == "runs/base/relabel/dagger"]
+    cylinders = "runs/base/relabel/labeller_ppo_cylinders_000/model_0.pt"
+    cuboids = "runs/base/relabel/labeller_ppo_cuboids_000/model_0.pt"
+    down = "runs/base/students/ppo_cylinders_000_palm_down/finetune/best.pt"
+    assert dagger[dagger.index("--teachers") + 1:dagger.index("--out")] == [
+        cylinders, cylinders, cuboids, *[down] * 4]
+    assert (flag(dagger, "--init"), flag(dagger, "--rounds")) == (w, "2")
+    assert averages[-1][1:3] == [w, "runs/base/relabel/dagger/round_1/last"]
+    assert averages[-1][averages[-1].index("--weights") + 1:][:2] == ["0.65", "0.35"]
+    compare = next(call for call in calls if call[:2] == ["sim", "compare"])
+    assert compare[2] == "runs/base/relabeled/best"
+    (quantize,) = [c for c in calls if c[0] == "quantize"]
+    assert quantize[1] == "runs/base/relabeled/best"
+    assert run_script(project, **RELABEL) == []  # all finished
+
+
+@pytest.mark.parametrize(("knobs", "message"), [
+    ({**WRISTS, "RELABEL_ROUNDS": "two"}, "RELABEL_ROUNDS=two"),
+    ({"RELABEL_ROUNDS": "2"}, "RELABEL_ROUNDS needs WRISTS_ITERATIONS"),
+    ({**WRISTS, "RELABEL_FALL_PENALTIES": "palm_up=20 palm_down=60"},
+     "RELABEL_FALL_PENALTIES sets the fall terms of the RELABEL_ROUNDS stage"),
+    ({**RELABEL, "RELABEL_FALL_PENALTIES": "palm_up=20"},
+     "RELABEL_FALL_PENALTIES names no fall term for palm_down"),
+])
+def test_a_relabelling_stage_it_cannot_run_is_refused_before_anything_trains(project, knobs,
+                                                                              message):
+    result = script(project, **knobs)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (project / "calls.txt").exists()
