@@ -84,8 +84,9 @@
 #                47 % of its teacher: B); that second run with ANCHOR_ROUNDS=2 AVERAGE=0.35
 #                ANCHOR_WEIGHT_cylinders_palm_up=2 ANCHOR_WEIGHT_small_cylinders=1
 #                ANCHOR_WEIGHT_cylinders_palm_down=4 added gives A, the network the
-#                WRISTS stage below starts from (palm down 47 -> 51 %, the palm-up lines kept; the shipped run's palm-down
-#                student was fine-tuned once more at fall term 60 for its anchored rounds)
+#                WRISTS stage below starts from (palm down 47 -> 51 %, the palm-up lines
+#                kept; the shipped run's palm-down student was fine-tuned once more at fall
+#                term 60 for its anchored rounds)
 #   ANCHOR_ROUNDS  after the generalist, DAgger rounds from it in which it labels its own
 #                palm-up +-z cells (rolled out by itself, as a labeller) and each other entry's
 #                labeller (its student, or its teacher with DISTILL=teachers) labels its own;
@@ -549,7 +550,7 @@ else
         final=$finetuned
     fi
 fi
-anchored_average() {  # ANCHOR_DIR AVERAGED_DIR ROUNDS [CYLINDER_LABELLER]
+anchored_average() {  # NETWORK ANCHOR_DIR AVERAGED_DIR ROUNDS [CYLINDER_LABELLER]
     # The generalist labels its own palm-up +-z cells (its actor in a PPO checkpoint of each
     # entry's environment: a critic-only first iteration leaves it as it is) while the other
     # entries' labellers label theirs (CYLINDER_LABELLER, a bundle, labels the palm-up
@@ -558,7 +559,7 @@ anchored_average() {  # ANCHOR_DIR AVERAGED_DIR ROUNDS [CYLINDER_LABELLER]
     # with the generalist at weight AVERAGE: between the two, a network that keeps the
     # palm-up cells and more of the others than either (docs/base_policy_log.md, "Between
     # two networks")
-    local anchor=$1 averaged=$2 rounds=$3 cylinder_labeller=${4:-}
+    local network=$1 anchor=$2 averaged=$3 rounds=$4 cylinder_labeller=${5:-}
     local anchor_teachers=() anchor_data=() index entry weight labeller name
     local shards=() objects=() anchored source
     for index in "${!specialists[@]}"; do
@@ -572,7 +573,7 @@ anchored_average() {  # ANCHOR_DIR AVERAGED_DIR ROUNDS [CYLINDER_LABELLER]
             objects=()
             [[ -n $(object_of "$entry") ]] && objects=(--objects "$(object_of "$entry")")
             entry_flags_of "$entry"
-            source=$final/best
+            source=$network
             [[ -n $cylinder_labeller && $(category_of "$entry") == cylinders ]] &&
                 source=$cylinder_labeller
             if [[ ! -f $anchor/labeller_$name/model_0.pt ]]; then
@@ -594,18 +595,17 @@ anchored_average() {  # ANCHOR_DIR AVERAGED_DIR ROUNDS [CYLINDER_LABELLER]
     done
     anchored=$anchor/dagger/round_$((rounds - 1))/last
     if [[ ! -d $anchored ]]; then
-        echo "== DAgger from $final/best with itself labelling its palm-up cells"
-        $dexndm train dagger --data "${anchor_data[@]}" --init "$final/best" \
+        echo "== DAgger from $network with its palm-up labellers"
+        $dexndm train dagger --data "${anchor_data[@]}" --init "$network" \
             --teachers "${anchor_teachers[@]}" --out "$anchor/dagger" --rounds "$rounds" \
             --envs "${DAGGER_ENVS:-64}" --beta "${BETA:-0.5}" --steps 400 --epochs 5 --lr 1e-4 \
             --eval-episodes 32 --no-progress --overwrite
     fi
     if [[ ! -d $averaged/best ]]; then
-        echo "== $final/best and $anchored averaged at weight $average"
-        $dexndm average "$final/best" "$anchored" --out "$averaged/best" --overwrite \
+        echo "== $network and $anchored averaged at weight $average"
+        $dexndm average "$network" "$anchored" --out "$averaged/best" --overwrite \
             --weights "$(awk "BEGIN { print 1 - $average }")" "$average"
     fi
-    final=$averaged
 }
 both_wrists() {  # OUT START FALL_TERMS_ARRAY: PPO at every cylinder wrist, averaged
     # PPO at every wrist of the cylinder entries at once, each from its own grasps: a fine-tune
@@ -654,24 +654,24 @@ both_wrists() {  # OUT START FALL_TERMS_ARRAY: PPO at every cylinder wrist, aver
         echo "== the average of ${#averaged[@]} checkpoints from iteration $swa_from"
         $dexndm average "${averaged[@]}" --out "$both/best" --overwrite
     fi
-    final=$both
 }
 if ((anchor_rounds > 0)); then
-    anchored_average "$runs/anchor" "$runs/averaged" "$anchor_rounds"
+    anchored_average "$final/best" "$runs/anchor" "$runs/averaged" "$anchor_rounds"
+    final=$runs/averaged
 fi
 if ((wrists_iterations > 0)); then
     both_wrists "$runs/wrists" "$final/best" wrist_fall
+    final=$runs/wrists
 fi
 if ((relabel_rounds > 0)); then
     # the network's own fine-tune at both wrists (RELABEL_FALL_PENALTIES: a fall term per
     # wrist) labels its palm-up cylinders, the network its other palm-up cells, each other
     # entry's labeller its own; the last round averaged with the network at AVERAGE
     # (docs/base_policy_log.md, "Stronger labellers for the cylinders")
-    network=$final
-    both_wrists "$runs/relabel/wrists" "$network/best" relabel_fall
-    final=$network
-    anchored_average "$runs/relabel" "$runs/relabeled" "$relabel_rounds" \
+    both_wrists "$runs/relabel/wrists" "$final/best" relabel_fall
+    anchored_average "$final/best" "$runs/relabel" "$runs/relabeled" "$relabel_rounds" \
         "$runs/relabel/wrists/best"
+    final=$runs/relabeled
 fi
 if [[ ! -f $final/eval.json ]]; then
     echo "== evaluation: generalist vs teachers, nominal and real"
