@@ -70,6 +70,29 @@ class Processes:
     def python(self, *args: str, **kwargs) -> subprocess.Popen:
         return self.start([sys.executable, *args], **kwargs)
 
+    def run(self, argv: list[str], timeout: float, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess:
+        """``subprocess.run`` for a command that starts its own process tree (torchrun's ranks
+        live in sessions of their own). If it outlives ``timeout`` the test fails, showing where
+        each process waited: the process and every descendant get SIGABRT, which Python's
+        faulthandler turns into a stack dump on the shared stderr, and what is left is then
+        killed by pid."""
+        env = {**(env or os.environ), "PYTHONFAULTHANDLER": "1"}
+        process = self.start(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for pid in [*descendants(process.pid), process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGABRT)
+                # one at a time, so the dumps do not interleave
+                wait_until(lambda pid=pid: not pid_alive(pid), 5)
+            self.cleanup()
+            stdout, stderr = process.communicate(timeout=30)
+            pytest.fail(f"{' '.join(argv)} did not finish in {timeout:.0f} s; its processes' "
+                        f"stacks when stopped:\n{stderr[-6000:]}")
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
     def cleanup(self) -> None:
         for process in self.started:
             if process.poll() is None:

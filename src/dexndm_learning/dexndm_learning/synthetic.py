@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexndm_control.hand import ACTION_SCALE, LOWER, NUM_JOINTS, UPPER
-from dexndm_control.transitions import Episode
+from dexndm_control.transitions import INITIAL_TARGET, Episode
 
 
 @dataclass(frozen=True)
@@ -73,5 +73,7 @@ def make_episodes(plant: LinearJointPlant, count: int, steps: int = 400, seed: i
         episodes.append(Episode(q, targets, np.arange(steps + 1) * control_dt,
                                 {"trajectory_id": f"synthetic:{seed}:{number}",
                                  "wrist_quat": [1.0, 0.0, 0.0, 0.0],
-                                 "axis": (axis / np.linalg.norm(axis)).tolist()}))
+                                 "axis": (axis / np.linalg.norm(axis)).tolist(),
+                                 # at rest at q0 holding q0: the targets grow from there
+                                 INITIAL_TARGET: q0.tolist()}))
     return episodes
