@@ -311,6 +311,11 @@ def test_a_run_holds_the_objects_of_every_category_it_names(tmp_path):
     env_file = tmp_path / "run" / "env.yaml"
     env_file.write_text(yaml.safe_dump({**yaml.safe_load(env_file.read_text()), "threads": 2}))
     assert specialist_env_config(result["checkpoint"]).threads == 0
+    env_file.unlink()  # a checkpoint copied out with its run.yaml only: that holds env: too
+    assert specialist_env_config(result["checkpoint"]) == saved
+    (tmp_path / "run" / "run.yaml").write_text("config:\n  category: small_cylinders\n")
+    with pytest.raises(DexndmError, match="copy the run's env.yaml beside the checkpoint"):
+        specialist_env_config(result["checkpoint"])
     built = BatchedRotationEnv(dataclasses.replace(saved, threads=1))
     try:
         assert [o.name for o in built.objects] == ["small_cylinders_000", "cylinders_000"] * 2

@@ -28,28 +28,40 @@ from dexndm_sim.env import MACHINE_SETTINGS, RotationEnvConfig
 
 
 def specialist_env_config(checkpoint: str | Path, **overrides) -> RotationEnvConfig:
-    """The environment a checkpoint was trained in (env.yaml beside it, else rebuilt from
-    run.yaml), with ``overrides`` applied. Its episodes start from searched grasps only, with
-    every object alike: gait states (`train ppo --gait-states`) and category or object shares
-    are training aids, not what a policy is scored or rolled out from."""
+    """The environment a checkpoint was trained in (env.yaml beside it, else run.yaml's copy of
+    it, else rebuilt from an early run.yaml's flat settings), with ``overrides`` applied. Its
+    episodes start from searched grasps only, with every object alike: gait states (`train ppo
+    --gait-states`) and category or object shares are training aids, not what a policy is
+    scored or rolled out from."""
     run_dir = Path(checkpoint).parent
     env_file, run_file = run_dir / "env.yaml", run_dir / "run.yaml"
     if env_file.is_file():
-        values = {key: value for key, value in yaml.safe_load(env_file.read_text()).items()
-                  if key not in MACHINE_SETTINGS}  # older runs wrote threads: 2
-        return from_mapping(RotationEnvConfig, values).unweighted(**{"gait_states": None,
-                                                                     **overrides})
+        return _saved_environment(yaml.safe_load(env_file.read_text()), overrides)
     if not run_file.is_file():
         raise DexndmError(f"{run_dir} has neither env.yaml nor run.yaml: pass a model_N.pt from "
                           "a `dexndm train ppo` run directory")
     run = yaml.safe_load(run_file.read_text())["config"]
-    values = {"wrists": tuple(run["wrists"]), "axes": run["axes"], "profile": run["profile"],
-              "seed": run["seed"]}
+    if isinstance(run.get("env"), dict):
+        return _saved_environment(run["env"], overrides)
+    try:
+        values = {"wrists": tuple(run["wrists"]), "axes": run["axes"],
+                  "profile": run["profile"], "seed": run["seed"]}
+        category = run["category"]
+    except KeyError as missing:
+        raise DexndmError(f"{run_file} names no environment (no env: and no {missing}): copy "
+                          "the run's env.yaml beside the checkpoint") from None
     for key in ("mass_range", "friction_range"):
         if run.get(key) is not None:
             values[key] = tuple(run[key])
     values.update(overrides)
-    return env_config(run["category"], **values)
+    return env_config(category, **values)
+
+
+def _saved_environment(saved: dict, overrides: dict) -> RotationEnvConfig:
+    values = {key: value for key, value in saved.items()
+              if key not in MACHINE_SETTINGS}  # older runs wrote threads: 2
+    return from_mapping(RotationEnvConfig, values).unweighted(**{"gait_states": None,
+                                                                 **overrides})
 
 
 @dataclass(frozen=True)
