@@ -23,8 +23,7 @@ agent_waits()
 """
 
 
-def test_a_hung_process_tree_fails_with_its_stacks_and_is_killed():
-    processes = Processes()
+def test_a_hung_process_tree_fails_with_its_stacks_and_is_killed(processes: Processes):
     with pytest.raises(pytest.fail.Exception) as failure:
         processes.run([sys.executable, "-c", HANGS], timeout=3)
     message = str(failure.value)
@@ -37,7 +36,7 @@ def test_a_hung_process_tree_fails_with_its_stacks_and_is_killed():
     assert not pid_alive(rank)
 
 
-def test_a_finished_command_returns_its_output_and_exit_status():
-    result = Processes().run([sys.executable, "-c", "import sys; print('out'); "
-                              "sys.exit(3)"], timeout=30)
+def test_a_finished_command_returns_its_output_and_exit_status(processes: Processes):
+    result = processes.run([sys.executable, "-c", "import sys; print('out'); sys.exit(3)"],
+                           timeout=30)
     assert (result.returncode, result.stdout) == (3, "out\n")
