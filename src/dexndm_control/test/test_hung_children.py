@@ -11,23 +11,28 @@ import pytest
 
 from conftest import Processes, descendants, pid_alive
 
+# an agent that starts a rank in its own session and, once the rank says it is waiting, waits
+# too: both block on events nothing sets, so each stack ends in its own function
 HANGS = """
-import subprocess, sys, time
-rank = subprocess.Popen([sys.executable, "-c",
-                         "import time\\ndef rank_waits():\\n    time.sleep(600)\\nrank_waits()"],
+import subprocess, sys, threading
+RANK = "import threading\\ndef rank_waits():\\n    print('waiting', flush=True)\\n" \\
+       "    threading.Event().wait()\\nrank_waits()"
+rank = subprocess.Popen([sys.executable, "-c", RANK], stdout=subprocess.PIPE, text=True,
                         start_new_session=True)
+rank.stdout.readline()
 print("rank pid", rank.pid, file=sys.stderr, flush=True)
 def agent_waits():
-    time.sleep(600)
+    threading.Event().wait()
 agent_waits()
 """
 
 
 def test_a_hung_process_tree_fails_with_its_stacks_and_is_killed(processes: Processes):
+    # the limit only has to cover two interpreter starts: both then wait for good
     with pytest.raises(pytest.fail.Exception) as failure:
-        processes.run([sys.executable, "-c", HANGS], timeout=3)
+        processes.run([sys.executable, "-c", HANGS], timeout=10)
     message = str(failure.value)
-    assert "did not finish in 3 s" in message
+    assert "did not finish in 10 s" in message
     assert "in rank_waits" in message and "in agent_waits" in message
     started = processes.started[0]
     assert started.returncode is not None
