@@ -206,11 +206,13 @@ def _average(args: argparse.Namespace) -> int:
 
 
 def average_command() -> Command:
-    return Command(name="average", help="average base policies' weights (a weight-space "
-                                        "ensemble of networks fine-tuned from one start)",
+    return Command(name="average", help="average base policies' or a teacher's weights (a "
+                                        "weight-space ensemble of networks from one start)",
                    description="Writes sum_i w_i * weights_i of fp32 base_policy bundles of one "
                                "architecture, observation layout and normaliser; bundle.yaml "
-                               "records the sources and weights.",
+                               "records the sources and weights. Checkpoints of an oracle "
+                               "teacher's `train ppo` run are averaged into OUT/model_N.pt "
+                               "(a teacher; averaged_from.yaml records the sources).",
                    add_arguments=_average_arguments, run=_average)
 
 

@@ -11,7 +11,8 @@ unrelated networks is not a policy.
 A source may also be a checkpoint of a `train ppo --generalist` run (RUN/model_N.pt), taken as the
 bundle its actor exports to: averaging a fine-tune's checkpoints (stochastic weight averaging)
 smooths the checkpoint-to-checkpoint swings of a low-rate PPO fine-tune, which are as large as
-what it gains (docs/base_policy_log.md, "Both wrists in one fine-tune").
+what it gains (docs/base_policy_log.md, "Both wrists in one fine-tune"). Checkpoints of an oracle
+teacher's run are averaged as a teacher checkpoint instead (ppo/checkpoint_average.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dexndm_control.errors import DexndmError
 from dexndm_control.policy.bundle import Bundle, load_bundle, save_bundle
 from dexndm_control.policy.precision import FLOAT32_NETWORK
 from dexndm_control.settings import setting
+from dexndm_learning.ppo.checkpoint_average import average_checkpoints, is_teacher_checkpoint
 from dexndm_learning.ppo.generalist_actor import export_generalist
 from dexndm_learning.ppo.specialist import fine_tuned_bundle
 
@@ -43,10 +45,13 @@ class AverageConfig:
     bundles: tuple[str, ...] = setting(help="base_policy bundles fine-tuned from one start (fp32, "
                                             "or fp16_weights: their float32 values), "
                                             "or checkpoints RUN/model_N.pt of a `train ppo "
-                                            "--generalist` run (the first gives the start pose)")
+                                            "--generalist` run (the first gives the start "
+                                            "pose); or checkpoints of one oracle teacher's "
+                                            "`train ppo` run (and its resumes), averaged into "
+                                            "OUT/model_N.pt")
     weights: tuple[float, ...] = setting((), help="one weight per bundle, normalised to sum to "
                                                   "1 (default: equal)")
-    out: str = setting(help="the averaged base_policy bundle")
+    out: str = setting(help="the averaged base_policy bundle (teachers: its run directory)")
     overwrite: bool = setting(False, help="replace an existing --out")
 
     def __post_init__(self) -> None:
@@ -103,7 +108,16 @@ def _load_source(path: str, scratch: Path) -> Bundle:
 
 def average_bundles(config: AverageConfig) -> dict:
     """Write the weighted average of ``config.bundles`` to ``config.out``; the observation
-    normaliser (equal in all) is kept as it is. Returns what bundle.yaml records."""
+    normaliser (equal in all) is kept as it is. Returns what bundle.yaml records. Teacher
+    checkpoints are averaged into a teacher checkpoint (ppo/checkpoint_average.py)."""
+    teachers = [is_teacher_checkpoint(source) for source in config.bundles]
+    if all(teachers):
+        return average_checkpoints(list(config.bundles), config.normalised_weights(),
+                                   config.out, config.overwrite)
+    if any(teachers):
+        raise DexndmError(f"{config.bundles[teachers.index(True)]} is an oracle teacher's "
+                          "checkpoint and the others are base policies: average either "
+                          "teachers' checkpoints or base policies")
     out = Path(config.out)
     if out.exists() and not config.overwrite:
         raise DexndmError(f"{out} exists; choose a new --out or pass --overwrite")

@@ -174,6 +174,9 @@ def train_ppo(config: PPOTrainConfig) -> dict:
             raise DexndmError(f"{flag} {path}: no such checkpoint (give RUN/model_N.pt)")
     resumed = (torch.load(config.resume, weights_only=False, map_location="cpu")
                if config.resume else None)
+    if resumed is not None and "optimizer_state_dict" not in resumed:
+        raise DexndmError(f"--resume {config.resume}: it holds no optimizer state (a stored or "
+                          "averaged teacher): start a new run from it with --init")
     generalist = _generalist(config, resumed)
     actor_rate = _actor_rate(config, resumed)
     environment = config.env
