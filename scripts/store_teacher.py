@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Store a PPO teacher checkpoint under policies/: actor and critic without the optimizer
-state, at fp32 or fp16, with its env.yaml and run.yaml (dexndm_learning/ppo/storage.py).
+state, at fp32 or fp16, with its env.yaml and run.yaml (and an averaged teacher's
+averaged_from.yaml; dexndm_learning/ppo/storage.py).
 
   .venv/bin/python scripts/store_teacher.py RUN/model_360.pt --out policies/long_cuboids_issue \
       --precision fp16

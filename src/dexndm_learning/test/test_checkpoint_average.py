@@ -15,7 +15,7 @@ import yaml
 from dexndm_control.errors import DexndmError
 from dexndm_learning.ppo.config import ppo_env
 from dexndm_learning.ppo.specialist import Specialist
-from dexndm_learning.ppo.storage import NETWORKS, _actor_output
+from dexndm_learning.ppo.storage import NETWORKS, _actor_output, store_checkpoint
 from dexndm_learning.ppo.train import PPOTrainConfig, train_ppo
 from dexndm_learning.weight_average import AverageConfig, average_bundles
 
@@ -61,6 +61,10 @@ def test_the_average_is_the_weighted_sum_and_acts_as_a_teacher(run, tmp_path):
             assert torch.allclose(value, expected, atol=1e-7), name
             moved = max(moved, float((a[key][name] - b[key][name]).abs().max()))
     assert moved > 1e-4  # two PPO updates moved the weights: the average is not a copy
+    stored = store_checkpoint(averaged, tmp_path / "kept", "fp16")  # the record goes with it
+    assert (tmp_path / "kept" / "averaged_from.yaml").read_text() == (
+        tmp_path / "swa" / "averaged_from.yaml").read_text()
+    assert stored["max_abs_action_difference"] < 0.01
     teacher = Specialist(averaged)
     try:
         observations = teacher.env.get_observations()

@@ -20,9 +20,9 @@ import yaml
 
 from dexndm_control.errors import DexndmError
 from dexndm_learning.ppo.specialist import fine_tuned_bundle, specialist_env_config
-from dexndm_learning.ppo.storage import NETWORKS, RUN_FILES
+from dexndm_learning.ppo.storage import NETWORKS, PROVENANCE_FILES, RUN_FILES
 
-RECORD = "averaged_from.yaml"
+RECORD = PROVENANCE_FILES[0]  # stored with the teacher (storage.py)
 
 
 def is_teacher_checkpoint(path: str | Path) -> bool:

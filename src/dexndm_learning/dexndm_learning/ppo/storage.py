@@ -18,6 +18,8 @@ from dexndm_control.errors import DexndmError
 
 NETWORKS = ("actor_state_dict", "critic_state_dict")
 RUN_FILES = ("env.yaml", "run.yaml")  # what rebuilds the checkpoint's environment
+# kept with them where present: the sources of an averaged teacher (checkpoint_average.py)
+PROVENANCE_FILES = ("averaged_from.yaml",)
 
 
 def _actor_output(state: dict[str, torch.Tensor], observations: torch.Tensor) -> torch.Tensor:
@@ -58,8 +60,9 @@ def store_checkpoint(checkpoint: str | Path, out: str | Path, precision: str = "
     out.mkdir(parents=True, exist_ok=True)
     target = out / checkpoint.name
     torch.save(stored, target)
-    for path in run_files:
-        shutil.copyfile(path, out / path.name)
+    for path in run_files + [checkpoint.parent / name for name in PROVENANCE_FILES]:
+        if path.is_file():
+            shutil.copyfile(path, out / path.name)
     actor = loaded["actor_state_dict"]
     width = actor["mlp.0.weight"].shape[1]
     observations = torch.randn(samples, width, generator=torch.Generator().manual_seed(0))
