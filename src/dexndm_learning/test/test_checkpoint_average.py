@@ -65,6 +65,8 @@ def test_the_average_is_the_weighted_sum_and_acts_as_a_teacher(run, tmp_path):
     assert (tmp_path / "kept" / "averaged_from.yaml").read_text() == (
         tmp_path / "swa" / "averaged_from.yaml").read_text()
     assert stored["max_abs_action_difference"] < 0.01
+    store_checkpoint(first, tmp_path / "kept")  # a plain checkpoint stored over it: no record
+    assert not (tmp_path / "kept" / "averaged_from.yaml").exists()
     teacher = Specialist(averaged)
     try:
         observations = teacher.env.get_observations()

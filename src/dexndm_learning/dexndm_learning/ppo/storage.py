@@ -60,9 +60,12 @@ def store_checkpoint(checkpoint: str | Path, out: str | Path, precision: str = "
     out.mkdir(parents=True, exist_ok=True)
     target = out / checkpoint.name
     torch.save(stored, target)
-    for path in run_files + [checkpoint.parent / name for name in PROVENANCE_FILES]:
-        if path.is_file():
-            shutil.copyfile(path, out / path.name)
+    for path in run_files:
+        shutil.copyfile(path, out / path.name)
+    for name in PROVENANCE_FILES:  # a record left by an earlier teacher there would mislabel this
+        (out / name).unlink(missing_ok=True)
+        if (checkpoint.parent / name).is_file():
+            shutil.copyfile(checkpoint.parent / name, out / name)
     actor = loaded["actor_state_dict"]
     width = actor["mlp.0.weight"].shape[1]
     observations = torch.randn(samples, width, generator=torch.Generator().manual_seed(0))
