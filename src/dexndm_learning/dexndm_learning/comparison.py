@@ -11,7 +11,8 @@ its oracle observation, the generalist the proprioceptive one the controller bui
 (ObservationLayout from the environment's joint and target histories).
 
 Per cell: RotR, RotP, TTF, Rot (radians per 400-step episode, i.e. per 20 s), drop rate, mean and
-standard deviation over episodes, and the generalist's share of its teacher's rotation.
+standard deviation over episodes, and the generalist's share of its teacher's rotation. The result
+names where it was measured (``measured_with``: commit, libraries, processor).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dexndm_control.settings import setting
 from dexndm_learning.outcomes import METRICS, outcome_summary
 from dexndm_learning.ppo.specialist import teacher_entries
 from dexndm_learning.ppo.transfer import episode_outcomes, first_episodes
+from dexndm_learning.runs import measured_with
 
 
 @dataclass
@@ -157,7 +159,8 @@ def compare(config: CompareConfig, out: str | Path | None = None, progress=print
                                         if rotation > 0 else None)
             cells.append(cell)
             progress(format_cell(cell))
-    result = {"config": asdict(config), "cells": cells}
+    # the same policies on the same starts read differently on another processor
+    result = {"config": asdict(config), "measured_with": measured_with(), "cells": cells}
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=2))

@@ -15,6 +15,7 @@ from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_learning.comparison import CompareConfig, GeneralistOnEnv, compare, markdown_table
 from dexndm_learning.ppo.specialist import Specialist
 from dexndm_learning.ppo.transfer import episode_outcomes
+from dexndm_learning.runs import measured_with
 from dexndm_sim.env import RotationEnvConfig
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
@@ -128,6 +129,7 @@ def test_compare_runs_teacher_and_generalist_from_the_same_starts(tmp_path):
     share = cell["generalist_result"]["radians"][0] / cell["teacher_result"]["radians"][0]
     assert cell["share_of_teacher"] == pytest.approx(share)
     assert json.loads(out.read_text())["cells"][0]["teacher_result"] == cell["teacher_result"]
+    assert json.loads(out.read_text())["measured_with"]["cpu"] == measured_with()["cpu"]
     assert cell["objects"] == ["cylinders_004"]  # the teacher's environment names its object
     assert ("| cylinders (cylinders_004) | palm_up | z | nominal | generalist |"
             in markdown_table(result))
