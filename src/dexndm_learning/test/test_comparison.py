@@ -128,8 +128,9 @@ def test_compare_runs_teacher_and_generalist_from_the_same_starts(tmp_path):
     assert cell["teacher_result"]["episodes"] == 3
     share = cell["generalist_result"]["radians"][0] / cell["teacher_result"]["radians"][0]
     assert cell["share_of_teacher"] == pytest.approx(share)
-    assert json.loads(out.read_text())["cells"][0]["teacher_result"] == cell["teacher_result"]
-    assert json.loads(out.read_text())["measured_with"]["cpu"] == measured_with()["cpu"]
+    written = json.loads(out.read_text())
+    assert written["cells"][0]["teacher_result"] == cell["teacher_result"]
+    assert written["measured_with"]["cpu"] == measured_with()["cpu"]
     assert cell["objects"] == ["cylinders_004"]  # the teacher's environment names its object
     assert ("| cylinders (cylinders_004) | palm_up | z | nominal | generalist |"
             in markdown_table(result))
