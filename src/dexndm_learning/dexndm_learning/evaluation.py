@@ -23,9 +23,9 @@ from dexndm_control.hand import CONTROL_DT
 from dexndm_control.policy.runtime import PolicyRuntime
 from dexndm_control.rotations import quat_conjugate, quat_multiply, world_to_hand
 from dexndm_control.settings import setting
-from dexndm_learning.outcomes import METRICS, outcome_summary, per_object
+from dexndm_learning.outcomes import METRICS, outcome_summary, per_axis, per_object
 from dexndm_learning.runs import measured_with
-from dexndm_sim.axes import axis_set
+from dexndm_sim.axes import axis_name, axis_set
 from dexndm_sim.env import FALL_DISTANCE
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
@@ -184,6 +184,8 @@ def evaluate_policy(config: EvalConfig, out: str | Path | None = None) -> dict:
     result = {"config": asdict(config), "measured_with": measured_with(),
               "results": summary,
               "per_object": {key: per_object(outcomes) for key, outcomes in sets.items()},
+              "per_axis": {key: per_axis(outcomes) for key, outcomes in sets.items()
+                           if "axis" in outcomes},
               "skipped": skipped, "episodes": episodes}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
@@ -260,7 +262,10 @@ def set_outcomes(episodes: list[dict], key: str) -> dict[str, np.ndarray]:
     mine = [episode for episode in episodes if episode["set"] == key]
     names = [*METRICS, "fell", "object"] + (["goal_success"] if mine[0]["goal_success"]
                                             is not None else [])
-    return {name: np.array([episode[name] for episode in mine]) for name in names}
+    outcomes = {name: np.array([episode[name] for episode in mine]) for name in names}
+    if mine[0]["axis"] is not None:  # goal-oriented episodes draw their own axis as they go
+        outcomes["axis"] = np.array([axis_name(np.array(episode["axis"])) for episode in mine])
+    return outcomes
 
 
 def _goal_success(outcomes: dict[str, np.ndarray]) -> dict:

@@ -3,8 +3,8 @@ transfer`, `sim compare` and checkpoint evaluations report.
 
 Outcomes are parallel arrays, one entry per episode: the paper's section 4.1 metrics
 (``METRICS``), ``fell`` (the episode ended with the object dropped) and ``object`` (the name of
-the object it held); ``grasp`` (the start grasp's index in that object's cache) where a caller
-breaks results down by start.
+the object it held); ``grasp`` (the start grasp's index in that object's cache), ``wrist`` and
+``axis`` (its name, ``axes.axis_name``) where a caller breaks results down by them.
 """
 
 from __future__ import annotations
@@ -61,6 +61,14 @@ def per_wrist(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     expense: docs/base_policy_log.md)."""
     return {name: _summary_where(outcomes, outcomes["wrist"] == name)
             for name in sorted(set(outcomes["wrist"]))}
+
+
+def per_axis(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
+    """The same summary for each rotation axis (``axes.axis_name``), in name order: a cell over
+    +z and -z pools two gaits, and the shipped network held one sign's cylinder to TTF 0.71 and
+    the other's to 0.84 (docs/base_policy_log.md)."""
+    return {name: _summary_where(outcomes, outcomes["axis"] == name)
+            for name in sorted(set(outcomes["axis"]))}
 
 
 def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:

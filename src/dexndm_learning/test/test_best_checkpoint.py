@@ -79,6 +79,8 @@ def test_training_evaluates_every_checkpoint_and_best_pt_scores_what_it_says(tmp
     assert [r["checkpoint"] for r in records] == ["model_0.pt", "model_1.pt", "model_2.pt"]
     assert all(r["episodes"] == 3 for r in records)
     assert all(r["per_object"]["small_cylinders_004"]["radians"] == r["radians"] for r in records)
+    assert all(sum(row["episodes"] for row in r["per_axis"].values()) == 3
+               and set(r["per_axis"]) <= {"+z", "-z"} for r in records)
     best = max(records, key=lambda r: r["radians"][0])
     assert result["best"]["radians"] == best["radians"]
     kept = torch.load(run / "best.pt", weights_only=False)["actor_state_dict"]

@@ -19,7 +19,7 @@ from dexndm_learning.evaluation import (
     run_episode,
     set_outcomes,
 )
-from dexndm_learning.outcomes import mean_interval, outcome_summary, per_object
+from dexndm_learning.outcomes import mean_interval, outcome_summary, per_axis, per_object
 from dexndm_sim.grasps import load_or_generate
 from dexndm_sim.objects import generate_category
 from dexndm_sim.profiles import get_profile
@@ -57,6 +57,12 @@ def test_evaluation_over_objects_axes_and_seeds(tmp_path):
     assert dropped == sum(e["time_to_fall"] < 1.0 for e in episodes)  # none on its last step
     assert row["episodes"] == entry["episodes"] == 8
     assert row["drops"] == entry["drops"] == dropped / 8
+    # +z and -z, four episodes each: each row the mean of its own episodes
+    axes = result["per_axis"]["small_cylinders/palm_up"]
+    assert list(axes) == ["+z", "-z"] and axes["+z"]["episodes"] == axes["-z"]["episodes"] == 4
+    assert axes["+z"]["radians"][0] == pytest.approx(np.mean(radians[0::2]))
+    assert axes["-z"]["time_to_fall"][0] == pytest.approx(
+        np.mean([e["time_to_fall"] for e in episodes[1::2]]))
     table = format_results(result).splitlines()
     assert table[1].startswith("small_cylinders/palm_up") and "(8 ep., " in table[1]
     low, high = entry["ci95"]["radians"]
@@ -104,17 +110,22 @@ def test_every_start_runs_each_start_once_and_a_draw_repeats_them():
 
 
 def test_a_sets_episodes_become_the_outcomes_every_report_summarises():
-    def episode(key, name, rad, ttf, fell, goal=None):
+    def episode(key, name, rad, ttf, fell, goal=None, axis=(0.0, 0.0, 1.0)):
         return {"set": key, "object": name, "radians": rad, "time_to_fall": ttf, "fell": fell,
-                "rot_reward": 10 * rad, "rot_penalty": 0.1, "goal_success": goal, "grasp": 0}
+                "rot_reward": 10 * rad, "rot_penalty": 0.1, "goal_success": goal, "grasp": 0,
+                "axis": None if goal is not None else list(axis)}
 
     # the third episode dropped the object on its last step: held the whole time, still a drop
     episodes = [episode("cylinders/palm_up", "a", 6.0, 1.0, False),
-                episode("cylinders/palm_up", "a", 2.0, 0.5, True),
+                episode("cylinders/palm_up", "a", 2.0, 0.5, True, axis=(0.0, 0.0, -1.0)),
                 episode("cylinders/palm_up", "b", 1.0, 1.0, True),
                 episode("cuboids/palm_up", "c", 0.5, 1.0, False)]
     outcomes = set_outcomes(episodes, "cylinders/palm_up")
     assert list(outcomes["object"]) == ["a", "a", "b"] and "goal_success" not in outcomes
+    assert list(outcomes["axis"]) == ["+z", "-z", "+z"]
+    axes = per_axis(outcomes)
+    assert axes["+z"]["radians"] == [3.5, 2.5] and axes["+z"]["drops"] == 0.5
+    assert axes["-z"]["time_to_fall"] == [0.5, 0.0] and axes["-z"]["episodes"] == 1
     cell = outcome_summary(outcomes)
     assert cell["radians"] == pytest.approx([3.0, np.std([6.0, 2.0, 1.0])])
     assert cell["drops"] == pytest.approx(2 / 3) and cell["episodes"] == 3
@@ -130,6 +141,7 @@ def test_a_sets_episodes_become_the_outcomes_every_report_summarises():
     goal = set_outcomes([episode("s", "a", 0.1, 1.0, False, True),
                          episode("s", "a", 0.2, 1.0, False, False)], "s")
     assert list(goal["goal_success"]) == [True, False]
+    assert "axis" not in goal  # a goal-oriented episode's axis follows its goal
 
 
 def test_relative_axis_of_a_known_rotation():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dexndm_control.errors import DexndmError
-from dexndm_learning.outcomes import per_object, per_start, per_wrist
+from dexndm_learning.outcomes import per_axis, per_object, per_start, per_wrist
 from dexndm_learning.ppo.transfer import (
     TransferConfig,
     format_transfer,
@@ -42,7 +42,8 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
                 "object": np.array(["b", "b", "a", "a", "a"], dtype=object),
                 "grasp": np.array([0, 0, 10, 2, 10]),
                 "wrist": np.array(["palm_up", "palm_down", "palm_up", "palm_down", "palm_up"],
-                                  dtype=object)}
+                                  dtype=object),
+                "axis": np.array(["+z", "-z", "-z", "+z", "-z"], dtype=object)}
     rows = per_object(outcomes)
     assert list(rows) == ["a", "b"]
     assert rows["a"]["radians"] == pytest.approx([4.0, np.std([10.0, 0.0, 2.0])])
@@ -62,6 +63,13 @@ def test_per_object_summary_splits_episodes_by_the_object_they_held():
     assert wrists["palm_down"]["radians"] == pytest.approx([1.5, 1.5])  # episodes 3.0 and 0.0
     assert wrists["palm_down"]["drops"] == 1.0 and wrists["palm_up"]["episodes"] == 3
     assert wrists["palm_up"]["radians"][0] == pytest.approx(13.0 / 3)
+    axes = per_axis(outcomes)
+    assert list(axes) == ["+z", "-z"]
+    assert axes["+z"]["radians"] == pytest.approx([0.5, 0.5])  # episodes 1.0 and 0.0
+    assert axes["+z"]["time_to_fall"][0] == pytest.approx(0.625) and axes["+z"]["drops"] == 0.5
+    assert axes["-z"]["radians"][0] == pytest.approx(5.0)  # 3.0, 10.0 and 2.0
+    assert axes["-z"]["time_to_fall"][0] == pytest.approx(2.5 / 3)
+    assert axes["-z"]["drops"] == pytest.approx(1 / 3) and axes["-z"]["episodes"] == 3
     starts = per_start(outcomes)
     assert list(starts) == ["a grasp 2", "a grasp 10", "b grasp 0"]  # grasps in number order
     assert starts["a grasp 10"]["radians"] == pytest.approx([6.0, 4.0])
@@ -105,3 +113,8 @@ def test_shipped_reference_keeps_a_paper_like_share_under_the_default_real_profi
     starts = real["per_start"]  # the reference's 8 grasps
     assert all(name.startswith("cylinders_004 grasp ") for name in starts)
     assert sum(entry["episodes"] for entry in starts.values()) == 24 and len(starts) <= 8
+    # its episodes about +z and -z: the two rows split the run's 24
+    axes = real["per_axis"]
+    assert set(axes) <= {"+z", "-z"} and sum(row["episodes"] for row in axes.values()) == 24
+    assert sum(row["radians"][0] * row["episodes"] for row in axes.values()) == pytest.approx(
+        real["radians"][0] * 24)

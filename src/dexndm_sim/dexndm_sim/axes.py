@@ -36,9 +36,23 @@ def axis_set(name: str) -> np.ndarray:
         return thirty_two_axes()[6:]
     if name == "all":
         return thirty_two_axes()
-    if name in ("+z", "-z", "+x", "-x", "+y", "-y"):
-        index = {"+x": 0, "-x": 1, "+y": 2, "-y": 3, "+z": 4, "-z": 5}[name]
+    if name in PRINCIPAL_NAMES:
+        index = PRINCIPAL_NAMES.index(name)
         return PRINCIPAL[index:index + 1]
     if name not in AXIS_SETS:
         raise ValueError(f"unknown axis set '{name}': x, y, z, principal, general, all, +z, ...")
     return AXIS_SETS[name]
+
+
+PRINCIPAL_NAMES = ("+x", "-x", "+y", "-y", "+z", "-z")  # PRINCIPAL's rows, in order
+
+
+def axis_name(axis: np.ndarray) -> str:
+    """"+z" for a principal axis (the name `axis_set` takes), else its unit vector to three
+    decimals, "(0.577, 0.577, 0.577)": what results are broken down by (a network may hold one
+    sign of an axis and drop the other: docs/base_policy_log.md)."""
+    unit = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+    for name, principal in zip(PRINCIPAL_NAMES, PRINCIPAL, strict=True):
+        if np.allclose(unit, principal, atol=1e-6):
+            return name
+    return "(" + ", ".join(f"{value:.3f}" for value in unit) + ")"

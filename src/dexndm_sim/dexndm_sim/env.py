@@ -22,7 +22,7 @@ from dexndm_control.hand import ACTION_SCALE, CONTROL_DT, LOWER, NUM_JOINTS, UPP
 from dexndm_control.rotations import quat_to_matrix, world_to_hand
 from dexndm_control.settings import setting
 from dexndm_sim import PHYSICS_THREADS_HELP
-from dexndm_sim.axes import axis_set
+from dexndm_sim.axes import axis_name, axis_set
 from dexndm_sim.grasps import (
     GraspCache,
     hold_steps,
@@ -493,6 +493,7 @@ class BatchedRotationEnv:
                                       "category": self.objects[env].category,
                                       "grasp": int(self.start_grasp[env]),
                                       "wrist": self.wrist_label[env],
+                                      "axis": axis_name(self.axis_world[env]),
                                       "fell": bool(fell[env]), "metrics": metrics})
             self._reset(env)
         return self.observation_groups(), terms.total, dones, infos

@@ -13,7 +13,7 @@ import pytest
 from dexndm_control.errors import DexndmError
 from dexndm_control.hand import JOINT_NAMES, LOWER, UPPER
 from dexndm_control.rotations import quat_to_matrix
-from dexndm_sim.axes import axis_set, thirty_two_axes
+from dexndm_sim.axes import axis_name, axis_set, thirty_two_axes
 from dexndm_sim.env import BatchedRotationEnv, RotationEnvConfig
 from dexndm_sim.grasps import cache_key, generate_grasps, hold_steps
 from dexndm_sim.model import figures
@@ -179,6 +179,12 @@ def test_axis_sets():
     nearest = np.sort(np.linalg.norm(axis_set("all")[:, None] - axis_set("all")[None], axis=-1),
                       axis=1)[:, 1]
     assert nearest.min() > 0.5  # evenly spread: no two axes closer than ~30 degrees
+    # results name each principal axis as --axes takes it, any length; others by unit vector
+    for name in ("+x", "-x", "+y", "-y", "+z", "-z"):
+        assert axis_name(axis_set(name)[0]) == name
+    assert axis_name(np.array([0.0, 0.0, 2.5])) == "+z"
+    assert axis_name(np.array([1.0, 1.0, 0.0])) == "(0.707, 0.707, 0.000)"
+    assert axis_name(np.array([0.0, -3.0, 4.0])) == "(0.000, -0.600, 0.800)"
 
 
 def _open_loop(profile, seed: int) -> np.ndarray:

@@ -23,7 +23,13 @@ import torch
 from rsl_rl.runners import OnPolicyRunner
 
 from dexndm_control.policy.observation import ObservationLayout
-from dexndm_learning.outcomes import outcome_summary, per_object, per_start, per_wrist
+from dexndm_learning.outcomes import (
+    outcome_summary,
+    per_axis,
+    per_object,
+    per_start,
+    per_wrist,
+)
 from dexndm_learning.ppo.transfer import first_episodes
 from dexndm_learning.ppo.vec_env import RotationVecEnv
 from dexndm_sim.env import RotationEnvConfig
@@ -58,7 +64,7 @@ class CheckpointEvaluation:
 
     def score(self, actor, device: str = "cpu") -> dict:
         """The actor's deterministic episodes: rotation, time to fall, drops; also per object, per
-        wrist and per start grasp."""
+        wrist, per rotation axis and per start grasp."""
         vec_env = RotationVecEnv(self.environment, generalist_layout=self.generalist_layout)
         try:
             with torch.no_grad():
@@ -67,7 +73,8 @@ class CheckpointEvaluation:
         finally:
             vec_env.close()
         return {**outcome_summary(outcomes), "per_object": per_object(outcomes),
-                "per_wrist": per_wrist(outcomes), "per_start": per_start(outcomes)}
+                "per_wrist": per_wrist(outcomes), "per_axis": per_axis(outcomes),
+                "per_start": per_start(outcomes)}
 
     def __call__(self, runner: OnPolicyRunner, checkpoint: Path) -> dict:
         iteration = runner.current_learning_iteration

@@ -20,7 +20,7 @@ import numpy as np
 
 from dexndm_control.errors import DexndmError
 from dexndm_control.settings import setting
-from dexndm_learning.outcomes import outcome_summary, per_object, per_start
+from dexndm_learning.outcomes import outcome_summary, per_axis, per_object, per_start
 from dexndm_learning.ppo.specialist import Specialist
 
 
@@ -54,15 +54,15 @@ def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
     """Step every environment until each has finished one episode, ``advance(vec_env)`` taking
     one control step; per-episode outcomes (the first episode of each environment), with the
     name of the object each episode held under ``"object"``, the grasp it started from (its
-    index in that object's grasp cache) under ``"grasp"`` and its wrist (the --wrists entry it
-    drew) under ``"wrist"``."""
+    index in that object's grasp cache) under ``"grasp"``, its wrist (the --wrists entry it
+    drew) under ``"wrist"`` and its rotation axis (``axes.axis_name``) under ``"axis"``."""
     env = vec_env.env
     n = env.config.num_envs
     outcomes = {name: np.zeros(n) for name in ("radians", "time_to_fall", "rot_reward",
                                                "rot_penalty")}
     fell, done = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     objects, grasps = np.empty(n, dtype=object), np.zeros(n, dtype=int)
-    wrists = np.empty(n, dtype=object)
+    wrists, axes = np.empty(n, dtype=object), np.empty(n, dtype=object)
     for _ in range(env.config.episode_length):
         advance(vec_env)
         for record in vec_env.last_infos["episodes"]:
@@ -75,11 +75,13 @@ def first_episodes(vec_env, advance) -> dict[str, np.ndarray]:
                 objects[i] = record["object"]
                 grasps[i] = record["grasp"]
                 wrists[i] = record["wrist"]
+                axes[i] = record["axis"]
         if done.all():
             break
     if not done.all():
         raise RuntimeError("some episodes did not end within the episode length")
-    return {**outcomes, "fell": fell, "object": objects, "grasp": grasps, "wrist": wrists}
+    return {**outcomes, "fell": fell, "object": objects, "grasp": grasps, "wrist": wrists,
+            "axis": axes}
 
 
 def episode_outcomes(specialist: Specialist) -> dict[str, np.ndarray]:
@@ -116,8 +118,7 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
         nominal = episode_outcomes(specialist)
     finally:
         specialist.close()
-    runs[training_profile] = {**outcome_summary(nominal), "per_object": per_object(nominal),
-                              "per_start": per_start(nominal)}
+    runs[training_profile] = {**outcome_summary(nominal), **_breakdowns(nominal)}
     progress(f"{training_profile}: {runs[training_profile]['radians'][0]:.2f} rad")
     for current in config.goal_currents_ma:
         params: dict = {"goal_current_ma": float(current)}
@@ -135,13 +136,17 @@ def measure_transfer(config: TransferConfig, out: str | Path | None = None,
                 if nominal["radians"].mean() > 0 else None)
         name = f"real@{current:g}mA"
         runs[name] = {**outcome_summary(outcomes), "goal_current_ma": float(current),
-                      "kept": kept, "per_object": per_object(outcomes),
-                      "per_start": per_start(outcomes)}
+                      "kept": kept, **_breakdowns(outcomes)}
         progress(f"{name}: {runs[name]['radians'][0]:.2f} rad, kept {_kept_text(kept)}")
     result = {"config": asdict(config), "training_profile": training_profile, "runs": runs}
     if out is not None:
         Path(out).write_text(json.dumps(result, indent=2))
     return result
+
+
+def _breakdowns(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
+    return {"per_object": per_object(outcomes), "per_axis": per_axis(outcomes),
+            "per_start": per_start(outcomes)}
 
 
 def _kept_text(kept: list[float] | None) -> str:
