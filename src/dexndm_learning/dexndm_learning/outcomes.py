@@ -51,24 +51,21 @@ def per_object(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     """The same summary for each object's episodes (a category's spread is mostly between its
     objects: one cylinder turning 7 rad and the other 2 average to a cell that hides both),
     objects in name order."""
-    return {name: _summary_where(outcomes, outcomes["object"] == name)
-            for name in sorted(set(outcomes["object"]))}
+    return _split_by(outcomes, "object")
 
 
 def per_wrist(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     """The same summary for each wrist, in name order: a run over several wrists pools cells
     whose teachers differ (a fine-tune at palm up and palm down moved one at the other's
     expense: docs/base_policy_log.md)."""
-    return {name: _summary_where(outcomes, outcomes["wrist"] == name)
-            for name in sorted(set(outcomes["wrist"]))}
+    return _split_by(outcomes, "wrist")
 
 
 def per_axis(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     """The same summary for each rotation axis (``axes.axis_name``), in name order: a cell over
     +z and -z pools two gaits, and the shipped network held one sign's cylinder to TTF 0.71 and
     the other's to 0.84 (docs/base_policy_log.md)."""
-    return {name: _summary_where(outcomes, outcomes["axis"] == name)
-            for name in sorted(set(outcomes["axis"]))}
+    return _split_by(outcomes, "axis")
 
 
 def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -78,6 +75,12 @@ def per_start(outcomes: dict[str, np.ndarray]) -> dict[str, dict]:
     return {f"{name} grasp {grasp}": _summary_where(
         outcomes, (outcomes["object"] == name) & (outcomes["grasp"] == grasp))
         for name, grasp in starts}
+
+
+def _split_by(outcomes: dict[str, np.ndarray], field: str) -> dict[str, dict]:
+    """A summary for each value of ``field`` (object, wrist, axis name), in name order."""
+    return {name: _summary_where(outcomes, outcomes[field] == name)
+            for name in sorted(set(outcomes[field]))}
 
 
 def _summary_where(outcomes: dict[str, np.ndarray], mine: np.ndarray) -> dict:
